@@ -1,0 +1,40 @@
+"""mojinorm: find and fix Japanese names that would render as ● in a target character set.
+
+Flat API::
+
+    import mojinorm
+    mojinorm.is_safe("髙橋 太郎", target="jisx0208")      # False: 髙 is not in JIS X 0208
+    mojinorm.unsafe_chars("髙橋 太郎")                    # [(0, '髙')]
+    mojinorm.normalize("髙橋 太郎")                       # '高橋 太郎'
+    mojinorm.explain("髙橋 太郎").changes                 # why, rule by rule
+    mojinorm.lookup("𠮷").mj                              # ('MJ032129',)
+
+Nothing large is read at import; tables load on first use.
+"""
+
+from __future__ import annotations
+
+from ._tables import DataIntegrityError
+from .lookup import CharInfo, lookup
+from .targets import Target, TargetError, get_target, load_profile, targets
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CharInfo", "DataIntegrityError", "Target", "TargetError", "get_target", "is_safe",
+    "load_profile", "lookup", "targets", "unsafe_chars",
+]
+
+
+def is_safe(text: str, target: str | Target = "jisx0208") -> bool:
+    """True iff nothing in ``text`` would render as ● in ``target``."""
+    return get_target(target).is_safe(text)
+
+
+def unsafe_chars(text: str, target: str | Target = "jisx0208") -> list[tuple[int, str]]:
+    """``(index, unit)`` for every unit of ``text`` outside ``target``.
+
+    A base character and the variation selector that follows it are one unit, reported at the
+    index of the base.
+    """
+    return get_target(target).unsafe_units(text)

@@ -1,0 +1,172 @@
+"""Lazy loaders for the compiled tables in ``mojinorm/_data`` (written by tools/build_tables.py).
+
+Nothing is read at import time.  Each table is read once, on first use, and its bytes are checked
+against the SHA-256 recorded in ``MANIFEST.json`` so a damaged or hand-edited install says so
+instead of giving wrong answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from functools import lru_cache
+from importlib import resources
+from typing import Any, NamedTuple
+
+__all__ = [
+    "DataIntegrityError", "MJRecord", "ShrinkEntry", "manifest", "target_data", "mj_records",
+    "mj_by_char", "mj_by_ivs", "mj_by_juki", "mj_by_koseki", "shrink_map", "nta_map", "svs_map",
+    "overrides",
+]
+
+_lock = threading.Lock()
+
+
+class DataIntegrityError(RuntimeError):
+    """A compiled table does not match the hash recorded in MANIFEST.json."""
+
+
+class MJRecord(NamedTuple):
+    """One row of the MJ文字情報一覧表 (fields as named in mj.tsv)."""
+
+    mj: str
+    ucs: str
+    corresponding_ucs: str
+    ivs: str
+    svs: str
+    compat: str
+    koseki: str
+    juki: str
+    nyukan_seiji: str
+    nyukan_gaiji: str
+    touki: str
+    x0213: str
+    x0213_inclusion: str
+    x0212: str
+
+
+class ShrinkEntry(NamedTuple):
+    """One row of the MJ縮退マップ: ``mj`` may be replaced by ``target`` under ``rule``."""
+
+    mj: str
+    rule: str
+    target: str
+    target_x0213: str
+    rank: int | None
+    hops: int | None
+    in_jisx0208: bool
+    in_jisx0213: bool
+
+
+def _raw(name: str) -> bytes:
+    return resources.files("mojinorm").joinpath("_data", name).read_bytes()
+
+
+@lru_cache(maxsize=None)
+def manifest() -> dict[str, Any]:
+    return json.loads(_raw("MANIFEST.json"))
+
+
+def _read(name: str) -> str:
+    data = _raw(name)
+    expected = manifest()["files"].get(name)
+    actual = hashlib.sha256(data).hexdigest()
+    if expected != actual:
+        raise DataIntegrityError(
+            f"mojinorm table {name} does not match its manifest hash "
+            f"(expected {expected}, found {actual}); reinstall mojinorm or rebuild the tables "
+            f"with tools/build_tables.py"
+        )
+    return data.decode("utf-8")
+
+
+def _rows(name: str) -> list[list[str]]:
+    lines = _read(name).splitlines()
+    return [line.split("\t") for line in lines[1:]]
+
+
+@lru_cache(maxsize=None)
+def target_data() -> dict[str, dict[str, list]]:
+    return json.loads(_read("targets.json"))
+
+
+@lru_cache(maxsize=None)
+def mj_records() -> dict[str, MJRecord]:
+    with _lock:
+        return {row[0]: MJRecord(*row) for row in _rows("mj.tsv")}
+
+
+@lru_cache(maxsize=None)
+def _indexes() -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, str], dict[str, str]]:
+    by_char: dict[str, list[str]] = {}
+    secondary: dict[str, list[str]] = {}
+    by_juki: dict[str, str] = {}
+    by_koseki: dict[str, str] = {}
+    for rec in mj_records().values():
+        if rec.ucs:
+            by_char.setdefault(rec.ucs, []).append(rec.mj)
+        if rec.corresponding_ucs and rec.corresponding_ucs != rec.ucs:
+            secondary.setdefault(rec.corresponding_ucs, []).append(rec.mj)
+        if rec.juki:
+            by_juki[rec.juki.upper()] = rec.mj
+        if rec.koseki:
+            by_koseki[rec.koseki] = rec.mj
+    # A bare code point names the glyph implemented at that code point first, then the glyphs
+    # that correspond to it but are reached only through an IVS (so 德 is ambiguous).
+    merged = {ch: tuple(ids + [i for i in secondary.get(ch, []) if i not in ids])
+              for ch, ids in by_char.items()}
+    for ch, ids in secondary.items():
+        merged.setdefault(ch, tuple(ids))
+    by_ivs = {row[0]: row[1] for row in _rows("mj_ivs.tsv")}
+    return merged, by_ivs, by_juki, by_koseki
+
+
+def mj_by_char() -> dict[str, tuple[str, ...]]:
+    """Bare code point -> MJ ids it may denote (implemented glyph first)."""
+    return _indexes()[0]
+
+
+def mj_by_ivs() -> dict[str, str]:
+    """Moji_Joho IVS sequence -> MJ id."""
+    return _indexes()[1]
+
+
+def mj_by_juki() -> dict[str, str]:
+    """住基ネット統一文字コード (``J+xxxx``, upper case) -> MJ id."""
+    return _indexes()[2]
+
+
+def mj_by_koseki() -> dict[str, str]:
+    """戸籍統一文字番号 -> MJ id."""
+    return _indexes()[3]
+
+
+@lru_cache(maxsize=None)
+def shrink_map() -> dict[str, tuple[ShrinkEntry, ...]]:
+    out: dict[str, list[ShrinkEntry]] = {}
+    for mj, rule, target, x0213, rank, hops, in0208, in0213 in _rows("shrink.tsv"):
+        out.setdefault(mj, []).append(ShrinkEntry(
+            mj, rule, target, x0213, int(rank) if rank else None, int(hops) if hops else None,
+            in0208 == "1", in0213 == "1",
+        ))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@lru_cache(maxsize=None)
+def nta_map() -> dict[str, str]:
+    """国税庁 JIS縮退マップ, kanji only: JIS X 0213 character -> JIS X 0208 character."""
+    return {src: dst for src, dst in _rows("nta.tsv")}
+
+
+@lru_cache(maxsize=None)
+def svs_map() -> dict[str, str]:
+    """Standardized variation sequence -> the CJK compatibility ideograph it stands for."""
+    return {svs: compat for svs, compat in _rows("svs.tsv")}
+
+
+@lru_cache(maxsize=None)
+def overrides() -> dict[str, tuple[str, str]]:
+    """Reviewed exceptions compiled from data/mappings/overrides.yaml: char -> (target, reason)."""
+    data = json.loads(_read("overrides.json"))
+    return {e["char"]: (e["replacement"], e["reason"]) for e in data["overrides"]}

@@ -1,0 +1,226 @@
+"""Target profiles: which characters render in a receiving system.
+
+A target is a set of single code points plus a set of multi-code-point units (IVS, JIS X 0213's
+composed kana).  Built-in targets come from the compiled tables; custom ones from a YAML profile::
+
+    name: server-2026
+    description: JIS X 0208 plus the extended kanji our eligibility server accepts
+    base: jisx0208
+    add: [髙, 﨑, "U+5FB7", "U+E000..U+E00F"]
+    remove: ["〓"]
+
+Each target compiles one ``re`` negated character class (the guard) so a clean name is checked in
+a single C-level scan; only names that hit the guard are walked unit by unit.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from . import _tables
+from .units import iter_units
+
+__all__ = ["Target", "TargetError", "get_target", "load_profile", "targets", "BUILTIN_TARGETS"]
+
+#: Built-in targets and what they model.
+BUILTIN_TARGETS: dict[str, str] = {
+    "jisx0208": "JIS X 0201 + JIS X 0208 (Shift_JIS): electronic claims (レセ電), ORCA on-premises",
+    "cp932": "Windows-31J / CP932 without private use: 0208 plus the IBM/NEC extended kanji (髙 﨑)",
+    "jisx0213": "JIS X 0213:2004 (Shift_JIS-2004) incl. its composed kana: ORCA cloud name field",
+    "mj": "MJ文字情報基盤 (stand-in for 行政事務標準文字): every MJ code point and Moji_Joho IVS",
+}
+
+_PROFILE_KEYS = {"name", "description", "base", "add", "remove"}
+
+
+class TargetError(ValueError):
+    """An unknown target name or a malformed target profile."""
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A character set that renders: single code points and multi-code-point units."""
+
+    name: str
+    description: str
+    chars: frozenset[str]
+    sequences: frozenset[str] = field(default_factory=frozenset)
+    base: str | None = None
+    source: str = "built-in"
+
+    def __contains__(self, unit: object) -> bool:
+        return unit in self.chars or unit in self.sequences
+
+    def __len__(self) -> int:
+        return len(self.chars) + len(self.sequences)
+
+    def __repr__(self) -> str:
+        return f"<Target {self.name}: {len(self.chars)} code points, {len(self.sequences)} seq>"
+
+    @cached_property
+    def char_class(self) -> str:
+        """``re`` character-class body (without brackets) of the single code points."""
+        return char_class(self.chars)
+
+    @cached_property
+    def guard(self) -> re.Pattern[str]:
+        """Finds the first code point outside the target's single code points."""
+        return re.compile(f"[^{self.char_class}]")
+
+    @cached_property
+    def visible_chars(self) -> frozenset[str]:
+        """The target's code points minus the invisible ones (TAB, NUL …) a name never keeps."""
+        from .invisible import is_invisible
+
+        return frozenset(c for c in self.chars if not is_invisible(c))
+
+    @cached_property
+    def visible_guard(self) -> re.Pattern[str]:
+        """Finds the first code point a normalizer must look at (outside, or invisible)."""
+        return re.compile(f"[^{char_class(self.visible_chars)}]")
+
+    def is_safe(self, text: str) -> bool:
+        if self.guard.search(text) is None:
+            return True
+        return not self.unsafe_units(text)
+
+    def unsafe_units(self, text: str) -> list[tuple[int, str]]:
+        if self.guard.search(text) is None:
+            return []
+        return [(i, u) for i, u in iter_units(text, self.sequences) if u not in self]
+
+
+def char_class(chars: frozenset[str] | set[str]) -> str:
+    """Render a set of single code points as a compact ``re`` character-class body."""
+    parts = []
+    cps = sorted(ord(c) for c in chars)
+    i = 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        if j == i:
+            parts.append(f"\\U{cps[i]:08x}")
+        else:
+            parts.append(f"\\U{cps[i]:08x}-\\U{cps[j]:08x}")
+        i = j + 1
+    return "".join(parts)
+
+
+_cache: dict[str, Target] = {}
+_cache_lock = threading.Lock()
+
+
+def targets() -> list[str]:
+    """Names of the built-in targets."""
+    return list(BUILTIN_TARGETS)
+
+
+def _builtin(name: str) -> Target:
+    data = _tables.target_data()[name]
+    chars = frozenset(
+        chr(cp) for lo, hi in data["ranges"] for cp in range(lo, hi + 1)
+    )
+    return Target(name, BUILTIN_TARGETS[name], chars, frozenset(data["sequences"]))
+
+
+def get_target(target: str | Path | Target) -> Target:
+    """Resolve a target name, a YAML profile path, or a :class:`Target` (returned as is)."""
+    if isinstance(target, Target):
+        return target
+    key = str(target)
+    found = _cache.get(key)
+    if found is not None:
+        return found
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is None:
+            if key in BUILTIN_TARGETS:
+                found = _builtin(key)
+            elif key.endswith((".yaml", ".yml")) or Path(key).is_file():
+                found = load_profile(key)
+            else:
+                raise TargetError(
+                    f"unknown target {key!r}; valid targets: {', '.join(BUILTIN_TARGETS)} "
+                    f"(or the path of a YAML profile)"
+                )
+            _cache[key] = found
+    return found
+
+
+def _parse_item(item: object, where: str) -> list[str]:
+    """One ``add``/``remove`` entry: a character or unit, ``U+XXXX`` or ``U+XXXX..U+YYYY``."""
+    if isinstance(item, int):
+        item = str(item)
+    if not isinstance(item, str) or not item:
+        raise TargetError(f"{where}: entry must be a character, U+XXXX or U+XXXX..U+YYYY")
+    text = item.strip()
+    m = re.fullmatch(r"[Uu]\+([0-9A-Fa-f]{4,6})(?:\s*\.\.\s*[Uu]\+([0-9A-Fa-f]{4,6}))?", text)
+    if m:
+        lo = int(m.group(1), 16)
+        hi = int(m.group(2), 16) if m.group(2) else lo
+        if hi < lo or hi > 0x10FFFF:
+            raise TargetError(f"{where}: bad code point range {text!r}")
+        return [chr(cp) for cp in range(lo, hi + 1) if not 0xD800 <= cp <= 0xDFFF]
+    units = [u for _, u in iter_units(item)]
+    if len(units) != 1:
+        raise TargetError(f"{where}: {item!r} is not one character; list characters one by one")
+    return units
+
+
+def load_profile(path: str | Path) -> Target:
+    """Load a custom target from a YAML profile ``{name, base, add, remove, description}``."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TargetError(f"cannot read target profile {p}: {exc}") from exc
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise TargetError(f"{p}: not valid YAML: {exc}") from exc
+    if not isinstance(node, yaml.MappingNode):
+        raise TargetError(f"{p}: a target profile is a mapping with name, base, add, remove")
+    fields: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key not in _PROFILE_KEYS:
+            raise TargetError(
+                f"{p}:{key_node.start_mark.line + 1}: unknown key {key!r} "
+                f"(allowed: {', '.join(sorted(_PROFILE_KEYS))})"
+            )
+        fields[key] = value_node
+    data = yaml.safe_load(text)
+    name = data.get("name") or p.stem
+    base_name = data.get("base")
+    if base_name is None:
+        raise TargetError(f"{p}: 'base' is required (one of {', '.join(BUILTIN_TARGETS)})")
+    if str(base_name) not in BUILTIN_TARGETS:
+        line = fields["base"].start_mark.line + 1
+        raise TargetError(
+            f"{p}:{line}: unknown base {base_name!r}; valid: {', '.join(BUILTIN_TARGETS)}"
+        )
+    base = get_target(str(base_name))
+    chars = set(base.chars)
+    seqs = set(base.sequences)
+    for key in ("add", "remove"):
+        items = data.get(key) or []
+        if not isinstance(items, list):
+            raise TargetError(f"{p}:{fields[key].start_mark.line + 1}: '{key}' must be a list")
+        for item, item_node in zip(items, fields[key].value, strict=True):
+            where = f"{p}:{item_node.start_mark.line + 1}"
+            for unit in _parse_item(item, where):
+                bucket = chars if len(unit) == 1 else seqs
+                if key == "add":
+                    bucket.add(unit)
+                else:
+                    bucket.discard(unit)
+    description = data.get("description") or f"{base.name} with local additions ({p.name})"
+    return Target(str(name), str(description), frozenset(chars), frozenset(seqs),
+                  base=base.name, source=str(p))

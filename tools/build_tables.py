@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""Compile mojinorm's character tables from their pinned upstream sources.
+
+    python tools/build_tables.py            # (re)write src/mojinorm/_data/
+    python tools/build_tables.py --check    # rebuild into a temp dir, fail on any difference
+
+Sources (the only ones the project uses; see src/mojinorm/_data/NOTICE.md for licences):
+  * npm   @mandel59/mojidata@1.8.1 -> dist/moji.db (MJ文字情報一覧表, MJ縮退マップ, IVD, SVS)
+  * PyPI  jntajis-python==0.1.0    -> the 国税庁 JIS縮退マップ (JIS X 0213 -> JIS X 0208), read
+                                       through its public API in a throw-away virtual environment
+  * CPython codecs                 -> shift_jis, cp932, shift_jis_2004 membership
+
+Downloads are cached outside the repository (``$MOJINORM_CACHE`` or ``~/.cache/mojinorm``) and
+verified against pinned hashes.  Output is deterministic: same sources, same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import filecmp
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unicodedata
+import venv
+import yaml
+from collections.abc import Iterable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OVERRIDES = REPO / "data" / "mappings" / "overrides.yaml"
+OUT_DIR = REPO / "src" / "mojinorm" / "_data"
+CACHE = Path(os.environ.get("MOJINORM_CACHE", Path.home() / ".cache" / "mojinorm"))
+
+MOJIDATA_SPEC = "@mandel59/mojidata@1.8.1"
+MOJIDATA_TARBALL = "mandel59-mojidata-1.8.1.tgz"
+MOJIDATA_SHA512 = (
+    "OLA5LEmPHuVbdI8lGXwV3pGVpSIFAqU5+oqhPzK7q662ziWYMqxTGXoxfFb9dQCJ31WzSCG1C5rsUb2uynQhIQ=="
+)
+JNTAJIS_SPEC = "jntajis-python==0.1.0"
+
+# MJ縮退マップ tables -> rule ids used throughout mojinorm.  The order here is only the file order;
+# the ranking used for normalization lives in mojinorm/rules.py.
+SHRINK_TABLES = {
+    "JIS包摂規準UCS統合規則": "jis-unification",
+    "戸籍統一文字情報_親字正字": "koseki-parent",
+    "法務省告示582号別表第四_一": "moj582-table4-1",
+    "法務省告示582号別表第四_二": "moj582-table4-2",
+    "民一2842号通達別表_誤字俗字正字一覧表_俗字": "minji2842-zokuji",
+    "民一2842号通達別表_誤字俗字正字一覧表_別字": "minji2842-betsuji",
+    "民一2842号通達別表_誤字俗字正字一覧表_無印": "minji2842-unmarked",
+    "民二5202号通知別表_正字俗字等対照表": "minji5202",
+    "読み字形による類推": "reading-shape-analogy",
+    "辞書類等による関連字": "dictionary-related",
+}
+
+MJ_COLUMNS = [
+    # (column in mji, field name in mj.tsv)
+    ("MJ文字図形名", "mj"),
+    ("実装したUCS", "ucs"),
+    ("対応するUCS", "corresponding_ucs"),
+    ("実装したMoji_JohoコレクションIVS", "ivs"),
+    ("実装したSVS", "svs"),
+    ("対応する互換漢字", "compat"),
+    ("戸籍統一文字番号", "koseki"),
+    ("住基ネット統一文字コード", "juki"),
+    ("入管正字コード", "nyukan_seiji"),
+    ("入管外字コード", "nyukan_gaiji"),
+    ("登記統一文字番号", "touki"),
+    ("X0213", "x0213"),
+    ("X0213_包摂区分", "x0213_inclusion"),
+    ("X0212", "x0212"),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def sri_sha512(path: Path) -> str:
+    digest = hashlib.sha512(path.read_bytes()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def fetch_mojidata() -> Path:
+    """Return the path of moji.db, downloading and verifying the npm tarball when needed."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tarball = CACHE / MOJIDATA_TARBALL
+    if not tarball.exists():
+        log(f"npm pack {MOJIDATA_SPEC} -> {CACHE}")
+        subprocess.run(
+            ["npm", "pack", MOJIDATA_SPEC, "--silent"], cwd=CACHE, check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    actual = sri_sha512(tarball)
+    if actual != MOJIDATA_SHA512:
+        tarball.unlink()
+        raise SystemExit(f"integrity mismatch for {MOJIDATA_TARBALL}: sha512-{actual}")
+    db = CACHE / "mojidata-1.8.1" / "moji.db"
+    if not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(tarball) as tar:
+            member = tar.getmember("package/dist/moji.db")
+            src = tar.extractfile(member)
+            assert src is not None
+            tmp = db.with_suffix(".part")
+            with open(tmp, "wb") as fh:
+                shutil.copyfileobj(src, fh)
+            tmp.replace(db)
+    return db
+
+
+_NTA_DUMP = r"""
+import json, sys, unicodedata
+import jntajis
+out = {}
+for cp in range(0x110000):
+    if 0xD800 <= cp < 0xE000:
+        continue
+    ch = chr(cp)
+    try:
+        ch.encode("shift_jis_2004")
+    except UnicodeEncodeError:
+        continue
+    try:
+        ch.encode("shift_jis")
+        continue
+    except UnicodeEncodeError:
+        pass
+    got = jntajis.jnta_shrink_translit(ch, "\ufffd")
+    if got != ch and "\ufffd" not in got:
+        out[ch] = got
+json.dump({"version": jntajis.__version__, "map": out}, sys.stdout, ensure_ascii=False)
+"""
+
+
+def fetch_nta_map() -> tuple[str, dict[str, str]]:
+    """Read the NTA JIS shrink map through jntajis' public API in a throw-away venv."""
+    env_dir = CACHE / "jntajis-venv"
+    python = env_dir / "bin" / "python"
+    if not python.exists():
+        log(f"creating throw-away venv for {JNTAJIS_SPEC}")
+        venv.create(env_dir, with_pip=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             JNTAJIS_SPEC],
+            check=True,
+        )
+    proc = subprocess.run(
+        [str(python), "-c", _NTA_DUMP], check=True, capture_output=True, text=True,
+        encoding="utf-8",
+    )
+    data = json.loads(proc.stdout)
+    return data["version"], data["map"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def codec_members(encoding: str) -> set[int]:
+    out = set()
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        try:
+            chr(cp).encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        out.add(cp)
+    return out
+
+
+def jisx0213_sequences() -> set[str]:
+    """Multi-code-point characters of JIS X 0213 (か゚, ˥˩ ...), found by decoding every code."""
+    seqs = set()
+    leads = list(range(0x81, 0xA0)) + list(range(0xE0, 0xFD))
+    for lead in leads:
+        for trail in range(0x40, 0xFD):
+            try:
+                s = bytes([lead, trail]).decode("shift_jis_2004")
+            except UnicodeDecodeError:
+                continue
+            if len(s) > 1:
+                seqs.add(s)
+    return seqs
+
+
+def is_private_use(cp: int) -> bool:
+    return 0xE000 <= cp <= 0xF8FF or 0xF0000 <= cp <= 0x10FFFF
+
+
+def is_ideograph(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("CJK ")
+
+
+def ranges(cps: Iterable[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for cp in sorted(cps):
+        if out and out[-1][1] == cp - 1:
+            out[-1][1] = cp
+        else:
+            out.append([cp, cp])
+    return out
+
+
+def tsv_line(fields: Iterable[object]) -> str:
+    cells = []
+    for f in fields:
+        s = "" if f is None else str(f)
+        if "\t" in s or "\n" in s:
+            raise ValueError(f"field contains a tab or newline: {s!r}")
+        cells.append(s)
+    return "\t".join(cells) + "\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    path.write_bytes(text.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def compile_overrides(path: Path = OVERRIDES) -> str:
+    """Validate the reviewed override file and return its compiled JSON text.
+
+    Each entry: ``char`` (the character to replace), ``replacement`` and ``reason`` (required:
+    an override without a reason is not reviewed).
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = data.get("overrides") or []
+    seen: set[str] = set()
+    out = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or set(entry) != {"char", "replacement", "reason"}:
+            raise SystemExit(f"{path}: entry {i} needs exactly char, replacement, reason")
+        char, repl, reason = entry["char"], entry["replacement"], str(entry["reason"]).strip()
+        if not reason:
+            raise SystemExit(f"{path}: entry {i} ({char}) has an empty reason")
+        if char in seen:
+            raise SystemExit(f"{path}: {char} is listed twice")
+        seen.add(char)
+        out.append({"char": char, "replacement": repl, "reason": reason})
+    out.sort(key=lambda e: e["char"])
+    return json.dumps({"overrides": out}, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build(out_dir: Path) -> None:
+    db_path = fetch_mojidata()
+    nta_version, nta_raw = fetch_nta_map()
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+
+    log("codec membership")
+    jisx0208 = codec_members("shift_jis")
+    cp932 = {cp for cp in codec_members("cp932") if not is_private_use(cp)}
+    jisx0213 = codec_members("shift_jis_2004")
+    seq0213 = jisx0213_sequences()
+
+    log("MJ文字情報一覧表")
+    cols = ", ".join(f'"{c}"' for c, _ in MJ_COLUMNS)
+    mji_rows = con.execute(f'SELECT {cols} FROM mji ORDER BY "MJ文字図形名"').fetchall()
+    mj_lines = [tsv_line(name for _, name in MJ_COLUMNS)]
+    mj_cps: set[int] = set()
+    mj_seqs: set[str] = set()
+    for row in mji_rows:
+        mj_lines.append(tsv_line(row))
+        rec = dict(zip((n for _, n in MJ_COLUMNS), row, strict=True))
+        for key in ("ucs", "corresponding_ucs", "compat"):
+            if rec[key]:
+                mj_cps.add(ord(rec[key]))
+        if rec["svs"]:
+            mj_seqs.add(rec["svs"])
+    # Every registered Moji_Joho IVS, including the two duplicates registered for one MJ id.
+    ivs_rows = con.execute('SELECT "IVS", "code" FROM "ivs_Moji_Joho" ORDER BY "IVS"').fetchall()
+    mj_seqs.update(ivs for ivs, _ in ivs_rows)
+    ivs_lines = ["ivs\tmj\n"] + [tsv_line(r) for r in ivs_rows]
+    # The non-kanji repertoire of JIS X 0213 (kana, Latin, digits, symbols, U+3000, 〓) so that a
+    # whole name written in MJ kanji is inside the `mj` target.
+    mj_cps.update(cp for cp in jisx0213 if not is_ideograph(chr(cp)))
+    mj_seqs.update(s for s in seq0213 if not is_ideograph(s[0]))
+
+    log("SVS -> compatibility ideographs")
+    svs_rows = con.execute('SELECT "SVS", "CJKCI" FROM "svs_cjkci" ORDER BY "SVS"').fetchall()
+    svs_lines = ["svs\tcompat\n"] + [tsv_line(r) for r in svs_rows]
+
+    log("MJ縮退マップ")
+    shrink_lines = [tsv_line(
+        ["mj", "rule", "target", "target_x0213", "rank", "hops", "in_jisx0208", "in_jisx0213"]
+    )]
+    shrink_counts: dict[str, int] = {}
+    for table, rule in SHRINK_TABLES.items():
+        info = {r[1] for r in con.execute(f'PRAGMA table_info("mjsm_{table}")')}
+        rank = '"順位"' if "順位" in info else "NULL"
+        hops = '"ホップ数"' if "ホップ数" in info else "NULL"
+        rows = con.execute(
+            f'SELECT "MJ文字図形名", "縮退UCS", "縮退X0213", {rank}, {hops} '
+            f'FROM "mjsm_{table}"'
+        ).fetchall()
+        shrink_counts[rule] = len(rows)
+        for mj, target, x0213, rnk, hop in rows:
+            shrink_lines.append(tsv_line([
+                mj, rule, target, x0213, rnk, hop,
+                int(ord(target) in jisx0208), int(ord(target) in jisx0213),
+            ]))
+    # Stable order: by MJ id, then the table order above, then rank/hops, then target.
+    order = {rule: i for i, rule in enumerate(SHRINK_TABLES.values())}
+
+    def shrink_key(line: str) -> tuple:
+        f = line.rstrip("\n").split("\t")
+        return (f[0], order[f[1]], int(f[4] or 0), int(f[5] or 0), f[2])
+
+    shrink_lines = shrink_lines[:1] + sorted(set(shrink_lines[1:]), key=shrink_key)
+
+    log("NTA JIS縮退マップ (kanji)")
+    nta = {
+        src: dst for src, dst in nta_raw.items()
+        if is_ideograph(src) and len(dst) == 1 and ord(dst) in jisx0208
+    }
+    nta_lines = ["source\ttarget\n"] + [tsv_line(kv) for kv in sorted(nta.items())]
+
+    targets = {
+        "jisx0208": {"ranges": ranges(jisx0208), "sequences": []},
+        "cp932": {"ranges": ranges(cp932), "sequences": []},
+        "jisx0213": {"ranges": ranges(jisx0213), "sequences": sorted(seq0213)},
+        "mj": {"ranges": ranges(mj_cps), "sequences": sorted(mj_seqs)},
+    }
+    sizes = {
+        "jisx0208": {"code_points": len(jisx0208), "sequences": 0},
+        "cp932": {"code_points": len(cp932), "sequences": 0},
+        "jisx0213": {"code_points": len(jisx0213), "sequences": len(seq0213)},
+        "mj": {"code_points": len(mj_cps), "sequences": len(mj_seqs)},
+    }
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "targets.json": json.dumps(targets, ensure_ascii=False, sort_keys=True,
+                                   separators=(",", ":")) + "\n",
+        "mj.tsv": "".join(mj_lines),
+        "mj_ivs.tsv": "".join(ivs_lines),
+        "svs.tsv": "".join(svs_lines),
+        "shrink.tsv": "".join(shrink_lines),
+        "nta.tsv": "".join(nta_lines),
+        "overrides.json": compile_overrides(),
+    }
+    for name, text in files.items():
+        write_text(out_dir / name, text)
+
+    manifest = {
+        "sources": [
+            {
+                "name": "@mandel59/mojidata", "registry": "npm", "version": "1.8.1",
+                "integrity": f"sha512-{MOJIDATA_SHA512}",
+                "contains": "MJ文字情報一覧表 006.02, MJ縮退マップ 1.2.0, IVD 2022-09-13",
+            },
+            {
+                "name": "jntajis-python", "registry": "PyPI", "version": nta_version,
+                "contains": "国税庁 JIS縮退マップ (read through jnta_shrink_translit)",
+            },
+            {"name": "CPython codecs", "version": "%d.%d" % sys.version_info[:2],
+             "contains": "shift_jis, cp932, shift_jis_2004"},
+        ],
+        "rows": {
+            "mj": len(mji_rows),
+            "mj_ivs": len(ivs_rows),
+            "svs": len(svs_rows),
+            "shrink": len(shrink_lines) - 1,
+            "shrink_by_rule": shrink_counts,
+            "nta": len(nta),
+            "overrides": len(json.loads(files["overrides.json"])["overrides"]),
+        },
+        "targets": sizes,
+        "files": {
+            name: hashlib.sha256((out_dir / name).read_bytes()).hexdigest()
+            for name in sorted(files)
+        },
+    }
+    write_text(out_dir / "MANIFEST.json",
+               json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    log(f"wrote {len(files) + 1} files to {out_dir}")
+
+
+COMPILED = ["MANIFEST.json", "targets.json", "mj.tsv", "mj_ivs.tsv", "svs.tsv", "shrink.tsv",
+            "nta.tsv",
+            "overrides.json"]
+
+
+def check() -> int:
+    """Rebuild into a temp dir and compare byte for byte with the committed tables."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            build(Path(tmp))
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"SKIP: cannot reach the registries to rebuild the tables ({exc})")
+            return 0
+        differ = [
+            name for name in COMPILED
+            if not (OUT_DIR / name).exists()
+            or not filecmp.cmp(Path(tmp) / name, OUT_DIR / name, shallow=False)
+        ]
+        if sys.version_info[:2] != (3, 11):
+            # Codec tables and the Python version in the manifest may legitimately differ.
+            print(f"note: tables are pinned with CPython 3.11; this is {sys.version.split()[0]}")
+    if differ:
+        print("tables differ from a fresh build: " + ", ".join(differ))
+        return 1
+    print(f"OK: {len(COMPILED)} compiled files match a fresh build")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="rebuild into a temp dir and fail on any difference")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
+    args = parser.parse_args(argv)
+    if args.check:
+        return check()
+    build(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
