@@ -8,21 +8,43 @@ Flat API::
     mojinorm.normalize("髙橋 太郎")                       # '高橋 太郎'
     mojinorm.explain("髙橋 太郎").changes                 # why, rule by rule
     mojinorm.lookup("𠮷").mj                              # ('MJ032129',)
+    mojinorm.names_match("●橋 太郎", "髙橋 太郎")          # True
 
-Nothing large is read at import; tables load on first use.
+Data flows one way: tools/build_tables.py -> mojinorm/_data (compiled tables) -> targets (what
+renders) -> normalizer (what to change and why) -> this API, the CLI and scan.  Nothing large is
+read at import; tables load on first use.
 """
 
 from __future__ import annotations
 
 from ._tables import DataIntegrityError
+from ._yamlfile import TableError
+from .gaiji import GaijiTable, load_gaiji
+from .kana import normalize_kana
 from .lookup import CharInfo, lookup
+from .matching import match_key, names_match
+from .normalizer import (
+    FALLBACKS,
+    Change,
+    Normalizer,
+    Result,
+    Step,
+    UnmappableCharacter,
+    explain,
+    get_normalizer,
+    normalize,
+)
+from .rules import DEFAULT_RULES, RANKING
 from .targets import Target, TargetError, get_target, load_profile, targets
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CharInfo", "DataIntegrityError", "Target", "TargetError", "get_target", "is_safe",
-    "load_profile", "lookup", "targets", "unsafe_chars",
+    "DEFAULT_RULES", "FALLBACKS", "RANKING", "Change", "CharInfo", "DataIntegrityError",
+    "GaijiTable", "Normalizer", "Result", "Step", "TableError", "Target", "TargetError",
+    "UnmappableCharacter", "explain", "get_normalizer", "get_target", "is_safe", "load_gaiji",
+    "load_profile", "lookup", "match_key", "names_match", "normalize", "normalize_kana",
+    "targets", "unsafe_chars",
 ]
 
 
