@@ -69,7 +69,7 @@ def manifest() -> dict[str, Any]:
 
 
 def _read(name: str) -> str:
-    data = _raw(name)
+    data = _raw(name)  # verified on every first read; the hash of all tables costs ~10 ms
     expected = manifest()["files"].get(name)
     actual = hashlib.sha256(data).hexdigest()
     if expected != actual:
@@ -82,7 +82,7 @@ def _read(name: str) -> str:
 
 
 def _rows(name: str) -> list[list[str]]:
-    lines = _read(name).splitlines()
+    lines = _text(name).splitlines()
     return [line.split("\t") for line in lines[1:]]
 
 
@@ -123,7 +123,7 @@ def _indexes() -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, st
 
 
 def mj_by_char() -> dict[str, tuple[str, ...]]:
-    """Bare code point -> MJ ids it may denote (implemented glyph first)."""
+    """Bare code point -> MJ ids it may denote (implemented glyph first).  Loads everything."""
     return _indexes()[0]
 
 
@@ -144,13 +144,91 @@ def mj_by_koseki() -> dict[str, str]:
 
 @lru_cache(maxsize=None)
 def shrink_map() -> dict[str, tuple[ShrinkEntry, ...]]:
+    """MJ id -> every MJ縮退マップ row starting from it.  Loads everything."""
     out: dict[str, list[ShrinkEntry]] = {}
-    for mj, rule, target, x0213, rank, hops, in0208, in0213 in _rows("shrink.tsv"):
-        out.setdefault(mj, []).append(ShrinkEntry(
-            mj, rule, target, x0213, int(rank) if rank else None, int(hops) if hops else None,
-            in0208 == "1", in0213 == "1",
-        ))
+    for row in _rows("shrink.tsv"):
+        entry = _shrink_entry(row)
+        out.setdefault(entry.mj, []).append(entry)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def _shrink_entry(row: list[str]) -> ShrinkEntry:
+    mj, rule, target, x0213, rank, hops, in0208, in0213 = row
+    return ShrinkEntry(mj, rule, target, x0213, int(rank) if rank else None,
+                       int(hops) if hops else None, in0208 == "1", in0213 == "1")
+
+
+# --------------------------------------------------------------------------- point queries
+#
+# Normalizing a name touches a handful of characters; parsing 120,000 table rows for them would
+# make the first call slow.  Point queries search the table text (a C-level str.find) and parse
+# only the matching lines; after _BULK_AFTER distinct queries the full index is built instead.
+
+_BULK_AFTER = 48
+_queries = 0
+
+
+def _bulk() -> bool:
+    global _queries
+    if _indexes.cache_info().currsize and shrink_map.cache_info().currsize:
+        return True
+    _queries += 1
+    if _queries > _BULK_AFTER:
+        _indexes()
+        shrink_map()
+        return True
+    return False
+
+
+@lru_cache(maxsize=None)
+def _text(name: str) -> str:
+    return _read(name)
+
+
+def _lines_with(name: str, needle: str) -> list[list[str]]:
+    text = _text(name)
+    out = []
+    pos = text.find(needle)
+    while pos != -1:
+        start = text.rfind("\n", 0, pos) + 1
+        end = text.find("\n", pos)
+        out.append(text[start:end].split("\t"))
+        pos = text.find(needle, end)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def mj_ids_for_char(ch: str) -> tuple[str, ...]:
+    """MJ ids a bare code point may denote: implemented glyph first, then IVS-only glyphs."""
+    if _bulk():
+        return mj_by_char().get(ch, ())
+    primary, secondary = [], []
+    for row in _lines_with("mj.tsv", f"\t{ch}\t"):
+        if row[1] == ch:
+            primary.append(row[0])
+        elif row[2] == ch:
+            secondary.append(row[0])
+    return tuple(sorted(primary) + sorted(secondary))
+
+
+@lru_cache(maxsize=4096)
+def mj_id_for_ivs(ivs: str) -> str | None:
+    """The MJ id of a Moji_Joho IVS, or None."""
+    if _bulk():
+        return mj_by_ivs().get(ivs)
+    for row in _lines_with("mj_ivs.tsv", f"{ivs}\t"):
+        if row[0] == ivs:
+            return row[1]
+    return None
+
+
+@lru_cache(maxsize=4096)
+def shrink_for_mj(mj: str) -> tuple[ShrinkEntry, ...]:
+    """MJ縮退マップ rows starting from one MJ id, in table order."""
+    if _bulk():
+        return shrink_map().get(mj, ())
+    return tuple(_shrink_entry(row) for row in _lines_with("shrink.tsv", f"{mj}\t")
+                 if row[0] == mj)
 
 
 @lru_cache(maxsize=None)

@@ -104,10 +104,10 @@ def _resolve(data: dict, where: str) -> tuple[str, str | None]:
         units = [u for _, u in iter_units(value)]
         if len(units) != 1 or any(is_private_use(c) for c in value):
             raise TableError(f"{where}: 'char' must be one non-private-use character")
-        ids = _tables.mj_by_ivs().get(value) if len(value) > 1 else None
+        ids = _tables.mj_id_for_ivs(value) if len(value) > 1 else None
         if ids:
             return value, ids
-        found = _tables.mj_by_char().get(value, ())
+        found = _tables.mj_ids_for_char(value)
         return value, found[0] if len(found) == 1 else None
     if key == "mj":
         mj = value.upper()

@@ -71,19 +71,18 @@ class CharInfo:
 def mj_ids_for_unit(unit: str) -> tuple[str, ...]:
     """MJ ids a unit denotes: exactly one for a Moji_Joho IVS, possibly several for a bare char."""
     if len(unit) > 1 and is_variation_selector(unit[-1]):
-        mj = _tables.mj_by_ivs().get(unit)
+        mj = _tables.mj_id_for_ivs(unit)
         if mj:
             return (mj,)
         return ()
-    return _tables.mj_by_char().get(unit, ())
+    return _tables.mj_ids_for_char(unit)
 
 
 def shrink_targets(unit: str, mj_ids: tuple[str, ...]) -> tuple[ShrinkTarget, ...]:
-    smap = _tables.shrink_map()
     out = [
         ShrinkTarget(e.target, e.rule, e.mj, e.target_x0213, e.rank, e.hops,
                      e.in_jisx0208, e.in_jisx0213)
-        for mj in mj_ids for e in smap.get(mj, ())
+        for mj in mj_ids for e in _tables.shrink_for_mj(mj)
     ]
     base = unit[0]
     nta = _tables.nta_map().get(base)

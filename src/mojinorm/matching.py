@@ -49,10 +49,9 @@ def _fold_char(ch: str) -> str:
 
 
 def _head(ch: str) -> str:
-    smap = _tables.shrink_map()
     best: tuple[int, int, str] | None = None
     for mj in mj_ids_for_unit(ch):
-        for e in smap.get(mj, ()):
+        for e in _tables.shrink_for_mj(mj):
             if e.rule in _FOLD_RULES and e.target != ch:
                 key = (_FOLD_RULES.index(e.rule), e.hops or 0, e.target)
                 if best is None or key < best:

@@ -380,9 +380,8 @@ class Normalizer:
             ov = _tables.overrides().get(char)
             if ov is not None:
                 scored.append(((0, 0, 0, 0), ov[0], "override", None))
-        smap = _tables.shrink_map()
         for order, mj in enumerate(mj_ids):
-            for e in smap.get(mj, ()):
+            for e in _tables.shrink_for_mj(mj):
                 if e.rule in self._rule_set:
                     key = (_RANK[e.rule], e.rank or 0, e.hops or 0, order)
                     scored.append((key, e.target, e.rule, mj))

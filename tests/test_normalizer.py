@@ -1,0 +1,184 @@
+"""Normalizer API and invariants (engine issue); property tests over arbitrary Unicode."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mojinorm
+from mojinorm import Normalizer, UnmappableCharacter
+from mojinorm.invisible import classify
+from mojinorm.units import iter_units
+
+TARGETS = ["jisx0208", "cp932", "jisx0213", "mj"]
+FALLBACKS = ["geta", "black-circle", "kana", "＊"]
+GAIJI = "data/mappings/gaiji-example.yaml"
+
+# Text that exercises every stage: astral kanji, PUA, lone and attached selectors, surrogates,
+# controls, combining marks, compatibility ideographs, invisible characters.
+_interesting = st.sampled_from(
+    list("髙﨑德栁濵𠮷齋邊邉眞塚\ufa10\ufa11\u585a葛辻﨔槑")
+    + ["\ue000", "\ue001", "\ue0ff", "\U000f0000", "\U00100001", "\ufe00", "\ufe0f",
+       "\U000e0100", "\U000e0102", "\U000e01ef", "\ud800", "\udfff", "\x00", "\t", "\n",
+       "\u200b", "\u200d", "\u202e", "\ufeff", "\u00a0", "\u3000", " ", "\u3099", "\u309a",
+       "\u0301", "か", "ｶ", "ﾞ", "●", "〓"]
+)
+names = st.lists(st.one_of(_interesting, st.characters()), max_size=12).map("".join)
+PROP = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _inside(text: str, target: str) -> bool:
+    t = mojinorm.get_target(target)
+    return all(u in t and classify(u[0]) is None for _, u in iter_units(text, t.sequences))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fallback", FALLBACKS)
+@PROP
+@given(text=names)
+def test_output_inside_target_idempotent_and_replayable(target, fallback, text):
+    n = mojinorm.get_normalizer(target, fallback=fallback, gaiji=GAIJI)
+    result = n.explain(text, reading="ヤマダ")
+    assert result.text == n.normalize(text, reading="ヤマダ")  # explain and normalize agree
+    assert _inside(result.text, target)
+    assert n.normalize(result.text) == result.text  # idempotent
+    if fallback != "kana":
+        assert result.replay(text) == result.text
+    assert n.explain(text, reading="ヤマダ") == result  # deterministic
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@PROP
+@given(text=names)
+def test_units_inside_target_are_never_changed(target, text):
+    n = mojinorm.get_normalizer(target)
+    t = n.target
+    result = n.explain(text)
+    for change in result.changes:
+        unit = change.original
+        # Only units outside the target, or invisible ones (documented policy), change.
+        assert unit not in t or classify(unit[0]) is not None, change
+
+
+@PROP
+@given(text=names)
+def test_keep_fallback_never_raises_and_error_raises_only_unmappable(text):
+    mojinorm.normalize(text, fallback="keep")
+    try:
+        out = mojinorm.normalize(text, fallback="error")
+    except UnmappableCharacter as exc:
+        assert text[exc.index:].startswith(exc.char)
+    else:
+        assert _inside(out, "jisx0208")
+
+
+@pytest.mark.parametrize(
+    "name", ["齋藤 太郎", "渡邉", "邊見", "眞鍋", "濱田", "高橋　花子", "ヤマダ タロウ", ""])
+def test_minimal_change_keeps_names_already_inside(name):
+    # Every character here is in JIS X 0208 (DOMAIN: 邊 邉 齋 濱 眞 are in it).
+    result = mojinorm.explain(name)
+    assert result.text == name and result.changes == ()
+
+
+def test_change_fields():
+    change = mojinorm.explain("髙橋").changes[0]
+    assert (change.index, change.original, change.replacement) == (0, "髙", "高")
+    assert change.rule == "jis-unification"
+    assert "JIS包摂規準" in change.source
+    assert change.mj == "MJ028902"
+    assert str(change) == "髙→高 jis-unification"
+
+
+def test_alternatives_are_other_allowed_replacements_best_first():
+    # 濵: reviewed override 濱 first; the 戸籍 parent 浜 remains an alternative.
+    change = mojinorm.explain("濵").changes[0]
+    assert (change.replacement, change.rule, change.alternatives) == ("濱", "override", ("浜",))
+
+
+def test_gaiji_chain_is_explained_step_by_step():
+    result = mojinorm.explain("\ue000田", gaiji=GAIJI)
+    assert result.text == "吉田"
+    (change,) = result.changes
+    assert [s.rule for s in change.steps] == ["gaiji-table", "jis-unification"]
+    assert change.steps[0].source.endswith("gaiji-example.yaml:13")  # the "- code: U+E000" line
+    assert mojinorm.normalize("\ue000田", target="mj", gaiji=GAIJI) == "𠮷田"
+
+
+def test_unmapped_gaiji_is_reported_not_passed_through():
+    for fallback, expected in [("geta", "〓田"), ("black-circle", "●田"), ("keep", "\ue005田")]:
+        result = mojinorm.explain("\ue005田", fallback=fallback)
+        assert result.text == expected
+        assert result.changes[0].rule == "unmapped-gaiji" and result.changes[0].fallback
+
+
+def test_error_fallback_names_character_and_position():
+    with pytest.raises(UnmappableCharacter, match=r"U\+E005.*index 1") as info:
+        mojinorm.normalize("山\ue005", fallback="error")
+    assert (info.value.char, info.value.index) == ("\ue005", 1)
+
+
+def test_kana_fallback_replaces_whole_name_with_reading():
+    result = mojinorm.explain("\ue005田 太郎", fallback="kana", reading="ﾖｼﾀﾞ ﾀﾛｳ")
+    assert result.text == "ヨシダ　タロウ"
+    assert [c.rule for c in result.changes] == ["fallback-kana"]
+    # A name that maps without the fallback keeps its kanji.
+    assert mojinorm.normalize("髙橋", fallback="kana", reading="ﾀｶﾊｼ") == "高橋"
+    # No reading given: the unit gets 〓 and the change says the fallback was used.
+    assert mojinorm.normalize("\ue005", fallback="kana") == "〓"
+
+
+def test_bad_options_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown fallback"):
+        Normalizer(fallback="nothing")
+    with pytest.raises(ValueError, match="not inside target"):
+        Normalizer("jisx0208", fallback="髙")
+    with pytest.raises(ValueError, match="unknown rule"):
+        Normalizer(rules=["nonsense"])
+    with pytest.raises(ValueError, match="valid targets"):
+        Normalizer("latin1")
+
+
+def test_rules_selection_changes_the_outcome():
+    # 﨔 has no MJ縮退マップ row reaching JIS X 0208; only the NTA map does (﨔 -> 欅).
+    assert mojinorm.normalize("﨔") == "欅"
+    assert mojinorm.normalize("﨔", rules=["jis-unification", "koseki-parent"]) == "〓"
+
+
+def test_module_level_calls_reuse_one_normalizer():
+    a = mojinorm.get_normalizer("cp932", fallback="geta")
+    b = mojinorm.get_normalizer("cp932", fallback="geta")
+    assert a is b
+
+
+def test_shared_between_threads():
+    n = Normalizer("jisx0208")
+    names = ["髙橋", "山﨑", "𠮷田", "德川", "栁田", "齋藤"] * 200
+    expected = [n.normalize(x) for x in names]
+    results: list[list[str]] = []
+
+    def work() -> None:
+        results.append([n.normalize(x) for x in names])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=names, b=names)
+def test_names_match_symmetric_and_match_key_idempotent(a, b):
+    assert mojinorm.names_match(a, b) == mojinorm.names_match(b, a)
+    assert mojinorm.match_key(mojinorm.match_key(a)) == mojinorm.match_key(a)
+
+
+def test_match_key_folds_invisible_characters():
+    assert mojinorm.match_key("高\u200b橋\u202e") == mojinorm.match_key("高橋")
+    assert mojinorm.names_match("髙橋 太郎", "高橋　太郎")
+    assert mojinorm.names_match("●橋 太郎", "髙橋 太郎")
+    assert not mojinorm.names_match("高橋", "髙田")
