@@ -116,8 +116,12 @@ _HIRA_TO_KATA.update({0x309D: "\u30fd", 0x309E: "\u30fe"})  # ゝゞ -> ヽヾ
 _KATA_TO_HIRA = {cp: chr(cp - 0x60) for cp in range(0x30A1, 0x30F5)}  # ァ-ヴ, not ヵヶ
 _KATA_TO_HIRA.update({0x30FD: "\u309d", 0x30FE: "\u309e"})  # ヽヾ -> ゝゞ
 
-_TABLE_KATA: dict[int, str] = {**_HALF_WIDTH, **_MARKS, **_HIRA_TO_KATA}
+# Identity entries for the characters of typical readings: str.translate pays for a raised
+# and cleared LookupError on every character missing from the table.
+_IDENTITY = {cp: chr(cp) for cp in (*range(0x20, 0x7F), *range(0x3000, 0x3100))}
+_TABLE_KATA: dict[int, str] = {**_IDENTITY, **_HALF_WIDTH, **_MARKS, **_HIRA_TO_KATA}
 _TABLE_HIRA: dict[int, str] = {
+    **_IDENTITY,
     **{cp: full.translate(_KATA_TO_HIRA) for cp, full in _HALF_WIDTH.items()},  # ｱ -> あ
     **_MARKS,
     **_KATA_TO_HIRA,
@@ -156,7 +160,8 @@ def _dash_run(match: re.Match[str]) -> str:
 def _normalize(text: str, table: dict[int, str]) -> str:
     """Rules 1-5 without the fast path (``table`` is ``_TABLE_KATA`` or ``_TABLE_HIRA``)."""
     text = text.translate(table)  # rules 1 and 3, and every voiced mark to ゛/゜
-    text = _compose_sub(_compose_pair, text)  # rule 2
+    if _DAKUTEN in text or _HANDAKUTEN in text:
+        text = _compose_sub(_compose_pair, text)  # rule 2
     text = _dash_sub(_dash_run, text)  # rule 4
     return _join_words(text.split())  # rule 5
 

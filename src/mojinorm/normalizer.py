@@ -99,9 +99,8 @@ class Change:
 
 
 def _show(s: str) -> str:
-    if all(not classify(c) for c in s):
-        return s
-    return "".join(f"<U+{ord(c):04X}>" if classify(c) else c for c in s)
+    """Text for people: invisible, private-use and selector code points written as <U+XXXX>."""
+    return "".join(f"<U+{ord(c):04X}>" if classify(c) or is_private_use(c) else c for c in s)
 
 
 @dataclass(frozen=True)
@@ -197,6 +196,18 @@ class Normalizer:
         self._sequences = self.target.sequences
         self._cache: dict[str, _Resolution] = {}
         self._lock = threading.Lock()
+        # The hot path: a closure with the guard bound locally, set on the instance, costs about
+        # half of a bound method doing attribute look-ups (see benchmarks/README.md).
+        search = self._guard.search
+        slow = self._normalize_units
+
+        def normalize(text: str, *, reading: str | None = None) -> str:
+            if search(text) is None:
+                return text
+            return slow(text, reading)
+
+        normalize.__doc__ = Normalizer.normalize.__doc__
+        self.normalize = normalize  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return (f"Normalizer(target={self.target.name!r}, fallback={self.fallback!r}, "
@@ -214,6 +225,9 @@ class Normalizer:
         """Return ``text`` brought into the target (``reading`` is used by fallback ``kana``)."""
         if self._guard.search(text) is None:
             return text
+        return self._normalize_units(text, reading)
+
+    def _normalize_units(self, text: str, reading: str | None) -> str:
         out = []
         append = out.append
         for index, unit in iter_units(text, self._sequences):
@@ -324,7 +338,16 @@ class Normalizer:
         # 2. variation sequences
         mj_ids = mj_ids_for_unit(cur)
         if len(cur) == 2 and is_variation_selector(cur[1]):
-            if mj_ids:  # a Moji_Joho IVS: its MJ glyph decides (step 4)
+            if mj_ids and self._ok(cur[0]):
+                # The base renders: keep it (never change a character that renders), drop only
+                # the selector; say "same character" when the MJ glyph unifies with the base.
+                ranked = [c for c in self._candidates(cur, mj_ids) if self._ok(c[0])]
+                same = any(c == (cur[0], "jis-unification", mj_ids[0]) for c in ranked)
+                rule = "jis-unification" if same else "variation-selector-stripped"
+                steps.append(Step(rule, cur, cur[0], _source(rule)))
+                return self._done(unit, steps, mj_ids[0],
+                                  tuple(c[0] for c in ranked if c[0] != cur[0]))
+            if mj_ids:  # a Moji_Joho IVS of a base outside the target: its MJ glyph decides
                 mj = mj_ids[0]
             else:
                 svs = _tables.svs_map().get(cur)

@@ -64,7 +64,7 @@ RULE_SOURCES: dict[str, str] = {
     "reading-shape-analogy": f"{_MJSM}: 読み・字形による類推",
     "dictionary-related": f"{_MJSM}: 辞書類等による関連字",
     "svs-to-compat": "Unicode StandardizedVariants (CJK compatibility ideographs)",
-    "variation-selector-stripped": "mojinorm pipeline",
+    "variation-selector-stripped": "mojinorm pipeline (the base character renders)",
     "compat-to-unified": "Unicode canonical decomposition of the compatibility ideograph",
     "invisible-removed": "mojinorm invisible-character policy",
     "space-normalized": "mojinorm invisible-character policy",
