@@ -30,7 +30,6 @@ import tarfile
 import tempfile
 import unicodedata
 import venv
-import yaml
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -230,26 +229,56 @@ def write_text(path: Path, text: str) -> None:
 # --------------------------------------------------------------------------- overrides
 
 
-def compile_overrides(path: Path = OVERRIDES) -> str:
+def compile_overrides(path: Path = OVERRIDES, targets_dir: Path = OUT_DIR) -> str:
     """Validate the reviewed override file and return its compiled JSON text.
 
-    Each entry: ``char`` (the character to replace), ``replacement`` and ``reason`` (required:
-    an override without a reason is not reviewed).
+    Each entry: ``char`` (one character to replace), ``replacement`` (one character) and
+    ``reason`` (required: an override without a reason is not reviewed).  Rejected, with file
+    and line: unknown keys, a character listed twice, a replacement equal to its character or
+    outside every target, and cycles (A -> B -> ... -> A).
     """
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    entries = data.get("overrides") or []
-    seen: set[str] = set()
+    sys.path.insert(0, str(REPO / "src"))
+    from mojinorm._yamlfile import TableError, load_entries
+    from mojinorm.units import iter_units
+
+    def fail(msg: str) -> None:
+        raise TableError(msg)
+
+    mj_target = json.loads((targets_dir / "targets.json").read_text(encoding="utf-8"))["mj"]
+
+    def known(ch: str) -> bool:
+        return len(ch) == 1 and any(lo <= ord(ch) <= hi for lo, hi in mj_target["ranges"])
+
+    seen: dict[str, str] = {}
     out = []
-    for i, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or set(entry) != {"char", "replacement", "reason"}:
-            raise SystemExit(f"{path}: entry {i} needs exactly char, replacement, reason")
-        char, repl, reason = entry["char"], entry["replacement"], str(entry["reason"]).strip()
+    for entry in load_entries(path, "overrides", {"char", "replacement", "reason"}):
+        data, where = entry.data, entry.where
+        missing = {"char", "replacement", "reason"} - set(data)
+        if missing:
+            fail(f"{where}: missing {', '.join(sorted(missing))}")
+        char, repl = str(data["char"]), str(data["replacement"])
+        reason = " ".join(str(data["reason"]).split())
+        for label, value in (("char", char), ("replacement", repl)):
+            if len(list(iter_units(value))) != 1:
+                fail(f"{where}: {label} {value!r} must be exactly one character")
         if not reason:
-            raise SystemExit(f"{path}: entry {i} ({char}) has an empty reason")
+            fail(f"{where}: {char} has an empty reason")
         if char in seen:
-            raise SystemExit(f"{path}: {char} is listed twice")
-        seen.add(char)
+            fail(f"{where}: {char} is already overridden at {seen[char]}")
+        if repl == char:
+            fail(f"{where}: {char} is mapped to itself")
+        if not known(repl):
+            fail(f"{where}: replacement {repl!r} is outside every target (not an MJ character)")
+        seen[char] = where
         out.append({"char": char, "replacement": repl, "reason": reason})
+    mapping = {e["char"]: e["replacement"] for e in out}
+    for start in mapping:
+        chain = [start]
+        while chain[-1] in mapping:
+            nxt = mapping[chain[-1]]
+            if nxt in chain:
+                fail(f"{seen[start]}: overrides form a cycle: {' -> '.join(chain + [nxt])}")
+            chain.append(nxt)
     out.sort(key=lambda e: e["char"])
     return json.dumps({"overrides": out}, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
@@ -352,8 +381,10 @@ def build(out_dir: Path) -> None:
         "svs.tsv": "".join(svs_lines),
         "shrink.tsv": "".join(shrink_lines),
         "nta.tsv": "".join(nta_lines),
-        "overrides.json": compile_overrides(),
+        "overrides.json": "",
     }
+    write_text(out_dir / "targets.json", files["targets.json"])
+    files["overrides.json"] = compile_overrides(targets_dir=out_dir)
     for name, text in files.items():
         write_text(out_dir / name, text)
 
@@ -425,9 +456,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="rebuild into a temp dir and fail on any difference")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
     args = parser.parse_args(argv)
-    if args.check:
-        return check()
-    build(args.out)
+    sys.path.insert(0, str(REPO / "src"))
+    from mojinorm._yamlfile import TableError
+
+    try:
+        if args.check:
+            return check()
+        build(args.out)
+    except TableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

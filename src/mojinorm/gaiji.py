@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import _tables
 from ._yamlfile import TableError, load_entries
+from .targets import BUILTIN_TARGETS, get_target
 from .units import iter_units
 
 __all__ = ["GaijiEntry", "GaijiTable", "load_gaiji", "is_private_use", "TableError"]
@@ -77,6 +78,11 @@ class GaijiTable:
         return tuple(sorted({e.source.rsplit(":", 1)[0] for e in self.entries.values()}))
 
 
+def _known(unit: str) -> bool:
+    """A character some built-in target renders (a gaiji must stand for a real character)."""
+    return any(unit in get_target(name) for name in BUILTIN_TARGETS)
+
+
 def _code(value: object, where: str) -> str:
     if isinstance(value, str):
         m = re.fullmatch(r"\s*[Uu]\+([0-9A-Fa-f]{4,6})\s*", value)
@@ -104,6 +110,9 @@ def _resolve(data: dict, where: str) -> tuple[str, str | None]:
         units = [u for _, u in iter_units(value)]
         if len(units) != 1 or any(is_private_use(c) for c in value):
             raise TableError(f"{where}: 'char' must be one non-private-use character")
+        if not _known(value):
+            raise TableError(f"{where}: char {value!r} is outside every target "
+                             f"({', '.join(BUILTIN_TARGETS)})")
         ids = _tables.mj_id_for_ivs(value) if len(value) > 1 else None
         if ids:
             return value, ids
