@@ -99,7 +99,7 @@ def fetch_mojidata() -> Path:
         log(f"npm pack {MOJIDATA_SPEC} -> {CACHE}")
         subprocess.run(
             ["npm", "pack", MOJIDATA_SPEC, "--silent"], cwd=CACHE, check=True,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, timeout=600,
         )
     actual = sri_sha512(tarball)
     if actual != MOJIDATA_SHA512:
@@ -153,7 +153,7 @@ def fetch_nta_map() -> tuple[str, dict[str, str]]:
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
              JNTAJIS_SPEC],
-            check=True,
+            check=True, timeout=600,
         )
     proc = subprocess.run(
         [str(python), "-c", _NTA_DUMP], check=True, capture_output=True, text=True,
@@ -432,7 +432,7 @@ def check() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             build(Path(tmp))
-        except (OSError, subprocess.CalledProcessError) as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             print(f"SKIP: cannot reach the registries to rebuild the tables ({exc})")
             return 0
         differ = [
