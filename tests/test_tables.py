@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -17,12 +16,6 @@ from mojinorm import _tables
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "src" / "mojinorm" / "_data"
 
-
-def _build_tables_module():
-    spec = importlib.util.spec_from_file_location("build_tables", REPO / "tools" / "build_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_manifest_records_sources_and_counts():
@@ -100,10 +93,9 @@ def test_lookup_rejects_codes_that_name_nothing(query):
         mojinorm.lookup(query)
 
 
-def test_overrides_compiled_from_reviewed_yaml():
+def test_overrides_compiled_from_reviewed_yaml(build_tables):
     # The committed overrides.json must be exactly what build_tables compiles from the YAML.
-    build = _build_tables_module()
-    assert build.compile_overrides() == (DATA / "overrides.json").read_text(encoding="utf-8")
+    assert build_tables.compile_overrides() == (DATA / "overrides.json").read_text(encoding="utf-8")
     for entry in json.loads((DATA / "overrides.json").read_text(encoding="utf-8"))["overrides"]:
         assert len(entry["reason"]) > 40, entry["char"]
 

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 import mojinorm
 from mojinorm import TableError, load_gaiji
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _build_tables():
-    spec = importlib.util.spec_from_file_location("build_tables", REPO / "tools" / "build_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 GAIJI_ERRORS = [
-    ("gaiji:\n  - code: U+E000\n    char: 吉\n    colour: red\n", r"g\.yaml:4: unknown key 'colour'"),
+    ("gaiji:\n  - code: U+E000\n    char: 吉\n    colour: red\n",
+     r"g\.yaml:4: unknown key 'colour'"),
     ("gaiji:\n  - code: U+E000\n    char: 吉\n  - code: U+E000\n    char: 高\n",
      r"g\.yaml:4: U\+E000 is already defined at .*g\.yaml:2"),
     ("gaiji:\n  - code: U+4E00\n    char: 吉\n", r"g\.yaml:2: code U\+4E00 is not a private-use"),
@@ -76,8 +64,8 @@ OVERRIDE_ERRORS = [
 
 
 @pytest.mark.parametrize(("body", "message"), OVERRIDE_ERRORS)
-def test_bad_override_file_names_file_and_line(tmp_path, body, message):
+def test_bad_override_file_names_file_and_line(tmp_path, body, message, build_tables):
     path = tmp_path / "o.yaml"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(TableError, match=message):
-        _build_tables().compile_overrides(path)
+        build_tables.compile_overrides(path)

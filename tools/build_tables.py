@@ -399,7 +399,7 @@ def build(out_dir: Path) -> None:
                 "name": "jntajis-python", "registry": "PyPI", "version": nta_version,
                 "contains": "国税庁 JIS縮退マップ (read through jnta_shrink_translit)",
             },
-            {"name": "CPython codecs", "version": "%d.%d" % sys.version_info[:2],
+            {"name": "CPython codecs", "version": "{}.{}".format(*sys.version_info[:2]),
              "contains": "shift_jis, cp932, shift_jis_2004"},
         ],
         "rows": {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, NamedTuple
 
@@ -63,7 +63,7 @@ def _raw(name: str) -> bytes:
     return resources.files("mojinorm").joinpath("_data", name).read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def manifest() -> dict[str, Any]:
     return json.loads(_raw("MANIFEST.json"))
 
@@ -86,18 +86,18 @@ def _rows(name: str) -> list[list[str]]:
     return [line.split("\t") for line in lines[1:]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def target_data() -> dict[str, dict[str, list]]:
     return json.loads(_read("targets.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def mj_records() -> dict[str, MJRecord]:
     with _lock:
         return {row[0]: MJRecord(*row) for row in _rows("mj.tsv")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _indexes() -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, str], dict[str, str]]:
     by_char: dict[str, list[str]] = {}
     secondary: dict[str, list[str]] = {}
@@ -142,7 +142,7 @@ def mj_by_koseki() -> dict[str, str]:
     return _indexes()[3]
 
 
-@lru_cache(maxsize=None)
+@cache
 def shrink_map() -> dict[str, tuple[ShrinkEntry, ...]]:
     """MJ id -> every MJ縮退マップ row starting from it.  Loads everything."""
     out: dict[str, list[ShrinkEntry]] = {}
@@ -180,7 +180,7 @@ def _bulk() -> bool:
     return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def _text(name: str) -> str:
     return _read(name)
 
@@ -231,19 +231,19 @@ def shrink_for_mj(mj: str) -> tuple[ShrinkEntry, ...]:
                  if row[0] == mj)
 
 
-@lru_cache(maxsize=None)
+@cache
 def nta_map() -> dict[str, str]:
     """国税庁 JIS縮退マップ, kanji only: JIS X 0213 character -> JIS X 0208 character."""
     return {src: dst for src, dst in _rows("nta.tsv")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def svs_map() -> dict[str, str]:
     """Standardized variation sequence -> the CJK compatibility ideograph it stands for."""
     return {svs: compat for svs, compat in _rows("svs.tsv")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def overrides() -> dict[str, tuple[str, str]]:
     """Reviewed exceptions compiled from data/mappings/overrides.yaml: char -> (target, reason)."""
     data = json.loads(_read("overrides.json"))

@@ -1,0 +1,561 @@
+"""``mojinorm`` command line: scan, normalize, explain, lookup, targets.
+
+Exit codes: 0 ok; 1 ``scan --fail-on-unsafe`` found unsafe rows; 2 usage or input error (one
+line on stderr, no traceback, no partial output file).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import os
+import sys
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+
+import click
+
+from . import __version__
+from ._tables import DataIntegrityError
+from ._yamlfile import TableError
+from .csvio import ENCODINGS, InputError
+from .gaiji import is_private_use
+from .invisible import classify
+from .lookup import lookup as _lookup
+from .normalizer import FALLBACKS, Normalizer, UnmappableCharacter
+from .scan import NormalizeSummary, ScanReport, normalize_file, scan_file
+from .targets import BUILTIN_TARGETS, TargetError, get_target
+
+__all__ = ["main", "cli"]
+
+PROGRESS_MIN_BYTES = 5 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+class _Fail(Exception):
+    """An error to print as one line, with its exit code."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split("\n")).strip()
+
+
+def _errors(fn: Callable) -> Callable:
+    """Turn library and input errors into ``mojinorm: error: ...`` and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except _Fail as exc:
+            _die(str(exc), exc.code)
+        except (InputError, TargetError, TableError, UnmappableCharacter, DataIntegrityError,
+                ValueError) as exc:
+            _die(str(exc))
+        except FileNotFoundError as exc:
+            _die(f"{exc.filename}: no such file")
+        except PermissionError as exc:
+            _die(f"{exc.filename}: permission denied")
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except OSError as exc:
+            _die(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        except KeyboardInterrupt:
+            _die("interrupted", 130)
+
+    return wrapper
+
+
+def _die(message: str, code: int = 2) -> None:
+    click.echo(f"mojinorm: error: {_one_line(message)}", err=True)
+    sys.exit(code)
+
+
+def _quiet_broken_pipe() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    sys.exit(0)
+
+
+def _width(s: str) -> int:
+    w = 0
+    for c in s:
+        if unicodedata.combining(c) or classify(c) == "remove":
+            continue
+        w += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+    return w
+
+
+def _pad(s: str, width: int, right: bool = False) -> str:
+    fill = " " * max(0, width - _width(s))
+    return fill + s if right else s + fill
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]],
+           right: Sequence[int] = ()) -> str:
+    rows = [list(r) for r in rows]
+    widths = [_width(h) for h in headers]
+    for r in rows:
+        for i, cell in enumerate(r):
+            widths[i] = max(widths[i], _width(cell))
+    lines = []
+    for r in [list(headers), *rows]:
+        cells = [_pad(c, widths[i], i in right) for i, c in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def show(s: str) -> str:
+    """Printable form of a unit: invisible code points as <U+XXXX>."""
+    if not s:
+        return "(removed)"
+    return "".join(f"<U+{ord(c):04X}>" if classify(c) or is_private_use(c) else c for c in s)
+
+
+def _cps(s: str) -> str:
+    return " ".join(f"U+{ord(c):04X}" for c in s)
+
+
+def _delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    v = value.lower()
+    if value == "\t" or v in ("\\t", "tab", "tsv"):
+        return "\t"
+    if value == "," or v in ("comma", "csv"):
+        return ","
+    if v in ("none", "plain"):
+        return ""
+    raise click.BadParameter(f"{value!r}: use ',' or '\\t' (or: comma, tab, none)",
+                             param_hint="'--delimiter'")
+
+
+def _progress(path: str, quiet: bool):
+    """A click progress bar on stderr for a large file on a terminal, else None."""
+    if quiet or path == "-" or not sys.stderr.isatty():
+        return None
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    if size <= PROGRESS_MIN_BYTES:
+        return None
+    return click.progressbar(length=size, file=sys.stderr, label=os.path.basename(path),
+                             show_eta=True, show_percent=True)
+
+
+class _Tick:
+    def __init__(self, bar) -> None:
+        self.bar = bar
+        self.last = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        step = done - self.last
+        if step > 0:
+            self.bar.update(step)
+            self.last = done
+
+
+def _run_with_progress(path: str, quiet: bool, fn: Callable):
+    bar = _progress(path, quiet)
+    if bar is None:
+        return fn(None)
+    with bar:
+        return fn(_Tick(bar))
+
+
+def _check_input(file: str) -> None:
+    if file != "-" and not os.path.exists(file):
+        raise click.BadParameter(f"{file}: no such file", param_hint="'FILE'")
+
+
+_TARGET_HELP = (f"target character set: {', '.join(BUILTIN_TARGETS)}, or a YAML profile path "
+                "(default jisx0208)")
+_FALLBACK_HELP = (f"what replaces a character no rule can map: {', '.join(FALLBACKS)}, or one "
+                  "character inside the target (default geta 〓)")
+
+
+def _target_option(fn):
+    return click.option("--target", "-t", default="jisx0208", show_default=False,
+                        metavar="T", help=_TARGET_HELP)(fn)
+
+
+def _gaiji_option(fn):
+    return click.option("--gaiji", "-g", multiple=True, metavar="TABLE.yaml",
+                        type=click.Path(exists=True, dir_okay=False),
+                        help="gaiji table for private-use characters (repeatable)")(fn)
+
+
+def _input_options(fn):
+    fn = click.option("--encoding", "-e", type=click.Choice(ENCODINGS), default="auto",
+                      show_default=True,
+                      help="input encoding; auto tries UTF-8 (BOM aware), then CP932")(fn)
+    fn = click.option("--delimiter", "-d", metavar=",|\\t|none", default=None,
+                      help="field delimiter: ',' or '\\t' (or tab), none for plain text "
+                           "(default: sniffed from the first line: TAB, else comma, else plain "
+                           "text, one value per line)")(fn)
+    fn = click.option("--header/--no-header", default=None,
+                      help="first line is a header (default: yes for CSV/TSV, no for plain "
+                           "text)")(fn)
+    fn = click.option("--column", "-c", "columns", multiple=True, metavar="C",
+                      help="column by header name or 1-based number (repeatable; default: "
+                           "every column)")(fn)
+    return fn
+
+
+# ---------------------------------------------------------------------------- group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="mojinorm")
+def cli() -> None:
+    """Find and fix Japanese names that would render as ● in a target character set."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="mojinorm")
+
+
+# ---------------------------------------------------------------------------- scan
+
+
+@cli.command()
+@click.argument("file", metavar="FILE")
+@_input_options
+@_target_option
+@_gaiji_option
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv"]),
+              default="table", show_default=True,
+              help="report format (csv: the characters table)")
+@click.option("--top", type=click.IntRange(min=0), default=None, metavar="N",
+              help="characters to list (default: 20 in the table, all in json/csv)")
+@click.option("--fail-on-unsafe", is_flag=True, help="exit 1 when a row would render ●")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="worker processes (a file, not stdin)")
+@click.option("--rules", default=None, metavar="R",
+              help="variant rules for the proposed replacements: default, all, or a "
+                   "comma-separated list")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@_errors
+def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: str | None,
+         encoding: str, target: str, gaiji: tuple[str, ...], fmt: str, top: int | None,
+         fail_on_unsafe: bool, jobs: int, rules: str | None, quiet: bool) -> None:
+    """Count the rows of FILE (CSV, TSV or plain text; - for stdin) that would render as ●.
+
+    \b
+    A value is unsafe when a character of it is outside the target (it would show as ●);
+    a value whose only findings are invisible characters inside the target (TAB) counts as
+    invisible, not unsafe.  Unsafe rows split into fixable (safe without the fallback:
+    same character, or substitution by another one) and fallback (need 〓).
+    Rows are data records (no header, no blank lines).  Exit status: 0 ok, 1 with
+    --fail-on-unsafe when a row is unsafe, 2 usage or input error.
+    """
+    _check_input(file)
+    delim = _delimiter(delimiter)
+    report = _run_with_progress(file, quiet, lambda progress: scan_file(
+        file, columns=columns or None, target=target, gaiji=list(gaiji) or None,
+        encoding=encoding, delimiter=delim, header=header, jobs=jobs, progress=progress,
+        rules=rules))
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(top), ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        click.echo(_chars_csv(report, top), nl=False)
+    else:
+        click.echo(_scan_table(report, 20 if top is None else top, gaiji))
+    if fail_on_unsafe and report.unsafe_rows > 0:
+        sys.exit(1)
+
+
+def _pct(n: int, d: int) -> str:
+    return f"{100.0 * n / d:.2f}%" if d else "0%"
+
+
+def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
+    target = get_target(r.target) if r.target in BUILTIN_TARGETS else None
+    desc = target.description if target is not None else ""
+    delim = {",": "comma", "\t": "tab", None: "plain text"}.get(r.delimiter, repr(r.delimiter))
+    lines = [
+        f"file        {r.file}",
+        f"encoding    {r.encoding}{' (detected)' if r.encoding_detected else ''}",
+        f"target      {r.target}{': ' + desc if desc else ''}",
+    ]
+    if gaiji:
+        lines.append(f"gaiji       {', '.join(gaiji)}")
+    lines += [
+        f"columns     {', '.join(r.columns_selected) or '-'}  ({delim}, "
+        f"{'header' if r.header else 'no header'}, {r.fields} fields)",
+        f"rows        {r.rows:,}",
+        f"unsafe      {r.unsafe_rows:,} rows ({_pct(r.unsafe_rows, r.rows)}) would render ● "
+        "as they are",
+        f"  fixable   {r.fixable_rows:,} become safe without the fallback: "
+        f"{r.lossless_rows:,} same character, {r.substituted_rows:,} by substitution",
+        f"  fallback  {r.fallback_rows:,} need the fallback (no mapping into the target)",
+        f"invisible   {r.invisible_rows:,} rows with invisible characters",
+        f"ragged      {r.ragged_rows:,} rows with a field count other than {r.fields}",
+    ]
+    if r.blank_lines:
+        lines.append(f"blank       {r.blank_lines:,} blank lines (not counted as rows)")
+    if r.multiline_records:
+        lines.append(f"multi-line  {r.multiline_records:,} records with a newline inside "
+                     "a quoted field")
+    if r.columns:
+        lines.append("")
+        lines.append(_table(
+            ["column", "values", "unsafe", "fallback", "invisible"],
+            ([name, f"{c['values']:,}", f"{c['unsafe']:,}", f"{c['fallback']:,}",
+              f"{c['invisible']:,}"] for name, c in r.columns.items()),
+            right=(1, 2, 3, 4)))
+    if r.chars and top:
+        shown = r.chars[:top]
+        lines.append("")
+        more = f" (of {len(r.chars)})" if len(r.chars) > len(shown) else ""
+        lines.append(f"top characters{more}")
+        lines.append(_table(
+            ["count", "char", "code point", "●", "MJ", "→", "rule", "category"],
+            ([f"{c.count:,}", show(c.char), c.codepoint, "" if c.in_target else "●",
+              c.mj or "-", show(c.replacement), c.steps or c.rule, c.category]
+             for c in shown),
+            right=(0,)))
+    return "\n".join(lines)
+
+
+def _chars_csv(r: ScanReport, top: int | None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["char", "codepoint", "count", "replacement", "rule", "steps", "mj", "category",
+                "in_target", "fallback", "alternatives"])
+    for c in r.chars if top is None else r.chars[:top]:
+        w.writerow([c.char, c.codepoint, c.count, c.replacement, c.rule, c.steps, c.mj or "",
+                    c.category, int(c.in_target), int(c.fallback), " ".join(c.alternatives)])
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------- normalize
+
+
+@cli.command()
+@click.argument("file", metavar="FILE")
+@click.option("--output", "-o", required=True, metavar="OUT", help="output file (- for stdout)")
+@_input_options
+@click.option("--kana-column", "-k", metavar="K", default=None,
+              help="reading column used by --fallback kana")
+@_target_option
+@click.option("--fallback", default="geta", show_default=True, metavar="P", help=_FALLBACK_HELP)
+@_gaiji_option
+@click.option("--rules", default=None, metavar="R",
+              help="variant rules: default, all, or a comma-separated list")
+@click.option("--replace", is_flag=True,
+              help="rewrite the columns in place instead of adding C_normalized, C_changes")
+@click.option("--overwrite", is_flag=True, help="allow OUT to be FILE itself")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar and no summary")
+@_errors
+def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | None,
+              delimiter: str | None, encoding: str, kana_column: str | None, target: str,
+              fallback: str, gaiji: tuple[str, ...], rules: str | None, replace: bool,
+              overwrite: bool, quiet: bool) -> None:
+    """Write OUT: FILE with its name columns brought into the target.
+
+    \b
+    Every original field is kept byte for byte, with the input's delimiter, encoding (BOM
+    included) and line endings.  For each column C (default: every column but the
+    --kana-column) two columns are appended after the last original one, in order:
+    C_normalized and C_changes (e.g. "髙→高 jis-unification; ...").  --replace rewrites C
+    in place instead.  Ragged rows and blank lines are copied as they are.  OUT is written
+    to a temp file and renamed when complete; it may not be FILE unless --overwrite.
+    """
+    _check_input(file)
+    delim = _delimiter(delimiter)
+    cols: list[str] | None = list(columns) or None
+    if cols is None and kana_column is not None:
+        cols = _all_but(file, kana_column, delim, header, encoding)
+    summary = _run_with_progress(file, quiet, lambda progress: normalize_file(
+        file, output, columns=cols, kana_column=kana_column, target=target, fallback=fallback,
+        gaiji=list(gaiji) or None, rules=rules, replace=replace, encoding=encoding,
+        delimiter=delim, header=header, overwrite=overwrite, progress=progress))
+    if not quiet:
+        click.echo(_summary(summary), err=True)
+
+
+def _all_but(file: str, kana_column: str, delim, header, encoding) -> list[str] | None:
+    """Every column except the reading column (names as 1-based numbers)."""
+    if file == "-":
+        return None  # cannot peek at stdin; normalize every column
+    from .csvio import DecodedStream, open_input
+    from .scan import _layout, resolve_columns
+
+    inp = open_input(file)
+    try:
+        stream = DecodedStream(inp, encoding, size=1 << 20)
+        stream.prepare()
+        text, _data, final, _ = next(iter(stream))
+        layout = _layout(text, final, delim, header, None, inp.name)
+        k = resolve_columns([kana_column], layout.names)[0]
+        return [str(i + 1) for i in range(len(layout.names)) if i != k]
+    finally:
+        inp.close()
+
+
+def _summary(s: NormalizeSummary) -> str:
+    where = "stdout" if s.output == "-" else s.output
+    parts = [f"wrote {where} ({s.encoding}): {s.rows:,} rows, {s.values_changed:,} values "
+             f"changed in {s.rows_changed:,} rows, {s.fallback_values:,} with the fallback"]
+    if s.ragged_rows:
+        parts.append(f"{s.ragged_rows:,} ragged rows kept as they are")
+    if s.blank_lines:
+        parts.append(f"{s.blank_lines:,} blank lines kept")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------- explain
+
+
+@cli.command()
+@click.argument("text")
+@_target_option
+@click.option("--fallback", default="geta", show_default=True, metavar="P", help=_FALLBACK_HELP)
+@_gaiji_option
+@click.option("--rules", default=None, metavar="R",
+              help="variant rules: default, all, or a comma-separated list")
+@click.option("--reading", default=None, help="the reading, for --fallback kana")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@_errors
+def explain(text: str, target: str, fallback: str, gaiji: tuple[str, ...], rules: str | None,
+            reading: str | None, fmt: str) -> None:
+    """Show every change that brings TEXT into the target, and why."""
+    n = Normalizer(target, fallback=fallback, gaiji=list(gaiji) or None, rules=rules)
+    res = n.explain(text, reading=reading)
+    changes = [{
+        "position": c.index,
+        "char": c.original,
+        "codepoint": _cps(c.original),
+        "mj": c.mj,
+        "replacement": c.replacement,
+        "rule": c.rule,
+        "steps": [{"rule": s.rule, "from": s.original, "to": s.replacement, "source": s.source}
+                  for s in c.steps],
+        "source": c.source,
+        "fallback": c.fallback,
+        "alternatives": list(c.alternatives),
+    } for c in res.changes]
+    if fmt == "json":
+        click.echo(json.dumps({"text": text, "target": n.target.name, "result": res.text,
+                               "changed": res.changed, "used_fallback": res.used_fallback,
+                               "changes": changes}, ensure_ascii=False, indent=2))
+        return
+    if not res.changes:
+        click.echo(f"no changes: {show(text)} renders in {n.target.name}")
+        click.echo(f"result: {res.text}")
+        return
+    click.echo(_table(
+        ["pos", "char", "code point", "MJ", "→", "rule", "alternatives"],
+        ([str(c["position"]), show(c["char"]), c["codepoint"], c["mj"] or "-",
+          show(c["replacement"]), ">".join(s["rule"] for s in c["steps"]) or c["rule"],
+          " ".join(c["alternatives"]) or "-"] for c in changes),
+        right=(0,)))
+    click.echo(f"result: {res.text}")
+
+
+# ---------------------------------------------------------------------------- lookup
+
+
+@cli.command()
+@click.argument("char")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@_errors
+def lookup(char: str, fmt: str) -> None:
+    """Everything known about CHAR: a character, U+XXXX, an MJ id, J+XXXX (住基) or a 戸籍
+    統一文字番号."""
+    info = _lookup(char)
+    if fmt == "json":
+        d = {
+            "char": info.char,
+            "code_points": list(info.code_points),
+            "targets": list(info.targets),
+            "mj": list(info.mj),
+            "ambiguous": info.ambiguous,
+            "koseki": list(info.koseki),
+            "juki": list(info.juki),
+            "glyphs": [_asdict(g) for g in info.glyphs],
+            "shrink": [_asdict(s) for s in info.shrink],
+        }
+        click.echo(json.dumps(d, ensure_ascii=False, indent=2))
+        return
+    inside = set(info.targets)
+    lines = [
+        f"char         {show(info.char)}",
+        f"code points  {' '.join(info.code_points)}",
+        "targets      " + ", ".join(f"{t} {'yes' if t in inside else 'no (●)'}"
+                                    for t in BUILTIN_TARGETS),
+        f"MJ           {', '.join(info.mj) or '-'}"
+        + ("  (ambiguous: several MJ glyphs)" if info.ambiguous else ""),
+        f"戸籍         {', '.join(info.koseki) or '-'}",
+        f"住基         {', '.join(info.juki) or '-'}",
+    ]
+    for g in info.glyphs:
+        extra = [f"{label} {value}" for label, value in (
+            ("ucs", _cps(g.ucs) if g.ucs else ""), ("ivs", _cps(g.ivs) if g.ivs else ""),
+            ("svs", _cps(g.svs) if g.svs else ""), ("入管正字", g.nyukan_seiji),
+            ("入管外字", g.nyukan_gaiji), ("登記", g.touki), ("X0213", g.x0213),
+            ("X0212", g.x0212)) if value]
+        lines.append(f"  {g.mj}  " + "  ".join(extra))
+    if info.shrink:
+        lines.append("")
+        lines.append("shrink targets")
+        lines.append(_table(
+            ["char", "rule", "from MJ", "hops", "rank", "in 0208", "in 0213"],
+            ([show(s.char), s.rule, s.mj or "-", "-" if s.hops is None else str(s.hops),
+              "-" if s.rank is None else str(s.rank), "yes" if s.in_jisx0208 else "no",
+              "yes" if s.in_jisx0213 else "no"] for s in info.shrink)))
+    else:
+        lines.append("shrink       -")
+    click.echo("\n".join(lines))
+
+
+def _asdict(obj) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else dict(vars(obj))
+
+
+# ---------------------------------------------------------------------------- targets
+
+
+@cli.command()
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@_errors
+def targets(fmt: str) -> None:
+    """The built-in targets, their sizes and what they model."""
+    rows = []
+    for name, desc in BUILTIN_TARGETS.items():
+        t = get_target(name)
+        rows.append({"name": name, "chars": len(t.chars), "sequences": len(t.sequences),
+                     "description": desc})
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(_table(["target", "chars", "sequences", "description"],
+                      ([r["name"], f"{r['chars']:,}", f"{r['sequences']:,}", r["description"]]
+                       for r in rows), right=(1, 2)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1091 @@
+"""Scan and normalize whole member files: :func:`scan_file` and :func:`normalize_file`.
+
+How ``scan`` stays close to the speed of bare ``csv.reader`` (design)
+-------------------------------------------------------------------
+The file is read in 8 MiB byte chunks cut after a LF and each chunk is decoded once.  Then
+*one* compiled ``re`` pass over the whole decoded text finds the lines that need a look::
+
+    \n(?!FIELD,FIELD,FIELD\r?\n)
+
+A selected column's ``FIELD`` is a run of the target's visible characters (a character class
+built with ``targets.char_class`` from ``Target.visible_chars`` minus the delimiter, quote, CR
+and LF: the whole-text form of ``Target.visible_guard``), or such a run in quotes; a
+non-selected column's ``FIELD`` is anything but the delimiter, quote, CR and LF (quoted or not).
+So a LF is reported exactly when the line after it
+
+* holds a character that is outside the target or invisible, in a selected column, or
+* has a different number of fields than the header (ragged), or
+* is blank, or has a quoted field that does not close on the line (an embedded newline), a
+  doubled quote, text after a closing quote: anything but a plain well-formed record.
+
+Lines that pass are counted (``str.count("\n")``) and never parsed.  Ragged rows are thus
+counted exactly at no extra cost: the field count is part of the same pattern.  The few
+reported lines are split (no quote in the chunk: ``line.split(delimiter)``; every field quoted:
+a split on ``","``) or parsed with :class:`mojinorm.csvio.RecordParser`, which follows
+``csv.reader``'s dialect and continues a record over embedded newlines, across chunk ends
+too.  Their selected values are checked with ``visible_guard`` and, on a hit, analysed once per
+distinct value with ``Normalizer.explain`` (a bounded cache that also counts occurrences).
+The quoted variant of the pattern is compiled only when a chunk holds a quote.
+
+``jobs > 1`` splits the file into byte ranges cut after a LF, compiles everything once in the
+parent and forks workers that run the same code on their range; their counters are added up.
+A range may start inside a quoted field with an embedded newline; so when any worker meets a
+record that spans lines (or one that runs past its range), the parallel result is thrown away
+and the file is scanned again with one process.  A report never depends on ``jobs``.
+
+Counting rules (also in the CLI help)
+-------------------------------------
+* ``rows``: data records, without the header and without blank lines.
+* a value is *unsafe* when it has a unit outside the target (``Target.is_safe`` semantics): it
+  would render as ●.  A value whose only findings are invisible characters *inside* the target
+  (TAB, NUL: Shift_JIS encodes them) is not unsafe; it counts as *invisible*.  Invisible
+  characters outside the target (zero-width space, NBSP) make a value both unsafe and invisible.
+* ``unsafe_rows``: rows with at least one unsafe value in the selected columns.
+  ``fixable_rows`` of them become safe without the fallback, ``fallback_rows`` need it;
+  ``fixable_rows = lossless_rows + substituted_rows``: lossless when every change of the row's
+  unsafe values keeps the character (rules in :data:`LOSSLESS_RULES`: the same character under
+  JIS/UCS unification, compatibility/variation forms, gaiji table entries, and removed invisible
+  characters), substituted when some change replaces it by another character (a variant).
+* ``invisible_rows``: rows with an invisible character in a selected value.
+* ``ragged_rows``: rows whose field count differs from the header's (the first row's without a
+  header); their existing selected fields are still checked.
+* ``chars``: every unit the normalizer would change in the selected values, with its count
+  (occurrences), sorted by count, then code point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from . import csvio
+from .csvio import (
+    MAX_RECORD,
+    DecodedStream,
+    Input,
+    InputError,
+    RecordParser,
+    atomic_output,
+    count_newlines,
+    open_input,
+    quote_field,
+    sniff_delimiter,
+)
+from .gaiji import is_private_use
+from .invisible import classify
+from .normalizer import Normalizer, UnmappableCharacter
+from .targets import Target, char_class
+from .units import is_variation_selector
+
+__all__ = [
+    "CharStat", "LOSSLESS_RULES", "NormalizeSummary", "ScanReport", "normalize_file",
+    "resolve_columns", "scan_file",
+]
+
+#: Rules that keep the character itself (a design difference, an encoding form, a table lookup).
+LOSSLESS_RULES = frozenset({
+    "jis-unification", "compat-to-unified", "svs-to-compat", "variation-selector-stripped",
+    "gaiji-table", "invisible-removed", "space-normalized",
+})
+INVISIBLE_RULES = frozenset({"invisible-removed", "space-normalized"})
+
+_CACHE_LIMIT = 100_000  # distinct analysed values kept (a member file repeats names)
+_MIN_RANGE = 64 * 1024  # smallest byte range worth a worker process
+
+Progress = Callable[[int, int | None], None]
+
+
+# ---------------------------------------------------------------------------- report
+
+
+@dataclass
+class CharStat:
+    """One offending unit: how often it occurs and what the normalizer would do with it."""
+
+    char: str
+    codepoint: str
+    count: int
+    replacement: str
+    rule: str
+    steps: str
+    mj: str | None
+    category: str  #: invisible, gaiji, variation-sequence, compatibility-ideograph, outside-target
+    in_target: bool
+    fallback: bool
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass
+class ScanReport:
+    file: str
+    target: str
+    encoding: str
+    encoding_detected: bool
+    delimiter: str | None  #: None for plain text (one value per line)
+    header: bool
+    fields: int  #: fields per row expected (header's or first row's)
+    columns_selected: list[str]
+    rows: int = 0
+    unsafe_rows: int = 0
+    fixable_rows: int = 0
+    lossless_rows: int = 0
+    substituted_rows: int = 0
+    fallback_rows: int = 0
+    invisible_rows: int = 0
+    ragged_rows: int = 0
+    blank_lines: int = 0
+    multiline_records: int = 0
+    columns: dict[str, dict[str, int]] = field(default_factory=dict)
+    chars: list[CharStat] = field(default_factory=list)
+
+    @property
+    def unsafe_percent(self) -> float:
+        return 100.0 * self.unsafe_rows / self.rows if self.rows else 0.0
+
+    def to_dict(self, top: int | None = None) -> dict:
+        d = asdict(self)
+        d["unsafe_percent"] = round(self.unsafe_percent, 3)
+        chars = d["chars"] if top is None else d["chars"][:top]
+        for c in chars:
+            c["alternatives"] = list(c["alternatives"])
+        d["chars"] = chars
+        return d
+
+
+# ---------------------------------------------------------------------------- counters
+
+
+class _Counts:
+    """Everything a scan adds up; picklable and mergeable (workers return one each)."""
+
+    __slots__ = ("rows", "unsafe", "fixable", "lossless", "fallback", "invisible", "ragged",
+                 "blank", "multiline", "col_missing", "col_unsafe", "col_invisible",
+                 "col_fallback", "chars")
+
+    def __init__(self, ncols: int) -> None:
+        self.rows = self.unsafe = self.fixable = self.lossless = self.fallback = 0
+        self.invisible = self.ragged = self.blank = self.multiline = 0
+        self.col_missing = [0] * ncols
+        self.col_unsafe = [0] * ncols
+        self.col_invisible = [0] * ncols
+        self.col_fallback = [0] * ncols
+        self.chars: Counter[str] = Counter()
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def merge(self, other: _Counts) -> None:
+        for k in ("rows", "unsafe", "fixable", "lossless", "fallback", "invisible", "ragged",
+                  "blank", "multiline"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        for k in ("col_missing", "col_unsafe", "col_invisible", "col_fallback"):
+            mine = getattr(self, k)
+            for i, v in enumerate(getattr(other, k)):
+                mine[i] += v
+        self.chars.update(other.chars)
+
+
+# value analysis flags
+_UNSAFE, _INVISIBLE, _FALLBACK, _LOSSY = 1, 2, 4, 8
+
+
+# ---------------------------------------------------------------------------- layout and plan
+
+
+@dataclass(frozen=True)
+class _Layout:
+    delimiter: str | None
+    header: bool
+    names: tuple[str, ...]
+    selected: tuple[int, ...]
+    data_pos: int  #: index in the first text where data starts
+    header_lines: int  #: LF count consumed by the header
+
+
+def resolve_columns(requested: Sequence[str] | None, names: Sequence[str]) -> tuple[int, ...]:
+    """0-based indexes of ``requested`` columns (header names, else 1-based numbers)."""
+    if not requested:
+        return tuple(range(len(names)))
+    out: list[int] = []
+    for c in requested:
+        c = str(c)
+        if c in names:
+            idx = list(names).index(c)
+        elif c.strip().isdigit() and 1 <= int(c) <= len(names):
+            idx = int(c) - 1
+        else:
+            have = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names)) or "none (empty file)"
+            raise InputError(f"no column {c!r}; the file has columns: {have}")
+        if idx not in out:
+            out.append(idx)
+    return tuple(out)
+
+
+def _layout(text: str, final: bool, delimiter: str | None, header: bool | None,
+            columns: Sequence[str] | None, name: str) -> _Layout:
+    nl = text.find("\n")
+    first_line = text if nl < 0 else text[:nl]
+    if delimiter == "":
+        delimiter = None  # plain text, asked for
+    elif delimiter is None:
+        delimiter = sniff_delimiter(first_line)
+    elif delimiter not in (",", "\t", ";", "|"):
+        raise InputError(f"unsupported delimiter {delimiter!r}: use ',' or TAB")
+    if header is None:
+        header = delimiter is not None  # plain text: one name per line, no header
+    if not text:
+        names: tuple[str, ...] = ()
+        if columns:
+            resolve_columns(columns, names)
+        return _Layout(delimiter, header, names, (), 0, 0)
+    parser = RecordParser(delimiter)
+    rec = parser.parse(text, 0, final)
+    if rec is None:
+        raise InputError("the first record does not end within the first chunk "
+                         "(unbalanced quote?)", name=name, line=1)
+    values, _, end = rec
+    if header:
+        names = _unique(values)
+        data_pos = end
+        header_lines = text.count("\n", 0, end)
+    else:
+        names = tuple(str(i + 1) for i in range(len(values)))
+        data_pos = 0
+        header_lines = 0
+    selected = resolve_columns(columns, names)
+    return _Layout(delimiter, header, names, selected, data_pos, header_lines)
+
+
+def _unique(values: Sequence[str]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    out = []
+    for i, v in enumerate(values):
+        key = v if v and v not in seen else f"{v or 'column'}#{i + 1}"
+        seen.add(key)
+        out.append(key)
+    return tuple(out)
+
+
+def _cls(chars: Iterable[str]) -> str:
+    chars = frozenset(chars)
+    return f"[{char_class(chars)}]" if chars else "(?!)"
+
+
+@lru_cache(maxsize=32)
+def _line_patterns(target: Target, delimiter: str | None, ncols: int,
+                   selected: tuple[int, ...], quoted: bool
+                   ) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """``(good_line, flag)``: ``good_line.match`` accepts a line that needs no look;
+    ``flag.finditer`` reports each LF followed by a line that does (see module doc)."""
+    vis = target.visible_chars
+    if delimiter is None:
+        line = f"{_cls(vis - {chr(13), chr(10)})}+\\r?\\n"
+    else:
+        d = re.escape(delimiter)
+        v = _cls(vis - {delimiter, '"', "\r", "\n"})
+        any_unquoted = f'[^{d}"\\r\\n]*'
+        if quoted:
+            # a quoted field without doubled quotes: a field with "" is rare in names, and the
+            # simpler pattern is ~40% faster; such lines are just reported and parsed
+            vq = _cls(vis - {'"', "\r", "\n"})
+            sel = f'(?:"{vq}*"|{v}*)'
+            other = f'(?:"[^"\\r\\n]*"|{any_unquoted})'
+        else:
+            sel = f"{v}*"
+            other = any_unquoted
+        chosen = set(selected)
+        line = d.join(sel if i in chosen else other for i in range(ncols)) + "\\r?\\n"
+        if ncols <= 1:
+            line = "(?=[^\\r\\n])" + line  # a blank line is not a one-field record
+    return re.compile(line), re.compile(f"\\n(?!{line})")
+
+
+class _Scanner:
+    """Scans decoded text; one per process.  Holds the caches, adds into a ``_Counts``.
+
+    The value cache maps a distinct value to ``[units, flags, count]``; ``count`` is how many
+    times it was seen since the last :meth:`flush`, which moves the counts into the per-unit
+    counter (when the cache is full and at the end), so memory stays bounded.
+    """
+
+    def __init__(self, normalizer: Normalizer, layout: _Layout) -> None:
+        self.normalizer = normalizer
+        self.target = normalizer.target
+        self.guard = self.target.visible_guard.search
+        self.layout = layout
+        self.delimiter = layout.delimiter
+        self.ncols = max(1, len(layout.names)) if layout.delimiter is not None else 1
+        self.selected = layout.selected
+        self.sel = tuple(enumerate(layout.selected))
+        self.parser = RecordParser(layout.delimiter)
+        self.qsep = f'"{layout.delimiter}"'
+        self.cache: dict[str, list] = {}
+
+    def patterns(self, quoted: bool) -> tuple[re.Pattern[str], re.Pattern[str]]:
+        return _line_patterns(self.target, self.delimiter, self.ncols, self.selected, quoted)
+
+    def flush(self, c: _Counts) -> None:
+        chars = c.chars
+        for units, _flags, count in self.cache.values():
+            if count:
+                for u in units:
+                    chars[u] += count
+        self.cache.clear()
+
+    def analyse(self, value: str, c: _Counts) -> list:
+        target = self.target
+        res = self.normalizer.explain(value)
+        flags = 0
+        for ch in res.changes:
+            if ch.rule in INVISIBLE_RULES:
+                flags |= _INVISIBLE
+            if ch.original not in target:
+                flags |= _UNSAFE
+                if ch.fallback:
+                    flags |= _FALLBACK
+            if ch.rule not in LOSSLESS_RULES:
+                flags |= _LOSSY
+        if len(self.cache) >= _CACHE_LIMIT:
+            self.flush(c)
+        info = [tuple(ch.original for ch in res.changes), flags, 0]
+        self.cache[value] = info
+        return info
+
+    def row(self, values: list[str], c: _Counts) -> None:
+        nv = len(values)
+        if nv != self.ncols and self.delimiter is not None:
+            c.ragged += 1
+            for j, ci in self.sel:
+                if ci >= nv:
+                    c.col_missing[j] += 1
+        guard = self.guard
+        cache = self.cache
+        row_flags = 0
+        for j, ci in self.sel:
+            if ci >= nv:
+                continue
+            v = values[ci]
+            if guard(v) is None:
+                continue
+            info = cache.get(v)
+            if info is None:
+                info = self.analyse(v, c)
+            info[2] += 1
+            flags = info[1]
+            if flags:
+                if flags & _INVISIBLE:
+                    c.col_invisible[j] += 1
+                if flags & _UNSAFE:
+                    c.col_unsafe[j] += 1
+                    if flags & _FALLBACK:
+                        c.col_fallback[j] += 1
+                    row_flags |= flags
+                else:
+                    row_flags |= flags & _INVISIBLE
+        if row_flags:
+            if row_flags & _INVISIBLE:
+                c.invisible += 1
+            if row_flags & _UNSAFE:
+                c.unsafe += 1
+                if row_flags & _FALLBACK:
+                    c.fallback += 1
+                else:
+                    c.fixable += 1
+                    if not row_flags & _LOSSY:
+                        c.lossless += 1
+
+    def text(self, text: str, pos: int, final: bool, c: _Counts, lines_before: int,
+             worker: bool = False) -> int:
+        """Scan ``text[pos:]`` (``pos`` at a record start); return where unscanned text starts.
+
+        Text from the returned index on is an incomplete record (a quoted field that continues
+        in the next chunk); the caller prepends it to the next chunk.
+        """
+        n = len(text)
+        if pos >= n:
+            return n
+        delim = self.delimiter
+        quoted = delim is not None and text.find('"', pos) >= 0
+        good, flag = self.patterns(quoted)
+        unterminated = text[-1] != "\n"
+        rows = text.count("\n", pos) + unterminated
+        consumed = n
+        starts = (m.end() for m in flag.finditer(text, pos))
+        if good.match(text, pos) is None:
+            starts = itertools.chain((pos,), starts)
+        if not quoted:
+            # no quote in this text: a record is a line; split it (what the parser would do)
+            row = self.row
+            find = text.find
+            for s in starts:
+                if s >= n:
+                    continue
+                e = find("\n", s)
+                if e < 0:
+                    line = text[s:]
+                else:
+                    line = text[s:e]
+                    if line and line[-1] == "\r":
+                        line = line[:-1]
+                if not line:
+                    c.blank += 1
+                    rows -= 1
+                    continue
+                row([line] if delim is None else line.split(delim), c)
+        else:
+            skip = pos
+            one = self._one
+            for s in starts:
+                if s < skip or s >= n:
+                    continue
+                skip = one(text, s, final, c, lines_before, worker)
+                if skip < 0:
+                    consumed = s
+                    break
+        if consumed < n:
+            rows -= text.count("\n", consumed) + unterminated
+        c.rows += rows
+        return consumed
+
+    def _one(self, text: str, s: int, final: bool, c: _Counts, lines_before: int,
+             worker: bool) -> int:
+        """Handle the record at ``s``; return its end, or -1 when it continues past the text."""
+        # fast path: every field of the line quoted, no other quote ("a","b"): the line is
+        # '"' + X + '"' where each quote of X is in a '","' separator (the same non-overlapping
+        # occurrences str.count and str.split find), so csv's parse is X.split('","')
+        e = text.find("\n", s)
+        line = text[s:] if e < 0 else text[s:e]
+        if e >= 0 and line[-1:] == "\r":
+            line = line[:-1]
+        if len(line) > 1 and line[0] == '"' and line[-1] == '"':
+            inner = line[1:-1]
+            qsep = self.qsep
+            if inner.count('"') == 2 * inner.count(qsep):
+                self.row(inner.split(qsep), c)
+                return len(text) if e < 0 else e + 1
+        rec = self.parser.parse(text, s, final)
+        if rec is None:
+            if worker:
+                c.multiline += 1  # ran past this worker's range: the parent rescans serially
+                return -1
+            if len(text) - s > MAX_RECORD:
+                raise InputError(f"a quoted field runs over {MAX_RECORD} characters "
+                                 "(unbalanced quote?)",
+                                 line=lines_before + text.count("\n", 0, s) + 1)
+            return -1
+        values, spans, end = rec
+        inner = text.count("\n", s, end)
+        if end and text[end - 1] == "\n":
+            inner -= 1
+        if inner > 0:
+            c.multiline += 1
+            c.rows -= inner
+        if len(values) == 1 and spans[0][0] == spans[0][1]:
+            c.blank += 1
+            c.rows -= 1
+            return end
+        self.row(values, c)
+        return end
+
+
+def _run(scanner: _Scanner, stream: DecodedStream, c: _Counts, first_pos: int,
+         progress: Progress | None, total: int | None, worker: bool = False,
+         shared=None) -> None:
+    """Scan every chunk of ``stream`` (the first one from ``first_pos``), carrying incomplete
+    records over chunk ends."""
+    carry = ""
+    carry_lines = 0
+    pos = first_pos
+    last_done = 0
+    for text, _data, final, lines_before in stream:
+        if carry:
+            text = carry + text
+            lines_before = carry_lines
+        try:
+            idx = scanner.text(text, pos, final and not worker, c, lines_before, worker)
+        except InputError as exc:
+            exc.name = exc.name or stream.inp.name
+            raise
+        pos = 0
+        carry = text[idx:] if idx < len(text) else ""
+        if carry:
+            carry_lines = lines_before + text.count("\n", 0, idx)
+            if worker:
+                break
+        if shared is not None:
+            done = stream.bytes_done - stream.start
+            with shared.get_lock():
+                shared.value += done - last_done
+            last_done = done
+        elif progress is not None:
+            progress(stream.bytes_done, total)
+    scanner.flush(c)
+    if carry and not worker:  # cannot happen: the final chunk parses to the end
+        raise InputError("unexpected end of input inside a record", name=stream.inp.name)
+
+
+# ---------------------------------------------------------------------------- parallel
+
+_FORK_STATE: dict | None = None
+
+
+def _worker(task: tuple[int, int, bool]) -> tuple[str, object]:
+    start, end, last = task
+    st = _FORK_STATE
+    assert st is not None
+    scanner: _Scanner = st["scanner"]
+    c = _Counts(len(scanner.selected))
+    inp = open_input(st["path"])
+    try:
+        inp.stream.seek(start)
+        stream = DecodedStream(inp, st["encoding"], start=start, end=end,
+                               codec=st["codec"], has_bom=st["has_bom"])
+        stream.lines_before = 0
+        _run(scanner, stream, c, 0, None, None, worker=not last, shared=st["shared"])
+        return "ok", c
+    except InputError as exc:
+        return "error", (exc, start)
+    finally:
+        inp.close()
+
+
+def _split(path: str, start: int, size: int, jobs: int) -> list[tuple[int, int]]:
+    """Byte ranges ``[a, b)`` of ``[start, size)``, each boundary right after a LF."""
+    bounds = [start]
+    with open(path, "rb") as f:
+        for i in range(1, jobs):
+            b = start + (size - start) * i // jobs
+            if b <= bounds[-1]:
+                continue
+            f.seek(b)
+            while True:
+                block = f.read(1 << 16)
+                if not block:
+                    b = size
+                    break
+                k = block.find(b"\n")
+                if k >= 0:
+                    b += k + 1
+                    break
+                b += len(block)
+            if bounds[-1] < b < size:
+                bounds.append(b)
+    bounds.append(size)
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def _data_offset(inp: Input, start: int, header_lines: int) -> int:
+    """Byte offset after the header's ``header_lines`` LFs (exact, no re-encoding)."""
+    if header_lines == 0:
+        return start
+    pos = start
+    seen = 0
+    with open(inp.path, "rb") as f:
+        f.seek(start)
+        while True:
+            block = f.read(1 << 16)
+            if not block:
+                return pos
+            k = -1
+            while seen < header_lines:
+                k = block.find(b"\n", k + 1)
+                if k < 0:
+                    break
+                seen += 1
+            if seen == header_lines and k >= 0:
+                return pos + k + 1
+            pos += len(block)
+
+
+def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jobs: int,
+                   progress: Progress | None, total: int | None) -> _Counts | None:
+    """Counts from ``jobs`` forked workers, or None when the file needs a serial scan."""
+    global _FORK_STATE
+    inp = stream.inp
+    assert inp.path is not None and inp.size is not None
+    data_start = _data_offset(inp, stream.start, layout.header_lines)
+    ranges = _split(inp.path, data_start, inp.size, jobs)
+    if len(ranges) < 2:
+        return None
+    # compile and load everything before forking
+    scanner.patterns(False)
+    scanner.patterns(True)
+    scanner.normalizer.explain("\u9ad9\U000e0100\ue000")
+    ctx = multiprocessing.get_context("fork")
+    shared = ctx.Value("q", 0)
+    _FORK_STATE = {
+        "scanner": scanner, "path": inp.path, "encoding": stream.requested,
+        "codec": stream.codec or "utf-8", "has_bom": stream.has_bom, "shared": shared,
+    }
+    tasks = [(a, b, i == len(ranges) - 1) for i, (a, b) in enumerate(ranges)]
+    try:
+        with ctx.Pool(len(tasks)) as pool:
+            pending = pool.map_async(_worker, tasks)
+            while not pending.ready():
+                pending.wait(0.2)
+                if progress is not None:
+                    progress(shared.value + data_start, total)
+            results = pending.get()
+    finally:
+        _FORK_STATE = None
+    total_counts = _Counts(len(scanner.selected))
+    errors = []
+    for status, payload in results:
+        if status == "error":
+            errors.append(payload)
+            continue
+        if payload.multiline:
+            return None
+        total_counts.merge(payload)
+    if errors:
+        exc, start = errors[0]
+        if exc.line is not None:
+            exc.line += count_newlines(inp.path, start)
+        exc.name = inp.name
+        raise exc
+    return total_counts
+
+
+# ---------------------------------------------------------------------------- scan_file
+
+
+def scan_file(
+    path: str | Path,
+    *,
+    columns: Sequence[str | int] | None = None,
+    target: str | Path | Target = "jisx0208",
+    gaiji=None,
+    encoding: str = "auto",
+    delimiter: str | None = None,
+    header: bool | None = None,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    rules=None,
+) -> ScanReport:
+    """Scan a member file (``"-"``: stdin) and report what would render as ● in ``target``.
+
+    ``columns``: header names or 1-based numbers (default: every column).  ``delimiter``:
+    ``","``, ``"\\t"``, ``""`` for plain text (one value per line, quotes and commas are data),
+    or None to sniff it from the first line (TAB, else comma, else plain text).  ``header``:
+    None means yes for a delimited file, no for plain text.
+    ``progress(bytes_done, total_bytes)`` is called after each chunk.  Raises
+    :class:`mojinorm.csvio.InputError` for bad input.
+    """
+    normalizer = Normalizer(target, gaiji=gaiji, fallback="geta", rules=rules)
+    cols = [str(c) for c in columns] if columns else None
+    inp = open_input(str(path))
+    try:
+        stream = DecodedStream(inp, encoding, size=csvio.CHUNK_SIZE)
+        stream.prepare()
+        chunks = iter(stream)
+        text, data, final, lines_before = next(chunks)
+        layout = _layout(text, final, delimiter, header, cols, inp.name)
+        scanner = _Scanner(normalizer, layout)
+        report = ScanReport(
+            file=inp.name, target=normalizer.target.name, encoding=stream.encoding,
+            encoding_detected=encoding == "auto", delimiter=layout.delimiter,
+            header=layout.header, fields=len(layout.names),
+            columns_selected=[layout.names[i] for i in layout.selected],
+        )
+        counts: _Counts | None = None
+        if (jobs > 1 and inp.path is not None and inp.size is not None
+                and inp.size >= 2 * _MIN_RANGE and text
+                and "fork" in multiprocessing.get_all_start_methods()):
+            jobs = min(jobs, max(1, inp.size // _MIN_RANGE))
+            counts = _scan_parallel(scanner, stream, layout, jobs, progress, inp.size)
+        if counts is None:
+            counts = _Counts(len(layout.selected))
+            _run(scanner, _Resume(stream, chunks, text, data, final, lines_before), counts,
+                 layout.data_pos, progress, inp.size)
+        report.encoding = stream.encoding
+        _fill(report, counts, layout, normalizer)
+        return report
+    finally:
+        inp.close()
+
+
+class _Resume:
+    """A DecodedStream whose first chunk was already read (to find the header)."""
+
+    def __init__(self, stream: DecodedStream, rest, text, data, final, lines_before) -> None:
+        self.stream = stream
+        self.rest = rest
+        self.first = (text, data, final, lines_before)
+        self.inp = stream.inp
+
+    @property
+    def bytes_done(self) -> int:
+        return self.stream.bytes_done
+
+    @property
+    def start(self) -> int:
+        return self.stream.start
+
+    def __iter__(self):
+        yield self.first
+        yield from self.rest
+
+
+def _fill(report: ScanReport, c: _Counts, layout: _Layout, normalizer: Normalizer) -> None:
+    report.rows = c.rows
+    report.unsafe_rows = c.unsafe
+    report.fixable_rows = c.fixable
+    report.lossless_rows = c.lossless
+    report.substituted_rows = c.fixable - c.lossless
+    report.fallback_rows = c.fallback
+    report.invisible_rows = c.invisible
+    report.ragged_rows = c.ragged
+    report.blank_lines = c.blank
+    report.multiline_records = c.multiline
+    report.columns = {
+        layout.names[ci]: {
+            "values": c.rows - c.col_missing[j],
+            "unsafe": c.col_unsafe[j],
+            "fallback": c.col_fallback[j],
+            "invisible": c.col_invisible[j],
+        }
+        for j, ci in enumerate(layout.selected)
+    }
+    target = normalizer.target
+    stats = []
+    for unit, count in c.chars.items():
+        res = normalizer.explain(unit)
+        ch = res.changes[0] if res.changes else None
+        stats.append(CharStat(
+            char=unit,
+            codepoint=" ".join(f"U+{ord(x):04X}" for x in unit),
+            count=count,
+            replacement=ch.replacement if ch else unit,
+            rule=ch.rule if ch else "",
+            steps=">".join(s.rule for s in ch.steps) if ch else "",
+            mj=ch.mj if ch else None,
+            category=_category(unit),
+            in_target=unit in target,
+            fallback=bool(ch and ch.fallback),
+            alternatives=ch.alternatives if ch else (),
+        ))
+    stats.sort(key=lambda s: (-s.count, [ord(x) for x in s.char]))
+    report.chars = stats
+
+
+def _category(unit: str) -> str:
+    first = unit[0]
+    if classify(first) is not None:
+        return "invisible"
+    if is_private_use(first):
+        return "gaiji"
+    if len(unit) > 1 and is_variation_selector(unit[-1]):
+        return "variation-sequence"
+    cp = ord(first)
+    if (0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F) and \
+            unicodedata.normalize("NFC", first) != first:
+        return "compatibility-ideograph"
+    return "outside-target"
+
+
+# ---------------------------------------------------------------------------- normalize_file
+
+
+@dataclass
+class NormalizeSummary:
+    file: str
+    output: str
+    encoding: str
+    target: str
+    rows: int = 0
+    rows_changed: int = 0
+    values_changed: int = 0
+    fallback_values: int = 0
+    ragged_rows: int = 0
+    blank_lines: int = 0
+    multiline_records: int = 0
+
+
+def normalize_file(
+    path: str | Path,
+    output: str | Path,
+    *,
+    columns: Sequence[str | int] | None = None,
+    kana_column: str | int | None = None,
+    target: str | Path | Target = "jisx0208",
+    fallback: str = "geta",
+    gaiji=None,
+    rules=None,
+    replace: bool = False,
+    encoding: str = "auto",
+    delimiter: str | None = None,
+    header: bool | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> NormalizeSummary:
+    """Write ``output`` (``"-"``: stdout): the input with normalized columns.
+
+    Every original byte is kept: the raw bytes of each record are copied and only new text is
+    encoded, in the input's encoding (a UTF-8 BOM is kept), with each record's own line ending.
+    Without ``replace``, two columns per selected column ``C`` are appended after the last
+    original column, in selection order: ``C_normalized`` and ``C_changes`` (``str(Change)``
+    joined by ``"; "``).  With ``replace`` the selected fields are rewritten in place (a field
+    that was quoted stays quoted) and nothing is added.  Ragged rows and blank lines are copied
+    unchanged.  The output is written to a temp file in its directory and renamed when complete;
+    it is never the input unless ``overwrite``.
+    """
+    src = str(path)
+    out = str(output)
+    if src != "-" and out != "-" and not overwrite and _same_file(src, out):
+        raise InputError(f"output {out} is the input file; choose another -o or pass "
+                         "--overwrite")
+    normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules)
+    cols = [str(c) for c in columns] if columns else None
+    inp = open_input(src)
+    try:
+        stream = DecodedStream(inp, encoding, size=csvio.CHUNK_SIZE)
+        stream.prepare()
+        chunks = iter(stream)
+        first = next(chunks)
+        text = first[0]
+        layout = _layout(text, first[2], delimiter, header, cols, inp.name)
+        if layout.delimiter is None and not replace and text:
+            raise InputError("plain text input (no delimiter in the first line): pass "
+                             "--replace to write one normalized value per line, or --delimiter "
+                             "to treat it as a one-column table", name=inp.name)
+        kana_idx = None
+        if kana_column is not None:
+            kana_idx = resolve_columns([str(kana_column)], layout.names)[0]
+        summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name)
+        with atomic_output(out) as f:
+            writer = _Writer(f, normalizer, layout, kana_idx, replace, summary, inp.name)
+            writer.run(_Resume(stream, chunks, *first), progress, inp.size)
+        return summary
+    finally:
+        inp.close()
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+class _Writer:
+    def __init__(self, f, normalizer: Normalizer, layout: _Layout, kana_idx: int | None,
+                 replace: bool, summary: NormalizeSummary, name: str) -> None:
+        self.f = f
+        self.normalizer = normalizer
+        self.guard = normalizer.target.visible_guard.search
+        self.layout = layout
+        self.delim = layout.delimiter
+        self.ncols = len(layout.names) if layout.delimiter is not None else 1
+        self.selected = layout.selected
+        self.kana_idx = kana_idx
+        self.replace = replace
+        self.summary = summary
+        self.name = name
+        self.parser = RecordParser(layout.delimiter)
+        self.cache: dict = {}
+        self.kana = normalizer.fallback == "kana"
+
+    def _encode(self, s: str, codec: str, line: int) -> bytes:
+        try:
+            return s.encode(codec)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start]
+            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a "
+                             f"target that fits the file's encoding", name=self.name,
+                             line=line) from None
+
+    def _norm(self, value: str, reading: str | None, line: int) -> tuple[str, str, bool]:
+        key = (value, reading) if self.kana else value
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        try:
+            res = self.normalizer.explain(value, reading=reading)
+        except UnmappableCharacter as exc:
+            raise InputError(str(exc), name=self.name, line=line) from None
+        hit = (res.text, "; ".join(str(c) for c in res.changes), res.used_fallback)
+        if len(self.cache) >= _CACHE_LIMIT:
+            self.cache.clear()
+        self.cache[key] = hit
+        return hit
+
+    def run(self, stream: _Resume, progress: Progress | None, total: int | None) -> None:
+        codec = stream.stream.codec or "utf-8"
+        if stream.stream.has_bom:
+            self.f.write(b"\xef\xbb\xbf")
+        carry_t, carry_b, carry_lines = "", b"", 0
+        first = True
+        for text, data, final, lines_before in stream:
+            codec = stream.stream.codec or "utf-8"
+            if carry_t:
+                text, data, lines_before = carry_t + text, carry_b + data, carry_lines
+            pieces: list[bytes] = []
+            pos = bpos = 0
+            if first:
+                first = False
+                if self.layout.header:
+                    pos, bpos = self._header(text, data, pieces, codec)
+            pos, bpos, lines = self._records(text, data, pos, bpos, final, pieces, codec,
+                                             lines_before)
+            carry_t, carry_b = text[pos:], data[bpos:]
+            carry_lines = lines
+            if carry_t and len(carry_t) > MAX_RECORD:
+                raise InputError(f"a quoted field runs over {MAX_RECORD} characters "
+                                 "(unbalanced quote?)", name=self.name, line=lines + 1)
+            self.f.write(b"".join(pieces))
+            if progress is not None:
+                progress(stream.bytes_done, total)
+
+    def _header(self, text: str, data: bytes, pieces: list[bytes], codec: str) -> tuple[int, int]:
+        if not text:
+            return 0, 0
+        rec = self.parser.parse(text, 0, True)
+        assert rec is not None
+        values, spans, end = rec
+        bend = _advance(data, 0, text.count("\n", 0, end))
+        if end and text[end - 1] != "\n":
+            bend = len(data)
+        raw = data[:bend]
+        if self.replace or self.delim is None:
+            pieces.append(raw)
+            return end, bend
+        body, eol = _split_eol(raw)
+        force = text[spans[-1][0]:spans[-1][0] + 1] == '"'
+        extra = "".join(
+            self.delim + quote_field(f"{self.layout.names[ci]}_normalized", self.delim, force)
+            + self.delim + quote_field(f"{self.layout.names[ci]}_changes", self.delim, force)
+            for ci in self.selected
+        )
+        pieces.append(body + self._encode(extra, codec, 1) + eol)
+        return end, bend
+
+    def _records(self, text: str, data: bytes, pos: int, bpos: int, final: bool,
+                 pieces: list[bytes], codec: str, lines_before: int) -> tuple[int, int, int]:
+        n = len(text)
+        s = self.summary
+        delim = self.delim
+        quoted = delim is not None and '"' in text
+        guard = self.guard
+        selected = self.selected
+        ncols = self.ncols
+        line = lines_before + text.count("\n", 0, pos)
+        append = pieces.append
+        parse = self.parser.parse
+        while pos < n:
+            e = text.find("\n", pos)
+            end = n if e < 0 else e + 1
+            if quoted and text.find('"', pos, end) >= 0:
+                rec = parse(text, pos, final)
+                if rec is None:
+                    break  # continues in the next chunk
+                values, spans, end = rec
+            else:
+                body = text[pos:end]
+                if body.endswith("\n"):
+                    body = body[:-2] if body.endswith("\r\n") else body[:-1]
+                values = [body] if delim is None else body.split(delim)
+                spans = None
+            nlines = text.count("\n", pos, end)
+            bend = _advance(data, bpos, nlines) if text[end - 1] == "\n" else len(data)
+            raw = data[bpos:bend]
+            if nlines > 1:
+                s.multiline_records += 1
+            line_no = line + 1
+            line += nlines
+            if len(values) == 1 and values[0] == "" and (
+                    spans is None or spans[0][0] == spans[0][1]):
+                s.blank_lines += 1
+                append(raw)
+            elif delim is not None and len(values) != ncols:
+                s.ragged_rows += 1
+                s.rows += 1
+                append(raw)
+            else:
+                s.rows += 1
+                reading = values[self.kana_idx] if self.kana_idx is not None else None
+                changed = False
+                results = []
+                for ci in selected:
+                    v = values[ci]
+                    if guard(v) is None:
+                        results.append((v, "", False))
+                        continue
+                    r = self._norm(v, reading, line_no)
+                    if r[0] != v or r[1]:
+                        changed = True
+                        s.values_changed += 1
+                        if r[2]:
+                            s.fallback_values += 1
+                    results.append(r)
+                if changed:
+                    s.rows_changed += 1
+                if self.replace:
+                    if not changed:
+                        append(raw)
+                    else:
+                        append(self._replaced(text, pos, end, raw, values, spans, results,
+                                              codec, line_no))
+                else:
+                    body, eol = _split_eol(raw)
+                    if spans is None:
+                        force = False
+                    else:
+                        force = text[spans[-1][0]:spans[-1][0] + 1] == '"'
+                    extra = "".join(
+                        delim + quote_field(r[0], delim, force) + delim
+                        + quote_field(r[1], delim, force)
+                        for r in results
+                    )
+                    append(body + self._encode(extra, codec, line_no) + eol)
+            pos, bpos = end, bend
+        return pos, bpos, line
+
+    def _replaced(self, text, pos, end, raw, values, spans, results, codec, line_no) -> bytes:
+        if spans is None:
+            rec = self.parser.parse(text, pos, True)
+            assert rec is not None
+            spans = rec[1]
+        new = dict(zip(self.selected, results, strict=True))
+        out = []
+        prev = pos  # character position of the next raw byte to copy
+        bprev = 0
+        for ci, (a, b) in enumerate(spans):
+            if ci not in new or new[ci][0] == values[ci]:
+                continue
+            # byte lengths: UTF-8 round-trips exactly and every CP932 character re-encodes to
+            # as many bytes as it was read from, so these are the raw bytes' offsets
+            ba = bprev + len(text[prev:a].encode(codec))
+            out.append(raw[bprev:ba])
+            quoted = text[a:a + 1] == '"'
+            out.append(self._encode(quote_field(new[ci][0], self.delim, quoted), codec, line_no))
+            bprev = ba + len(text[a:b].encode(codec))
+            prev = b
+        out.append(raw[bprev:])
+        return b"".join(out)
+
+
+def _advance(data: bytes, bpos: int, nlines: int) -> int:
+    """Byte index after the ``nlines``-th LF from ``bpos``."""
+    for _ in range(nlines):
+        bpos = data.index(b"\n", bpos) + 1
+    return bpos
+
+
+def _split_eol(raw: bytes) -> tuple[bytes, bytes]:
+    if raw.endswith(b"\r\n"):
+        return raw[:-2], b"\r\n"
+    if raw.endswith(b"\n"):
+        return raw[:-1], b"\n"
+    return raw, b""
