@@ -34,13 +34,24 @@ from .normalizer import (
     get_normalizer,
     normalize,
 )
-from .rules import DEFAULT_RULES, RANKING
+from .rules import DEFAULT_RULES, LOSSLESS_RULES, RANKING
 from .targets import Target, TargetError, get_target, load_profile, targets
 
 __version__ = "0.1.0"
 
+_LAZY = {"ScanReport", "normalize_file", "scan_file"}  # file scanning imports multiprocessing
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import scan
+
+        return getattr(scan, name)
+    raise AttributeError(f"module 'mojinorm' has no attribute {name!r}")
+
 __all__ = [
-    "DEFAULT_RULES", "FALLBACKS", "RANKING", "Change", "CharInfo", "DataIntegrityError",
+    "DEFAULT_RULES", "FALLBACKS", "LOSSLESS_RULES", "RANKING", "ScanReport", "normalize_file",
+    "scan_file", "Change", "CharInfo", "DataIntegrityError",
     "GaijiTable", "Normalizer", "Result", "Step", "TableError", "Target", "TargetError",
     "UnmappableCharacter", "explain", "get_normalizer", "get_target", "is_safe", "load_gaiji",
     "load_profile", "lookup", "match_key", "names_match", "normalize", "normalize_kana",

@@ -102,6 +102,10 @@ def _resolve_query(query: str) -> str:
         if rec is None:
             raise ValueError(f"no MJ glyph {q!r} in MJ文字情報一覧表")
         return rec.ucs or rec.ivs or rec.svs or rec.corresponding_ucs
+    if re.fullmatch(r"(?i)J\+\S*", q) and not re.fullmatch(r"(?i)J\+[0-9A-F]{4}", q):
+        raise ValueError(f"{q!r} is not a 住基ネット統一文字コード (J+ and four hex digits)")
+    if re.fullmatch(r"(?i)MJ\d*", q) and not re.fullmatch(r"(?i)MJ\d{6}", q) and len(q) > 2:
+        raise ValueError(f"{q!r} is not an MJ文字図形名 (MJ and six digits)")
     if re.fullmatch(r"(?i)J\+[0-9A-F]{4}", q):
         mj = _tables.mj_by_juki().get(q.upper())
         if mj is None:

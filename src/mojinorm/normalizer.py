@@ -30,7 +30,7 @@ from .gaiji import GaijiTable, is_private_use, load_gaiji
 from .invisible import REMOVE, SPACE, SPACE_REPLACEMENT, classify
 from .kana import normalize_kana
 from .lookup import mj_ids_for_unit
-from .rules import RANKING, RULE_SOURCES, resolve_rules
+from .rules import LOSSLESS_RULES, RANKING, RULE_SOURCES, resolve_rules
 from .targets import Target, get_target
 from .units import is_variation_selector, iter_units
 
@@ -91,6 +91,11 @@ class Change:
     alternatives: tuple[str, ...] = ()  #: other allowed replacements inside the target
     steps: tuple[Step, ...] = ()  #: every step, in order
     fallback: bool = False  #: True when the fallback produced the replacement
+
+    @property
+    def lossless(self) -> bool:
+        """True when every step keeps the character itself (see ``rules.LOSSLESS_RULES``)."""
+        return not self.fallback and all(s.rule in LOSSLESS_RULES for s in self.steps)
 
     def __str__(self) -> str:
         chain = ">".join(s.rule for s in self.steps) or self.rule

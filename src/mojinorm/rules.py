@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
-    "RANKING", "DEFAULT_RULES", "VARIANT_RULES", "STEP_RULES", "RULE_SOURCES", "resolve_rules",
+    "LOSSLESS_RULES", "RANKING", "DEFAULT_RULES", "VARIANT_RULES", "STEP_RULES", "RULE_SOURCES",
+    "resolve_rules",
 ]
 
 #: Variant rules, best first.
@@ -48,6 +49,14 @@ STEP_RULES: dict[str, str] = {
     "no-mapping": "no allowed rule reaches the target, so the fallback was used",
     "fallback-kana": "the whole name was replaced by its reading (fallback 'kana')",
 }
+
+#: Rules that keep the character itself: a design difference under JIS/UCS unification, an
+#: encoding form (compatibility ideograph, variation selector), a gaiji table lookup, or an
+#: invisible character.  Every other rule substitutes a different (variant) character.
+LOSSLESS_RULES = frozenset({
+    "jis-unification", "compat-to-unified", "svs-to-compat", "variation-selector-stripped",
+    "gaiji-table", "invisible-removed", "space-normalized",
+})
 
 _MJSM = "MJ縮退マップ (mojidata 1.8.1)"
 RULE_SOURCES: dict[str, str] = {

@@ -82,6 +82,7 @@ from .csvio import (
 from .gaiji import is_private_use
 from .invisible import classify
 from .normalizer import Normalizer, UnmappableCharacter
+from .rules import LOSSLESS_RULES
 from .targets import Target, char_class
 from .units import is_variation_selector
 
@@ -90,11 +91,6 @@ __all__ = [
     "resolve_columns", "scan_file",
 ]
 
-#: Rules that keep the character itself (a design difference, an encoding form, a table lookup).
-LOSSLESS_RULES = frozenset({
-    "jis-unification", "compat-to-unified", "svs-to-compat", "variation-selector-stripped",
-    "gaiji-table", "invisible-removed", "space-normalized",
-})
 INVISIBLE_RULES = frozenset({"invisible-removed", "space-normalized"})
 
 _CACHE_LIMIT = 100_000  # distinct analysed values kept (a member file repeats names)
