@@ -182,3 +182,19 @@ def test_match_key_folds_invisible_characters():
     assert mojinorm.names_match("髙橋 太郎", "高橋　太郎")
     assert mojinorm.names_match("●橋 太郎", "髙橋 太郎")
     assert not mojinorm.names_match("高橋", "髙田")
+
+
+@pytest.mark.parametrize(
+    ("target", "text"),
+    [
+        # A selector after JIS X 0213's か + U+309A is a unit of its own, not part of ゚.
+        ("jisx0213", "カ\u309a\U000e0102"),
+        # SVS after a base that renders: the compatibility ideograph it stands for (CP932 has it).
+        ("cp932", "塚\ufe00"),
+        ("jisx0208", "葛\U000e0102\ufe00髙\ufe00\ufe01"),
+        ("mj", "葛\U000e0102\U000e0102"),
+    ],
+)
+def test_fast_substitution_cuts_units_like_explain(target, text):
+    n = Normalizer(target, fallback="keep")
+    assert n.normalize(text) == n.explain(text).text

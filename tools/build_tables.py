@@ -8,7 +8,8 @@ Sources (the only ones the project uses; see src/mojinorm/_data/NOTICE.md for li
   * npm   @mandel59/mojidata@1.8.1 -> dist/moji.db (MJ文字情報一覧表, MJ縮退マップ, IVD, SVS)
   * PyPI  jntajis-python==0.1.0    -> the 国税庁 JIS縮退マップ (JIS X 0213 -> JIS X 0208), read
                                        through its public API in a throw-away virtual environment
-  * CPython codecs                 -> shift_jis, cp932, shift_jis_2004 membership
+  * CPython codecs                 -> shift_jis, cp932, shift_jis_2004 membership, and the code
+                                       points they decode one JIS X 0208 code to
 
 Downloads are cached outside the repository (``$MOJINORM_CACHE`` or ``~/.cache/mojinorm``) and
 verified against pinned hashes.  Output is deterministic: same sources, same bytes.
@@ -194,6 +195,26 @@ def jisx0213_sequences() -> set[str]:
     return seqs
 
 
+def jis_equivalents() -> list[tuple[str, str, str]]:
+    """Pairs of code points the codecs give for the same JIS X 0208 code (wave dash 0x8160 is
+    U+301C in shift_jis, U+FF5E in cp932): ``(char, equivalent, Shift_JIS code)``, both ways."""
+    pairs = set()
+    leads = list(range(0x81, 0xA0)) + list(range(0xE0, 0xF0))
+    for lead in leads:
+        for trail in range(0x40, 0xFD):
+            code = bytes([lead, trail])
+            try:
+                base = code.decode("shift_jis")
+            except UnicodeDecodeError:
+                continue
+            for other in ("cp932", "shift_jis_2004"):
+                alt = code.decode(other, "replace")
+                if alt != base and len(alt) == 1 and alt != "\ufffd":
+                    pairs.add((base, alt, code.hex().upper()))
+                    pairs.add((alt, base, code.hex().upper()))
+    return sorted(pairs)
+
+
 def is_private_use(cp: int) -> bool:
     return 0xE000 <= cp <= 0xF8FF or 0xF0000 <= cp <= 0x10FFFF
 
@@ -359,6 +380,9 @@ def build(out_dir: Path) -> None:
     }
     nta_lines = ["source\ttarget\n"] + [tsv_line(kv) for kv in sorted(nta.items())]
 
+    equivalents = jis_equivalents()
+    equiv_lines = ["char\tequivalent\tsjis\n"] + [tsv_line(row) for row in equivalents]
+
     targets = {
         "jisx0208": {"ranges": ranges(jisx0208), "sequences": []},
         "cp932": {"ranges": ranges(cp932), "sequences": []},
@@ -381,6 +405,7 @@ def build(out_dir: Path) -> None:
         "svs.tsv": "".join(svs_lines),
         "shrink.tsv": "".join(shrink_lines),
         "nta.tsv": "".join(nta_lines),
+        "jis_equivalents.tsv": "".join(equiv_lines),
         "overrides.json": "",
     }
     write_text(out_dir / "targets.json", files["targets.json"])
@@ -409,6 +434,7 @@ def build(out_dir: Path) -> None:
             "shrink": len(shrink_lines) - 1,
             "shrink_by_rule": shrink_counts,
             "nta": len(nta),
+            "jis_equivalents": len(equivalents),
             "overrides": len(json.loads(files["overrides.json"])["overrides"]),
         },
         "targets": sizes,
@@ -424,7 +450,7 @@ def build(out_dir: Path) -> None:
 
 COMPILED = ["MANIFEST.json", "targets.json", "mj.tsv", "mj_ivs.tsv", "svs.tsv", "shrink.tsv",
             "nta.tsv",
-            "overrides.json"]
+            "jis_equivalents.tsv", "overrides.json"]
 
 
 def check() -> int:

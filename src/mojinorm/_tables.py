@@ -238,6 +238,15 @@ def nta_map() -> dict[str, str]:
 
 
 @cache
+def jis_equivalents() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Code point -> the other code points codecs give for its JIS X 0208 code, with the code."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for char, equivalent, code in _rows("jis_equivalents.tsv"):
+        out.setdefault(char, []).append((equivalent, code))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@cache
 def svs_map() -> dict[str, str]:
     """Standardized variation sequence -> the CJK compatibility ideograph it stands for."""
     return {svs: compat for svs, compat in _rows("svs.tsv")}

@@ -49,6 +49,9 @@ def _fold_char(ch: str) -> str:
 
 
 def _head(ch: str) -> str:
+    override = _tables.overrides().get(ch)
+    if override is not None:  # reviewed: the same character, said by a person
+        return override[0]
     best: tuple[int, int, str] | None = None
     for mj in mj_ids_for_unit(ch):
         for e in _tables.shrink_for_mj(mj):
@@ -69,30 +72,46 @@ def _head(ch: str) -> str:
 
 def match_key(name: str) -> str:
     """A key equal for names that differ only in variants, IVS, width, spaces or invisibles."""
-    out = []
+    key = _key(name)
+    for _ in range(4):  # removing a space can let NFKC compose again (A + ¨ -> Ä): settle it
+        again = _key(key)
+        if again == key:
+            break
+        key = again
+    return key
+
+
+def _key(name: str) -> str:
+    out: list[str] = []
+    run: list[str] = []  # non-ideographs, folded together so ﾀﾞ composes to ダ
+
+    def flush() -> None:
+        if run:
+            for c in unicodedata.normalize("NFKC", "".join(run)):
+                if c in _WILDCARDS:
+                    out.append(WILDCARD)
+                elif c.isspace() or classify(c) is not None:
+                    continue
+                elif "\u3041" <= c <= "\u3096":
+                    out.append(chr(ord(c) + 0x60))  # hiragana -> katakana
+                elif _is_ideograph(c):
+                    out.append(_fold_char(c))
+                else:
+                    out.append(c)
+            run.clear()
+
     for ch in name:
-        if ch in _WILDCARDS:
-            out.append(WILDCARD)
-            continue
-        if is_variation_selector(ch) or classify(ch) is not None or ch.isspace():
-            continue
-        if unicodedata.name(ch, "").startswith("CJK COMPATIBILITY IDEOGRAPH"):
-            ch = unicodedata.normalize("NFC", ch)
-        if unicodedata.name(ch, "").startswith("CJK "):
-            out.append(_fold_char(ch))
-            continue
-        for c in unicodedata.normalize("NFKC", ch):
-            if c.isspace() or classify(c) is not None:
-                continue
-            if c in _WILDCARDS:
-                out.append(WILDCARD)
-            elif "\u3041" <= c <= "\u3096":
-                out.append(chr(ord(c) + 0x60))  # hiragana -> katakana
-            elif unicodedata.name(c, "").startswith("CJK "):
-                out.append(_fold_char(c))
-            else:
-                out.append(c)
+        if _is_ideograph(ch):
+            flush()
+            out.append(_fold_char(unicodedata.normalize("NFC", ch)))
+        elif not is_variation_selector(ch):
+            run.append(ch)
+    flush()
     return "".join(out)
+
+
+def _is_ideograph(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("CJK ")
 
 
 def names_match(a: str, b: str) -> bool:

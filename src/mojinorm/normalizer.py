@@ -18,6 +18,7 @@ which table, so replaying ``Result.changes`` on the input gives ``Result.text``.
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ from .kana import normalize_kana
 from .lookup import mj_ids_for_unit
 from .rules import LOSSLESS_RULES, RANKING, RULE_SOURCES, resolve_rules
 from .targets import Target, get_target
-from .units import is_variation_selector, iter_units
+from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS, is_variation_selector, iter_units
 
 __all__ = [
     "Change", "Normalizer", "Result", "Step", "UnmappableCharacter", "FALLBACKS", "normalize",
@@ -49,6 +50,8 @@ FALLBACKS: dict[str, str | None] = {
 }
 
 _RANK = {rule: i for i, rule in enumerate(RANKING)}
+_SPACES = frozenset(" \u3000")
+_MARKS = {"\u3099": "\u309b", "\u309a": "\u309c"}  # combining -> standalone voiced marks
 _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
 
 
@@ -138,6 +141,10 @@ class Result:
         return self.text
 
 
+class _UnitWalkNeeded(Exception):
+    """The substitution met a target sequence; the name is cut with iter_units instead."""
+
+
 @dataclass(frozen=True)
 class _Resolution:
     replacement: str
@@ -197,6 +204,12 @@ class Normalizer:
                 f"{self.target.name!r}"
             )
         self._guard = self.target.visible_guard
+        # The units that need a look, as iter_units cuts them: a code point outside the visible
+        # target with its selector, any base with a selector, or a selector on its own.
+        vs = VARIATION_SELECTOR_CLASS
+        joins = vs + KANA_MARK_CLASS
+        self._unit_sub = re.compile(
+            f"[^{self.target.visible_class}{vs}][{joins}]?|[^{vs}][{joins}]|[{vs}]").sub
         self._visible = self.target.visible_chars
         self._sequences = self.target.sequences
         self._cache: dict[str, _Resolution] = {}
@@ -233,20 +246,27 @@ class Normalizer:
         return self._normalize_units(text, reading)
 
     def _normalize_units(self, text: str, reading: str | None) -> str:
-        out = []
-        append = out.append
-        for index, unit in iter_units(text, self._sequences):
-            if unit in self._visible or unit in self._sequences:
-                append(unit)
-                continue
-            res = self._resolve(unit)
-            if res.fallback:
-                if self.fallback == "error":
-                    raise UnmappableCharacter(unit, index, text, self.target.name, res.reason)
-                if self.fallback == "kana" and reading is not None:
-                    return self._kana(reading)
-            append(res.replacement)
-        return "".join(out)
+        if self.fallback == "kana" and reading and reading.strip():
+            return self.explain(text, reading=reading).text  # may replace the whole name
+        # One C-level substitution over the name; Python runs only for the units that need it.
+        try:
+            return self._unit_sub(self._replace_unit, text)
+        except _UnitWalkNeeded:
+            return self.explain(text).text
+
+    def _replace_unit(self, m: re.Match[str]) -> str:
+        unit = m.group()
+        index = m.start()
+        if index and m.string[index - 1] + unit[0] in self._sequences:
+            # Part of a multi-code-point character of the target (æ + U+0300): how the units
+            # pair up depends on what came before, so walk the name unit by unit.
+            raise _UnitWalkNeeded
+        if unit in self._sequences:
+            return unit  # a variation sequence the target has (Moji_Joho IVS in mj)
+        res = self._resolve(unit)
+        if res.fallback and self.fallback == "error":
+            raise UnmappableCharacter(unit, index, m.string, self.target.name, res.reason)
+        return res.replacement
 
     def explain(self, text: str, *, reading: str | None = None) -> Result:
         """Like ``normalize`` but also return every change with its rule and source."""
@@ -262,7 +282,7 @@ class Normalizer:
             if res.fallback:
                 if self.fallback == "error":
                     raise UnmappableCharacter(unit, index, text, self.target.name, res.reason)
-                if self.fallback == "kana" and reading is not None:
+                if self.fallback == "kana" and reading and reading.strip():
                     kana = self._kana(reading)
                     step = Step("fallback-kana", text, kana, "reading given by the caller")
                     return Result(kana, (Change(
@@ -280,6 +300,12 @@ class Normalizer:
         if len(unit) == 1:
             return unit in self.target.chars and classify(unit) is None
         return unit in self.target.sequences
+
+    def _space(self) -> str | None:
+        for space in (SPACE_REPLACEMENT, " "):
+            if self._ok(space):
+                return space
+        return None
 
     def _kana(self, reading: str) -> str:
         kana = normalize_kana(reading)
@@ -322,7 +348,14 @@ class Normalizer:
                 return self._done(unit, [Step("invisible-removed", unit, "",
                                               RULE_SOURCES["invisible-removed"])], None)
             if kind == SPACE:
-                space = SPACE_REPLACEMENT if self._ok(SPACE_REPLACEMENT) else " "
+                space = self._space()
+                if space is not None:
+                    return self._done(unit, [Step("space-normalized", unit, space,
+                                                  RULE_SOURCES["space-normalized"])], None)
+                return self._fallback(unit, "no-mapping", "the target has no space", steps, None)
+        if unit in _SPACES:  # the target lacks this space but may have the other one
+            space = self._space()
+            if space is not None:
                 return self._done(unit, [Step("space-normalized", unit, space,
                                               RULE_SOURCES["space-normalized"])], None)
         cur = unit
@@ -343,16 +376,7 @@ class Normalizer:
         # 2. variation sequences
         mj_ids = mj_ids_for_unit(cur)
         if len(cur) == 2 and is_variation_selector(cur[1]):
-            if mj_ids and self._ok(cur[0]):
-                # The base renders: keep it (never change a character that renders), drop only
-                # the selector; say "same character" when the MJ glyph unifies with the base.
-                ranked = [c for c in self._candidates(cur, mj_ids) if self._ok(c[0])]
-                same = any(c == (cur[0], "jis-unification", mj_ids[0]) for c in ranked)
-                rule = "jis-unification" if same else "variation-selector-stripped"
-                steps.append(Step(rule, cur, cur[0], _source(rule)))
-                return self._done(unit, steps, mj_ids[0],
-                                  tuple(c[0] for c in ranked if c[0] != cur[0]))
-            if mj_ids:  # a Moji_Joho IVS of a base outside the target: its MJ glyph decides
+            if mj_ids:  # a Moji_Joho IVS: its MJ glyph decides (step 4), like 增+IVS -> 増
                 mj = mj_ids[0]
             else:
                 svs = _tables.svs_map().get(cur)
@@ -368,6 +392,11 @@ class Normalizer:
                 mj_ids = mj_ids_for_unit(cur)
         if mj is None and mj_ids:
             mj = mj_ids[0]
+        # 2b. kana with a voiced mark: composed (タ+U+3099 -> ダ), else base + standalone mark
+        kana = self._kana_marks(cur)
+        if kana is not None:
+            steps.append(kana)
+            return self._done(unit, steps, mj)
         # 3. compatibility ideographs
         if len(cur) == 1 and _is_compat_ideograph(cur):
             unified = unicodedata.normalize("NFC", cur)
@@ -401,6 +430,25 @@ class Normalizer:
         return self._fallback(unit, "no-mapping",
                               f"no allowed rule maps it into {self.target.name}", steps, mj)
 
+    def _kana_marks(self, cur: str) -> Step | None:
+        """Compose a kana and its combining voiced mark, or spell it with the standalone mark."""
+        if len(cur) == 2 and cur[1] in _MARKS:
+            composed = unicodedata.normalize("NFC", cur)
+            if len(composed) == 1 and self._ok(composed):
+                return Step("kana-composed", cur, composed, RULE_SOURCES["kana-composed"])
+            base, mark = cur[0], _MARKS[cur[1]]
+        elif len(cur) == 1 and "\u3041" <= cur <= "\u30ff":
+            decomposed = unicodedata.normalize("NFD", cur)
+            if len(decomposed) != 2 or decomposed[1] not in _MARKS:
+                return None
+            base, mark = decomposed[0], _MARKS[decomposed[1]]
+        else:
+            return None
+        if self._ok(base) and self._ok(mark):
+            return Step("kana-mark-separated", cur, base + mark,
+                        RULE_SOURCES["kana-mark-separated"])
+        return None
+
     def _candidates(self, char: str, mj_ids: tuple[str, ...]) -> list[tuple[str, str, str | None]]:
         """Every allowed replacement of ``char`` (other than itself), best first, no repeats."""
         scored = []
@@ -413,6 +461,9 @@ class Normalizer:
                 if e.rule in self._rule_set:
                     key = (_RANK[e.rule], e.rank or 0, e.hops or 0, order)
                     scored.append((key, e.target, e.rule, mj))
+        if "same-jis-code" in self._rule_set:
+            for alt, _code in _tables.jis_equivalents().get(char, ()):
+                scored.append(((_RANK["same-jis-code"], 0, 0, 0), alt, "same-jis-code", None))
         if "nta-jis-shrink" in self._rule_set and len(char) == 1:
             nta = _tables.nta_map().get(char)
             if nta is not None:

@@ -21,6 +21,7 @@ __all__ = [
 RANKING: tuple[str, ...] = (
     "override",
     "jis-unification",
+    "same-jis-code",
     "koseki-parent",
     "moj582-table4-1",
     "moj582-table4-2",
@@ -45,6 +46,8 @@ STEP_RULES: dict[str, str] = {
     "svs-to-compat": "a standardized variation sequence became the compatibility ideograph",
     "variation-selector-stripped": "a variation selector the target cannot carry was dropped",
     "compat-to-unified": "a CJK compatibility ideograph became its unified ideograph",
+    "kana-composed": "a kana and its combining voiced mark became the precomposed kana",
+    "kana-mark-separated": "a voiced kana the target lacks became kana + standalone ゛/゜",
     "unmapped-gaiji": "a private-use character with no gaiji table entry went to the fallback",
     "no-mapping": "no allowed rule reaches the target, so the fallback was used",
     "fallback-kana": "the whole name was replaced by its reading (fallback 'kana')",
@@ -54,14 +57,16 @@ STEP_RULES: dict[str, str] = {
 #: encoding form (compatibility ideograph, variation selector), a gaiji table lookup, or an
 #: invisible character.  Every other rule substitutes a different (variant) character.
 LOSSLESS_RULES = frozenset({
-    "jis-unification", "compat-to-unified", "svs-to-compat", "variation-selector-stripped",
-    "gaiji-table", "invisible-removed", "space-normalized",
+    "jis-unification", "same-jis-code", "compat-to-unified", "svs-to-compat",
+    "variation-selector-stripped", "kana-composed", "kana-mark-separated", "gaiji-table",
+    "invisible-removed", "space-normalized",
 })
 
 _MJSM = "MJ縮退マップ (mojidata 1.8.1)"
 RULE_SOURCES: dict[str, str] = {
     "override": "data/mappings/overrides.yaml",
     "jis-unification": f"{_MJSM}: JIS包摂規準・UCS統合規則",
+    "same-jis-code": "CPython codecs: the same JIS X 0208 code decoded by shift_jis/cp932/2004",
     "koseki-parent": f"{_MJSM}: 戸籍統一文字情報 親字・正字",
     "moj582-table4-1": f"{_MJSM}: 法務省告示582号別表第四 一",
     "moj582-table4-2": f"{_MJSM}: 法務省告示582号別表第四 二",
@@ -75,6 +80,8 @@ RULE_SOURCES: dict[str, str] = {
     "svs-to-compat": "Unicode StandardizedVariants (CJK compatibility ideographs)",
     "variation-selector-stripped": "mojinorm pipeline (the base character renders)",
     "compat-to-unified": "Unicode canonical decomposition of the compatibility ideograph",
+    "kana-composed": "Unicode canonical composition (NFC) of the kana pair",
+    "kana-mark-separated": "Unicode canonical decomposition; standalone marks U+309B/U+309C",
     "invisible-removed": "mojinorm invisible-character policy",
     "space-normalized": "mojinorm invisible-character policy",
 }

@@ -79,9 +79,14 @@ class Target:
         return frozenset(c for c in self.chars if not is_invisible(c))
 
     @cached_property
+    def visible_class(self) -> str:
+        """``re`` character-class body of :attr:`visible_chars`."""
+        return char_class(self.visible_chars)
+
+    @cached_property
     def visible_guard(self) -> re.Pattern[str]:
         """Finds the first code point a normalizer must look at (outside, or invisible)."""
-        return re.compile(f"[^{char_class(self.visible_chars)}]")
+        return re.compile(f"[^{self.visible_class}]")
 
     def is_safe(self, text: str) -> bool:
         if self.guard.search(text) is None:
@@ -112,7 +117,7 @@ def char_class(chars: frozenset[str] | set[str]) -> str:
 
 
 _cache: dict[str, Target] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.RLock()  # a profile loads its base target while holding it
 
 
 def targets() -> list[str]:
@@ -210,7 +215,9 @@ def load_profile(path: str | Path) -> Target:
     chars = set(base.chars)
     seqs = set(base.sequences)
     for key in ("add", "remove"):
-        items = data.get(key) or []
+        if key not in fields or data.get(key) is None:
+            continue
+        items = data[key]
         if not isinstance(items, list):
             raise TargetError(f"{p}:{fields[key].start_mark.line + 1}: '{key}' must be a list")
         for item, item_node in zip(items, fields[key].value, strict=True):
