@@ -213,6 +213,7 @@ class Normalizer:
         self._visible = self.target.visible_chars
         self._sequences = self.target.sequences
         self._cache: dict[str, _Resolution] = {}
+        self._known: dict[str, str] = {}  # unit -> replacement, for the substitution callback
         self._lock = threading.Lock()
         # The hot path: a closure with the guard bound locally, set on the instance, costs about
         # half of a bound method doing attribute look-ups (see benchmarks/README.md).
@@ -250,9 +251,16 @@ class Normalizer:
             return self.explain(text, reading=reading).text  # may replace the whole name
         # One C-level substitution over the name; Python runs only for the units that need it.
         try:
-            return self._unit_sub(self._replace_unit, text)
+            return self._unit_sub(self._replace_known, text)
         except _UnitWalkNeeded:
             return self.explain(text).text
+
+    def _replace_known(self, m: re.Match[str]) -> str:
+        # Most units recur (a member file repeats its extended kanji): answer from a dict.
+        replacement = self._known.get(m.group())
+        if replacement is None:
+            return self._replace_unit(m)
+        return replacement
 
     def _replace_unit(self, m: re.Match[str]) -> str:
         unit = m.group()
@@ -266,6 +274,8 @@ class Normalizer:
         res = self._resolve(unit)
         if res.fallback and self.fallback == "error":
             raise UnmappableCharacter(unit, index, m.string, self.target.name, res.reason)
+        if not self._sequences and len(self._known) < _CACHE_LIMIT:
+            self._known[unit] = res.replacement  # no context can change this unit's answer
         return res.replacement
 
     def explain(self, text: str, *, reading: str | None = None) -> Result:
