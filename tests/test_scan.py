@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import sys
 from collections import Counter
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 import mojinorm
 from mojinorm import csvio
-from mojinorm.csvio import InputError, RecordParser
+from mojinorm.csvio import InputError, RecordParser, UnclosedQuote
 from mojinorm.scan import INVISIBLE_RULES, LOSSLESS_RULES, normalize_file, scan_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -412,6 +413,15 @@ def reference_scan(text: str, target: str = "jisx0208", idx: list[int] | None = 
     return {k: out[k] for k in keys} | {"chars": dict(chars)}
 
 
+def ends_in_open_quote(text: str) -> bool:
+    """csv.reader's reading of ``text`` ends inside a quoted field (where it takes the rest of
+    the input as the field, and mojinorm reports an unclosed quote).  Two sentinel lines after
+    the text are two records exactly when no quoted field is open."""
+    tail = ["\x01a\n", "\x01b\n"]
+    rows = list(csv.reader(itertools.chain(io.StringIO(text, newline=""), tail)))
+    return rows[-2:] != [["\x01a"], ["\x01b"]]
+
+
 TOKENS = ["a", "髙", "高", "﨑", "齋", " ", "\u3000", '"', ",", "\n", "\r\n", "\t", "\u200b",
           "葛\U000e0102", "\ue000", "ｱ", "𠮷", "彅", "x", "田中"]
 field_st = st.lists(st.sampled_from(TOKENS), max_size=4).map("".join)
@@ -455,11 +465,16 @@ GARBAGE = ["a", '"', ",", "\n", "\r\n", "髙", "", " ", '""', '","', "\t", "彅"
        size=st.sampled_from([1, 3, 16, 1 << 20]),
        cols=st.sampled_from([(None, None), (["name"], [1]), (["1", "3"], [0, 2])]))
 def test_scan_of_malformed_csv_matches_model(tmp_path, monkeypatch, tokens, size, cols):
-    """Stray quotes, text after a closing quote, ragged rows: still what csv.reader reads."""
+    """Stray quotes, text after a closing quote, ragged rows: still what csv.reader reads; a
+    quoted field still open at the end is an error (csv.reader hides the rest in it)."""
     text = "id,name,kana\n" + "".join(tokens)
     p = tmp_path / "g.csv"
     p.write_bytes(text.encode("utf-8"))
     monkeypatch.setattr(csvio, "CHUNK_SIZE", size)
+    if ends_in_open_quote(text):
+        with pytest.raises(InputError, match="never closed"):
+            scan_file(p, delimiter=",", columns=cols[0])
+        return
     got = scan_file(p, delimiter=",", columns=cols[0]).to_dict()
     want = reference_scan(text, idx=cols[1])
     assert {k: got[k] for k in want if k != "chars"} == {k: v for k, v in want.items()
@@ -475,6 +490,11 @@ def test_record_parser_matches_csv_reader(tokens):
     got = []
     p = RecordParser(",")
     pos = 0
+    if ends_in_open_quote(text):
+        with pytest.raises(UnclosedQuote):
+            while pos < len(text):
+                pos = p.parse(text, pos, True)[2]
+        return
     while pos < len(text):
         values, spans, end = p.parse(text, pos, True)
         assert end > pos

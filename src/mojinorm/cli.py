@@ -7,6 +7,7 @@ line on stderr, no traceback, no partial output file).
 from __future__ import annotations
 
 import csv
+import errno
 import functools
 import io
 import json
@@ -71,6 +72,8 @@ def _errors(fn: Callable) -> Callable:
         except BrokenPipeError:
             _quiet_broken_pipe()
         except OSError as exc:
+            if exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EFBIG):
+                _die(f"<stdout>: cannot write: {exc.strerror or exc}")  # echo to a full disk
             _die(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
         except KeyboardInterrupt:
             _die("interrupted", 130)
@@ -214,7 +217,7 @@ def _input_options(fn):
                            "text)")(fn)
     fn = click.option("--column", "-c", "columns", multiple=True, metavar="C",
                       help="column by header name or 1-based number (repeatable; default: "
-                           "every column)")(fn)
+                           "every column; a name the header repeats needs its number)")(fn)
     return fn
 
 
@@ -295,6 +298,7 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
         f"encoding    {r.encoding}{' (detected)' if r.encoding_detected else ''}",
         f"target      {r.target}{': ' + desc if desc else ''}",
     ]
+    lines += [f"note        {n}" for n in r.notes]
     if gaiji:
         lines.append(f"gaiji       {', '.join(gaiji)}")
     lines += [
@@ -397,15 +401,18 @@ def _all_but(file: str, kana_column: str, delim, header, encoding) -> list[str] 
     if file == "-":
         return None  # cannot peek at stdin; normalize every column
     from .csvio import DecodedStream, open_input
-    from .scan import _layout, resolve_columns
+    from .scan import _begin, resolve_columns
 
     inp = open_input(file)
     try:
         stream = DecodedStream(inp, encoding, size=1 << 20)
         stream.prepare()
-        text, _data, final, _ = next(iter(stream))
-        layout = _layout(text, final, delim, header, None, inp.name)
-        k = resolve_columns([kana_column], layout.names)[0]
+        layout = _begin(stream, delim, header, None)[0]
+        try:
+            k = resolve_columns([kana_column], layout.names, layout.raw_names)[0]
+        except InputError as exc:
+            exc.name = inp.name
+            raise
         return [str(i + 1) for i in range(len(layout.names)) if i != k]
     finally:
         inp.close()
@@ -419,6 +426,9 @@ def _summary(s: NormalizeSummary) -> str:
         parts.append(f"{s.ragged_rows:,} ragged rows kept as they are")
     if s.blank_lines:
         parts.append(f"{s.blank_lines:,} blank lines kept")
+    if s.line_ends == "CR":
+        parts.append("CR-only line ends kept")
+    parts.extend(n for n in s.notes if not n.startswith("line ends are CR"))
     return "; ".join(parts)
 
 

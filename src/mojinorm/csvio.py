@@ -12,6 +12,21 @@ deliberate difference: a lone CR (not followed by LF) inside an unquoted field i
 Input is read in large byte chunks cut at a LF.  In UTF-8 and CP932 the byte 0x0A only ever
 encodes U+000A (CP932 trail bytes are 0x40-0xFC), so every chunk decodes on its own and the number
 of LF in the text equals the number of LF bytes (line numbers in errors are physical lines).
+
+Hostile input (each is an :class:`InputError`, or a documented reading):
+
+* A quoted field still open at the end of the input is an error naming the line of its
+  opening quote (``csv.reader`` silently takes the rest of the file as the field); so is a
+  record, or a line, longer than :data:`MAX_RECORD`.
+* Classic Mac OS files, whose line ends are CR only: when the first :data:`EOL_WINDOW` bytes
+  hold a CR and no LF, CR is the record separator (:func:`detect_eol`).  The bytes 0x0D and 0x0A
+  are swapped before decoding (both bytes only ever encode themselves in UTF-8 and CP932), so
+  the rest of the code sees LF-terminated text; raw bytes are copied unswapped.
+* Undecodable bytes name the line and byte offset; with ``auto`` the message says whether the
+  line reads in the other encoding (a file mixing UTF-8 and CP932 lines) or in neither.
+* Output (:class:`atomic_output`) goes through a temp file renamed when complete; a write error
+  (disk full) or an interrupt removes the temp file.  An existing output that is not a regular
+  file (``/dev/null``, ``/dev/full``, a FIFO) is written directly, never replaced.
 """
 
 from __future__ import annotations
@@ -27,15 +42,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
-    "BOM", "CHUNK_SIZE", "ENCODINGS", "MAX_RECORD", "DecodedStream", "Input", "InputError",
-    "RecordParser", "atomic_output", "choose_encoding", "count_newlines", "decode",
-    "detect_encoding", "iter_byte_chunks", "open_input", "quote_field", "sniff_delimiter",
+    "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "DecodedStream", "Input",
+    "InputError", "OutputError", "RecordParser", "UnclosedQuote", "atomic_output",
+    "choose_encoding", "count_newlines", "decode", "detect_encoding", "detect_eol",
+    "iter_byte_chunks", "open_input", "quote_field", "sniff_delimiter",
 ]
 
 CHUNK_SIZE = 8 * 1024 * 1024
 #: A record (a line, or a quoted field spanning lines) longer than this is an input error.
-MAX_RECORD = 4 * 1024 * 1024
+MAX_RECORD = 16 * 1024 * 1024
+#: Bytes at the start of a file that decide its line ends (CR only, or LF / CRLF).
+EOL_WINDOW = 64 * 1024
 BOM = b"\xef\xbb\xbf"
+#: Swaps CR and LF (bytes or str): CR-only input is read as LF-terminated text.
+SWAP_EOL = bytes.maketrans(b"\r\n", b"\n\r")
+SWAP_EOL_STR = str.maketrans("\r\n", "\n\r")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932")
 QUOTE = '"'
 
@@ -67,6 +88,29 @@ def _rebuild_error(message, name, line, offset):
     return InputError(message, name=name, line=line, offset=offset)
 
 
+class OutputError(InputError):
+    """The output cannot be written (no such directory, disk full, ...): exit 2 as well."""
+
+
+class UnclosedQuote(InputError):
+    """Raised by :meth:`RecordParser.parse` at the end of the input: the quoted field opened at
+    index ``pos`` of the text never closes.  Callers turn it into a line number
+    (:meth:`at`)."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__("quoted field opened here is never closed (unbalanced quote)")
+        self.pos = pos
+
+    def __reduce__(self):
+        return (UnclosedQuote, (self.pos,))
+
+    def at(self, text: str, lines_before: int, name: str = "",
+           message: str | None = None) -> InputError:
+        """The user-facing error: the line of the opening quote in ``text``."""
+        return InputError(message or self.message, name=name,
+                          line=lines_before + text.count("\n", 0, self.pos) + 1)
+
+
 # ---------------------------------------------------------------------------- input
 
 
@@ -86,20 +130,31 @@ class Input:
             self.stream.close()
 
 
+def _open_read(path: Path) -> BinaryIO:
+    """Open ``path`` for reading (the one place input files are opened; tests patch it)."""
+    return open(path, "rb")  # noqa: SIM115 - closed by Input.close
+
+
 def open_input(file: str) -> Input:
     if file == "-":
         return Input(sys.stdin.buffer, "<stdin>", None, None, owned=False)
     p = Path(file)
+    if p.is_dir():
+        raise InputError("is a directory, not a file", name=file)
     try:
-        f = open(p, "rb")  # noqa: SIM115 - closed by Input.close
+        f = _open_read(p)
     except IsADirectoryError:
-        raise InputError("is a directory", name=file) from None
+        raise InputError("is a directory, not a file", name=file) from None
+    except FileNotFoundError:
+        raise InputError("no such file", name=file) from None
+    except PermissionError:
+        raise InputError("permission denied (cannot read it)", name=file) from None
     except OSError as exc:
-        raise InputError(exc.strerror or str(exc), name=file) from None
+        raise InputError(f"cannot open: {exc.strerror or exc}", name=file) from None
     try:
         st = os.fstat(f.fileno())
         regular = stat.S_ISREG(st.st_mode) and f.seekable()
-    except OSError:
+    except (OSError, ValueError):
         regular = False
     if not regular:
         return Input(f, file, None, None)
@@ -107,27 +162,32 @@ def open_input(file: str) -> Input:
 
 
 def iter_byte_chunks(stream: BinaryIO, start: int, end: int | None, size: int,
-                     name: str = "") -> Iterator[tuple[int, bytes, bool]]:
-    """Yield ``(offset, data, final)``: chunks of ``[start, end)`` cut after a LF.
+                     name: str = "", sep: bytes = b"\n") -> Iterator[tuple[int, bytes, bool]]:
+    """Yield ``(offset, data, final)``: chunks of ``[start, end)`` cut after a ``sep`` byte.
 
-    ``stream`` is already positioned at ``start``.  Every chunk but the last ends with ``\\n``;
-    the last one has ``final=True`` (it may be empty).
+    ``stream`` is already positioned at ``start``.  Every chunk but the last ends with ``sep``
+    (LF, or CR for a CR-only file); the last one has ``final=True`` (it may be empty).  A line
+    longer than :data:`MAX_RECORD` bytes is an :class:`InputError`.
     """
     rest = b""
     offset = start
     pos = start
     while True:
         want = size if end is None else min(size, end - pos)
-        data = stream.read(want) if want > 0 else b""
+        try:
+            data = stream.read(want) if want > 0 else b""
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", name=name,
+                             offset=pos) from None
         if not data:
             yield offset, rest, True
             return
         pos += len(data)
         buf = rest + data if rest else data
-        cut = buf.rfind(b"\n") + 1
+        cut = buf.rfind(sep) + 1
         if cut == 0:
-            if len(buf) > MAX_RECORD + size:
-                raise InputError(f"a line longer than {MAX_RECORD + size} bytes (no line breaks?)",
+            if len(buf) > MAX_RECORD:
+                raise InputError(f"a line longer than {_size(MAX_RECORD)} (no line breaks?)",
                                  name=name, offset=offset)
             rest = buf
             continue
@@ -140,8 +200,13 @@ def iter_byte_chunks(stream: BinaryIO, start: int, end: int | None, size: int,
         offset += cut
 
 
-def count_newlines(path: str, end: int) -> int:
-    """Number of LF bytes in ``path`` before byte ``end`` (for line numbers in errors)."""
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 and n % (1024 * 1024) == 0 \
+        else f"{n:,} bytes"
+
+
+def count_newlines(path: str, end: int, sep: bytes = b"\n") -> int:
+    """Number of ``sep`` bytes in ``path`` before byte ``end`` (for line numbers in errors)."""
     n = 0
     with open(path, "rb") as f:
         left = end
@@ -149,25 +214,49 @@ def count_newlines(path: str, end: int) -> int:
             block = f.read(min(left, 1 << 20))
             if not block:
                 break
-            n += block.count(b"\n")
+            n += block.count(sep)
             left -= len(block)
     return n
+
+
+def detect_eol(head: bytes, eof: bool = True) -> bytes:
+    """The record separator of a file starting with ``head``: ``b"\\r"`` when ``head`` holds a
+    CR and no LF (classic Mac OS line ends), else ``b"\\n"`` (LF or CRLF).
+
+    ``eof``: ``head`` is the whole file.  Otherwise a CR that is the last byte of ``head`` may be
+    the first half of a CRLF, so it does not count.
+    """
+    if b"\n" in head:
+        return b"\n"
+    cr = head.find(b"\r")
+    if cr < 0 or (cr == len(head) - 1 and not eof):
+        return b"\n"
+    return b"\r"
 
 
 # ---------------------------------------------------------------------------- encodings
 
 
-def choose_encoding(window: bytes) -> str:
+def choose_encoding(window: bytes, sep: bytes = b"\n") -> str:
     """``utf-8`` when ``window`` decodes as UTF-8, else ``cp932``.
 
     When neither decodes it, the one that got further wins (a UTF-8 file with one bad byte is
-    reported as UTF-8, at that byte).
+    reported as UTF-8, at that byte).  When the lines before the first non-UTF-8 line hold
+    non-ASCII text that is UTF-8 and not CP932, the file is UTF-8 and that line is the error (a
+    file mixing encodings is refused, not read as CP932 mojibake).
     """
     try:
         window.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
         utf8_at = exc.start
+    line_start = window.rfind(sep, 0, utf8_at) + 1
+    before = window[:line_start]
+    if not before.isascii():
+        try:
+            before.decode("cp932")
+        except UnicodeDecodeError:
+            return "utf-8"
     try:
         window.decode("cp932")
         return "cp932"
@@ -175,7 +264,7 @@ def choose_encoding(window: bytes) -> str:
         return "utf-8" if utf8_at >= exc.start else "cp932"
 
 
-def detect_encoding(stream: BinaryIO, size: int) -> tuple[str, bool]:
+def detect_encoding(stream: BinaryIO, size: int, sep: bytes = b"\n") -> tuple[str, bool]:
     """Decide ``--encoding auto`` for a seekable stream: ``(codec, has_bom)``; rewinds it.
 
     Rule (the same one the streaming reader applies on stdin): a UTF-8 BOM means UTF-8;
@@ -189,8 +278,8 @@ def detect_encoding(stream: BinaryIO, size: int) -> tuple[str, bool]:
         return "utf-8", True
     stream.seek(0)
     try:
-        for _, data, _final in iter_byte_chunks(stream, 0, None, size):
-            enc = _decide(data)
+        for _, data, _final in iter_byte_chunks(stream, 0, None, size, sep=sep):
+            enc = _decide(data, sep)
             if enc is not None:
                 return enc, False
         return "utf-8", False
@@ -198,13 +287,13 @@ def detect_encoding(stream: BinaryIO, size: int) -> tuple[str, bool]:
         stream.seek(0)
 
 
-def _decide(data: bytes) -> str | None:
+def _decide(data: bytes, sep: bytes = b"\n") -> str | None:
     """Encoding decided by this chunk, or None when it is all ASCII."""
     if data.isascii():
         return None
     first = _first_high(data)
-    line_start = data.rfind(b"\n", 0, first) + 1
-    return choose_encoding(data[line_start:])
+    line_start = data.rfind(sep, 0, first) + 1
+    return choose_encoding(data[line_start:], sep)
 
 
 _HIGH = re.compile(rb"[\x80-\xff]")
@@ -216,35 +305,104 @@ def _first_high(data: bytes) -> int:
     return m.start()
 
 
-def decode(data: bytes, encoding: str, *, name: str, offset: int, lines_before: int) -> str:
-    """Strictly decode one chunk; an undecodable byte is an :class:`InputError` with its place."""
+def _decodes(data: bytes, codec: str) -> bool:
+    try:
+        data.decode(codec)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def decode(data: bytes, encoding: str, *, name: str, offset: int, lines_before: int,
+           auto: bool = False, seen_high: bool = False) -> str:
+    """Strictly decode one chunk; an undecodable byte is an :class:`InputError` with its place.
+
+    ``auto``: the encoding was detected, not given; ``seen_high``: earlier chunks held non-ASCII
+    bytes (decoded with ``encoding``).  They only shape the message: a line that reads in the
+    other encoding after non-ASCII lines that read in this one means the file mixes encodings.
+    """
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         bad = data[exc.start:exc.end]
         line = lines_before + data.count(b"\n", 0, exc.start) + 1
-        shown = " ".join(f"0x{b:02X}" for b in bad[:4])
-        hint = " (try --encoding cp932)" if encoding.startswith("utf") else \
-            " (try --encoding utf-8)"
-        raise InputError(f"cannot decode byte {shown} as {encoding}{hint}", name=name, line=line,
-                         offset=offset + exc.start) from None
+        codec = "utf-8" if encoding.startswith("utf") else encoding
+        if codec == "cp932" and len(bad) == 1 and (0x81 <= bad[0] <= 0x9F
+                                                   or 0xE0 <= bad[0] <= 0xFC):
+            bad = data[exc.start:exc.start + 2]  # a lead byte: show its bad trail byte too
+        shown = ("byte " if len(bad) == 1 else "bytes ") + " ".join(f"0x{b:02X}" for b in bad[:4])
+        other = "cp932" if codec == "utf-8" else "utf-8"
+        ls = data.rfind(b"\n", 0, exc.start) + 1
+        le = data.find(b"\n", exc.start)
+        this_line = data[ls:] if le < 0 else data[ls:le]
+        other_ok = _decodes(this_line, other)
+        if auto:
+            if not other_ok:
+                msg = f"cannot decode {shown}: the line is neither UTF-8 nor CP932"
+            elif seen_high or not data[:ls].isascii():
+                msg = (f"cannot decode {shown} as {codec}, the encoding of the lines "
+                       f"before it; this line reads as {other}: the file mixes encodings "
+                       "(convert it to one)")
+            else:
+                msg = f"cannot decode {shown} as {codec} (try --encoding {other})"
+        elif other_ok:
+            msg = f"cannot decode {shown} as {codec} (try --encoding {other})"
+        else:
+            msg = f"cannot decode {shown} as {codec} (nor as {other})"
+        raise InputError(msg, name=name, line=line, offset=offset + exc.start) from None
+
+
+class _Prefixed:
+    """A read-once stream whose first bytes were already read (to look at them)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self.head = head
+        self.stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n < 0 or n >= len(self.head):
+                out, self.head = self.head, b""
+                if n < 0:
+                    return out + self.stream.read()
+                return out
+            out, self.head = self.head[:n], self.head[n:]
+            return out
+        return self.stream.read(n)
+
+
+def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes; fewer only at the end of the stream."""
+    parts = []
+    left = n
+    while left > 0:
+        block = stream.read(left)
+        if not block:
+            break
+        parts.append(block)
+        left -= len(block)
+    return b"".join(parts)
 
 
 class DecodedStream:
-    """Decoded, LF-aligned text chunks of one input, with the encoding resolved.
+    """Decoded, line-aligned text chunks of one input, with the encoding and line ends resolved.
 
     ``encoding`` is ``auto`` / ``utf-8`` / ``utf-8-sig`` / ``cp932``.  With a UTF-8 codec a
     leading BOM is skipped and remembered (``has_bom``).  On a seekable file ``auto`` is decided
     up front by :func:`detect_encoding`; on stdin by the first chunk holding a non-ASCII byte
-    (the same rule, applied while streaming).
+    (the same rule, applied while streaming).  ``eol`` is the record separator byte
+    (:func:`detect_eol`); with CR (``cr``) the yielded text has CR and LF swapped, so records
+    always end with ``"\\n"`` in the text, while the raw bytes are the file's.
     """
 
     def __init__(self, inp: Input, encoding: str = "auto", *, start: int = 0,
                  end: int | None = None, size: int | None = None, lines_before: int = 0,
-                 codec: str | None = None, has_bom: bool = False) -> None:
+                 codec: str | None = None, has_bom: bool = False,
+                 eol: bytes | None = None) -> None:
         if encoding not in ENCODINGS:
             raise InputError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
         self.inp = inp
+        self.source = inp.stream
         self.requested = encoding
         self.start = start
         self.end = end
@@ -252,6 +410,7 @@ class DecodedStream:
         self.lines_before = lines_before
         self.codec = codec  #: 'utf-8' or 'cp932' once known
         self.has_bom = has_bom
+        self.eol = eol  #: b"\n" (LF or CRLF) or b"\r" (CR only); None until prepared
         self.bytes_done = 0
         if codec is None:
             if encoding == "cp932":
@@ -266,43 +425,74 @@ class DecodedStream:
             return "cp932"
         return "utf-8-sig" if self.has_bom else "utf-8"
 
+    @property
+    def cr(self) -> bool:
+        """Line ends are CR only (classic Mac OS)."""
+        return self.eol == b"\r"
+
     def prepare(self) -> None:
-        """Resolve the BOM and, on a seekable file, the auto encoding; position the stream."""
-        if self.inp.path is None:
-            return  # stdin: decided on the first chunks
+        """Resolve the BOM, the line ends and, on a seekable file, the auto encoding; position
+        the stream."""
         stream = self.inp.stream
-        if self.start == 0:
-            stream.seek(0)
-            head = stream.read(3)
-            if head == BOM and self.codec != "cp932":
+        if self.inp.path is None:
+            # stdin, a pipe: look at the first bytes, then read on from them
+            if self.start != 0:
+                return
+            try:
+                head = _read_up_to(stream, EOL_WINDOW)
+            except OSError as exc:
+                raise InputError(f"cannot read: {exc.strerror or exc}",
+                                 name=self.inp.name) from None
+            if head.startswith(BOM) and self.codec != "cp932":
                 self.has_bom = True
                 self.codec = "utf-8"
+                head = head[3:]
                 self.start = 3
-            elif self.codec is None:
-                self.codec, _ = detect_encoding(stream, self.size)
-        stream.seek(self.start)
+            if self.eol is None:
+                self.eol = detect_eol(head, eof=len(head) < EOL_WINDOW - self.start)
+            self.source = _Prefixed(head, stream)
+            return
+        try:
+            if self.start == 0:
+                stream.seek(0)
+                head = stream.read(3)
+                if head == BOM and self.codec != "cp932":
+                    self.has_bom = True
+                    self.codec = "utf-8"
+                    self.start = 3
+                if self.eol is None:
+                    stream.seek(self.start)
+                    window = stream.read(EOL_WINDOW)
+                    self.eol = detect_eol(window, eof=len(window) < EOL_WINDOW)
+                if self.codec is None:
+                    self.codec, _ = detect_encoding(stream, self.size, self.eol)
+            stream.seek(self.start)
+        except InputError as exc:
+            exc.name = exc.name or self.inp.name
+            raise
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", name=self.inp.name) from None
 
     def __iter__(self) -> Iterator[tuple[str, bytes, bool, int]]:
         """Yield ``(text, data, final, lines_before_text)``: decoded text and its raw bytes."""
+        if self.eol is None and self.inp.path is None and self.start == 0:
+            self.prepare()  # a stream read once: the BOM and line ends come from its head
         lines = self.lines_before
-        first = True
-        for offset, data, final in iter_byte_chunks(self.inp.stream, self.start, self.end,
-                                                    self.size, self.inp.name):
-            if first:
-                first = False
-                if (self.inp.path is None and self.start == 0 and self.codec != "cp932"
-                        and data.startswith(BOM)):
-                    self.has_bom = True
-                    self.codec = "utf-8"
-                    data = data[3:]
-                    offset += 3
-                    self.start = 3
+        sep = self.eol or b"\n"
+        swap = sep == b"\r"
+        auto = self.requested == "auto"
+        seen_high = False
+        for offset, data, final in iter_byte_chunks(self.source, self.start, self.end,
+                                                    self.size, self.inp.name, sep):
             if self.codec is None:
-                self.codec = _decide(data)
-            text = decode(data, self.codec or "utf-8", name=self.inp.name, offset=offset,
-                          lines_before=lines)
+                self.codec = _decide(data, sep)
+            view = data.translate(SWAP_EOL) if swap else data
+            text = decode(view, self.codec or "utf-8", name=self.inp.name, offset=offset,
+                          lines_before=lines, auto=auto, seen_high=seen_high)
+            if auto and not seen_high:
+                seen_high = not data.isascii()
             before = lines
-            lines += data.count(b"\n")
+            lines += view.count(b"\n")
             self.bytes_done = offset + len(data)
             yield text, data, final, before
 
@@ -328,8 +518,10 @@ class RecordParser:
     ``parse(text, pos, final)`` returns ``(values, spans, end)`` where ``spans[i]`` is the
     ``(start, stop)`` of field ``i`` as written (quotes included) and ``end`` is the index after
     the record's line ending; or None when the record is not complete in ``text`` and ``final``
-    is false (a quoted field continues past the end).  With ``delimiter=None`` (plain text) the
-    whole line is one value and quotes are literal.
+    is false (a quoted field continues past the end).  When ``final`` is true and a quoted field
+    is still open at the end of ``text``, it raises :class:`UnclosedQuote` (where
+    ``csv.reader`` would take the rest of the input as the field).  With ``delimiter=None``
+    (plain text) the whole line is one value and quotes are literal.
     """
 
     def __init__(self, delimiter: str | None) -> None:
@@ -360,11 +552,9 @@ class RecordParser:
                 if m is None:
                     if not final:
                         return None
-                    # unterminated quote at end of input: csv takes the rest as the field
-                    value = text[p + 1:].replace('""', '"')
-                    values.append(value)
-                    spans.append((p, n))
-                    return values, spans, n
+                    # the quote is still open at the end of the input: csv.reader would take
+                    # the rest of the file as this field and hide every record in it
+                    raise UnclosedQuote(p)
                 value = m.group(1)
                 if '""' in value:
                     value = value.replace('""', '"')
@@ -416,56 +606,132 @@ def quote_field(value: str, delimiter: str | None, force: bool = False) -> str:
 # ---------------------------------------------------------------------------- output
 
 
+class _Sink:
+    """The file object :class:`atomic_output` hands out: a write error (disk full) becomes an
+    :class:`OutputError` naming the destination."""
+
+    def __init__(self, f: BinaryIO, path: str) -> None:
+        self.f = f
+        self.path = path
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``): the CLI exits quietly
+        except OSError as exc:
+            raise _output_error(self.path, exc) from None
+
+
+def _output_error(path: str, exc: OSError, what: str = "cannot write") -> OutputError:
+    return OutputError(f"{what}: {exc.strerror or exc}", name=path)
+
+
 class atomic_output:
     """Write bytes to ``path`` through a temp file in the same directory, renamed when complete.
 
-    ``path == "-"`` writes to stdout directly.  On any exception the temp file is removed and the
-    destination is untouched.
+    ``path == "-"`` writes to stdout directly, and so does an existing ``path`` that is not a
+    regular file (a device such as ``/dev/null``, a FIFO): those are never replaced.  On any
+    exception, ``KeyboardInterrupt`` included, the temp file is removed and the destination is
+    untouched.  Errors while writing, flushing or renaming are :class:`OutputError`.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.tmp: str | None = None
         self.f: BinaryIO | None = None
+        self.direct = path == "-"
 
-    def __enter__(self) -> BinaryIO:
+    @staticmethod
+    def _open_temp(fd: int) -> BinaryIO:
+        """The temp file's file object (tests patch it to simulate a full disk)."""
+        return os.fdopen(fd, "wb")
+
+    def __enter__(self):
         if self.path == "-":
             self.f = sys.stdout.buffer
-            return self.f
+            return _Sink(self.f, "<stdout>")
         target = Path(self.path)
+        try:
+            st = os.stat(target)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise OutputError("is a directory; give a file name", name=self.path)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            # a device or a FIFO: write into it (renaming over it would replace the node)
+            self.direct = True
+            try:
+                fd = os.open(self.path, os.O_WRONLY)
+            except OSError as exc:
+                raise _output_error(self.path, exc, "cannot open") from None
+            self.f = self._open_temp(fd)
+            return _Sink(self.f, self.path)
         directory = target.parent if str(target.parent) else Path(".")
         try:
             fd, self.tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                             dir=directory)
         except OSError as exc:
-            raise InputError(f"cannot write into {directory}: {exc.strerror or exc}",
-                             name=self.path) from None
-        self.f = os.fdopen(fd, "wb")
-        return self.f
+            raise OutputError(f"cannot write into {directory}: {exc.strerror or exc}",
+                              name=self.path) from None
+        try:
+            self.f = self._open_temp(fd)
+        except BaseException:
+            os.close(fd)
+            self._remove_tmp()
+            raise
+        return _Sink(self.f, self.path)
+
+    def _remove_tmp(self) -> None:
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.path == "-":
             if exc_type is None:
-                self.f.flush()
+                try:
+                    self.f.flush()
+                except BrokenPipeError:
+                    raise
+                except OSError as err:
+                    raise _output_error("<stdout>", err) from None
             return False
-        assert self.f is not None and self.tmp is not None
+        assert self.f is not None
+        if self.direct:
+            try:
+                self.f.close()  # flushes
+            except OSError as err:
+                if exc_type is None:
+                    raise _output_error(self.path, err) from None
+            return False
+        assert self.tmp is not None
         try:
             if exc_type is None:
-                self.f.flush()
-                os.fsync(self.f.fileno())
-                self.f.close()
+                try:
+                    self.f.flush()
+                    os.fsync(self.f.fileno())
+                    self.f.close()
+                except OSError as err:
+                    raise _output_error(self.path, err) from None
                 mode = None
                 try:
                     mode = os.stat(self.path).st_mode
                 except OSError:
                     pass
-                if mode is not None:
-                    os.chmod(self.tmp, mode & 0o7777)
-                else:
-                    umask = os.umask(0)
-                    os.umask(umask)
-                    os.chmod(self.tmp, 0o666 & ~umask)
-                os.replace(self.tmp, self.path)
+                try:
+                    if mode is not None:
+                        os.chmod(self.tmp, mode & 0o7777)
+                    else:
+                        umask = os.umask(0)
+                        os.umask(umask)
+                        os.chmod(self.tmp, 0o666 & ~umask)
+                    os.replace(self.tmp, self.path)
+                except OSError as err:
+                    raise _output_error(self.path, err, "cannot replace it") from None
                 self.tmp = None
         finally:
             if self.tmp is not None:
@@ -473,9 +739,5 @@ class atomic_output:
                     self.f.close()
                 except OSError:
                     pass
-                try:
-                    os.unlink(self.tmp)
-                except OSError:
-                    pass
-                self.tmp = None
+                self._remove_tmp()
         return False

@@ -51,6 +51,41 @@ Counting rules (also in the CLI help)
   header); their existing selected fields are still checked.
 * ``chars``: every unit the normalizer would change in the selected values, with its count
   (occurrences), sorted by count, then code point.
+* ``notes``: oddities of a file that is still read, one sentence each (also in the table
+  report and in ``normalize``'s summary line): an empty file, a header only, CR-only line
+  ends, a header name that occurs more than once.
+
+Hostile and broken files (``tests/test_hostile.py``, corpus in ``tests/hostile/``)
+------------------------------------------------------------------------------
+Read, with the oddity in the report (``scan`` exits 0; ``normalize`` writes byte-exact output):
+
+* NUL bytes and a BOM (U+FEFF) in the middle of the file (two files concatenated) are
+  invisible characters: they count in ``invisible_rows`` and show in ``chars``
+  (NUL is inside Shift_JIS, so invisible only; U+FEFF is outside every target, so also
+  unsafe).  ``normalize`` removes them from the ``C_normalized`` value.
+* Ragged rows are counted (``ragged_rows``), their existing selected fields are checked;
+  ``normalize`` copies them unchanged, without the new columns.
+* CR-only line ends (classic Mac OS): when the first 64 KiB hold a CR and no LF, CR ends
+  records (``line_ends: "CR"``); ``normalize`` keeps CR.  A CR or LF inside a quoted field
+  stays data.
+* A field of any size up to ``csvio.MAX_RECORD`` (16 MiB per record; a 10 MB name is read).
+* An empty file (0 rows, note "the file is empty"), a header only (note "no data rows").
+* Duplicate header names: every column is scanned; the repeats are labelled ``name#3``
+  (``#`` and the 1-based column number) and a note says so.  ``--column name`` is then an
+  error (give the index, or the ``name#3`` label).
+
+Refused with exit 2 and one line naming the file, line (and byte offset where known):
+
+* an undecodable byte (in the given encoding; with ``auto``: "neither UTF-8 nor CP932", or
+  "the file mixes encodings" when UTF-8 lines are followed by a CP932 line or the reverse);
+* a quoted field still open at the end of the file (``csv.reader`` would silently take the
+  rest of the file as one field): "line N: quoted field opened here is never closed", N the
+  line of the opening quote; a record or line over ``MAX_RECORD``;
+* a column that does not exist or is ambiguous; a directory or an unreadable file;
+* an output that cannot be written (no such directory, a path under a regular file, a
+  directory, disk full).  The temp file is removed, the destination is untouched; with
+  ``--overwrite`` the input stays intact until the complete output replaces it.  An
+  interrupt (Ctrl-C) exits 130 with the same clean-up.
 """
 
 from __future__ import annotations
@@ -68,11 +103,12 @@ from pathlib import Path
 
 from . import csvio
 from .csvio import (
-    MAX_RECORD,
+    SWAP_EOL_STR,
     DecodedStream,
     Input,
     InputError,
     RecordParser,
+    UnclosedQuote,
     atomic_output,
     count_newlines,
     open_input,
@@ -141,6 +177,10 @@ class ScanReport:
     multiline_records: int = 0
     columns: dict[str, dict[str, int]] = field(default_factory=dict)
     chars: list[CharStat] = field(default_factory=list)
+    line_ends: str = "LF"  #: "LF" (LF or CRLF) or "CR" (classic Mac OS)
+    #: oddities of the file, one sentence each: empty, header only, duplicate header names,
+    #: CR-only line ends
+    notes: list[str] = field(default_factory=list)
 
     @property
     def unsafe_percent(self) -> float:
@@ -204,19 +244,47 @@ _UNSAFE, _INVISIBLE, _FALLBACK, _LOSSY = 1, 2, 4, 8
 class _Layout:
     delimiter: str | None
     header: bool
-    names: tuple[str, ...]
+    names: tuple[str, ...]  #: unique labels: a repeated header name gets "#<column number>"
     selected: tuple[int, ...]
     data_pos: int  #: index in the first text where data starts
     header_lines: int  #: LF count consumed by the header
+    raw_names: tuple[str, ...] = ()  #: the header's values as written
+
+    def duplicates(self) -> dict[str, list[int]]:
+        """Header names that occur more than once: name -> 1-based column numbers."""
+        where: dict[str, list[int]] = {}
+        for i, v in enumerate(self.raw_names):
+            where.setdefault(v, []).append(i + 1)
+        return {v: cols for v, cols in where.items() if len(cols) > 1}
 
 
-def resolve_columns(requested: Sequence[str] | None, names: Sequence[str]) -> tuple[int, ...]:
-    """0-based indexes of ``requested`` columns (header names, else 1-based numbers)."""
+class _NeedMore(Exception):
+    """The first record does not end in the text read so far (a quoted field continues)."""
+
+
+def _and(items: Sequence[object]) -> str:
+    items = [str(x) for x in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def resolve_columns(requested: Sequence[str] | None, names: Sequence[str],
+                    raw_names: Sequence[str] = ()) -> tuple[int, ...]:
+    """0-based indexes of ``requested`` columns (header names, else 1-based numbers).
+
+    A name that the header holds more than once (``raw_names``) is ambiguous: an
+    :class:`InputError` asks for the column's number.  The labels ``name#3`` that the report
+    shows for the repeats are accepted.
+    """
     if not requested:
         return tuple(range(len(names)))
+    raw = list(raw_names)
     out: list[int] = []
     for c in requested:
         c = str(c)
+        if raw.count(c) > 1:
+            cols = [i + 1 for i, v in enumerate(raw) if v == c]
+            raise InputError(f"column {c!r} appears more than once (columns {_and(cols)}); "
+                             "give its index")
         if c in names:
             idx = list(names).index(c)
         elif c.strip().isdigit() and 1 <= int(c) <= len(names):
@@ -230,7 +298,22 @@ def resolve_columns(requested: Sequence[str] | None, names: Sequence[str]) -> tu
 
 
 def _layout(text: str, final: bool, delimiter: str | None, header: bool | None,
-            columns: Sequence[str] | None, name: str) -> _Layout:
+            columns: Sequence[str] | None, name: str, cr: bool = False) -> _Layout:
+    """The delimiter, header and selected columns, from the first text of the input.
+
+    Raises :class:`_NeedMore` when the first record continues past ``text`` (not ``final``).
+    """
+    try:
+        return _layout1(text, final, delimiter, header, columns, name, cr)
+    except UnclosedQuote as exc:
+        raise exc.at(text, 0, name) from None
+    except InputError as exc:
+        exc.name = exc.name or name
+        raise
+
+
+def _layout1(text: str, final: bool, delimiter: str | None, header: bool | None,
+             columns: Sequence[str] | None, name: str, cr: bool) -> _Layout:
     nl = text.find("\n")
     first_line = text if nl < 0 else text[:nl]
     if delimiter == "":
@@ -249,10 +332,13 @@ def _layout(text: str, final: bool, delimiter: str | None, header: bool | None,
     parser = RecordParser(delimiter)
     rec = parser.parse(text, 0, final)
     if rec is None:
-        raise InputError("the first record does not end within the first chunk "
-                         "(unbalanced quote?)", name=name, line=1)
+        raise _NeedMore(delimiter)
     values, _, end = rec
+    if cr:
+        values = [v.translate(SWAP_EOL_STR) for v in values]
+    raw: tuple[str, ...] = ()
     if header:
+        raw = tuple(values)
         names = _unique(values)
         data_pos = end
         header_lines = text.count("\n", 0, end)
@@ -260,8 +346,43 @@ def _layout(text: str, final: bool, delimiter: str | None, header: bool | None,
         names = tuple(str(i + 1) for i in range(len(values)))
         data_pos = 0
         header_lines = 0
-    selected = resolve_columns(columns, names)
-    return _Layout(delimiter, header, names, selected, data_pos, header_lines)
+    selected = resolve_columns(columns, names, raw)
+    return _Layout(delimiter, header, names, selected, data_pos, header_lines, raw)
+
+
+def _begin(stream: DecodedStream, delimiter: str | None, header: bool | None,
+           columns: Sequence[str] | None):
+    """Read the first chunk(s) of a prepared stream and the layout: ``(layout, first, rest)``
+    where ``first`` is ``(text, data, final, lines_before)`` and holds the whole first record
+    (chunks are merged while a quoted field of the first record continues)."""
+    name = stream.inp.name
+    chunks = iter(stream)
+    text, data, final, lines_before = next(chunks)
+    while True:
+        try:
+            layout = _layout(text, final, delimiter, header, columns, name, stream.cr)
+            return layout, (text, data, final, lines_before), chunks
+        except _NeedMore as more_needed:
+            if len(text) > csvio.MAX_RECORD:
+                raise _too_long(RecordParser(more_needed.args[0]), text, 0, lines_before,
+                                name) from None
+            more, more_data, final, _ = next(chunks)
+            text += more
+            data += more_data
+
+
+def _too_long(parser: RecordParser, text: str, s: int, lines_before: int,
+              name: str = "") -> InputError:
+    """The error for a record at ``s`` still open after :data:`csvio.MAX_RECORD`."""
+    limit = csvio._size(csvio.MAX_RECORD)
+    try:
+        parser.parse(text, s, True)
+    except UnclosedQuote as exc:
+        return exc.at(text, lines_before, name,
+                      f"quoted field opened here is still open after {limit} (unbalanced "
+                      "quote?)")
+    return InputError(f"a record longer than {limit}", name=name,
+                      line=lines_before + text.count("\n", 0, s) + 1)
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -316,7 +437,7 @@ class _Scanner:
     counter (when the cache is full and at the end), so memory stays bounded.
     """
 
-    def __init__(self, normalizer: Normalizer, layout: _Layout) -> None:
+    def __init__(self, normalizer: Normalizer, layout: _Layout, cr: bool = False) -> None:
         self.normalizer = normalizer
         self.target = normalizer.target
         self.guard = self.target.visible_guard.search
@@ -328,6 +449,14 @@ class _Scanner:
         self.parser = RecordParser(layout.delimiter)
         self.qsep = f'"{layout.delimiter}"'
         self.cache: dict[str, list] = {}
+        if cr:
+            # CR-only input is scanned with CR and LF swapped: swap them back in the values
+            plain = self.row
+
+            def row(values: list[str], c: _Counts) -> None:
+                plain([v.translate(SWAP_EOL_STR) for v in values], c)
+
+            self.row = row  # type: ignore[method-assign]
 
     def patterns(self, quoted: bool) -> tuple[re.Pattern[str], re.Pattern[str]]:
         return _line_patterns(self.target, self.delimiter, self.ncols, self.selected, quoted)
@@ -471,15 +600,16 @@ class _Scanner:
             if inner.count('"') == 2 * inner.count(qsep):
                 self.row(inner.split(qsep), c)
                 return len(text) if e < 0 else e + 1
-        rec = self.parser.parse(text, s, final)
+        try:
+            rec = self.parser.parse(text, s, final)
+        except UnclosedQuote as exc:
+            raise exc.at(text, lines_before) from None
         if rec is None:
             if worker:
                 c.multiline += 1  # ran past this worker's range: the parent rescans serially
                 return -1
-            if len(text) - s > MAX_RECORD:
-                raise InputError(f"a quoted field runs over {MAX_RECORD} characters "
-                                 "(unbalanced quote?)",
-                                 line=lines_before + text.count("\n", 0, s) + 1)
+            if len(text) - s > csvio.MAX_RECORD:
+                raise _too_long(self.parser, text, s, lines_before)
             return -1
         values, spans, end = rec
         inner = text.count("\n", s, end)
@@ -547,7 +677,7 @@ def _worker(task: tuple[int, int, bool]) -> tuple[str, object]:
     try:
         inp.stream.seek(start)
         stream = DecodedStream(inp, st["encoding"], start=start, end=end,
-                               codec=st["codec"], has_bom=st["has_bom"])
+                               codec=st["codec"], has_bom=st["has_bom"], eol=st["eol"])
         stream.lines_before = 0
         _run(scanner, stream, c, 0, None, None, worker=not last, shared=st["shared"])
         return "ok", c
@@ -557,8 +687,9 @@ def _worker(task: tuple[int, int, bool]) -> tuple[str, object]:
         inp.close()
 
 
-def _split(path: str, start: int, size: int, jobs: int) -> list[tuple[int, int]]:
-    """Byte ranges ``[a, b)`` of ``[start, size)``, each boundary right after a LF."""
+def _split(path: str, start: int, size: int, jobs: int, sep: bytes = b"\n"
+           ) -> list[tuple[int, int]]:
+    """Byte ranges ``[a, b)`` of ``[start, size)``, each boundary right after a ``sep``."""
     bounds = [start]
     with open(path, "rb") as f:
         for i in range(1, jobs):
@@ -571,7 +702,7 @@ def _split(path: str, start: int, size: int, jobs: int) -> list[tuple[int, int]]
                 if not block:
                     b = size
                     break
-                k = block.find(b"\n")
+                k = block.find(sep)
                 if k >= 0:
                     b += k + 1
                     break
@@ -582,8 +713,8 @@ def _split(path: str, start: int, size: int, jobs: int) -> list[tuple[int, int]]
     return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
-def _data_offset(inp: Input, start: int, header_lines: int) -> int:
-    """Byte offset after the header's ``header_lines`` LFs (exact, no re-encoding)."""
+def _data_offset(inp: Input, start: int, header_lines: int, sep: bytes = b"\n") -> int:
+    """Byte offset after the header's ``header_lines`` ``sep`` bytes (exact, no re-encoding)."""
     if header_lines == 0:
         return start
     pos = start
@@ -596,7 +727,7 @@ def _data_offset(inp: Input, start: int, header_lines: int) -> int:
                 return pos
             k = -1
             while seen < header_lines:
-                k = block.find(b"\n", k + 1)
+                k = block.find(sep, k + 1)
                 if k < 0:
                     break
                 seen += 1
@@ -611,8 +742,9 @@ def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jo
     global _FORK_STATE
     inp = stream.inp
     assert inp.path is not None and inp.size is not None
-    data_start = _data_offset(inp, stream.start, layout.header_lines)
-    ranges = _split(inp.path, data_start, inp.size, jobs)
+    sep = stream.eol or b"\n"
+    data_start = _data_offset(inp, stream.start, layout.header_lines, sep)
+    ranges = _split(inp.path, data_start, inp.size, jobs, sep)
     if len(ranges) < 2:
         return None
     # compile and load everything before forking
@@ -624,6 +756,7 @@ def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jo
     _FORK_STATE = {
         "scanner": scanner, "path": inp.path, "encoding": stream.requested,
         "codec": stream.codec or "utf-8", "has_bom": stream.has_bom, "shared": shared,
+        "eol": sep,
     }
     tasks = [(a, b, i == len(ranges) - 1) for i, (a, b) in enumerate(ranges)]
     try:
@@ -648,7 +781,7 @@ def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jo
     if errors:
         exc, start = errors[0]
         if exc.line is not None:
-            exc.line += count_newlines(inp.path, start)
+            exc.line += count_newlines(inp.path, start, sep)
         exc.name = inp.name
         raise exc
     return total_counts
@@ -685,15 +818,16 @@ def scan_file(
     try:
         stream = DecodedStream(inp, encoding, size=csvio.CHUNK_SIZE)
         stream.prepare()
-        chunks = iter(stream)
-        text, data, final, lines_before = next(chunks)
-        layout = _layout(text, final, delimiter, header, cols, inp.name)
-        scanner = _Scanner(normalizer, layout)
+        layout, (text, data, final, lines_before), chunks = _begin(stream, delimiter, header,
+                                                                   cols)
+        scanner = _Scanner(normalizer, layout, stream.cr)
         report = ScanReport(
             file=inp.name, target=normalizer.target.name, encoding=stream.encoding,
             encoding_detected=encoding == "auto", delimiter=layout.delimiter,
             header=layout.header, fields=len(layout.names),
             columns_selected=[layout.names[i] for i in layout.selected],
+            line_ends="CR" if stream.cr else "LF",
+            notes=_notes(layout, stream, text, final),
         )
         counts: _Counts | None = None
         if (jobs > 1 and inp.path is not None and inp.size is not None
@@ -707,9 +841,25 @@ def scan_file(
                  layout.data_pos, progress, inp.size)
         report.encoding = stream.encoding
         _fill(report, counts, layout, normalizer)
+        if layout.header and text and report.rows == 0:
+            report.notes.append("no data rows: the file holds a header only")
         return report
     finally:
         inp.close()
+
+
+def _notes(layout: _Layout, stream: DecodedStream, text: str, final: bool) -> list[str]:
+    """The oddities known once the first record is read (see ``ScanReport.notes``)."""
+    notes = []
+    if not text and final:
+        notes.append("the file is empty")
+    if stream.cr:
+        notes.append("line ends are CR only (classic Mac OS): read as record ends")
+    for name, cols in layout.duplicates().items():
+        labels = [layout.names[i - 1] for i in cols]
+        notes.append(f"column name {name!r} appears {len(cols)} times (columns {_and(cols)}), "
+                     f"reported as {_and(labels)}; select one by its index")
+    return notes
 
 
 class _Resume:
@@ -807,6 +957,8 @@ class NormalizeSummary:
     ragged_rows: int = 0
     blank_lines: int = 0
     multiline_records: int = 0
+    line_ends: str = "LF"  #: "LF" (LF or CRLF, each record's own kept) or "CR"
+    notes: list[str] = field(default_factory=list)  #: as in ``ScanReport.notes``
 
 
 def normalize_file(
@@ -842,27 +994,37 @@ def normalize_file(
     if src != "-" and out != "-" and not overwrite and _same_file(src, out):
         raise InputError(f"output {out} is the input file; choose another -o or pass "
                          "--overwrite")
+    if out != "-" and os.path.isdir(out):
+        raise csvio.OutputError("is a directory; give a file name", name=out)
     normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules)
     cols = [str(c) for c in columns] if columns else None
     inp = open_input(src)
     try:
         stream = DecodedStream(inp, encoding, size=csvio.CHUNK_SIZE)
         stream.prepare()
-        chunks = iter(stream)
-        first = next(chunks)
+        layout, first, chunks = _begin(stream, delimiter, header, cols)
         text = first[0]
-        layout = _layout(text, first[2], delimiter, header, cols, inp.name)
         if layout.delimiter is None and not replace and text:
             raise InputError("plain text input (no delimiter in the first line): pass "
                              "--replace to write one normalized value per line, or --delimiter "
                              "to treat it as a one-column table", name=inp.name)
         kana_idx = None
         if kana_column is not None:
-            kana_idx = resolve_columns([str(kana_column)], layout.names)[0]
-        summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name)
+            try:
+                kana_idx = resolve_columns([str(kana_column)], layout.names,
+                                           layout.raw_names)[0]
+            except InputError as exc:
+                exc.name = inp.name
+                raise
+        summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
+                                   line_ends="CR" if stream.cr else "LF",
+                                   notes=_notes(layout, stream, text, first[2]))
         with atomic_output(out) as f:
-            writer = _Writer(f, normalizer, layout, kana_idx, replace, summary, inp.name)
+            writer = _Writer(f, normalizer, layout, kana_idx, replace, summary, inp.name,
+                             stream.eol or b"\n")
             writer.run(_Resume(stream, chunks, *first), progress, inp.size)
+        if layout.header and text and summary.rows == 0:
+            summary.notes.append("no data rows: the file holds a header only")
         return summary
     finally:
         inp.close()
@@ -877,8 +1039,11 @@ def _same_file(a: str, b: str) -> bool:
 
 class _Writer:
     def __init__(self, f, normalizer: Normalizer, layout: _Layout, kana_idx: int | None,
-                 replace: bool, summary: NormalizeSummary, name: str) -> None:
+                 replace: bool, summary: NormalizeSummary, name: str,
+                 sep: bytes = b"\n") -> None:
         self.f = f
+        self.sep = sep
+        self.swap = sep == b"\r"  # CR-only input: the text has CR and LF swapped
         self.normalizer = normalizer
         self.guard = normalizer.target.visible_guard.search
         self.layout = layout
@@ -937,9 +1102,8 @@ class _Writer:
                                              lines_before)
             carry_t, carry_b = text[pos:], data[bpos:]
             carry_lines = lines
-            if carry_t and len(carry_t) > MAX_RECORD:
-                raise InputError(f"a quoted field runs over {MAX_RECORD} characters "
-                                 "(unbalanced quote?)", name=self.name, line=lines + 1)
+            if carry_t and len(carry_t) > csvio.MAX_RECORD:
+                raise _too_long(self.parser, carry_t, 0, lines, self.name)
             self.f.write(b"".join(pieces))
             if progress is not None:
                 progress(stream.bytes_done, total)
@@ -950,14 +1114,14 @@ class _Writer:
         rec = self.parser.parse(text, 0, True)
         assert rec is not None
         values, spans, end = rec
-        bend = _advance(data, 0, text.count("\n", 0, end))
+        bend = _advance(data, 0, text.count("\n", 0, end), self.sep)
         if end and text[end - 1] != "\n":
             bend = len(data)
         raw = data[:bend]
         if self.replace or self.delim is None:
             pieces.append(raw)
             return end, bend
-        body, eol = _split_eol(raw)
+        body, eol = _split_eol(raw, self.sep)
         force = text[spans[-1][0]:spans[-1][0] + 1] == '"'
         extra = "".join(
             self.delim + quote_field(f"{self.layout.names[ci]}_normalized", self.delim, force)
@@ -983,7 +1147,10 @@ class _Writer:
             e = text.find("\n", pos)
             end = n if e < 0 else e + 1
             if quoted and text.find('"', pos, end) >= 0:
-                rec = parse(text, pos, final)
+                try:
+                    rec = parse(text, pos, final)
+                except UnclosedQuote as exc:
+                    raise exc.at(text, lines_before, self.name) from None
                 if rec is None:
                     break  # continues in the next chunk
                 values, spans, end = rec
@@ -993,8 +1160,11 @@ class _Writer:
                     body = body[:-2] if body.endswith("\r\n") else body[:-1]
                 values = [body] if delim is None else body.split(delim)
                 spans = None
+            if self.swap:
+                values = [v.translate(SWAP_EOL_STR) for v in values]
             nlines = text.count("\n", pos, end)
-            bend = _advance(data, bpos, nlines) if text[end - 1] == "\n" else len(data)
+            bend = _advance(data, bpos, nlines, self.sep) if text[end - 1] == "\n" \
+                else len(data)
             raw = data[bpos:bend]
             if nlines > 1:
                 s.multiline_records += 1
@@ -1034,7 +1204,7 @@ class _Writer:
                         append(self._replaced(text, pos, end, raw, values, spans, results,
                                               codec, line_no))
                 else:
-                    body, eol = _split_eol(raw)
+                    body, eol = _split_eol(raw, self.sep)
                     if spans is None:
                         force = False
                     else:
@@ -1072,14 +1242,17 @@ class _Writer:
         return b"".join(out)
 
 
-def _advance(data: bytes, bpos: int, nlines: int) -> int:
-    """Byte index after the ``nlines``-th LF from ``bpos``."""
+def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
+    """Byte index after the ``nlines``-th ``sep`` (LF, or CR for CR-only input) from ``bpos``."""
     for _ in range(nlines):
-        bpos = data.index(b"\n", bpos) + 1
+        bpos = data.index(sep, bpos) + 1
     return bpos
 
 
-def _split_eol(raw: bytes) -> tuple[bytes, bytes]:
+def _split_eol(raw: bytes, sep: bytes = b"\n") -> tuple[bytes, bytes]:
+    """``raw`` record bytes split into the body and its line end (CRLF, LF, CR or none)."""
+    if sep == b"\r":
+        return (raw[:-1], b"\r") if raw.endswith(b"\r") else (raw, b"")
     if raw.endswith(b"\r\n"):
         return raw[:-2], b"\r\n"
     if raw.endswith(b"\n"):

@@ -1,0 +1,720 @@
+"""Hostile and broken input for ``mojinorm scan`` and ``mojinorm normalize -o OUT``.
+
+Issue "Reliability: no name lost, no crash, nothing hidden".  Every case runs the real CLI
+(click's CliRunner in-process, a real subprocess for some) and checks:
+
+* the exit code: 2 for an input, output or usage error; 0 when the file is odd but valid, and
+  then the report says what is odd (``notes``, ``invisible_rows``, ``ragged_rows``, ...);
+* an error is ONE line on stderr starting ``mojinorm: error:`` (or click's usage error);
+* no ``Traceback`` anywhere;
+* no output file, partial or complete, and no temp file after an error;
+* the input is byte-identical afterwards (SHA-256 before and after).
+
+The small files live in ``tests/hostile/`` (see ``CORPUS_CASES`` for what each one holds); big
+ones (a 10 MB field) are generated into ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mojinorm import csvio
+from mojinorm.cli import cli
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import make_sample  # noqa: E402
+
+ERROR = "mojinorm: error: "
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Workspace:
+    """An input copied into ``tmp/in/`` and an empty output directory ``tmp/out/``."""
+
+    def __init__(self, tmp_path: Path, data: bytes, name: str = "in.csv") -> None:
+        self.indir = tmp_path / "in"
+        self.outdir = tmp_path / "out"
+        self.indir.mkdir()
+        self.outdir.mkdir()
+        self.src = self.indir / name
+        self.src.write_bytes(data)
+        self.digest = sha(data)
+        self.out = self.outdir / "out.csv"
+
+    @classmethod
+    def corpus(cls, tmp_path: Path, name: str) -> Workspace:
+        return cls(tmp_path, (HOSTILE / name).read_bytes(), name)
+
+    def input_untouched(self) -> None:
+        assert sorted(os.listdir(self.indir)) == [self.src.name]
+        assert sha(self.src.read_bytes()) == self.digest
+
+    def no_output(self) -> None:
+        assert os.listdir(self.outdir) == [], "partial output or temp file left behind"
+
+    def output(self) -> bytes:
+        assert os.listdir(self.outdir) == ["out.csv"], "temp file left behind"
+        return self.out.read_bytes()
+
+
+def invoke(*args, input: bytes | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def spawn(*args, input: bytes | None = None) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "mojinorm.cli", *map(str, args)],
+                          input=input, capture_output=True, timeout=300)
+    return (done.returncode, done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"))
+
+
+def assert_error(result: tuple[int, str, str], pattern: str, code: int = 2) -> str:
+    """One line ``mojinorm: error: ...`` matching ``pattern``, exit ``code``, no traceback."""
+    rc, out, err = result
+    assert "Traceback" not in out and "Traceback" not in err
+    assert rc == code, (rc, out, err)
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line: {err!r}"
+    assert err.startswith(ERROR), err
+    assert re.search(pattern, err), (pattern, err)
+    return err
+
+
+def assert_usage_error(result: tuple[int, str, str], pattern: str) -> None:
+    """click's usage error form: exit 2, ``Error: ...`` on stderr, no traceback."""
+    rc, out, err = result
+    assert "Traceback" not in out and "Traceback" not in err
+    assert rc == 2 and out == ""
+    assert re.search(r"^Error: ", err, re.M) and re.search(pattern, err), err
+
+
+def assert_ok(result: tuple[int, str, str]) -> tuple[str, str]:
+    rc, out, err = result
+    assert "Traceback" not in out and "Traceback" not in err
+    assert rc == 0, (rc, out, err)
+    return out, err
+
+
+def scan_json(ws: Workspace, *args) -> dict:
+    out, err = assert_ok(invoke("scan", ws.src, "-f", "json", *args))
+    assert err == ""
+    return json.loads(out)
+
+
+# ---------------------------------------------------------------------------- the corpus
+
+# file, extra args, expected error (a regex on the one stderr line) for both scan and normalize
+ERROR_CASES = [
+    # a CP932 file read as UTF-8 on request
+    ("cp932.csv", ["--encoding", "utf-8"],
+     r"^mojinorm: error: \S*cp932\.csv, line 2, byte offset 10: cannot decode byte 0x8D as "
+     r"utf-8 \(try --encoding cp932\)$"),
+    # b"\x81\x20": invalid in UTF-8 and in CP932
+    ("invalid_in_both.csv", [],
+     r"invalid_in_both\.csv, line 3, byte offset 16: cannot decode byte 0x81: the line is "
+     r"neither UTF-8 nor CP932$"),
+    ("invalid_in_both.csv", ["--encoding", "utf-8"],
+     r"line 3, byte offset 16: cannot decode byte 0x81 as utf-8 \(nor as cp932\)$"),
+    ("invalid_in_both.csv", ["--encoding", "cp932"],
+     r"line 3, byte offset 16: cannot decode bytes 0x81 0x20 as cp932 \(nor as utf-8\)$"),
+    # UTF-8 lines, then CP932 lines
+    ("mixed_encodings.csv", [],
+     r"mixed_encodings\.csv, line 4, byte offset 28: cannot decode byte 0x8D as utf-8, the "
+     r"encoding of the lines before it; this line reads as cp932: the file mixes encodings"),
+    # a quote opened on line 2 and never closed
+    ("unbalanced_quote.csv", [],
+     r"unbalanced_quote\.csv, line 2: quoted field opened here is never closed"),
+    ("unbalanced_quote_header.csv", [],
+     r"unbalanced_quote_header\.csv, line 1: quoted field opened here is never closed"),
+    # "id,name,name"
+    ("duplicate_header.csv", ["--column", "name"],
+     r"duplicate_header\.csv: column 'name' appears more than once \(columns 2 and 3\); give "
+     r"its index$"),
+    # a column that does not exist
+    ("ragged.csv", ["--column", "nmae"],
+     r"ragged\.csv: no column 'nmae'; the file has columns: 1 'id', 2 'name', 3 'kana'$"),
+    ("ragged.csv", ["--column", "4"], r"no column '4'"),
+    ("empty.csv", ["--column", "name"],
+     r"empty\.csv: no column 'name'; the file has columns: none \(empty file\)$"),
+]
+
+
+@pytest.mark.parametrize("name,args,pattern", ERROR_CASES,
+                         ids=[f"{c[0]}{''.join(c[1])}" for c in ERROR_CASES])
+def test_corpus_errors(tmp_path, name, args, pattern):
+    ws = Workspace.corpus(tmp_path, name)
+    assert_error(invoke("scan", ws.src, *args), pattern)
+    assert_error(invoke("scan", ws.src, "-f", "json", *args), pattern)
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, *args), pattern)
+    ws.no_output()
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "--replace", *args), pattern)
+    ws.no_output()
+    ws.input_untouched()
+
+
+def _u(s: str) -> bytes:
+    return s.encode("utf-8")
+
+
+# file -> (expected scan report subset, expected `normalize -c 2` output bytes)
+CORPUS_CASES = {
+    "cp932.csv": (
+        {"encoding": "cp932", "rows": 2, "unsafe_rows": 1, "notes": []},
+        "id,name,name_normalized,name_changes\n1,高橋,高橋,\n2,﨑田,崎田,﨑→崎 koseki-parent\n"
+        .encode("cp932"),
+    ),
+    # starts with a BOM, and a second file with its BOM was appended: U+FEFF mid-file is an
+    # invisible character (in the "id" column of the repeated header and inside 山<BOM>田)
+    "bom_middle.csv": (
+        {"encoding": "utf-8-sig", "rows": 3, "invisible_rows": 2, "unsafe_rows": 3,
+         "chars": {"U+FEFF": 2, "U+9AD9": 1}},
+        csvio.BOM + _u("id,name,name_normalized,name_changes\n1,髙橋,高橋,髙→高 jis-unification\n"
+                       "\ufeffid,name,name,\n"
+                       "2,山\ufeff田,山田,<U+FEFF>→(removed) invisible-removed\n"),
+    ),
+    # NUL is inside Shift_JIS: invisible, not unsafe by itself; normalize removes it
+    "nul_bytes.csv": (
+        {"rows": 3, "unsafe_rows": 1, "invisible_rows": 2, "chars": {"U+0000": 2, "U+9AD9": 1}},
+        _u("id,name,name_normalized,name_changes\n"
+           "1,髙橋\x00,高橋,髙→高 jis-unification; <U+0000>→(removed) invisible-removed\n"
+           "2,abc\x00def,abcdef,<U+0000>→(removed) invisible-removed\n3,山田,山田,\n"),
+    ),
+    # classic Mac OS line ends: CR is the record separator, kept byte for byte
+    "cr_only.csv": (
+        {"rows": 2, "unsafe_rows": 1, "line_ends": "CR", "columns_selected": ["id", "name"],
+         "notes": ["line ends are CR only (classic Mac OS): read as record ends"]},
+        _u("id,name,name_normalized,name_changes\r1,髙橋,高橋,髙→高 jis-unification\r"
+           "2,高橋,高橋,\r"),
+    ),
+    # CP932, CR only, a CR inside a quoted field (an invisible U+000D in the name)
+    "cr_only_cp932.csv": (
+        {"encoding": "cp932", "rows": 2, "unsafe_rows": 1, "invisible_rows": 1,
+         "multiline_records": 1, "line_ends": "CR", "chars": {"U+000D": 1, "U+FA11": 1}},
+        'id,name,kana,name_normalized,name_changes\r1,"山﨑\r次郎",ﾔﾏｻﾞｷ,山崎次郎,'
+        '﨑→崎 koseki-parent; <U+000D>→(removed) invisible-removed\r2,高橋,ﾀｶﾊｼ,高橋,\r'
+        .encode("cp932"),
+    ),
+    # rows 1, 2 and 4 have 2, 4 and 1 fields: counted, checked, copied as they are
+    "ragged.csv": (
+        {"rows": 4, "ragged_rows": 3, "blank_lines": 1, "unsafe_rows": 2,
+         "chars": {"U+9AD9": 1, "U+FA11": 1}},
+        _u("id,name,kana,name_normalized,name_changes\n1,髙橋\n2,山田,ヤマダ,extra\n"
+           "3,﨑,サキ,崎,﨑→崎 koseki-parent\n\n4\n"),
+    ),
+    # a quote inside an unquoted field is a literal; text after a closing quote is appended
+    "stray_quote.csv": (
+        {"rows": 2, "unsafe_rows": 1, "ragged_rows": 0},
+        _u('id,name,name_normalized,name_changes\n1,髙"橋,"高""橋",髙→高 jis-unification\n'
+           '2,"山田"x,"山田x",""\n'),
+    ),
+    "empty.csv": (
+        {"rows": 0, "fields": 0, "columns_selected": [], "notes": ["the file is empty"]},
+        b"",
+    ),
+    "header_only.csv": (
+        {"rows": 0, "fields": 2, "notes": ["no data rows: the file holds a header only"]},
+        b"id,name,name_normalized,name_changes\n",
+    ),
+    "header_only_no_eol.csv": (
+        {"rows": 0, "fields": 2, "notes": ["no data rows: the file holds a header only"]},
+        b"id,name,name_normalized,name_changes",
+    ),
+    # "id,name,name": every column is scanned; the repeat is labelled name#3
+    "duplicate_header.csv": (
+        {"rows": 2, "unsafe_rows": 2, "columns_selected": ["id", "name", "name#3"],
+         "notes": ["column name 'name' appears 2 times (columns 2 and 3), reported as name and "
+                   "name#3; select one by its index"]},
+        _u("id,name,name,name_normalized,name_changes\n1,髙橋,高橋,高橋,髙→高 jis-unification\n"
+           "2,山田,﨑,山田,\n"),
+    ),
+}
+
+
+def test_every_corpus_file_has_a_case():
+    covered = set(CORPUS_CASES) | {c[0] for c in ERROR_CASES}
+    assert {p.name for p in HOSTILE.iterdir()} == covered
+
+
+def _report_subset(d: dict, want: dict) -> dict:
+    got = {k: d[k] for k in want if k != "chars"}
+    if "chars" in want:
+        got["chars"] = {c["codepoint"]: c["count"] for c in d["chars"]}
+    return got
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS_CASES))
+def test_corpus_odd_but_valid(tmp_path, name):
+    want, normalized = CORPUS_CASES[name]
+    ws = Workspace.corpus(tmp_path, name)
+    d = scan_json(ws)
+    assert _report_subset(d, want) == want
+    table, _ = assert_ok(invoke("scan", ws.src))
+    for note in d["notes"]:
+        assert f"note        {note}" in table
+    if d["invisible_rows"]:
+        assert f"invisible   {d['invisible_rows']} rows with invisible characters" in table
+    if d["ragged_rows"]:
+        assert f"ragged      {d['ragged_rows']} rows" in table
+    cols = ["-c", "2"] if d["fields"] else []  # an empty file has no column 2
+    _, summary = assert_ok(invoke("normalize", ws.src, "-o", ws.out, *cols))
+    assert summary.count("\n") == 1 and summary.startswith(f"wrote {ws.out}")
+    for note in d["notes"]:
+        if not note.startswith("line ends"):
+            assert note in summary
+    if d["line_ends"] == "CR":
+        assert "CR-only line ends kept" in summary
+    assert ws.output() == normalized
+    ws.input_untouched()
+
+
+def test_duplicate_header_by_index_or_label(tmp_path):
+    ws = Workspace.corpus(tmp_path, "duplicate_header.csv")
+    for col in ("3", "name#3"):
+        d = scan_json(ws, "--column", col)
+        assert d["columns_selected"] == ["name#3"] and d["unsafe_rows"] == 1
+    assert scan_json(ws, "-c", "2")["columns_selected"] == ["name"]
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out))
+    assert ws.output().split(b"\n")[0] == (
+        b"id,name,name,id_normalized,id_changes,name_normalized,name_changes,"
+        b"name#3_normalized,name#3_changes")
+    # the reading column is resolved the same way
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "--kana-column", "name"),
+                 r"column 'name' appears more than once")
+    ws.input_untouched()
+
+
+def test_mixed_encodings_read_as_cp932(tmp_path):
+    ws = Workspace.corpus(tmp_path, "mixed_encodings.csv")
+    # asked to read it all as CP932, the UTF-8 lines do not decode either (橋 is E6 A9 8B)
+    assert_error(invoke("scan", ws.src, "--encoding", "cp932"),
+                 r"line 2, byte offset 15: cannot decode bytes 0x8B 0x0A as cp932 \(try "
+                 r"--encoding utf-8\)$")
+    ws.input_untouched()
+
+
+def test_undecodable_ff_fe_is_cp932_private_use(tmp_path):
+    """b"\\xff\\xfe" decodes in CP932 (U+F8F3 U+F8F2, private use): the codec's answer, and
+    the report shows them as unmapped gaiji rather than hiding them."""
+    ws = Workspace(tmp_path, b"id,name\n1,\xff\xfe\n")
+    d = scan_json(ws)
+    assert d["encoding"] == "cp932" and d["unsafe_rows"] == 1 and d["fallback_rows"] == 1
+    assert {c["category"] for c in d["chars"]} == {"gaiji"}
+
+
+# ---------------------------------------------------------------------------- subprocess
+
+
+def test_subprocess_errors(tmp_path):
+    for name, args, pattern in [ERROR_CASES[1], ERROR_CASES[4], ERROR_CASES[5],
+                                ERROR_CASES[7]]:
+        sub = tmp_path / name.replace(".", "_")
+        sub.mkdir()
+        ws = Workspace.corpus(sub, name)
+        assert_error(spawn("scan", ws.src, *args), pattern)
+        assert_error(spawn("normalize", ws.src, "-o", ws.out, *args), pattern)
+        ws.no_output()
+        ws.input_untouched()
+
+
+def test_subprocess_cr_only_and_stdin(tmp_path):
+    ws = Workspace.corpus(tmp_path, "cr_only_cp932.csv")
+    data = ws.src.read_bytes()
+    out, _ = assert_ok(spawn("scan", ws.src, "-f", "json"))
+    d = json.loads(out)
+    assert d["line_ends"] == "CR" and d["rows"] == 2 and d["encoding"] == "cp932"
+    out, _ = assert_ok(spawn("scan", "-", "-f", "json", input=data))
+    assert {k: v for k, v in json.loads(out).items() if k != "file"} == \
+        {k: v for k, v in d.items() if k != "file"}
+    assert_ok(spawn("normalize", ws.src, "-o", ws.out, "-c", "name", "-q"))
+    assert ws.output() == CORPUS_CASES["cr_only_cp932.csv"][1]
+    done = subprocess.run([sys.executable, "-m", "mojinorm.cli", "normalize", "-", "-o", "-",
+                           "-c", "name", "-q"], input=data, capture_output=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == CORPUS_CASES["cr_only_cp932.csv"][1]
+    ws.input_untouched()
+
+
+def test_subprocess_unbalanced_quote_on_stdin():
+    data = (HOSTILE / "unbalanced_quote.csv").read_bytes()
+    assert_error(spawn("scan", "-", input=data),
+                 r"<stdin>, line 2: quoted field opened here is never closed")
+    assert_error(spawn("normalize", "-", "-o", "-", input=data),
+                 r"<stdin>, line 2: quoted field opened here is never closed")
+
+
+# ---------------------------------------------------------------------------- the file itself
+
+
+def test_directory_instead_of_file(tmp_path):
+    ws = Workspace(tmp_path, b"id,name\n")
+    d = tmp_path / "adir"
+    d.mkdir()
+    assert_error(invoke("scan", d), r"adir: is a directory, not a file$")
+    assert_error(invoke("normalize", d, "-o", ws.out), r"adir: is a directory, not a file$")
+    assert_error(spawn("scan", d), r"adir: is a directory, not a file$")
+    ws.no_output()
+
+
+def test_missing_file_is_a_usage_error(tmp_path):
+    ws = Workspace(tmp_path, b"id,name\n")
+    missing = tmp_path / "missing.csv"
+    assert_usage_error(invoke("scan", missing), r"no such file")
+    assert_usage_error(invoke("normalize", missing, "-o", ws.out), r"no such file")
+    ws.no_output()
+
+
+def test_no_read_permission_simulated(tmp_path, monkeypatch):
+    """Tests run as root, where chmod 000 does not stop reads: make the open call fail."""
+    ws = Workspace(tmp_path, b"id,name\n1,\xe9\xab\x99\n")
+
+    def denied(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(csvio, "_open_read", denied)
+    pattern = r"in\.csv: permission denied \(cannot read it\)$"
+    assert_error(invoke("scan", ws.src), pattern)
+    assert_error(invoke("normalize", ws.src, "-o", ws.out), pattern)
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "--kana-column", "name"), pattern)
+    ws.no_output()
+    ws.input_untouched()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads a file whatever its mode")
+def test_no_read_permission_real(tmp_path):
+    ws = Workspace(tmp_path, b"id,name\n1,\xe9\xab\x99\n")
+    os.chmod(ws.src, 0)
+    try:
+        assert_error(spawn("scan", ws.src), r"in\.csv: permission denied")
+        assert_error(spawn("normalize", ws.src, "-o", ws.out), r"in\.csv: permission denied")
+        ws.no_output()
+    finally:
+        os.chmod(ws.src, 0o644)
+    ws.input_untouched()
+
+
+# ---------------------------------------------------------------------------- big fields
+
+
+def test_10mb_field(tmp_path):
+    big = "x" * (10 * 1024 * 1024)
+    text = f"id,name\n1,髙橋\n2,{big}髙\n3,山田\n"
+    ws = Workspace(tmp_path, text.encode("utf-8"))
+    d = scan_json(ws)
+    assert (d["rows"], d["unsafe_rows"], d["ragged_rows"]) == (3, 2, 0)
+    assert {c["codepoint"]: c["count"] for c in d["chars"]} == {"U+9AD9": 2}
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "-q"))
+    assert ws.output() == (f"id,name,name_normalized,name_changes\n"
+                           f"1,髙橋,高橋,髙→高 jis-unification\n"
+                           f"2,{big}髙,{big}高,髙→高 jis-unification\n3,山田,山田,\n"
+                           ).encode()
+    ws.input_untouched()
+
+
+def test_10mb_quoted_field_over_lines(tmp_path):
+    big = ("あ" * 1000 + "\n") * 3500  # ~10.5 MB in UTF-8, 3,500 lines in one field
+    text = f'id,name\n1,"{big}髙"\n2,﨑\n'
+    ws = Workspace(tmp_path, text.encode("utf-8"))
+    d = scan_json(ws)
+    assert (d["rows"], d["unsafe_rows"], d["multiline_records"]) == (2, 2, 1)
+    assert d["chars"][0] == {**d["chars"][0], "codepoint": "U+000A", "count": 3500}
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "--replace", "-q"))
+    assert ws.output() == f'id,name\n1,"{big.replace(chr(10), "")}高"\n2,崎\n'.encode()
+    ws.input_untouched()
+
+
+def test_record_limit(tmp_path, monkeypatch):
+    """Past csvio.MAX_RECORD (16 MiB; 1 MiB here) a line or a quoted field is an error."""
+    monkeypatch.setattr(csvio, "MAX_RECORD", 1 << 20)
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", 1 << 16)
+    for sub in "abc":
+        (tmp_path / sub).mkdir()
+    long_line = Workspace(tmp_path / "a", b"id,name\n1,abc\n2," + b"x" * (2 << 20) + b"\n")
+    pattern = r"in\.csv, byte offset 14: a line longer than 1 MiB \(no line breaks\?\)$"
+    assert_error(invoke("scan", long_line.src), pattern)
+    assert_error(invoke("normalize", long_line.src, "-o", long_line.out), pattern)
+    long_line.no_output()
+    open_quote = Workspace(tmp_path / "b",
+                           b'id,name\n1,abc\n2,"' + b"xxxxxxx\n" * (300 << 10) + b'"\n')
+    pattern = r"in\.csv, line 3: quoted field opened here is still open after 1 MiB"
+    assert_error(invoke("scan", open_quote.src), pattern)
+    assert_error(invoke("normalize", open_quote.src, "-o", open_quote.out), pattern)
+    open_quote.no_output()
+    header = Workspace(tmp_path / "c", b'id,"name' + b"xxxxxxx\n" * (300 << 10) + b'"\n')
+    pattern = r"in\.csv, line 1: quoted field opened here is still open after 1 MiB"
+    assert_error(invoke("scan", header.src), pattern)
+    assert_error(invoke("normalize", header.src, "-o", header.out), pattern)
+    header.no_output()
+
+
+# ---------------------------------------------------------------------------- CR-only files
+
+
+def _lf_and_cr(rows: int, seed: int) -> tuple[bytes, bytes]:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "name", "kana"])
+    w.writerows(make_sample.generate(rows, seed))
+    lf = buf.getvalue().encode("utf-8")
+    assert b"\r" not in lf
+    return lf, lf.replace(b"\n", b"\r")
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 1 << 20])
+def test_cr_only_reads_like_lf(tmp_path, monkeypatch, size):
+    """A CR-only file gives the report of the same file with LF, and the same output with CR,
+    whatever the chunk size."""
+    lf, cr = _lf_and_cr(300, seed=5)
+    (tmp_path / "lf").mkdir()
+    (tmp_path / "cr").mkdir()
+    a = Workspace(tmp_path / "lf", lf)
+    b = Workspace(tmp_path / "cr", cr)
+    want = scan_json(a)
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", size)
+    got = scan_json(b)
+    assert got["line_ends"] == "CR" and got["notes"] == [
+        "line ends are CR only (classic Mac OS): read as record ends"]
+    strip = ("line_ends", "notes", "file")
+    assert {k: v for k, v in got.items() if k not in strip} == \
+        {k: v for k, v in want.items() if k not in strip}
+    assert want["unsafe_rows"] > 0
+    for args in ([], ["--replace"]):
+        assert_ok(invoke("normalize", a.src, "-o", a.out, "-c", "name", "-q", *args))
+        assert_ok(invoke("normalize", b.src, "-o", b.out, "-c", "name", "-q", *args))
+        assert b.output() == a.output().replace(b"\n", b"\r")
+    a.input_untouched()
+    b.input_untouched()
+
+
+def test_cr_only_parallel_equals_serial(tmp_path):
+    _, cr = _lf_and_cr(20_000, seed=9)
+    ws = Workspace(tmp_path, cr)
+    one = scan_json(ws)
+    two = scan_json(ws, "--jobs", "2")
+    assert one == two and one["rows"] == 20_000 and one["line_ends"] == "CR"
+
+
+def test_crlf_is_not_cr_only(tmp_path):
+    ws = Workspace(tmp_path, "id,name\r\n1,髙橋\r\n".encode())
+    d = scan_json(ws)
+    assert d["line_ends"] == "LF" and d["rows"] == 1 and d["notes"] == []
+
+
+# ---------------------------------------------------------------------------- the output
+
+
+def test_output_in_missing_directory(tmp_path):
+    ws = Workspace.corpus(tmp_path, "ragged.csv")
+    out = ws.outdir / "nodir" / "out.csv"
+    assert_error(invoke("normalize", ws.src, "-o", out),
+                 r"out/nodir/out\.csv: cannot write into \S+/nodir: No such file or directory$")
+    ws.no_output()
+    ws.input_untouched()
+
+
+def test_output_under_a_regular_file(tmp_path):
+    ws = Workspace.corpus(tmp_path, "ragged.csv")
+    (ws.outdir / "file").write_bytes(b"keep")
+    out = ws.outdir / "file" / "out.csv"
+    assert_error(invoke("normalize", ws.src, "-o", out),
+                 r"out/file/out\.csv: cannot write into \S+/file: Not a directory$")
+    assert_error(spawn("normalize", ws.src, "-o", out), r"Not a directory$")
+    assert os.listdir(ws.outdir) == ["file"] and (ws.outdir / "file").read_bytes() == b"keep"
+    ws.input_untouched()
+
+
+def test_output_is_a_directory(tmp_path):
+    ws = Workspace.corpus(tmp_path, "ragged.csv")
+    assert_error(invoke("normalize", ws.src, "-o", ws.outdir),
+                 r"out: is a directory; give a file name$")
+    ws.no_output()
+    ws.input_untouched()
+
+
+class FullDisk:
+    """A temp file that takes ``room`` bytes, then fails like a full disk."""
+
+    def __init__(self, f, room: int, on_flush: bool = False) -> None:
+        self.f = f
+        self.room = room
+        self.on_flush = on_flush
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        if self.written + len(data) > self.room:
+            take = self.room - self.written
+            self.f.write(data[:take])
+            self.written += take
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.written += len(data)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        if self.on_flush:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.f.flush()
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _full_disk(monkeypatch, room: int, on_flush: bool = False) -> list[FullDisk]:
+    opened: list[FullDisk] = []
+
+    def open_temp(fd):
+        f = FullDisk(os.fdopen(fd, "wb"), room, on_flush)
+        opened.append(f)
+        return f
+
+    monkeypatch.setattr(csvio.atomic_output, "_open_temp", staticmethod(open_temp))
+    return opened
+
+
+@pytest.mark.parametrize("on_flush", [False, True])
+def test_disk_full_mid_way(tmp_path, monkeypatch, on_flush):
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", 64)  # many writes
+    ws = Workspace(tmp_path, make_sample_bytes(500))
+    ws.out.write_bytes(b"old output")
+    opened = _full_disk(monkeypatch, 1 << 30 if on_flush else 3000, on_flush)
+    err = assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),
+                       r"out\.csv: cannot write: No space left on device$")
+    assert str(ws.out) in err
+    assert opened and opened[0].written >= (3000 if not on_flush else 1)
+    assert ws.output() == b"old output"  # untouched, and no temp file
+    ws.out.unlink()
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "--replace"),
+                 r"No space left on device$")
+    ws.no_output()
+    ws.input_untouched()
+
+
+def make_sample_bytes(rows: int, seed: int = 3) -> bytes:
+    return _lf_and_cr(rows, seed)[0]
+
+
+def test_overwrite_is_atomic(tmp_path, monkeypatch):
+    """--overwrite may replace the input, but only with a complete file."""
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", 64)
+    data = make_sample_bytes(500)
+    ws = Workspace(tmp_path, data)
+    _full_disk(monkeypatch, 3000)
+    assert_error(invoke("normalize", ws.src, "-o", ws.src, "-c", "name", "--overwrite"),
+                 r"in\.csv: cannot write: No space left on device$")
+    ws.input_untouched()  # old file intact, no temp file next to it
+    monkeypatch.undo()
+    # without --overwrite it refuses; with it, the input is replaced by the complete output
+    assert_error(invoke("normalize", ws.src, "-o", ws.src, "-c", "name"), r"--overwrite")
+    ws.input_untouched()
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "-q"))
+    expected = ws.out.read_bytes()
+    ws.out.unlink()
+    assert_ok(invoke("normalize", ws.src, "-o", ws.src, "-c", "name", "--overwrite", "-q"))
+    assert ws.src.read_bytes() == expected != data
+    assert sorted(os.listdir(ws.indir)) == ["in.csv"]
+
+
+def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
+    import mojinorm.scan as scan_mod
+
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", 64)
+    ws = Workspace(tmp_path, make_sample_bytes(500))
+    real = scan_mod._Writer._norm
+    seen = {"calls": 0, "temp": []}
+
+    def interrupted(self, value, reading, line):
+        seen["calls"] += 1
+        if seen["calls"] == 10:
+            seen["temp"] = os.listdir(ws.outdir)
+            raise KeyboardInterrupt
+        return real(self, value, reading, line)
+
+    monkeypatch.setattr(scan_mod._Writer, "_norm", interrupted)
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),
+                 r"^mojinorm: error: interrupted$", code=130)
+    assert len(seen["temp"]) == 1 and seen["temp"][0].endswith(".tmp")  # it was there
+    ws.no_output()  # and it is gone
+    ws.input_untouched()
+    # scan too
+    monkeypatch.setattr(scan_mod._Scanner, "analyse",
+                        lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
+
+
+def test_special_file_outputs_are_written_not_replaced(tmp_path):
+    ws = Workspace.corpus(tmp_path, "ragged.csv")
+    null = Path("/dev/null")
+    if not null.is_char_device():
+        pytest.skip("no /dev/null")
+    assert_ok(invoke("normalize", ws.src, "-o", null, "-q"))
+    assert null.is_char_device()
+    fifo = ws.outdir / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert_ok(invoke("normalize", ws.src, "-o", fifo, "-c", "name", "-q"))
+    got = reader.communicate(timeout=60)[0]
+    assert got == CORPUS_CASES["ragged.csv"][1]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.listdir(ws.outdir) == ["fifo"]
+    ws.input_untouched()
+
+
+def test_dev_full(tmp_path):
+    full = Path("/dev/full")
+    if not full.is_char_device():
+        pytest.skip("no /dev/full")
+    ws = Workspace.corpus(tmp_path, "ragged.csv")
+    assert_error(spawn("normalize", ws.src, "-o", full),
+                 r"^mojinorm: error: /dev/full: cannot write: No space left on device$")
+    assert full.is_char_device()  # written into, never replaced by a regular file
+    with open(full, "wb") as sink:
+        done = subprocess.run([sys.executable, "-m", "mojinorm.cli", "normalize", ws.src,
+                               "-o", "-"], stdout=sink, stderr=subprocess.PIPE, timeout=120)
+        assert done.returncode == 2
+        assert done.stderr.decode() == (f"{ERROR}<stdout>: cannot write: No space left on "
+                                        "device\n")
+        done = subprocess.run([sys.executable, "-m", "mojinorm.cli", "scan", ws.src],
+                              stdout=sink, stderr=subprocess.PIPE, timeout=120)
+        assert done.returncode == 2 and done.stderr.count(b"\n") == 1
+        assert b"No space left on device" in done.stderr
+    ws.input_untouched()
+
+
+def test_stdout_closed_early_is_quiet(tmp_path):
+    lf = make_sample_bytes(20_000)
+    ws = Workspace(tmp_path, lf)
+    p = subprocess.Popen([sys.executable, "-m", "mojinorm.cli", "normalize", ws.src, "-o", "-",
+                          "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(100)
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 0 and err == b""
+    ws.input_untouched()
+
+
+def test_corpus_files_are_small():
+    for p in HOSTILE.iterdir():
+        assert p.stat().st_size < 1024, p
+    assert shutil.which("cat")  # test_special_file_outputs uses it
