@@ -48,7 +48,7 @@ __all__ = [
     "iter_byte_chunks", "open_input", "quote_field", "sniff_delimiter",
 ]
 
-CHUNK_SIZE = 8 * 1024 * 1024
+CHUNK_SIZE = 2 * 1024 * 1024
 #: A record (a line, or a quoted field spanning lines) longer than this is an input error.
 MAX_RECORD = 16 * 1024 * 1024
 #: Bytes at the start of a file that decide its line ends (CR only, or LF / CRLF).

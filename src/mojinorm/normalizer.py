@@ -311,6 +311,17 @@ class Normalizer:
             return unit in self.target.chars and classify(unit) is None
         return unit in self.target.sequences
 
+    def export_resolutions(self) -> dict[str, object]:
+        """The units resolved so far (for a worker process to hand to its parent)."""
+        return dict(self._cache)
+
+    def import_resolutions(self, resolutions: dict[str, object]) -> None:
+        """Adopt units another process with the same options resolved."""
+        with self._lock:
+            for unit, res in resolutions.items():
+                if isinstance(res, _Resolution) and len(self._cache) < _CACHE_LIMIT:
+                    self._cache.setdefault(unit, res)
+
     def _space(self) -> str | None:
         for space in (SPACE_REPLACEMENT, " "):
             if self._ok(space):

@@ -680,7 +680,8 @@ def _worker(task: tuple[int, int, bool]) -> tuple[str, object]:
                                codec=st["codec"], has_bom=st["has_bom"], eol=st["eol"])
         stream.lines_before = 0
         _run(scanner, stream, c, 0, None, None, worker=not last, shared=st["shared"])
-        return "ok", c
+        # hand back what this worker resolved, so the parent's report does not redo it
+        return "ok", (c, scanner.normalizer.export_resolutions())
     except InputError as exc:
         return "error", (exc, start)
     finally:
@@ -747,9 +748,9 @@ def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jo
     ranges = _split(inp.path, data_start, inp.size, jobs, sep)
     if len(ranges) < 2:
         return None
-    # compile and load everything before forking
+    # compile and load before forking what every worker needs (the quoted-field patterns are
+    # compiled by a worker only if its range has quotes)
     scanner.patterns(False)
-    scanner.patterns(True)
     scanner.normalizer.explain("\u9ad9\U000e0100\ue000")
     ctx = multiprocessing.get_context("fork")
     shared = ctx.Value("q", 0)
@@ -762,9 +763,9 @@ def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jo
     try:
         with ctx.Pool(len(tasks)) as pool:
             pending = pool.map_async(_worker, tasks)
-            while not pending.ready():
-                pending.wait(0.2)
-                if progress is not None:
+            if progress is not None:
+                while not pending.ready():
+                    pending.wait(0.1)
                     progress(shared.value + data_start, total)
             results = pending.get()
     finally:
@@ -775,9 +776,11 @@ def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jo
         if status == "error":
             errors.append(payload)
             continue
-        if payload.multiline:
+        counts, resolutions = payload
+        if counts.multiline:
             return None
-        total_counts.merge(payload)
+        total_counts.merge(counts)
+        scanner.normalizer.import_resolutions(resolutions)
     if errors:
         exc, start = errors[0]
         if exc.line is not None:
