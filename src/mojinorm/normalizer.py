@@ -53,6 +53,7 @@ _RANK = {rule: i for i, rule in enumerate(RANKING)}
 _SPACES = frozenset(" \u3000")
 _MARKS = {"\u3099": "\u309b", "\u309a": "\u309c"}  # combining -> standalone voiced marks
 _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
+_NAME_CACHE_LIMIT = 100_000  # distinct names needing work remembered per normalizer
 
 
 class UnmappableCharacter(ValueError):
@@ -214,16 +215,29 @@ class Normalizer:
         self._sequences = self.target.sequences
         self._cache: dict[str, _Resolution] = {}
         self._known: dict[str, str] = {}  # unit -> replacement, for the substitution callback
+        # name -> result for names that needed work: member files repeat names (households,
+        # re-submitted records), and a hit costs one dict look-up instead of a substitution
+        self._names: dict[str, str] = {}
+        self._sub_known = self._replace_known
         self._lock = threading.Lock()
         # The hot path: a closure with the guard bound locally, set on the instance, costs about
         # half of a bound method doing attribute look-ups (see benchmarks/README.md).
         search = self._guard.search
         slow = self._normalize_units
+        names = self._names
+        kana = self.fallback == "kana"
 
         def normalize(text: str, *, reading: str | None = None) -> str:
             if search(text) is None:
                 return text
-            return slow(text, reading)
+            if kana:
+                return slow(text, reading)
+            done = names.get(text)
+            if done is None:
+                done = slow(text, reading)
+                if len(names) < _NAME_CACHE_LIMIT:
+                    names[text] = done
+            return done
 
         normalize.__doc__ = Normalizer.normalize.__doc__
         self.normalize = normalize  # type: ignore[method-assign]
@@ -251,7 +265,7 @@ class Normalizer:
             return self.explain(text, reading=reading).text  # may replace the whole name
         # One C-level substitution over the name; Python runs only for the units that need it.
         try:
-            return self._unit_sub(self._replace_known, text)
+            return self._unit_sub(self._sub_known, text)
         except _UnitWalkNeeded:
             return self.explain(text).text
 
