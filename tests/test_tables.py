@@ -109,3 +109,17 @@ def test_build_tables_check():
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "OK" in out.stdout or "SKIP" in out.stdout
+
+
+def test_point_queries_agree_with_full_indexes():
+    # The binary searches over the sorted tables must find exactly what the full indexes hold.
+    by_char = _tables.mj_by_char()
+    assert all(_tables.mj_ids_for_char(ch) == ids for ch, ids in by_char.items())
+    assert all(_tables.mj_id_for_ivs(ivs) == mj for ivs, mj in _tables.mj_by_ivs().items())
+    smap = _tables.shrink_map()
+    assert all(_tables.shrink_for_mj(mj) == rows for mj, rows in smap.items())
+    # Keys that are absent, or sort before/after every row, find nothing.
+    for missing in ("a", "\x00", "\U0010ffff", "\ud800", "MJ000000", "MJ999999"):
+        assert _tables.mj_ids_for_char(missing) == ()
+        assert _tables.shrink_for_mj(missing) == ()
+        assert _tables.mj_id_for_ivs(missing) is None

@@ -332,9 +332,27 @@ def build(out_dir: Path) -> None:
                 mj_cps.add(ord(rec[key]))
         if rec["svs"]:
             mj_seqs.add(rec["svs"])
+    # Bare code point -> MJ ids: the glyph implemented at that code point first, then glyphs
+    # that correspond to it but are reached only through an IVS (so 德 is ambiguous).  Sorted
+    # by the UTF-8 bytes of the character so the package can binary-search it.
+    primary: dict[str, list[str]] = {}
+    secondary: dict[str, list[str]] = {}
+    for row in mji_rows:
+        rec = dict(zip((n for _, n in MJ_COLUMNS), row, strict=True))
+        if rec["ucs"]:
+            primary.setdefault(rec["ucs"], []).append(rec["mj"])
+        corr = rec["corresponding_ucs"]
+        if corr and corr != rec["ucs"]:
+            secondary.setdefault(corr, []).append(rec["mj"])
+    char_lines = ["char\tmj\tivs_only\n"] + [
+        tsv_line([ch, ",".join(sorted(primary.get(ch, []))),
+                  ",".join(sorted(i for i in secondary.get(ch, []) if i not in primary.get(ch, [])))])
+        for ch in sorted(set(primary) | set(secondary), key=lambda c: c.encode("utf-8"))
+    ]
     # Every registered Moji_Joho IVS, including the two duplicates registered for one MJ id.
     ivs_rows = con.execute('SELECT "IVS", "code" FROM "ivs_Moji_Joho" ORDER BY "IVS"').fetchall()
     mj_seqs.update(ivs for ivs, _ in ivs_rows)
+    ivs_rows.sort(key=lambda r: r[0].encode("utf-8"))
     ivs_lines = ["ivs\tmj\n"] + [tsv_line(r) for r in ivs_rows]
     # The non-kanji repertoire of JIS X 0213 (kana, Latin, digits, symbols, U+3000, 〓) so that a
     # whole name written in MJ kanji is inside the `mj` target.
@@ -402,6 +420,7 @@ def build(out_dir: Path) -> None:
                                    separators=(",", ":")) + "\n",
         "mj.tsv": "".join(mj_lines),
         "mj_ivs.tsv": "".join(ivs_lines),
+        "mj_chars.tsv": "".join(char_lines),
         "svs.tsv": "".join(svs_lines),
         "shrink.tsv": "".join(shrink_lines),
         "nta.tsv": "".join(nta_lines),
@@ -430,6 +449,7 @@ def build(out_dir: Path) -> None:
         "rows": {
             "mj": len(mji_rows),
             "mj_ivs": len(ivs_rows),
+            "mj_chars": len(char_lines) - 1,
             "svs": len(svs_rows),
             "shrink": len(shrink_lines) - 1,
             "shrink_by_rule": shrink_counts,
@@ -448,9 +468,8 @@ def build(out_dir: Path) -> None:
     log(f"wrote {len(files) + 1} files to {out_dir}")
 
 
-COMPILED = ["MANIFEST.json", "targets.json", "mj.tsv", "mj_ivs.tsv", "svs.tsv", "shrink.tsv",
-            "nta.tsv",
-            "jis_equivalents.tsv", "overrides.json"]
+COMPILED = ["MANIFEST.json", "targets.json", "mj.tsv", "mj_ivs.tsv", "mj_chars.tsv", "svs.tsv",
+            "shrink.tsv", "nta.tsv", "jis_equivalents.tsv", "overrides.json"]
 
 
 def check() -> int:

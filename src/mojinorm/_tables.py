@@ -165,23 +165,9 @@ def _shrink_entry(row: list[str]) -> ShrinkEntry:
 # --------------------------------------------------------------------------- point queries
 #
 # Normalizing a name touches a handful of characters; parsing 120,000 table rows for them would
-# make the first call slow.  Point queries search the table text (a C-level str.find) and parse
-# only the matching lines; after _BULK_AFTER distinct queries the full index is built instead.
-
-_BULK_AFTER = 48
-_queries = 0
-
-
-def _bulk() -> bool:
-    global _queries
-    if _indexes.cache_info().currsize and shrink_map.cache_info().currsize:
-        return True
-    _queries += 1
-    if _queries > _BULK_AFTER:
-        _indexes()
-        shrink_map()
-        return True
-    return False
+# make the first call slow.  The tables a point query reads are sorted by their first field
+# (UTF-8 byte order), so a query is a binary search over the table's bytes that decodes only
+# the matching lines.  Bulk users (lookup by 住基/戸籍 code, validation) load full indexes.
 
 
 @cache
@@ -194,53 +180,50 @@ def _bytes(name: str) -> bytes:
     return _verified(name)
 
 
-def _lines_with(name: str, needle: str) -> list[list[str]]:
-    # Search the UTF-8 bytes: bytes.find is several times faster than str.find on a table
-    # whose text holds astral characters (a 4-byte-per-character str).
+def _lines_for(name: str, key: str) -> list[list[str]]:
+    """The rows of a sorted table whose first field is ``key``."""
     data = _bytes(name)
-    key = needle.encode("utf-8", "surrogatepass")  # a lone surrogate just finds nothing
+    want = key.encode("utf-8", "surrogatepass")  # a lone surrogate just finds nothing
+    lo = data.find(b"\n") + 1  # skip the header
+    hi = len(data)
+    while lo < hi:  # find the first line whose key is >= want
+        mid = (lo + hi) // 2
+        start = data.rfind(b"\n", lo, mid) + 1 or lo
+        end = data.find(b"\n", start)
+        if data[start:data.find(b"\t", start, end)] < want:
+            lo = end + 1
+        else:
+            hi = start
     out = []
-    pos = data.find(key)
-    while pos != -1:
-        start = data.rfind(b"\n", 0, pos) + 1
+    pos = lo
+    prefix = want + b"\t"
+    while data.startswith(prefix, pos):
         end = data.find(b"\n", pos)
-        out.append(data[start:end].decode("utf-8").split("\t"))
-        pos = data.find(key, end)
+        out.append(data[pos:end].decode("utf-8").split("\t"))
+        pos = end + 1
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def mj_ids_for_char(ch: str) -> tuple[str, ...]:
     """MJ ids a bare code point may denote: implemented glyph first, then IVS-only glyphs."""
-    if _bulk():
-        return mj_by_char().get(ch, ())
-    primary, secondary = [], []
-    for row in _lines_with("mj.tsv", f"\t{ch}\t"):
-        if row[1] == ch:
-            primary.append(row[0])
-        elif row[2] == ch:
-            secondary.append(row[0])
-    return tuple(sorted(primary) + sorted(secondary))
+    for _, primary, ivs_only in _lines_for("mj_chars.tsv", ch):
+        return tuple(i for i in (primary.split(",") + ivs_only.split(",")) if i)
+    return ()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def mj_id_for_ivs(ivs: str) -> str | None:
     """The MJ id of a Moji_Joho IVS, or None."""
-    if _bulk():
-        return mj_by_ivs().get(ivs)
-    for row in _lines_with("mj_ivs.tsv", f"{ivs}\t"):
-        if row[0] == ivs:
-            return row[1]
+    for _, mj in _lines_for("mj_ivs.tsv", ivs):
+        return mj
     return None
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def shrink_for_mj(mj: str) -> tuple[ShrinkEntry, ...]:
     """MJ縮退マップ rows starting from one MJ id, in table order."""
-    if _bulk():
-        return shrink_map().get(mj, ())
-    return tuple(_shrink_entry(row) for row in _lines_with("shrink.tsv", f"{mj}\t")
-                 if row[0] == mj)
+    return tuple(_shrink_entry(row) for row in _lines_for("shrink.tsv", mj))
 
 
 @cache
