@@ -688,6 +688,16 @@ def _worker(task: tuple[int, int, bool]) -> tuple[str, object]:
         inp.close()
 
 
+def _child(task: tuple[int, int, bool], send) -> None:
+    """A forked worker: scan one range and send the result back through the pipe."""
+    try:
+        result = _worker(task)
+    except BaseException as exc:  # report, never hang the parent
+        result = ("crash", f"{type(exc).__name__}: {exc}")
+    send.send(result)
+    send.close()
+
+
 def _split(path: str, start: int, size: int, jobs: int, sep: bytes = b"\n"
            ) -> list[tuple[int, int]]:
     """Byte ranges ``[a, b)`` of ``[start, size)``, each boundary right after a ``sep``."""
@@ -760,16 +770,35 @@ def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jo
         "eol": sep,
     }
     tasks = [(a, b, i == len(ranges) - 1) for i, (a, b) in enumerate(ranges)]
+    children = []
     try:
-        with ctx.Pool(len(tasks)) as pool:
-            pending = pool.map_async(_worker, tasks)
-            if progress is not None:
-                while not pending.ready():
-                    pending.wait(0.1)
-                    progress(shared.value + data_start, total)
-            results = pending.get()
+        # Fork a child per range but the last; the parent, already warm, scans the last one.
+        for task in tasks[:-1]:
+            receive, send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_child, args=(task, send), daemon=True)
+            child.start()
+            send.close()
+            children.append((child, receive))
+        own = _worker(tasks[-1])
+        results = []
+        for child, receive in children:
+            while progress is not None and not receive.poll(0.1):
+                progress(shared.value + data_start, total)
+            try:
+                results.append(receive.recv())
+            except EOFError:
+                results.append(("crash", f"worker exited with code {child.exitcode}"))
+            child.join()
+        results.append(own)
     finally:
         _FORK_STATE = None
+        for child, _ in children:
+            if child.is_alive():
+                child.terminate()
+                child.join()
+    for status, payload in results:
+        if status == "crash":
+            raise RuntimeError(f"parallel scan failed: {payload}")
     total_counts = _Counts(len(scanner.selected))
     errors = []
     for status, payload in results:
