@@ -76,8 +76,10 @@ CASES = [
     pytest.param("\u3095\u3096", "\u30f5\u30f6", False, id="hira-small-ka-ke"),
     # hiragana=True converts half-width katakana straight to hiragana, composing marks.
     pytest.param("ｽｽﾞｷ ﾊﾅｺ", "すずき" + IDSP + "はなこ", True, id="hw-to-hira"),
-    # ヴ becomes ゔ U+3094 in hiragana mode.
-    pytest.param("ｳﾞｧ", "\u3094ぁ", True, id="vu-to-hira"),
+    # ヴ stays katakana in hiragana mode: ゔ U+3094 is not in JIS X 0208 / CP932.
+    pytest.param("ｳﾞｧ", "\u30f4ぁ", True, id="vu-stays-kata-in-hira"),
+    # An input ゔ becomes ヴ in hiragana mode for the same reason.
+    pytest.param("\u3094", "\u30f4", True, id="hira-vu-to-kata-in-hira"),
     # ヷ has no hiragana code point: it stays katakana in hiragana mode.
     pytest.param("ﾜﾞ", "\u30f7", True, id="va-stays-kata-in-hira"),
     # ヵヶ stay katakana in hiragana mode (ゕゖ are not in JIS X 0208 / CP932).
@@ -241,10 +243,10 @@ def test_output_shape(text: str, hiragana: bool) -> None:
 @settings(max_examples=300)
 @given(_kana_text)
 def test_hiragana_mode_has_no_convertible_katakana(text: str) -> None:
-    # Decision: in hiragana mode only ヵ ヶ (U+30F5/6) and ヷ-ヺ (U+30F7-U+30FA) remain
-    # from the ァ-ヺ range; ァ-ヴ (U+30A1-U+30F4) are all converted.
+    # Decision: in hiragana mode only ヴ ヵ ヶ (U+30F4-6) and ヷ-ヺ (U+30F7-U+30FA) remain
+    # from the ァ-ヺ range; ァ-ン (U+30A1-U+30F3) are all converted, and no ゔ is produced.
     out = normalize_kana(text, hiragana=True)
-    assert not any("\u30a1" <= ch <= "\u30f4" for ch in out)
+    assert not any("\u30a1" <= ch <= "\u30f3" or ch == "\u3094" for ch in out)
 
 
 @settings(max_examples=300)

@@ -16,8 +16,9 @@
    import with ``unicodedata.normalize("NFC", kana + mark)`` on the kana pair only; the string
    itself is never NFC-normalized, so CJK compatibility ideographs (e.g. U+FA10) pass through.
 3. **One script.** By default hiragana become katakana (ぁ-ゖ→ァ-ヶ, ゔ→ヴ, ゝゞ→ヽヾ).
-   With ``hiragana=True`` katakana become hiragana instead (ァ-ヴ→ぁ-ゔ, ヽヾ→ゝゞ), except
-   ヷヸヹヺ (no hiragana code point exists) and ヵヶ (ゕ/ゖ U+3095/U+3096 are missing from
+   With ``hiragana=True`` katakana become hiragana instead (ァ-ン→ぁ-ん, ヽヾ→ゝゞ), except
+   ヷヸヹヺ (no hiragana code point exists), ヴ (ゔ U+3094 is missing from JIS X 0208 and
+   CP932, so an input ゔ becomes ヴ too) and ヵヶ (ゕ/ゖ U+3095/U+3096 are missing from
    JIS X 0208 and CP932, and ヶ is mostly a counter / place-name kana): these stay katakana,
    and ゕ/ゖ already in the input are left alone.  ー stays ー in both modes.  Hence
    ``normalize_kana(x, hiragana=True)`` turned back into katakana equals ``normalize_kana(x)``.
@@ -117,7 +118,8 @@ _HALF_WIDTH = _build_half_width()
 _MARKS = {0x3099: _DAKUTEN, 0x309A: _HANDAKUTEN}  # combining -> standalone
 _HIRA_TO_KATA = {cp: chr(cp + 0x60) for cp in range(0x3041, 0x3097)}  # ぁ-ゖ, incl. ゔ
 _HIRA_TO_KATA.update({0x309D: "\u30fd", 0x309E: "\u30fe"})  # ゝゞ -> ヽヾ
-_KATA_TO_HIRA = {cp: chr(cp - 0x60) for cp in range(0x30A1, 0x30F5)}  # ァ-ヴ, not ヵヶ
+# ァ-ヶ but ヴ ヵ ヶ: ゔ ゕ ゖ are not in JIS X 0208 / CP932, so those stay katakana
+_KATA_TO_HIRA = {cp: chr(cp - 0x60) for cp in range(0x30A1, 0x30F4)}
 _KATA_TO_HIRA.update({0x30FD: "\u309d", 0x30FE: "\u309e"})  # ヽヾ -> ゝゞ
 
 # Identity entries for the characters of typical readings: str.translate pays for a raised
@@ -129,6 +131,7 @@ _TABLE_HIRA: dict[int, str] = {
     **{cp: full.translate(_KATA_TO_HIRA) for cp, full in _HALF_WIDTH.items()},  # ｱ -> あ
     **_MARKS,
     **_KATA_TO_HIRA,
+    0x3094: "\u30f4",  # ゔ -> ヴ
 }
 
 _COMPOSE = _build_compose()
@@ -145,7 +148,7 @@ _COMMON = r"\uff61-\uff9f\u3099-\u309c" + _D + _class(_OTHER_SPACES)
 # A hit needs work unless it is a U+3000 with a non-space character on both sides.
 _EDGE_SPACE = r"(?!(?<=\S\u3000)\S)"
 _NEEDS_KATA = re.compile(f"[{_COMMON}\\u3041-\\u3096\\u309d\\u309e\\u3000]{_EDGE_SPACE}")
-_NEEDS_HIRA = re.compile(f"[{_COMMON}\\u30a1-\\u30f4\\u30fd\\u30fe\\u3000]{_EDGE_SPACE}")
+_NEEDS_HIRA = re.compile(f"[{_COMMON}\\u30a1-\\u30f3\\u3094\\u30fd\\u30fe\\u3000]{_EDGE_SPACE}")
 
 _needs_kata = _NEEDS_KATA.search
 _needs_hira = _NEEDS_HIRA.search
@@ -167,6 +170,8 @@ def _normalize(text: str, table: dict[int, str]) -> str:
     text = text.translate(table)  # rules 1 and 3, and every voiced mark to ゛/゜
     if _DAKUTEN in text or _HANDAKUTEN in text:
         text = _compose_sub(_compose_pair, text)  # rule 2
+        if table is _TABLE_HIRA and "\u3094" in text:
+            text = text.replace("\u3094", "\u30f4")  # う+゛ composed to ゔ: keep ヴ (rule 3)
     text = _dash_sub(_dash_run, text)  # rule 4
     return _join_words(text.split())  # rule 5
 
@@ -181,7 +186,7 @@ def normalize_kana(text: str, *, hiragana: bool = False) -> str:
     * voiced marks (ﾞﾟ, combining U+3099/U+309A, standalone ゛゜) are composed onto the
       preceding kana (ｶﾞ→ガ, ﾊﾟ→パ, ｳﾞ→ヴ, ﾜﾞ→ヷ, カ゛→ガ); one that cannot compose
       becomes ゛/゜.  The rest of the string is not NFC-normalized (U+FA10 stays U+FA10);
-    * one script: katakana by default, hiragana with ``hiragana=True`` (ヵヶヷヸヹヺ stay
+    * one script: katakana by default, hiragana with ``hiragana=True`` (ヴヵヶヷヸヹヺ stay
       katakana there);
     * - ‐ ‑ ‒ – — ― − ﹣ － ─ ━ become ー only directly after a kana; a leading dash or
       one after a non-kana is kept, and 〜/～ are never touched;
