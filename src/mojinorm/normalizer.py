@@ -1,14 +1,18 @@
 """The normalization pipeline: make a name render in a target, changing as little as possible.
 
-For every unit (a character, or a base with its variation selector) outside the target, in order:
+For every unit (a character, or a base with its variation selector or combining kana mark)
+outside the target, in order:
 
 0. invisible characters are removed and odd spaces become U+3000 (see ``mojinorm.invisible``);
 1. private-use gaiji are resolved through the user's gaiji tables (``unmapped-gaiji`` otherwise);
-2. variation sequences: a Moji_Joho IVS is its MJ glyph (kept when the target has it), an SVS
-   becomes the compatibility ideograph it stands for, any other selector is stripped;
+2. variation sequences: a Moji_Joho IVS is its MJ glyph (kept when the target has it, else its
+   ranked mappings decide in step 4), an SVS becomes the compatibility ideograph it stands for,
+   any other selector is stripped; a kana with a combining voiced mark is composed, or written
+   with the standalone mark when the target lacks the composed kana;
 3. a compatibility ideograph the target lacks becomes its unified ideograph;
-4. variant mapping: the ranked MJ縮退マップ rules and the NTA map (``mojinorm.rules``); the first
-   candidate inside the target wins, the others are reported as alternatives;
+4. variant mapping: the ranked MJ縮退マップ rules, the codecs' same-JIS-code pairs and the NTA map
+   (``mojinorm.rules``); the first candidate inside the target wins, the others are reported as
+   alternatives; a second hop is tried when no direct candidate is inside;
 5. fallback: ``geta`` 〓, ``black-circle`` ●, ``kana`` (the whole name becomes its reading),
    ``keep``, ``error`` or any single character inside the target.
 
@@ -378,21 +382,15 @@ class Normalizer:
         steps: list[Step] = []
         # 0. invisible characters and odd spaces
         kind = classify(unit[0])
-        if kind is not None:
-            if kind == REMOVE:
-                return self._done(unit, [Step("invisible-removed", unit, "",
-                                              RULE_SOURCES["invisible-removed"])], None)
-            if kind == SPACE:
-                space = self._space()
-                if space is not None:
-                    return self._done(unit, [Step("space-normalized", unit, space,
-                                                  RULE_SOURCES["space-normalized"])], None)
-                return self._fallback(unit, "no-mapping", "the target has no space", steps, None)
-        if unit in _SPACES:  # the target lacks this space but may have the other one
+        if kind == REMOVE:
+            return self._done(unit, [Step("invisible-removed", unit, "",
+                                          RULE_SOURCES["invisible-removed"])], None)
+        if kind == SPACE or unit in _SPACES:  # an odd space, or a space the target lacks
             space = self._space()
-            if space is not None:
-                return self._done(unit, [Step("space-normalized", unit, space,
-                                              RULE_SOURCES["space-normalized"])], None)
+            if space is None:
+                return self._fallback(unit, "no-mapping", "the target has no space", steps, None)
+            return self._done(unit, [Step("space-normalized", unit, space,
+                                          RULE_SOURCES["space-normalized"])], None)
         cur = unit
         mj: str | None = None
         # 1. private-use gaiji
