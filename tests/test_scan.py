@@ -516,3 +516,13 @@ def test_normalize_file_library(tmp_path):
     assert rows[1][3:] == ["高橋\u3000太郎", "髙→高 jis-unification"]
     assert rows[2][3:] == ["山田\u3000花子", ""]
     assert rows[8][3:] == ["田中太郎", "<U+0009>→(removed) invisible-removed"]
+
+
+def test_long_values_are_counted_but_not_cached(tmp_path):
+    # Values longer than the cache bound are analysed each time and still counted per unit.
+    long_value = "髙" + "田" * 300
+    path = tmp_path / "long.csv"
+    path.write_text("name\n" + f"{long_value}\n" * 3 + "髙橋\n", encoding="utf-8")
+    report = scan_file(path)
+    assert report.unsafe_rows == 4
+    assert {s.char: s.count for s in report.chars} == {"髙": 4}

@@ -58,6 +58,7 @@ _SPACES = frozenset(" \u3000")
 _MARKS = {"\u3099": "\u309b", "\u309a": "\u309c"}  # combining -> standalone voiced marks
 _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
 _NAME_CACHE_LIMIT = 100_000  # distinct names needing work remembered per normalizer
+_NAME_CACHE_LENGTH = 64  # longer texts are not names; they are never kept
 
 
 class UnmappableCharacter(ValueError):
@@ -239,7 +240,7 @@ class Normalizer:
             done = names.get(text)
             if done is None:
                 done = slow(text, reading)
-                if len(names) < _NAME_CACHE_LIMIT:
+                if len(names) < _NAME_CACHE_LIMIT and len(text) <= _NAME_CACHE_LENGTH:
                     names[text] = done
             return done
 

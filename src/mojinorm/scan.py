@@ -130,6 +130,7 @@ __all__ = [
 INVISIBLE_RULES = frozenset({"invisible-removed", "space-normalized"})
 
 _CACHE_LIMIT = 100_000  # distinct analysed values kept (a member file repeats names)
+_CACHEABLE = 256  # longer values (a 10 MB field) are analysed each time, never kept
 _MIN_RANGE = 64 * 1024  # smallest byte range worth a worker process
 
 Progress = Callable[[int, int | None], None]
@@ -482,9 +483,14 @@ class _Scanner:
                     flags |= _FALLBACK
             if ch.rule not in LOSSLESS_RULES:
                 flags |= _LOSSY
+        units = tuple(ch.original for ch in res.changes)
+        if len(value) > _CACHEABLE:
+            for u in units:  # counted now, since the value is not kept for flush()
+                c.chars[u] += 1
+            return [units, flags, 0]
         if len(self.cache) >= _CACHE_LIMIT:
             self.flush(c)
-        info = [tuple(ch.original for ch in res.changes), flags, 0]
+        info = [units, flags, 0]
         self.cache[value] = info
         return info
 
@@ -1109,9 +1115,10 @@ class _Writer:
         except UnmappableCharacter as exc:
             raise InputError(str(exc), name=self.name, line=line) from None
         hit = (res.text, "; ".join(str(c) for c in res.changes), res.used_fallback)
-        if len(self.cache) >= _CACHE_LIMIT:
-            self.cache.clear()
-        self.cache[key] = hit
+        if len(value) <= _CACHEABLE:
+            if len(self.cache) >= _CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[key] = hit
         return hit
 
     def run(self, stream: _Resume, progress: Progress | None, total: int | None) -> None:
