@@ -198,3 +198,16 @@ def test_match_key_folds_invisible_characters():
 def test_fast_substitution_cuts_units_like_explain(target, text):
     n = Normalizer(target, fallback="keep")
     assert n.normalize(text) == n.explain(text).text
+
+
+def test_every_rule_a_change_can_carry_is_documented():
+    # Each rule name that explain() can put in a Change is listed with a description or a rank.
+    from mojinorm.rules import RANKING, STEP_RULES
+
+    seen = set()
+    for target in TARGETS:
+        for text in ["髙", "﨑", "﨔", "濵", "\ue000", "\ue009", "\u200b", "\u00a0", "塚\ufe00",
+                     "葛\U000e0100", "\ufa10", "タ\u3099", "\uff5e", "㐁", "\u3000"]:
+            for change in mojinorm.explain(text, target, gaiji=GAIJI).changes:
+                seen.update(s.rule for s in change.steps)
+    assert seen <= set(RANKING) | set(STEP_RULES), seen - set(RANKING) - set(STEP_RULES)

@@ -89,9 +89,7 @@ class Target:
         return re.compile(f"[^{self.visible_class}]")
 
     def is_safe(self, text: str) -> bool:
-        if self.guard.search(text) is None:
-            return True
-        return not self.unsafe_units(text)
+        return not self.unsafe_units(text)  # the guard search inside decides clean text at once
 
     def unsafe_units(self, text: str) -> list[tuple[int, str]]:
         if self.guard.search(text) is None:
