@@ -17,8 +17,16 @@ read at import; tables load on first use.
 
 from __future__ import annotations
 
-from ._tables import DataIntegrityError
-from ._yamlfile import TableError
+from .errors import (
+    DataIntegrityError,
+    InputError,
+    MojinormError,
+    OptionError,
+    OutputError,
+    TableError,
+    TargetError,
+    UnmappableCharacter,
+)
 from .gaiji import GaijiTable, load_gaiji
 from .kana import normalize_kana
 from .lookup import CharInfo, lookup
@@ -29,13 +37,12 @@ from .normalizer import (
     Normalizer,
     Result,
     Step,
-    UnmappableCharacter,
     explain,
     get_normalizer,
     normalize,
 )
 from .rules import DEFAULT_RULES, LOSSLESS_RULES, RANKING
-from .targets import Target, TargetError, get_target, load_profile, targets
+from .targets import Target, get_target, load_profile, targets
 
 __version__ = "0.1.0"
 
@@ -50,12 +57,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mojinorm' has no attribute {name!r}")
 
 __all__ = [
-    "DEFAULT_RULES", "FALLBACKS", "LOSSLESS_RULES", "RANKING", "ScanReport", "normalize_file",
-    "scan_file", "Change", "CharInfo", "DataIntegrityError",
-    "GaijiTable", "Normalizer", "Result", "Step", "TableError", "Target", "TargetError",
-    "UnmappableCharacter", "explain", "get_normalizer", "get_target", "is_safe", "load_gaiji",
-    "load_profile", "lookup", "match_key", "names_match", "normalize", "normalize_kana",
-    "targets", "unsafe_chars",
+    "Change", "CharInfo", "DEFAULT_RULES", "DataIntegrityError", "FALLBACKS", "GaijiTable",
+    "InputError", "LOSSLESS_RULES", "MojinormError", "Normalizer", "OptionError",
+    "OutputError", "RANKING", "Result", "ScanReport", "Step", "TableError", "Target",
+    "TargetError", "UnmappableCharacter", "explain", "get_normalizer", "get_target", "is_safe",
+    "load_gaiji", "load_profile", "lookup", "match_key", "names_match", "normalize",
+    "normalize_file", "normalize_kana", "scan_file", "targets", "unsafe_chars",
 ]
 
 

@@ -14,6 +14,8 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, NamedTuple
 
+from .errors import DataIntegrityError
+
 __all__ = [
     "DataIntegrityError", "MJRecord", "ShrinkEntry", "manifest", "target_data", "mj_records",
     "mj_by_char", "mj_by_ivs", "mj_by_juki", "mj_by_koseki", "shrink_map", "nta_map", "svs_map",
@@ -21,10 +23,6 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-
-
-class DataIntegrityError(RuntimeError):
-    """A compiled table does not match the hash recorded in MANIFEST.json."""
 
 
 class MJRecord(NamedTuple):

@@ -8,9 +8,7 @@ from typing import Any
 
 __all__ = ["TableError", "Entry", "load_entries"]
 
-
-class TableError(ValueError):
-    """A malformed user table (gaiji, overrides, profile); the message names file and line."""
+from .errors import TableError
 
 
 @dataclass(frozen=True)

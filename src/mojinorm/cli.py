@@ -19,19 +19,19 @@ from collections.abc import Callable, Iterable, Sequence
 import click
 
 from . import __version__
-from ._tables import DataIntegrityError
-from ._yamlfile import TableError
-from .csvio import ENCODINGS, InputError
+from .csvio import ENCODINGS
+from .errors import InputError, MojinormError
 from .gaiji import is_private_use
 from .invisible import classify
 from .lookup import lookup as _lookup
-from .normalizer import FALLBACKS, Normalizer, UnmappableCharacter
+from .normalizer import FALLBACKS, Normalizer
 from .scan import NormalizeSummary, ScanReport, normalize_file, scan_file
-from .targets import BUILTIN_TARGETS, TargetError, get_target
+from .targets import BUILTIN_TARGETS, get_target
 
 __all__ = ["main", "cli"]
 
 PROGRESS_MIN_BYTES = 5 * 1024 * 1024
+EXIT_INTERNAL = 70  # EX_SOFTWARE: an internal error, never bad input
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -62,8 +62,7 @@ def _errors(fn: Callable) -> Callable:
             raise
         except _Fail as exc:
             _die(str(exc), exc.code)
-        except (InputError, TargetError, TableError, UnmappableCharacter, DataIntegrityError,
-                ValueError) as exc:
+        except MojinormError as exc:
             _die(str(exc))
         except FileNotFoundError as exc:
             _die(f"{exc.filename}: no such file")
@@ -77,6 +76,9 @@ def _errors(fn: Callable) -> Callable:
             _die(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
         except KeyboardInterrupt:
             _die("interrupted", 130)
+        except Exception as exc:  # a bug, not bad input: say so, with its own exit code
+            _die(f"internal error ({type(exc).__name__}: {exc}); please report it with the "
+                 f"command that caused it", EXIT_INTERNAL)
 
     return wrapper
 

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import InputError, OutputError
+
 __all__ = [
     "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "DecodedStream", "Input",
     "InputError", "OutputError", "RecordParser", "UnclosedQuote", "atomic_output",
@@ -59,37 +61,6 @@ SWAP_EOL = bytes.maketrans(b"\r\n", b"\n\r")
 SWAP_EOL_STR = str.maketrans("\r\n", "\n\r")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932")
 QUOTE = '"'
-
-
-class InputError(Exception):
-    """Bad input: one readable line, no traceback.  ``line`` is relative to the stream start."""
-
-    def __init__(self, message: str, *, name: str = "", line: int | None = None,
-                 offset: int | None = None) -> None:
-        self.message = " ".join(message.split("\n"))
-        self.name = name
-        self.line = line
-        self.offset = offset
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        where = [self.name] if self.name else []
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        if self.offset is not None:
-            where.append(f"byte offset {self.offset}")
-        return (", ".join(where) + ": " if where else "") + self.message
-
-    def __reduce__(self):  # picklable across worker processes
-        return (_rebuild_error, (self.message, self.name, self.line, self.offset))
-
-
-def _rebuild_error(message, name, line, offset):
-    return InputError(message, name=name, line=line, offset=offset)
-
-
-class OutputError(InputError):
-    """The output cannot be written (no such directory, disk full, ...): exit 2 as well."""
 
 
 class UnclosedQuote(InputError):

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from . import _tables
+from .errors import InputError
 from .targets import BUILTIN_TARGETS, get_target
 from .units import is_variation_selector, iter_units
 
@@ -100,26 +101,26 @@ def _resolve_query(query: str) -> str:
     if re.fullmatch(r"(?i)MJ\d{6}", q):
         rec = records.get(q.upper())
         if rec is None:
-            raise ValueError(f"no MJ glyph {q!r} in MJ文字情報一覧表")
+            raise InputError(f"no MJ glyph {q!r} in MJ文字情報一覧表")
         return rec.ucs or rec.ivs or rec.svs or rec.corresponding_ucs
     if re.fullmatch(r"(?i)J\+\S*", q) and not re.fullmatch(r"(?i)J\+[0-9A-F]{4}", q):
-        raise ValueError(f"{q!r} is not a 住基ネット統一文字コード (J+ and four hex digits)")
+        raise InputError(f"{q!r} is not a 住基ネット統一文字コード (J+ and four hex digits)")
     if re.fullmatch(r"(?i)MJ\d*", q) and not re.fullmatch(r"(?i)MJ\d{6}", q) and len(q) > 2:
-        raise ValueError(f"{q!r} is not an MJ文字図形名 (MJ and six digits)")
+        raise InputError(f"{q!r} is not an MJ文字図形名 (MJ and six digits)")
     if re.fullmatch(r"(?i)J\+[0-9A-F]{4}", q):
         mj = _tables.mj_by_juki().get(q.upper())
         if mj is None:
-            raise ValueError(f"no MJ glyph has 住基ネット統一文字コード {q!r}")
+            raise InputError(f"no MJ glyph has 住基ネット統一文字コード {q!r}")
         return _resolve_query(mj)
     if re.fullmatch(r"\d{6}", q):
         mj = _tables.mj_by_koseki().get(q)
         if mj is None:
-            raise ValueError(f"no MJ glyph has 戸籍統一文字番号 {q!r}")
+            raise InputError(f"no MJ glyph has 戸籍統一文字番号 {q!r}")
         return _resolve_query(mj)
     if _CODE.fullmatch(q):
         cps = [int(c[2:], 16) for c in q.split()]
         if any(cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF for cp in cps):
-            raise ValueError(f"{q!r} is not a valid Unicode scalar value")
+            raise InputError(f"{q!r} is not a valid Unicode scalar value")
         return "".join(chr(cp) for cp in cps)
     return query
 
@@ -133,11 +134,11 @@ def lookup(query: str) -> CharInfo:
     names nothing or for text that is not exactly one character.
     """
     if not isinstance(query, str) or not query:
-        raise ValueError("lookup() needs one character or a code")
+        raise InputError("lookup() needs one character or a code")
     unit = _resolve_query(query)
     units = list(iter_units(unit, get_target("jisx0213").sequences))
     if len(units) != 1:
-        raise ValueError(f"lookup() takes one character, got {len(units)} in {query!r}")
+        raise InputError(f"lookup() takes one character, got {len(units)} in {query!r}")
     records = _tables.mj_records()
     mj_ids = mj_ids_for_unit(unit)
     glyphs = tuple(

@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import _tables
+from .errors import OptionError, UnmappableCharacter
 from .gaiji import GaijiTable, is_private_use, load_gaiji
 from .invisible import REMOVE, SPACE, SPACE_REPLACEMENT, classify
 from .kana import normalize_kana
@@ -61,22 +62,6 @@ _NAME_CACHE_LIMIT = 100_000  # distinct names needing work remembered per normal
 _NAME_CACHE_LENGTH = 64  # longer texts are not names; they are never kept
 
 
-class UnmappableCharacter(ValueError):
-    """Raised with ``fallback="error"`` for a unit no allowed rule can bring into the target."""
-
-    def __init__(self, char: str, index: int, text: str, target: str, reason: str) -> None:
-        self.char = char
-        self.index = index
-        self.text = text
-        self.target = target
-        self.reason = reason
-        cps = " ".join(f"U+{ord(c):04X}" for c in char)
-        super().__init__(
-            f"{char!r} ({cps}) at index {index} of {text!r} cannot be brought into "
-            f"target {target!r}: {reason}"
-        )
-
-
 @dataclass(frozen=True)
 class Step:
     """One transformation of a unit: ``original`` became ``replacement`` under ``rule``."""
@@ -100,6 +85,9 @@ class Change:
     alternatives: tuple[str, ...] = ()  #: other allowed replacements inside the target
     steps: tuple[Step, ...] = ()  #: every step, in order
     fallback: bool = False  #: True when the fallback produced the replacement
+    #: True when a person should look: every fallback, an ambiguous unit, a sibling glyph's
+    #: mapping, or a variation sequence whose own MJ rows name a different character
+    review: bool = False
 
     @property
     def lossless(self) -> bool:
@@ -200,12 +188,12 @@ class Normalizer:
             self.fallback = "char"
             self.fallback_char = fallback
         else:
-            raise ValueError(
+            raise OptionError(
                 f"unknown fallback {fallback!r}; use one of {', '.join(FALLBACKS)} "
                 f"or a single character inside the target"
             )
         if not self._ok(self.fallback_char):
-            raise ValueError(
+            raise OptionError(
                 f"fallback character {self.fallback_char!r} is not inside target "
                 f"{self.target.name!r}"
             )

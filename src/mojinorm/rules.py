@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .errors import OptionError
+
 __all__ = [
     "LOSSLESS_RULES", "RANKING", "DEFAULT_RULES", "VARIANT_RULES", "STEP_RULES", "RULE_SOURCES",
     "resolve_rules",
@@ -100,7 +102,7 @@ def resolve_rules(rules: Iterable[str] | str | None) -> tuple[str, ...]:
     chosen = set(rules)
     unknown = chosen - VARIANT_RULES
     if unknown:
-        raise ValueError(
+        raise OptionError(
             f"unknown rule(s) {', '.join(sorted(unknown))}; valid: {', '.join(RANKING)} "
             f"(or 'default', 'all')"
         )

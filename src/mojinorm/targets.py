@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import _tables
+from .errors import TargetError
 from .units import iter_units
 
 __all__ = ["Target", "TargetError", "get_target", "load_profile", "targets", "BUILTIN_TARGETS"]
@@ -35,10 +36,6 @@ BUILTIN_TARGETS: dict[str, str] = {
 }
 
 _PROFILE_KEYS = {"name", "description", "base", "add", "remove"}
-
-
-class TargetError(ValueError):
-    """An unknown target name or a malformed target profile."""
 
 
 @dataclass(frozen=True, eq=False)
