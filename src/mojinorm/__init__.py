@@ -42,7 +42,7 @@ from .normalizer import (
     normalize,
 )
 from .rules import DEFAULT_RULES, LOSSLESS_RULES, RANKING
-from .targets import Target, get_target, load_profile, targets
+from .targets import Target, UnsafeUnit, get_target, load_profile, targets
 
 __version__ = "0.1.0"
 
@@ -60,21 +60,24 @@ __all__ = [
     "Change", "CharInfo", "DEFAULT_RULES", "DataIntegrityError", "FALLBACKS", "GaijiTable",
     "InputError", "LOSSLESS_RULES", "MojinormError", "Normalizer", "OptionError",
     "OutputError", "RANKING", "Result", "ScanReport", "Step", "TableError", "Target",
-    "TargetError", "UnmappableCharacter", "explain", "get_normalizer", "get_target", "is_safe",
+    "TargetError", "UnmappableCharacter", "UnsafeUnit", "explain", "get_normalizer", "get_target", "is_safe",
     "load_gaiji", "load_profile", "lookup", "match_key", "names_match", "normalize",
     "normalize_file", "normalize_kana", "scan_file", "targets", "unsafe_chars",
 ]
 
 
 def is_safe(text: str, target: str | Target = "jisx0208") -> bool:
-    """True iff nothing in ``text`` would render as ● in ``target``."""
-    return get_target(target).is_safe(text)
+    """True iff ``normalize(text, target)`` returns ``text``: every unit renders in ``target``
+    and none is an invisible character or an odd space that a name never keeps."""
+    return get_target(target).is_clean(text)
 
 
-def unsafe_chars(text: str, target: str | Target = "jisx0208") -> list[tuple[int, str]]:
-    """``(index, unit)`` for every unit of ``text`` outside ``target``.
+def unsafe_chars(text: str, target: str | Target = "jisx0208") -> list[UnsafeUnit]:
+    """``(index, unit)`` for every unit of ``text`` that ``normalize`` would change.
 
+    Each pair also carries ``.category``: ``invisible``, ``space``, ``private-use`` or
+    ``outside`` (not in the target).
     A base character and the variation selector that follows it are one unit, reported at the
     index of the base.
     """
-    return get_target(target).unsafe_units(text)
+    return get_target(target).unclean_units(text)

@@ -243,9 +243,7 @@ class Normalizer:
 
     def is_safe(self, text: str) -> bool:
         """True when ``normalize`` would return ``text`` unchanged."""
-        if self._guard.search(text) is None:
-            return True
-        return all(self._ok(u) for _, u in iter_units(text, self._sequences))
+        return self.target.is_clean(text)
 
     def normalize(self, text: str, *, reading: str | None = None) -> str:
         """Return ``text`` brought into the target (``reading`` is used by fallback ``kana``)."""

@@ -25,7 +25,7 @@ from . import _tables
 from .errors import TargetError
 from .units import iter_units
 
-__all__ = ["Target", "TargetError", "get_target", "load_profile", "targets", "BUILTIN_TARGETS"]
+__all__ = ["Target", "TargetError", "UnsafeUnit", "get_target", "load_profile", "targets", "BUILTIN_TARGETS"]
 
 #: Built-in targets and what they model.
 BUILTIN_TARGETS: dict[str, str] = {
@@ -86,12 +86,70 @@ class Target:
         return re.compile(f"[^{self.visible_class}]")
 
     def is_safe(self, text: str) -> bool:
-        return not self.unsafe_units(text)  # the guard search inside decides clean text at once
+        """True when every unit of ``text`` is in the target (renders; invisibles included)."""
+        if self.guard.search(text) is None:
+            return True
+        return all(u in self for _, u in iter_units(text, self.sequences))
 
     def unsafe_units(self, text: str) -> list[tuple[int, str]]:
+        """``(index, unit)`` of every unit outside the target (membership only)."""
         if self.guard.search(text) is None:
             return []
         return [(i, u) for i, u in iter_units(text, self.sequences) if u not in self]
+
+    def is_clean(self, text: str) -> bool:
+        """True when a normalizer leaves ``text`` as it is: every unit renders and is visible.
+
+        Stops at the first unit that needs a change, so a long text costs no more than the scan
+        up to it.  Without multi-code-point units any guard hit is such a unit.
+        """
+        if self.visible_guard.search(text) is None:
+            return True
+        if not self.sequences:
+            return False
+        visible = self.visible_chars
+        seqs = self.sequences
+        for _, u in iter_units(text, seqs):
+            if u not in visible and u not in seqs:
+                return False
+        return True
+
+    def unclean_units(self, text: str) -> list[UnsafeUnit]:
+        """Every unit a normalizer would change, with its category (see :class:`UnsafeUnit`)."""
+        if self.visible_guard.search(text) is None:
+            return []
+        visible = self.visible_chars
+        seqs = self.sequences
+        return [UnsafeUnit(i, u, _category(u)) for i, u in iter_units(text, seqs)
+                if u not in visible and u not in seqs]
+
+
+class UnsafeUnit(tuple[int, str]):
+    """``(index, unit)`` with the reason a normalizer changes it in :attr:`category`:
+    ``"invisible"`` (removed), ``"space"`` (an odd space), ``"private-use"`` (gaiji) or
+    ``"outside"`` (not in the target).  Compares equal to the plain pair."""
+
+    category: str
+
+    def __new__(cls, index: int, unit: str, category: str) -> UnsafeUnit:
+        self = super().__new__(cls, (index, unit))
+        self.category = category
+        return self
+
+    def __repr__(self) -> str:
+        return f"UnsafeUnit({self[0]!r}, {self[1]!r}, {self.category!r})"
+
+
+def _category(unit: str) -> str:
+    from .invisible import REMOVE, classify
+
+    kind = classify(unit[0])
+    if kind is not None:
+        return "invisible" if kind == REMOVE else "space"
+    cp = ord(unit[0])
+    if 0xE000 <= cp <= 0xF8FF or cp >= 0xF0000:
+        return "private-use"
+    return "outside"
 
 
 def char_class(chars: frozenset[str] | set[str]) -> str:
