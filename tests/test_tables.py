@@ -24,12 +24,32 @@ def test_manifest_records_sources_and_counts():
     assert names["@mandel59/mojidata"]["version"] == "1.8.1"
     assert names["@mandel59/mojidata"]["integrity"].startswith("sha512-OLA5LEmPHuVb")
     assert names["jntajis-python"]["version"] == "0.1.0"
-    # DOMAIN: 58,862 MJ ids, 11,384 Moji_Joho IVS, 62,682 MJ縮退マップ rows, 851 NTA kanji.
+    # Dataset versions as mojidata's download.txt lists them.
+    assert names["@mandel59/mojidata"]["datasets"]["MJ文字情報一覧表"] == "006.02"
+    assert names["@mandel59/mojidata"]["datasets"]["MJ縮退マップ"] == "1.2.0"
+    assert names["@mandel59/mojidata"]["datasets"]["IVD"] == "2022-09-13"
+    # DOMAIN: 58,862 MJ ids, 11,384 Moji_Joho IVS, 62,682 MJ縮退マップ rows.
     assert m["rows"]["mj"] == 58862
     assert m["rows"]["mj_ivs"] == 11384
     assert m["rows"]["shrink"] == 62682
-    assert m["rows"]["nta"] == 851
     assert m["rows"]["shrink_by_rule"]["jis-unification"] == 14515
+    # 国税庁 JIS縮退マップ as jntajis 0.1.0 yields it: 1,061 replaced code points, 3 of them
+    # (combining tildes -> U+FF5E, which shift_jis does not encode) outside JIS X 0208.
+    assert m["rows"]["nta"] == 1058
+    assert m["rows"]["nta_by_kind"] == {
+        "total": 1058, "kanji": 851, "non_kanji": 207, "multi_character": 79,
+        "excluded_outside_jisx0208": 3,
+    }
+    # DOMAIN: joyo_kangxi 364, kdpv_jinmei1/variant 18 + kdpv_jinmei2/variant 212,
+    # kdpv_hyogai/variant 22; each pair is stored in both directions.
+    by_list = m["rows"]["same_jisyu_by_list"]
+    assert {k: v["pairs"] for k, v in by_list.items()} == {
+        "joyo-kangxi": 364, "jinmei-itaiji": 230, "hyogai-itaiji": 22,
+    }
+    assert by_list["jinmei-itaiji"]["source_rows"] == {
+        "kdpv_jinmei1/variant": 18, "kdpv_jinmei2/variant": 212,
+    }
+    assert m["rows"]["same_jisyu"] == 2 * (364 + 230 + 22)
 
 
 def test_every_compiled_file_matches_its_hash():
@@ -123,3 +143,84 @@ def test_point_queries_agree_with_full_indexes():
         assert _tables.mj_ids_for_char(missing) == ()
         assert _tables.shrink_for_mj(missing) == ()
         assert _tables.mj_id_for_ivs(missing) is None
+
+
+def test_nta_map_keeps_every_row_that_reaches_jisx0208():
+    nta = _tables.nta_map()
+    assert len(nta) == _tables.manifest()["rows"]["nta"]
+    # Kanji (JIS X 0213 level 3/4 -> 0208), as before.
+    assert nta["﨔"] == "欅" and nta["﨑"] == "崎" and nta["棃"] == "梨"
+    # Non-kanji rows, single and several characters.
+    assert nta["\u00b7"] == "・"  # MIDDLE DOT
+    assert nta["ゕ"] == "ヵ" and nta["ゖ"] == "ヶ"
+    assert nta["ㇷ"] == "フ"  # a character that may start a sequence (ㇷ゚) is still read
+    assert nta["①"] == "１" and nta["⑩"] == "１０" and nta["№"] == "Ｎｏ．"
+    assert nta["Ⅻ"] == "ＸＩＩ"
+    # Every replacement is entirely in JIS X 0208; no source is.
+    for src, dst in nta.items():
+        dst.encode("shift_jis")
+        assert len(src) == 1
+        with pytest.raises(UnicodeEncodeError):
+            src.encode("shift_jis")
+    assert sum(len(dst) > 1 for dst in nta.values()) == 79
+    # U+0303 etc. map to U+FF5E, which shift_jis does not encode: left out.
+    assert "\u0303" not in nta
+
+
+def test_nta_point_query_agrees_with_full_map():
+    nta = _tables.nta_map()
+    assert all(_tables.nta_for(ch) == dst for ch, dst in nta.items())
+    for missing in ("a", "\x00", "\U0010ffff", "\ud800", "高", "崎"):
+        assert _tables.nta_for(missing) is None
+
+
+@pytest.mark.parametrize("name", ["nta.tsv", "same_jisyu.tsv", "mj_chars.tsv", "mj_ivs.tsv",
+                                  "shrink.tsv"])
+def test_point_query_tables_are_sorted_by_utf8_bytes(name):
+    keys = [line.split(b"\t", 1)[0] for line in (DATA / name).read_bytes().split(b"\n")[1:-1]]
+    assert keys == sorted(keys)  # what the binary search in _tables._lines_for relies on
+
+
+# Official same-字種 lists (mojidata joyo_kangxi, kdpv_jinmei1/2/variant, kdpv_hyogai/variant).
+SAME_JISYU_EXAMPLES = [
+    # 人名用漢字表 異体字
+    ("桧", "檜", "jinmei-itaiji"),
+    ("凛", "凜", "jinmei-itaiji"),
+    ("遥", "遙", "jinmei-itaiji"),
+    ("亘", "亙", "jinmei-itaiji"),
+    ("巌", "巖", "jinmei-itaiji"),
+    ("晃", "晄", "jinmei-itaiji"),
+    ("槇", "槙", "jinmei-itaiji"),
+    ("穣", "穰", "jinmei-itaiji"),
+    # 常用漢字表 康熙字典体
+    ("麺", "麵", "joyo-kangxi"),
+    # 表外漢字字体表 (印刷標準字体 麵, 簡易慣用字体 麺)
+    ("麺", "麵", "hyogai-itaiji"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "list_id"), SAME_JISYU_EXAMPLES)
+def test_same_jisyu_pairs_hold_in_both_directions(a, b, list_id):
+    table = _tables.same_jisyu()
+    assert (b, list_id) in table[a]
+    assert (a, list_id) in table[b]
+    assert (b, list_id) in _tables.same_jisyu_for(a)
+    assert (a, list_id) in _tables.same_jisyu_for(b)
+
+
+def test_same_jisyu_table_is_symmetric_and_uses_schema_list_ids():
+    from mojinorm import _schema
+
+    table = _tables.same_jisyu()
+    rows = {(c, o, lid) for c, pairs in table.items() for o, lid in pairs}
+    assert len(rows) == _tables.manifest()["rows"]["same_jisyu"]
+    assert all((o, c, lid) in rows for c, o, lid in rows)
+    assert {lid for _, _, lid in rows} == set(_schema.SAME_JISYU_LISTS)
+    assert all(c != o and len(c) == len(o) == 1 for c, o, _ in rows)
+
+
+def test_same_jisyu_point_query_agrees_with_full_table():
+    table = _tables.same_jisyu()
+    assert all(_tables.same_jisyu_for(ch) == pairs for ch, pairs in table.items())
+    for missing in ("a", "\x00", "\U0010ffff", "\ud800", "高"):
+        assert _tables.same_jisyu_for(missing) == ()

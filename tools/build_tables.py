@@ -5,14 +5,17 @@
     python tools/build_tables.py --check    # rebuild into a temp dir, fail on any difference
 
 Sources (the only ones the project uses; see src/mojinorm/_data/NOTICE.md for licences):
-  * npm   @mandel59/mojidata@1.8.1 -> dist/moji.db (MJ文字情報一覧表, MJ縮退マップ, IVD, SVS)
+  * npm   @mandel59/mojidata@1.8.1 -> dist/moji.db (MJ文字情報一覧表, MJ縮退マップ, IVD, SVS, the
+                                       official same-字種 lists); the versions of the datasets it
+                                       carries are read from its download.txt
   * PyPI  jntajis-python==0.1.0    -> the 国税庁 JIS縮退マップ (JIS X 0213 -> JIS X 0208), read
                                        through its public API in a throw-away virtual environment
   * CPython codecs                 -> shift_jis, cp932, shift_jis_2004 membership, and the code
                                        points they decode one JIS X 0208 code to
 
 Downloads are cached outside the repository (``$MOJINORM_CACHE`` or ``~/.cache/mojinorm``) and
-verified against pinned hashes.  Output is deterministic: same sources, same bytes.
+verified against pinned hashes.  Output is deterministic: same sources, same bytes.  File names,
+header columns, rule ids and list ids come from ``mojinorm._schema``, which the loader shares.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import filecmp
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -33,8 +37,13 @@ import unicodedata
 import venv
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from mojinorm import _schema as schema  # noqa: E402  (the layout shared with the loader)
+
 OVERRIDES = REPO / "data" / "mappings" / "overrides.yaml"
 OUT_DIR = REPO / "src" / "mojinorm" / "_data"
 CACHE = Path(os.environ.get("MOJINORM_CACHE", Path.home() / ".cache" / "mojinorm"))
@@ -46,38 +55,32 @@ MOJIDATA_SHA512 = (
 )
 JNTAJIS_SPEC = "jntajis-python==0.1.0"
 
-# MJ縮退マップ tables -> rule ids used throughout mojinorm.  The order here is only the file order;
-# the ranking used for normalization lives in mojinorm/rules.py.
-SHRINK_TABLES = {
-    "JIS包摂規準UCS統合規則": "jis-unification",
-    "戸籍統一文字情報_親字正字": "koseki-parent",
-    "法務省告示582号別表第四_一": "moj582-table4-1",
-    "法務省告示582号別表第四_二": "moj582-table4-2",
-    "民一2842号通達別表_誤字俗字正字一覧表_俗字": "minji2842-zokuji",
-    "民一2842号通達別表_誤字俗字正字一覧表_別字": "minji2842-betsuji",
-    "民一2842号通達別表_誤字俗字正字一覧表_無印": "minji2842-unmarked",
-    "民二5202号通知別表_正字俗字等対照表": "minji5202",
-    "読み字形による類推": "reading-shape-analogy",
-    "辞書類等による関連字": "dictionary-related",
-}
+# mji columns, in the order of the fields of mj.tsv (mojinorm._schema.MJ).
+MJI_COLUMNS = (
+    "MJ文字図形名", "実装したUCS", "対応するUCS", "実装したMoji_JohoコレクションIVS",
+    "実装したSVS", "対応する互換漢字", "戸籍統一文字番号", "住基ネット統一文字コード",
+    "入管正字コード", "入管外字コード", "登記統一文字番号", "X0213", "X0213_包摂区分", "X0212",
+)
+MJ_COLUMNS = list(zip(MJI_COLUMNS, schema.MJ.columns, strict=True))
 
-MJ_COLUMNS = [
-    # (column in mji, field name in mj.tsv)
-    ("MJ文字図形名", "mj"),
-    ("実装したUCS", "ucs"),
-    ("対応するUCS", "corresponding_ucs"),
-    ("実装したMoji_JohoコレクションIVS", "ivs"),
-    ("実装したSVS", "svs"),
-    ("対応する互換漢字", "compat"),
-    ("戸籍統一文字番号", "koseki"),
-    ("住基ネット統一文字コード", "juki"),
-    ("入管正字コード", "nyukan_seiji"),
-    ("入管外字コード", "nyukan_gaiji"),
-    ("登記統一文字番号", "touki"),
-    ("X0213", "x0213"),
-    ("X0213_包摂区分", "x0213_inclusion"),
-    ("X0212", "x0212"),
-]
+# Official same-字種 lists in moji.db: list id -> (table, column of one form, column of the other).
+SAME_JISYU_SOURCES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "joyo-kangxi": (("joyo_kangxi", "漢字", "康熙字典体"),),
+    "jinmei-itaiji": (("kdpv_jinmei1/variant", "subject", "object"),
+                      ("kdpv_jinmei2/variant", "subject", "object")),
+    "hyogai-itaiji": (("kdpv_hyogai/variant", "subject", "object"),),
+}
+assert set(SAME_JISYU_SOURCES) == set(schema.SAME_JISYU_LISTS)
+
+# Dataset versions, read from the download list mojidata ships (package/download.txt): dataset
+# -> pattern whose groups, joined by ".", are the version.  Each must give exactly one value.
+MOJIDATA_DATASETS = {
+    schema.DATASET_MJI: r"\bmji\.(\d{3})(\d{2})\.xlsx\s",
+    schema.DATASET_MJSM: r"\bMJShrinkMapVer\.(\d+(?:\.\d+)*)\.zip\s",
+    schema.DATASET_IVD: r"/ivd/data/(\d{4}-\d{2}-\d{2})/",
+    schema.DATASET_UCD: r"unicode\.org/Public/(\d+\.\d+\.\d+)/ucd/",
+    schema.DATASET_CJKVI_VARIANTS: r"/cjkvi/cjkvi-variants/([0-9a-f]{40})/",
+}
 
 
 def log(msg: str) -> None:
@@ -92,8 +95,8 @@ def sri_sha512(path: Path) -> str:
     return base64.b64encode(digest).decode()
 
 
-def fetch_mojidata() -> Path:
-    """Return the path of moji.db, downloading and verifying the npm tarball when needed."""
+def fetch_mojidata_tarball() -> Path:
+    """Return the path of the npm tarball, downloading it when needed; always verified."""
     CACHE.mkdir(parents=True, exist_ok=True)
     tarball = CACHE / MOJIDATA_TARBALL
     if not tarball.exists():
@@ -106,6 +109,12 @@ def fetch_mojidata() -> Path:
     if actual != MOJIDATA_SHA512:
         tarball.unlink()
         raise SystemExit(f"integrity mismatch for {MOJIDATA_TARBALL}: sha512-{actual}")
+    return tarball
+
+
+def fetch_mojidata() -> tuple[Path, Path]:
+    """Return the paths of the verified npm tarball and of moji.db, extracted when needed."""
+    tarball = fetch_mojidata_tarball()
     db = CACHE / "mojidata-1.8.1" / "moji.db"
     if not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -117,35 +126,61 @@ def fetch_mojidata() -> Path:
             with open(tmp, "wb") as fh:
                 shutil.copyfileobj(src, fh)
             tmp.replace(db)
-    return db
+    return tarball, db
 
 
+def mojidata_metadata(tarball: Path) -> tuple[str, dict[str, str]]:
+    """The package version and the versions of the datasets moji.db was built from, read from
+    package.json and download.txt in the verified tarball (never typed in here)."""
+    with tarfile.open(tarball) as tar:
+        def member(name: str) -> str:
+            fh = tar.extractfile(f"package/{name}")
+            if fh is None:
+                raise SystemExit(f"{MOJIDATA_TARBALL}: package/{name} is missing")
+            return fh.read().decode("utf-8")
+
+        version = str(json.loads(member("package.json"))["version"])
+        download = member("download.txt")
+    if not MOJIDATA_SPEC.endswith(f"@{version}"):
+        raise SystemExit(f"{MOJIDATA_TARBALL} carries version {version}, not {MOJIDATA_SPEC}")
+    datasets = {}
+    for dataset, pattern in MOJIDATA_DATASETS.items():
+        found = {".".join(m.groups()) for m in re.finditer(pattern, download)}
+        if len(found) != 1:
+            raise SystemExit(f"download.txt of {MOJIDATA_SPEC}: expected one version of "
+                             f"{dataset}, found {sorted(found) or 'none'}")
+        datasets[dataset] = found.pop()
+    return version, datasets
+
+
+# Every code point is transliterated on its own, followed by U+3000: jntajis holds a character
+# that may start a JIS X 0213 sequence (か, ㇷ, æ, ˥ ...) in a look-ahead buffer that only the
+# next character flushes, so a lone "ㇷ" would come back empty instead of "フ".  U+3000 starts
+# no sequence and maps to itself.  Multi-code-point sources (か゚ ...) are not read: jntajis 0.1.0
+# emits them followed by their base character again (か゚ -> か゚か), which is not a mapping.
 _NTA_DUMP = r"""
-import json, sys, unicodedata
+import json, sys
 import jntajis
 out = {}
 for cp in range(0x110000):
     if 0xD800 <= cp < 0xE000:
         continue
     ch = chr(cp)
-    try:
-        ch.encode("shift_jis_2004")
-    except UnicodeEncodeError:
+    got = jntajis.jnta_shrink_translit(ch + "\u3000", "\ufffd")
+    if "\ufffd" in got:
         continue
-    try:
-        ch.encode("shift_jis")
-        continue
-    except UnicodeEncodeError:
-        pass
-    got = jntajis.jnta_shrink_translit(ch, "\ufffd")
-    if got != ch and "\ufffd" not in got:
+    if not got.endswith("\u3000"):
+        raise SystemExit(f"unexpected transliteration of U+{cp:04X}: {got!r}")
+    got = got[:-1]
+    if got != ch:
         out[ch] = got
 json.dump({"version": jntajis.__version__, "map": out}, sys.stdout, ensure_ascii=False)
 """
 
 
 def fetch_nta_map() -> tuple[str, dict[str, str]]:
-    """Read the NTA JIS shrink map through jntajis' public API in a throw-away venv."""
+    """Read the NTA JIS shrink map through jntajis' public API in a throw-away venv: every
+    code point the map replaces, with its replacement (one or more characters)."""
     env_dir = CACHE / "jntajis-venv"
     python = env_dir / "bin" / "python"
     if not python.exists():
@@ -161,7 +196,7 @@ def fetch_nta_map() -> tuple[str, dict[str, str]]:
         encoding="utf-8",
     )
     data = json.loads(proc.stdout)
-    return data["version"], data["map"]
+    return str(data["version"]), dict(data["map"])
 
 
 # --------------------------------------------------------------------------- helpers
@@ -258,7 +293,6 @@ def compile_overrides(path: Path = OVERRIDES, targets_dir: Path = OUT_DIR) -> st
     and line: unknown keys, a character listed twice, a replacement equal to its character or
     outside every target, and cycles (A -> B -> ... -> A).
     """
-    sys.path.insert(0, str(REPO / "src"))
     from mojinorm._yamlfile import TableError, load_entries
     from mojinorm.units import iter_units
 
@@ -307,8 +341,66 @@ def compile_overrides(path: Path = OVERRIDES, targets_dir: Path = OUT_DIR) -> st
 # --------------------------------------------------------------------------- build
 
 
+def header(table: schema.TsvTable) -> str:
+    return tsv_line(table.columns)
+
+
+def utf8_key(s: str) -> bytes:
+    return s.encode("utf-8")
+
+
+def compile_nta(raw: dict[str, str], jisx0208: set[int]) -> tuple[list[str], dict[str, int]]:
+    """Every row of the NTA map whose replacement lies entirely in JIS X 0208, sorted by the
+    UTF-8 bytes of the source (so the package can binary-search it), and the row counts."""
+    kept = {
+        src: dst for src, dst in raw.items()
+        if dst and all(ord(c) in jisx0208 for c in dst)
+    }
+    lines = [header(schema.NTA)] + [
+        tsv_line([src, kept[src]]) for src in sorted(kept, key=utf8_key)
+    ]
+    kanji = sum(1 for src in kept if is_ideograph(src))
+    counts = {
+        "total": len(kept),
+        "kanji": kanji,
+        "non_kanji": len(kept) - kanji,
+        "multi_character": sum(1 for dst in kept.values() if len(dst) > 1),
+        "excluded_outside_jisx0208": len(raw) - len(kept),
+    }
+    return lines, counts
+
+
+def compile_same_jisyu(con: sqlite3.Connection) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The official same-字種 lists as one table: a row per (char, other, list id) in both
+    directions, sorted by the UTF-8 bytes of char, other, list id; and the counts per list."""
+    rows: set[tuple[str, str, str]] = set()
+    counts: dict[str, dict[str, Any]] = {}
+    for list_id, sources in SAME_JISYU_SOURCES.items():
+        pairs: set[frozenset[str]] = set()
+        tables: dict[str, int] = {}
+        for table, col_a, col_b in sources:
+            found = con.execute(f'SELECT "{col_a}", "{col_b}" FROM "{table}"').fetchall()
+            tables[table] = len(found)
+            for a, b in found:
+                if not (isinstance(a, str) and isinstance(b, str) and len(a) == len(b) == 1
+                        and a != b):
+                    raise SystemExit(f"{table}: unexpected pair {a!r} / {b!r} "
+                                     f"(expected two different single code points)")
+                pairs.add(frozenset((a, b)))
+                rows.add((a, b, list_id))
+                rows.add((b, a, list_id))
+        counts[list_id] = {
+            "source_rows": tables,
+            "pairs": len(pairs),
+            "rows": 2 * len(pairs),
+        }
+    ordered = sorted(rows, key=lambda r: (utf8_key(r[0]), utf8_key(r[1]), r[2]))
+    return [header(schema.SAME_JISYU)] + [tsv_line(r) for r in ordered], counts
+
+
 def build(out_dir: Path) -> None:
-    db_path = fetch_mojidata()
+    tarball, db_path = fetch_mojidata()
+    mojidata_version, datasets = mojidata_metadata(tarball)
     nta_version, nta_raw = fetch_nta_map()
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
 
@@ -321,12 +413,12 @@ def build(out_dir: Path) -> None:
     log("MJ文字情報一覧表")
     cols = ", ".join(f'"{c}"' for c, _ in MJ_COLUMNS)
     mji_rows = con.execute(f'SELECT {cols} FROM mji ORDER BY "MJ文字図形名"').fetchall()
-    mj_lines = [tsv_line(name for _, name in MJ_COLUMNS)]
+    mj_lines = [header(schema.MJ)]
     mj_cps: set[int] = set()
     mj_seqs: set[str] = set()
     for row in mji_rows:
         mj_lines.append(tsv_line(row))
-        rec = dict(zip((n for _, n in MJ_COLUMNS), row, strict=True))
+        rec = dict(zip(schema.MJ.columns, row, strict=True))
         for key in ("ucs", "corresponding_ucs", "compat"):
             if rec[key]:
                 mj_cps.add(ord(rec[key]))
@@ -338,22 +430,25 @@ def build(out_dir: Path) -> None:
     primary: dict[str, list[str]] = {}
     secondary: dict[str, list[str]] = {}
     for row in mji_rows:
-        rec = dict(zip((n for _, n in MJ_COLUMNS), row, strict=True))
+        rec = dict(zip(schema.MJ.columns, row, strict=True))
         if rec["ucs"]:
             primary.setdefault(rec["ucs"], []).append(rec["mj"])
         corr = rec["corresponding_ucs"]
         if corr and corr != rec["ucs"]:
             secondary.setdefault(corr, []).append(rec["mj"])
-    char_lines = ["char\tmj\tivs_only\n"] + [
-        tsv_line([ch, ",".join(sorted(primary.get(ch, []))),
-                  ",".join(sorted(i for i in secondary.get(ch, []) if i not in primary.get(ch, [])))])
-        for ch in sorted(set(primary) | set(secondary), key=lambda c: c.encode("utf-8"))
+
+    def ivs_only(ch: str) -> list[str]:
+        return sorted(i for i in secondary.get(ch, []) if i not in primary.get(ch, []))
+
+    char_lines = [header(schema.MJ_CHARS)] + [
+        tsv_line([ch, ",".join(sorted(primary.get(ch, []))), ",".join(ivs_only(ch))])
+        for ch in sorted(set(primary) | set(secondary), key=utf8_key)
     ]
     # Every registered Moji_Joho IVS, including the two duplicates registered for one MJ id.
     ivs_rows = con.execute('SELECT "IVS", "code" FROM "ivs_Moji_Joho" ORDER BY "IVS"').fetchall()
     mj_seqs.update(ivs for ivs, _ in ivs_rows)
-    ivs_rows.sort(key=lambda r: r[0].encode("utf-8"))
-    ivs_lines = ["ivs\tmj\n"] + [tsv_line(r) for r in ivs_rows]
+    ivs_rows.sort(key=lambda r: utf8_key(r[0]))
+    ivs_lines = [header(schema.MJ_IVS)] + [tsv_line(r) for r in ivs_rows]
     # The non-kanji repertoire of JIS X 0213 (kana, Latin, digits, symbols, U+3000, 〓) so that a
     # whole name written in MJ kanji is inside the `mj` target.
     mj_cps.update(cp for cp in jisx0213 if not is_ideograph(chr(cp)))
@@ -361,15 +456,16 @@ def build(out_dir: Path) -> None:
 
     log("SVS -> compatibility ideographs")
     svs_rows = con.execute('SELECT "SVS", "CJKCI" FROM "svs_cjkci" ORDER BY "SVS"').fetchall()
-    svs_lines = ["svs\tcompat\n"] + [tsv_line(r) for r in svs_rows]
+    svs_lines = [header(schema.SVS)] + [tsv_line(r) for r in svs_rows]
 
     log("MJ縮退マップ")
-    shrink_lines = [tsv_line(
-        ["mj", "rule", "target", "target_x0213", "rank", "hops", "in_jisx0208", "in_jisx0213"]
-    )]
+    shrink_lines = [header(schema.SHRINK)]
     shrink_counts: dict[str, int] = {}
-    for table, rule in SHRINK_TABLES.items():
+    for category in schema.SHRINK_RULES:
+        table, rule = category.table, category.rule
         info = {r[1] for r in con.execute(f'PRAGMA table_info("mjsm_{table}")')}
+        if not info:
+            raise SystemExit(f"moji.db has no table mjsm_{table}")
         rank = '"順位"' if "順位" in info else "NULL"
         hops = '"ホップ数"' if "ホップ数" in info else "NULL"
         rows = con.execute(
@@ -382,24 +478,23 @@ def build(out_dir: Path) -> None:
                 mj, rule, target, x0213, rnk, hop,
                 int(ord(target) in jisx0208), int(ord(target) in jisx0213),
             ]))
-    # Stable order: by MJ id, then the table order above, then rank/hops, then target.
-    order = {rule: i for i, rule in enumerate(SHRINK_TABLES.values())}
+    # Stable order: by MJ id, then the category order of the schema, then rank/hops, then target.
+    order = {rule: i for i, rule in enumerate(schema.SHRINK_RULE_IDS)}
 
-    def shrink_key(line: str) -> tuple:
+    def shrink_key(line: str) -> tuple[str, int, int, int, str]:
         f = line.rstrip("\n").split("\t")
         return (f[0], order[f[1]], int(f[4] or 0), int(f[5] or 0), f[2])
 
     shrink_lines = shrink_lines[:1] + sorted(set(shrink_lines[1:]), key=shrink_key)
 
-    log("NTA JIS縮退マップ (kanji)")
-    nta = {
-        src: dst for src, dst in nta_raw.items()
-        if is_ideograph(src) and len(dst) == 1 and ord(dst) in jisx0208
-    }
-    nta_lines = ["source\ttarget\n"] + [tsv_line(kv) for kv in sorted(nta.items())]
+    log("NTA JIS縮退マップ")
+    nta_lines, nta_counts = compile_nta(nta_raw, jisx0208)
+
+    log("official same-字種 lists")
+    same_lines, same_counts = compile_same_jisyu(con)
 
     equivalents = jis_equivalents()
-    equiv_lines = ["char\tequivalent\tsjis\n"] + [tsv_line(row) for row in equivalents]
+    equiv_lines = [header(schema.JIS_EQUIVALENTS)] + [tsv_line(row) for row in equivalents]
 
     targets = {
         "jisx0208": {"ranges": ranges(jisx0208), "sequences": []},
@@ -415,35 +510,44 @@ def build(out_dir: Path) -> None:
     }
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "targets.json": json.dumps(targets, ensure_ascii=False, sort_keys=True,
-                                   separators=(",", ":")) + "\n",
-        "mj.tsv": "".join(mj_lines),
-        "mj_ivs.tsv": "".join(ivs_lines),
-        "mj_chars.tsv": "".join(char_lines),
-        "svs.tsv": "".join(svs_lines),
-        "shrink.tsv": "".join(shrink_lines),
-        "nta.tsv": "".join(nta_lines),
-        "jis_equivalents.tsv": "".join(equiv_lines),
-        "overrides.json": "",
+    tsv = {
+        schema.MJ.file: mj_lines,
+        schema.MJ_IVS.file: ivs_lines,
+        schema.MJ_CHARS.file: char_lines,
+        schema.SVS.file: svs_lines,
+        schema.SHRINK.file: shrink_lines,
+        schema.NTA.file: nta_lines,
+        schema.JIS_EQUIVALENTS.file: equiv_lines,
+        schema.SAME_JISYU.file: same_lines,
     }
-    write_text(out_dir / "targets.json", files["targets.json"])
-    files["overrides.json"] = compile_overrides(targets_dir=out_dir)
+    if set(tsv) != set(schema.TSV_TABLES):
+        raise SystemExit(f"the build writes {sorted(tsv)}, the schema names "
+                         f"{sorted(schema.TSV_TABLES)}")
+    files = {name: "".join(lines) for name, lines in tsv.items()}
+    files[schema.TARGETS_FILE] = json.dumps(targets, ensure_ascii=False, sort_keys=True,
+                                            separators=(",", ":")) + "\n"
+    write_text(out_dir / schema.TARGETS_FILE, files[schema.TARGETS_FILE])
+    files[schema.OVERRIDES_FILE] = compile_overrides(targets_dir=out_dir)
     for name, text in files.items():
         write_text(out_dir / name, text)
 
+    mojidata_contains = ", ".join(
+        f"{name} {version[:7] if name == schema.DATASET_CJKVI_VARIANTS else version}"
+        for name, version in datasets.items()
+    )
     manifest = {
         "sources": [
             {
-                "name": "@mandel59/mojidata", "registry": "npm", "version": "1.8.1",
+                "name": schema.SOURCE_MOJIDATA, "registry": "npm", "version": mojidata_version,
                 "integrity": f"sha512-{MOJIDATA_SHA512}",
-                "contains": "MJ文字情報一覧表 006.02, MJ縮退マップ 1.2.0, IVD 2022-09-13",
+                "datasets": datasets,
+                "contains": f"{mojidata_contains}; 常用漢字表 康熙字典体 (joyo_kangxi)",
             },
             {
-                "name": "jntajis-python", "registry": "PyPI", "version": nta_version,
+                "name": schema.SOURCE_JNTAJIS, "registry": "PyPI", "version": nta_version,
                 "contains": "国税庁 JIS縮退マップ (read through jnta_shrink_translit)",
             },
-            {"name": "CPython codecs", "version": "{}.{}".format(*sys.version_info[:2]),
+            {"name": schema.SOURCE_CODECS, "version": "{}.{}".format(*sys.version_info[:2]),
              "contains": "shift_jis, cp932, shift_jis_2004"},
         ],
         "rows": {
@@ -453,9 +557,12 @@ def build(out_dir: Path) -> None:
             "svs": len(svs_rows),
             "shrink": len(shrink_lines) - 1,
             "shrink_by_rule": shrink_counts,
-            "nta": len(nta),
+            "nta": nta_counts["total"],
+            "nta_by_kind": nta_counts,
+            "same_jisyu": len(same_lines) - 1,
+            "same_jisyu_by_list": same_counts,
             "jis_equivalents": len(equivalents),
-            "overrides": len(json.loads(files["overrides.json"])["overrides"]),
+            "overrides": len(json.loads(files[schema.OVERRIDES_FILE])["overrides"]),
         },
         "targets": sizes,
         "files": {
@@ -463,13 +570,12 @@ def build(out_dir: Path) -> None:
             for name in sorted(files)
         },
     }
-    write_text(out_dir / "MANIFEST.json",
+    write_text(out_dir / schema.MANIFEST_FILE,
                json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     log(f"wrote {len(files) + 1} files to {out_dir}")
 
 
-COMPILED = ["MANIFEST.json", "targets.json", "mj.tsv", "mj_ivs.tsv", "mj_chars.tsv", "svs.tsv",
-            "shrink.tsv", "nta.tsv", "jis_equivalents.tsv", "overrides.json"]
+COMPILED = list(schema.COMPILED_FILES)
 
 
 def check() -> int:
@@ -501,7 +607,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="rebuild into a temp dir and fail on any difference")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO / "src"))
     from mojinorm._yamlfile import TableError
 
     try:

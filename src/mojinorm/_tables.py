@@ -1,8 +1,9 @@
 """Lazy loaders for the compiled tables in ``mojinorm/_data`` (written by tools/build_tables.py).
 
-Nothing is read at import time.  Each table is read once, on first use, and its bytes are checked
-against the SHA-256 recorded in ``MANIFEST.json`` so a damaged or hand-edited install says so
-instead of giving wrong answers.
+Nothing is read at import time.  Each table is read once, on first use; its bytes are checked
+against the SHA-256 recorded in ``MANIFEST.json`` and its header line against the columns in
+``mojinorm._schema`` (which tools/build_tables.py writes with), so a damaged or hand-edited
+install, or tables from another build, say so instead of giving wrong answers.
 """
 
 from __future__ import annotations
@@ -12,21 +13,22 @@ import json
 import threading
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from . import _schema as schema
 from .errors import DataIntegrityError
 
 __all__ = [
-    "DataIntegrityError", "MJRecord", "ShrinkEntry", "manifest", "target_data", "mj_records",
-    "mj_by_char", "mj_by_ivs", "mj_by_juki", "mj_by_koseki", "shrink_map", "nta_map", "svs_map",
-    "overrides",
+    "DataIntegrityError", "MJRecord", "ShrinkEntry", "manifest", "source_version", "target_data",
+    "mj_records", "mj_by_char", "mj_by_ivs", "mj_by_juki", "mj_by_koseki", "shrink_map",
+    "nta_map", "nta_for", "same_jisyu", "same_jisyu_for", "svs_map", "overrides",
 ]
 
 _lock = threading.Lock()
 
 
 class MJRecord(NamedTuple):
-    """One row of the MJ文字情報一覧表 (fields as named in mj.tsv)."""
+    """One row of the MJ文字情報一覧表 (fields as named in mj.tsv, ``_schema.MJ.columns``)."""
 
     mj: str
     ucs: str
@@ -45,7 +47,8 @@ class MJRecord(NamedTuple):
 
 
 class ShrinkEntry(NamedTuple):
-    """One row of the MJ縮退マップ: ``mj`` may be replaced by ``target`` under ``rule``."""
+    """One row of the MJ縮退マップ: ``mj`` may be replaced by ``target`` under ``rule``
+    (fields as named in shrink.tsv, ``_schema.SHRINK.columns``)."""
 
     mj: str
     rule: str
@@ -63,7 +66,23 @@ def _raw(name: str) -> bytes:
 
 @cache
 def manifest() -> dict[str, Any]:
-    return json.loads(_raw("MANIFEST.json"))
+    return cast(dict[str, Any], json.loads(_raw(schema.MANIFEST_FILE)))
+
+
+def source_version(source: str, dataset: str | None = None) -> str:
+    """The version MANIFEST.json records for a source (``_schema.SOURCE_*``), or for one dataset
+    it carries (``_schema.DATASET_*``): ``source_version(SOURCE_MOJIDATA, DATASET_MJSM)``."""
+    for entry in manifest()["sources"]:
+        if entry["name"] == source:
+            if dataset is None:
+                return str(entry["version"])
+            try:
+                return str(entry["datasets"][dataset])
+            except KeyError:
+                break
+    what = f"{source} {dataset}" if dataset else source
+    raise DataIntegrityError(f"MANIFEST.json records no version of {what}; rebuild the tables "
+                             f"with tools/build_tables.py")
 
 
 def _read(name: str) -> str:
@@ -80,6 +99,15 @@ def _verified(name: str) -> bytes:
             f"(expected {expected}, found {actual}); reinstall mojinorm or rebuild the tables "
             f"with tools/build_tables.py"
         )
+    table = schema.TSV_TABLES.get(name)
+    if table is not None:
+        found = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+        if found != table.header:
+            raise DataIntegrityError(
+                f"mojinorm table {name} has header {found!r}, expected {table.header!r}: the "
+                f"tables come from another build than this code; reinstall mojinorm or rebuild "
+                f"the tables with tools/build_tables.py"
+            )
     return data
 
 
@@ -89,14 +117,14 @@ def _rows(name: str) -> list[list[str]]:
 
 
 @cache
-def target_data() -> dict[str, dict[str, list]]:
-    return json.loads(_read("targets.json"))
+def target_data() -> dict[str, dict[str, list[Any]]]:
+    return cast(dict[str, dict[str, list[Any]]], json.loads(_read(schema.TARGETS_FILE)))
 
 
 @cache
 def mj_records() -> dict[str, MJRecord]:
     with _lock:
-        return {row[0]: MJRecord(*row) for row in _rows("mj.tsv")}
+        return {row[0]: MJRecord(*row) for row in _rows(schema.MJ.file)}
 
 
 @cache
@@ -120,7 +148,7 @@ def _indexes() -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, st
               for ch, ids in by_char.items()}
     for ch, ids in secondary.items():
         merged.setdefault(ch, tuple(ids))
-    by_ivs = {row[0]: row[1] for row in _rows("mj_ivs.tsv")}
+    by_ivs = {row[0]: row[1] for row in _rows(schema.MJ_IVS.file)}
     return merged, by_ivs, by_juki, by_koseki
 
 
@@ -148,7 +176,7 @@ def mj_by_koseki() -> dict[str, str]:
 def shrink_map() -> dict[str, tuple[ShrinkEntry, ...]]:
     """MJ id -> every MJ縮退マップ row starting from it.  Loads everything."""
     out: dict[str, list[ShrinkEntry]] = {}
-    for row in _rows("shrink.tsv"):
+    for row in _rows(schema.SHRINK.file):
         entry = _shrink_entry(row)
         out.setdefault(entry.mj, []).append(entry)
     return {k: tuple(v) for k, v in out.items()}
@@ -205,15 +233,25 @@ def _lines_for(name: str, key: str) -> list[list[str]]:
 @lru_cache(maxsize=8192)
 def mj_ids_for_char(ch: str) -> tuple[str, ...]:
     """MJ ids a bare code point may denote: implemented glyph first, then IVS-only glyphs."""
-    for _, primary, ivs_only in _lines_for("mj_chars.tsv", ch):
+    for _, primary, ivs_only in _lines_for(schema.MJ_CHARS.file, ch):
         return tuple(i for i in (primary.split(",") + ivs_only.split(",")) if i)
     return ()
 
 
 @lru_cache(maxsize=8192)
+def mj_glyphs_for_char(ch: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(own, siblings) for a bare code point: the MJ glyphs implemented at exactly that code point,
+    and the glyphs that share it only through an IVS (what ``mj_ids_for_char`` pools)."""
+    for _, primary, ivs_only in _lines_for(schema.MJ_CHARS.file, ch):
+        return (tuple(i for i in primary.split(",") if i),
+                tuple(i for i in ivs_only.split(",") if i))
+    return (), ()
+
+
+@lru_cache(maxsize=8192)
 def mj_id_for_ivs(ivs: str) -> str | None:
     """The MJ id of a Moji_Joho IVS, or None."""
-    for _, mj in _lines_for("mj_ivs.tsv", ivs):
+    for _, mj in _lines_for(schema.MJ_IVS.file, ivs):
         return mj
     return None
 
@@ -221,20 +259,49 @@ def mj_id_for_ivs(ivs: str) -> str | None:
 @lru_cache(maxsize=8192)
 def shrink_for_mj(mj: str) -> tuple[ShrinkEntry, ...]:
     """MJ縮退マップ rows starting from one MJ id, in table order."""
-    return tuple(_shrink_entry(row) for row in _lines_for("shrink.tsv", mj))
+    return tuple(_shrink_entry(row) for row in _lines_for(schema.SHRINK.file, mj))
 
 
 @cache
 def nta_map() -> dict[str, str]:
-    """国税庁 JIS縮退マップ, kanji only: JIS X 0213 character -> JIS X 0208 character."""
-    return {src: dst for src, dst in _rows("nta.tsv")}
+    """国税庁 JIS縮退マップ, every row whose replacement lies entirely in JIS X 0208: character
+    -> replacement.  Sources are single code points (JIS X 0213 level 3/4 kanji such as 﨑 﨔,
+    kana such as ゕ ㇷ, symbols such as · ① Ⅻ); a replacement may be several characters
+    (① -> "１", ⑩ -> "１０", № -> "Ｎｏ．", Ⅻ -> "ＸＩＩ")."""
+    return {src: dst for src, dst in _rows(schema.NTA.file)}
+
+
+@lru_cache(maxsize=8192)
+def nta_for(ch: str) -> str | None:
+    """The 国税庁 JIS縮退マップ replacement of one character (see ``nta_map``), or None."""
+    for _, dst in _lines_for(schema.NTA.file, ch):
+        return dst
+    return None
+
+
+@cache
+def same_jisyu() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Official same-字種 lists: character -> ((other form, list id), ...), in both directions
+    (麺 -> (("麵", "hyogai-itaiji"), ("麵", "joyo-kangxi")), and 麵 -> 麺 back).  List ids and
+    their sources are ``_schema.SAME_JISYU_LISTS``.  Loads everything."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for char, other, list_id in _rows(schema.SAME_JISYU.file):
+        out.setdefault(char, []).append((other, list_id))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@lru_cache(maxsize=8192)
+def same_jisyu_for(ch: str) -> tuple[tuple[str, str], ...]:
+    """``same_jisyu().get(ch, ())`` by binary search over the sorted table."""
+    return tuple((other, list_id)
+                 for _, other, list_id in _lines_for(schema.SAME_JISYU.file, ch))
 
 
 @cache
 def jis_equivalents() -> dict[str, tuple[tuple[str, str], ...]]:
     """Code point -> the other code points codecs give for its JIS X 0208 code, with the code."""
     out: dict[str, list[tuple[str, str]]] = {}
-    for char, equivalent, code in _rows("jis_equivalents.tsv"):
+    for char, equivalent, code in _rows(schema.JIS_EQUIVALENTS.file):
         out.setdefault(char, []).append((equivalent, code))
     return {k: tuple(v) for k, v in out.items()}
 
@@ -242,11 +309,11 @@ def jis_equivalents() -> dict[str, tuple[tuple[str, str], ...]]:
 @cache
 def svs_map() -> dict[str, str]:
     """Standardized variation sequence -> the CJK compatibility ideograph it stands for."""
-    return {svs: compat for svs, compat in _rows("svs.tsv")}
+    return {svs: compat for svs, compat in _rows(schema.SVS.file)}
 
 
 @cache
 def overrides() -> dict[str, tuple[str, str]]:
     """Reviewed exceptions compiled from data/mappings/overrides.yaml: char -> (target, reason)."""
-    data = json.loads(_read("overrides.json"))
+    data = json.loads(_read(schema.OVERRIDES_FILE))
     return {e["char"]: (e["replacement"], e["reason"]) for e in data["overrides"]}

@@ -10,8 +10,10 @@ then the family-register parent form, then the Ministry of Justice notice and ci
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
+from . import _schema as schema
+from . import _tables
 from .errors import OptionError
 
 __all__ = [
@@ -52,6 +54,9 @@ STEP_RULES: dict[str, str] = {
     "kana-mark-separated": "a voiced kana the target lacks became kana + standalone ゛/゜",
     "unmapped-gaiji": "a private-use character with no gaiji table entry went to the fallback",
     "no-mapping": "no allowed rule reaches the target, so the fallback was used",
+    "ambiguous": "different characters tie at the deciding rule and no independent source "
+                 "supports one; the fallback was used",
+    "same-jisyu-list": "an official list gives the two forms as the same character (字種)",
     "fallback-kana": "the whole name was replaced by its reading (fallback 'kana')",
 }
 
@@ -64,29 +69,67 @@ LOSSLESS_RULES = frozenset({
     "invisible-removed", "space-normalized",
 })
 
-_MJSM = "MJ縮退マップ (mojidata 1.8.1)"
-RULE_SOURCES: dict[str, str] = {
-    "override": "data/mappings/overrides.yaml",
-    "jis-unification": f"{_MJSM}: JIS包摂規準・UCS統合規則",
-    "same-jis-code": "CPython codecs: the same JIS X 0208 code decoded by shift_jis/cp932/2004",
-    "koseki-parent": f"{_MJSM}: 戸籍統一文字情報 親字・正字",
-    "moj582-table4-1": f"{_MJSM}: 法務省告示582号別表第四 一",
-    "moj582-table4-2": f"{_MJSM}: 法務省告示582号別表第四 二",
-    "minji2842-zokuji": f"{_MJSM}: 民一2842号通達別表 誤字俗字正字一覧表 俗字",
-    "minji2842-betsuji": f"{_MJSM}: 民一2842号通達別表 誤字俗字正字一覧表 別字",
-    "minji2842-unmarked": f"{_MJSM}: 民一2842号通達別表 誤字俗字正字一覧表 無印",
-    "minji5202": f"{_MJSM}: 民二5202号通知別表 正字俗字等対照表",
-    "nta-jis-shrink": "国税庁 JIS縮退マップ (jntajis-python 0.1.0)",
-    "reading-shape-analogy": f"{_MJSM}: 読み・字形による類推",
-    "dictionary-related": f"{_MJSM}: 辞書類等による関連字",
-    "svs-to-compat": "Unicode StandardizedVariants (CJK compatibility ideographs)",
-    "variation-selector-stripped": "mojinorm pipeline (the base character renders)",
-    "compat-to-unified": "Unicode canonical decomposition of the compatibility ideograph",
-    "kana-composed": "Unicode canonical composition (NFC) of the kana pair",
-    "kana-mark-separated": "Unicode canonical decomposition; standalone marks U+309B/U+309C",
-    "invisible-removed": "mojinorm invisible-character policy",
-    "space-normalized": "mojinorm invisible-character policy",
-}
+
+def _build_rule_sources() -> dict[str, str]:
+    """Where each rule comes from; every version is the one MANIFEST.json records."""
+    def version(source: str, dataset: str | None = None) -> str:
+        return _tables.source_version(source, dataset)
+
+    mojidata = f"mojidata {version(schema.SOURCE_MOJIDATA)}"
+    mjsm = (f"{schema.DATASET_MJSM} {version(schema.SOURCE_MOJIDATA, schema.DATASET_MJSM)} "
+            f"({schema.DATASET_MJI} {version(schema.SOURCE_MOJIDATA, schema.DATASET_MJI)}, "
+            f"{mojidata})")
+    ucd = version(schema.SOURCE_MOJIDATA, schema.DATASET_UCD)
+    codecs = f"{schema.SOURCE_CODECS} {version(schema.SOURCE_CODECS)}"
+    lists = ", ".join(schema.SAME_JISYU_LISTS.values())
+    out = {
+        "override": "data/mappings/overrides.yaml",
+        "same-jis-code": f"{codecs}: the same JIS X 0208 code decoded by shift_jis/cp932/2004",
+        "nta-jis-shrink": f"国税庁 JIS縮退マップ ({schema.SOURCE_JNTAJIS} "
+                          f"{version(schema.SOURCE_JNTAJIS)})",
+        "same-jisyu-list": f"official same-字種 lists ({lists}; {mojidata})",
+        "svs-to-compat": f"Unicode {ucd} StandardizedVariants (CJK compatibility ideographs, "
+                         f"{mojidata})",
+        "variation-selector-stripped": "mojinorm pipeline (the base character renders)",
+        "compat-to-unified": "Unicode canonical decomposition of the compatibility ideograph",
+        "kana-composed": "Unicode canonical composition (NFC) of the kana pair",
+        "kana-mark-separated": "Unicode canonical decomposition; standalone marks U+309B/U+309C",
+        "invisible-removed": "mojinorm invisible-character policy",
+        "space-normalized": "mojinorm invisible-character policy",
+        "ambiguous": "mojinorm pipeline: no source decides between the tied characters",
+    }
+    for category in schema.SHRINK_RULES:
+        out[category.rule] = f"{mjsm}: {category.name}"
+    return out
+
+
+class _RuleSources(Mapping[str, str]):
+    """Rule id -> its source with versions, read from MANIFEST.json on first use (so importing
+    this module reads no table).  A read-only mapping: ``RULE_SOURCES[rule]``, ``.get``, ``in``."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, str] | None = None
+
+    def _data(self) -> dict[str, str]:
+        if self._built is None:
+            self._built = _build_rule_sources()  # idempotent: a race builds it twice, no harm
+        return self._built
+
+    def __getitem__(self, rule: str) -> str:
+        return self._data()[rule]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        return f"RULE_SOURCES({self._data()!r})" if self._built else "RULE_SOURCES(<not loaded>)"
+
+
+#: Rule id -> where it comes from (table and version); built lazily from MANIFEST.json.
+RULE_SOURCES: Mapping[str, str] = _RuleSources()
 
 
 def resolve_rules(rules: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -107,3 +150,8 @@ def resolve_rules(rules: Iterable[str] | str | None) -> tuple[str, ...]:
             f"(or 'default', 'all')"
         )
     return tuple(r for r in RANKING if r in chosen)
+
+
+def rule_source(rule: str) -> str:
+    """Where ``rule`` comes from (table and version), for a Step's ``source``."""
+    return RULE_SOURCES.get(rule, rule)
