@@ -13,11 +13,14 @@ through the MJ index::
       - code: U+E002
         juki: J+AEAC          # a 住基ネット統一文字コード
       - code: U+E003
-        koseki: "038140"      # a 戸籍統一文字番号 (quote it: leading zeros)
+        koseki: 038140        # a 戸籍統一文字番号
         note: free text, kept for the reader
 
-Exactly one of ``char``, ``mj``, ``juki``, ``koseki`` per entry.  A malformed table fails with
-the file and line.
+Exactly one of ``char``, ``mj``, ``juki``, ``koseki`` per entry.  Every value is read as the text
+written in the file (see :mod:`mojinorm._yamlfile`): ``koseki: 006200`` is 戸籍統一文字番号 006200,
+never the octal number YAML 1.1 would read.  A ``char`` that YAML 1.1 would read as a number, a
+boolean, null or a date (``char: 1``, ``char: yes``, ``char: ~``) is refused: quote it.  A
+malformed table fails with ``file:line: message``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import _tables
-from ._yamlfile import TableError, load_entries
+from ._yamlfile import Entry, TableError, load_entries
 from .targets import BUILTIN_TARGETS, get_target
 from .units import iter_units
 
@@ -83,30 +86,38 @@ def _known(unit: str) -> bool:
     return any(unit in get_target(name) for name in BUILTIN_TARGETS)
 
 
-def _code(value: object, where: str) -> str:
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*[Uu]\+([0-9A-Fa-f]{4,6})\s*", value)
-        if m:
-            cp = int(m.group(1), 16)
-            if cp <= 0x10FFFF:
-                ch = chr(cp)
-                if is_private_use(ch):
-                    return ch
-                raise TableError(f"{where}: code {value} is not a private-use code point")
-        if len(value) == 1 and is_private_use(value):
-            return value
+def _code(value: str, where: str) -> str:
+    m = re.fullmatch(r"\s*[Uu]\+([0-9A-Fa-f]{4,6})\s*", value)
+    if m:
+        cp = int(m.group(1), 16)
+        if cp <= 0x10FFFF:
+            ch = chr(cp)
+            if is_private_use(ch):
+                return ch
+            raise TableError(f"{where}: code {value} is not a private-use code point")
+    if len(value) == 1 and is_private_use(value):
+        return value
     raise TableError(f"{where}: 'code' must be a private-use code point written U+E000")
 
 
-def _resolve(data: dict, where: str) -> tuple[str, str | None]:
+def _resolve(entry: Entry) -> tuple[str, str | None]:
+    data, where = entry.data, entry.where
     given = [k for k in _VALUE_KEYS if k in data]
     if len(given) != 1:
         raise TableError(f"{where}: give exactly one of char, mj, juki, koseki (got {given})")
     key = given[0]
-    value = str(data[key]).strip()
     records = _tables.mj_records()
     mj: str | None
     if key == "char":
+        # the character exactly as written: no stripping (U+3000 is a character), and nothing
+        # YAML 1.1 would read as another type (char: 1, char: yes, char: ~): quote it
+        value = data[key]
+        scalar = entry.fields.get(key)
+        if scalar is not None and scalar.yaml_type is not None and value:
+            raise TableError(
+                f"{entry.at(key)}: char {value!r} is read by YAML as "
+                f"{scalar.yaml_type}, not as text; write the character in quotes"
+            )
         units = [u for _, u in iter_units(value)]
         if len(units) != 1 or any(is_private_use(c) for c in value):
             raise TableError(f"{where}: 'char' must be one non-private-use character")
@@ -118,6 +129,7 @@ def _resolve(data: dict, where: str) -> tuple[str, str | None]:
             return value, ids
         found = _tables.mj_ids_for_char(value)
         return value, found[0] if len(found) == 1 else None
+    value = data[key].strip()  # a code: surrounding spaces inside quotes are not part of it
     if key == "mj":
         mj = value.upper()
         if mj not in records:
@@ -128,7 +140,8 @@ def _resolve(data: dict, where: str) -> tuple[str, str | None]:
             raise TableError(f"{where}: no MJ glyph has 住基ネット統一文字コード {value!r}")
         mj = found_mj
     else:
-        if re.fullmatch(r"\d{1,6}", value):
+        # 戸籍統一文字番号 are six digits; a spreadsheet export drops the leading zeros
+        if re.fullmatch(r"[0-9]{1,6}", value):
             value = value.zfill(6)
         found_mj = _tables.mj_by_koseki().get(value)
         if found_mj is None:
@@ -151,6 +164,6 @@ def load_gaiji(paths: str | Path | Iterable[str | Path] | None) -> GaijiTable:
             if "code" not in entry.data:
                 raise TableError(f"{entry.where}: missing 'code'")
             code = _code(entry.data["code"], entry.where)
-            char, mj = _resolve(entry.data, entry.where)
+            char, mj = _resolve(entry)
             table.add(GaijiEntry(code, char, mj, entry.where))
     return table

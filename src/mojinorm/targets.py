@@ -222,11 +222,10 @@ def get_target(target: str | Path | Target) -> Target:
     return found
 
 
-def _parse_item(item: object, where: str) -> list[str]:
-    """One ``add``/``remove`` entry: a character or unit, ``U+XXXX`` or ``U+XXXX..U+YYYY``."""
-    if isinstance(item, int):
-        item = str(item)
-    if not isinstance(item, str) or not item:
+def _parse_item(item: str, where: str) -> list[str]:
+    """One ``add``/``remove`` entry as written: a character or unit, ``U+XXXX`` or
+    ``U+XXXX..U+YYYY``."""
+    if not item:
         raise TargetError(f"{where}: entry must be a character, U+XXXX or U+XXXX..U+YYYY")
     text = item.strip()
     m = re.fullmatch(r"[Uu]\+([0-9A-Fa-f]{4,6})(?:\s*\.\.\s*[Uu]\+([0-9A-Fa-f]{4,6}))?", text)
@@ -243,56 +242,74 @@ def _parse_item(item: object, where: str) -> list[str]:
 
 
 def load_profile(path: str | Path) -> Target:
-    """Load a custom target from a YAML profile ``{name, base, add, remove, description}``."""
-    import yaml
+    """Load a custom target from a YAML profile ``{name, base, add, remove, description}``.
+
+    The file is read by the safe table reader (:mod:`mojinorm._yamlfile`): every value is the
+    text written, and an ``add``/``remove`` item that YAML 1.1 would read as a number, a
+    boolean, null or a date (``1``, ``yes``, ``~``) is refused: quote it.
+    """
+    from ._yamlfile import Mapping, Scalar, Sequence, describe, read_yaml
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TargetError(f"cannot read target profile {p}: {exc}") from exc
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise TargetError(f"{p}: not valid YAML: {exc}") from exc
-    if not isinstance(node, yaml.MappingNode):
-        raise TargetError(f"{p}: a target profile is a mapping with name, base, add, remove")
-    fields: dict[str, yaml.Node] = {}
-    for key_node, value_node in node.value:
-        key = key_node.value
+    root = read_yaml(p, TargetError)
+    if not isinstance(root, Mapping):
+        line = 1 if root is None else root.line
+        raise TargetError(f"{p}:{line}: a target profile is a mapping with name, base, add, "
+                          f"remove")
+    profile: Mapping = root
+    for key, (key_node, _) in profile.items.items():
         if key not in _PROFILE_KEYS:
             raise TargetError(
-                f"{p}:{key_node.start_mark.line + 1}: unknown key {key!r} "
+                f"{p}:{key_node.line}: unknown key {key!r} "
                 f"(allowed: {', '.join(sorted(_PROFILE_KEYS))})"
             )
-        fields[key] = value_node
-    data = yaml.safe_load(text)
-    name = data.get("name") or p.stem
-    base_name = data.get("base")
-    if base_name is None:
-        raise TargetError(f"{p}: 'base' is required (one of {', '.join(BUILTIN_TARGETS)})")
-    if str(base_name) not in BUILTIN_TARGETS:
-        line = fields["base"].start_mark.line + 1
+
+    def text(key: str) -> str:
+        """The text of a single-value key, "" when absent."""
+        if key not in profile.items:
+            return ""
+        value = profile.items[key][1]
+        if not isinstance(value, Scalar):
+            raise TargetError(f"{p}:{value.line}: '{key}' must be a single value, "
+                              f"not {describe(value)}")
+        return value.text
+
+    name = text("name") or p.stem
+    base_name = text("base")
+    if not base_name:
+        raise TargetError(
+            f"{p}:{profile.line}: 'base' is required (one of {', '.join(BUILTIN_TARGETS)})"
+        )
+    if base_name not in BUILTIN_TARGETS:
+        line = profile.items["base"][1].line
         raise TargetError(
             f"{p}:{line}: unknown base {base_name!r}; valid: {', '.join(BUILTIN_TARGETS)}"
         )
-    base = get_target(str(base_name))
+    base = get_target(base_name)
     chars = set(base.chars)
     seqs = set(base.sequences)
     for key in ("add", "remove"):
-        if key not in fields or data.get(key) is None:
+        if key not in profile.items:
             continue
-        items = data[key]
-        if not isinstance(items, list):
-            raise TargetError(f"{p}:{fields[key].start_mark.line + 1}: '{key}' must be a list")
-        for item, item_node in zip(items, fields[key].value, strict=True):
-            where = f"{p}:{item_node.start_mark.line + 1}"
-            for unit in _parse_item(item, where):
+        items = profile.items[key][1]
+        if isinstance(items, Scalar) and items.text == "" and items.yaml_type is not None:
+            continue  # "add:" with nothing after it
+        if not isinstance(items, Sequence):
+            raise TargetError(f"{p}:{items.line}: '{key}' must be a list")
+        for item in items.items:
+            where = f"{p}:{item.line}"
+            if not isinstance(item, Scalar):
+                raise TargetError(f"{where}: entry must be a character, U+XXXX or "
+                                  f"U+XXXX..U+YYYY, not {describe(item)}")
+            if item.yaml_type is not None and item.text:
+                raise TargetError(f"{where}: {item.text!r} is read by YAML as {item.yaml_type}, "
+                                  f"not as text; write the character in quotes")
+            for unit in _parse_item(item.text, where):
                 bucket = chars if len(unit) == 1 else seqs
                 if key == "add":
                     bucket.add(unit)
                 else:
                     bucket.discard(unit)
-    description = data.get("description") or f"{base.name} with local additions ({p.name})"
-    return Target(str(name), str(description), frozenset(chars), frozenset(seqs),
+    description = text("description") or f"{base.name} with local additions ({p.name})"
+    return Target(name, description, frozenset(chars), frozenset(seqs),
                   base=base.name, source=str(p))
