@@ -16,6 +16,7 @@ gaiji table ``gaiji-cases.yaml`` or a target profile, are data used by cases).  
               wanted behaviour whose rule name does not exist yet)
 ``steps``     optional: the rules of every step of the first change, in order
 ``alternatives`` optional: the first change's alternatives
+``review``    optional: the first change's ``review`` flag
 ``keys``      optional (match): the two match keys
 ``raises``    optional: exception class name (``UnmappableCharacter``, ``ValueError``)
 ``error_index`` optional: ``UnmappableCharacter.index``
@@ -51,10 +52,10 @@ MIN_CASES = 160
 
 _CASE_KEYS = {
     "label", "kind", "input", "target", "options", "expected", "rule", "steps",
-    "alternatives", "keys", "raises", "error_index", "why", "xfail",
+    "alternatives", "keys", "raises", "error_index", "why", "xfail", "review",
 }
 _OPTION_KEYS = {
-    "normalize": {"fallback", "rules", "gaiji", "reading"},
+    "normalize": {"fallback", "rules", "gaiji", "reading", "ambiguity"},
     "kana": {"hiragana"},
     "match": set(),
 }
@@ -165,6 +166,8 @@ def _check_rules(case: dict, result: mojinorm.Result) -> None:
         assert [s.rule for s in result.changes[0].steps] == case["steps"]
     if "alternatives" in case:
         assert list(result.changes[0].alternatives) == case["alternatives"]
+    if "review" in case:
+        assert result.changes[0].review is case["review"]
 
 
 def _run_normalize(case: dict) -> None:

@@ -211,3 +211,79 @@ def test_every_rule_a_change_can_carry_is_documented():
             for change in mojinorm.explain(text, target, gaiji=GAIJI).changes:
                 seen.update(s.rule for s in change.steps)
     assert seen <= set(RANKING) | set(STEP_RULES), seen - set(RANKING) - set(STEP_RULES)
+
+
+# --------------------------------------------------------------------------- evidence and review
+
+_FALLBACKS_NOT_KEEP = ["geta", "black-circle", "error", "kana", "＊"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@PROP
+@given(text=names, fallback=st.sampled_from(_FALLBACKS_NOT_KEEP))
+def test_is_safe_agrees_with_normalize(target, text, fallback):
+    # is_safe(x) <=> normalize(x) == x, for every fallback but keep (which may keep a unit).
+    n = mojinorm.get_normalizer(target, fallback=fallback, gaiji=GAIJI)
+    try:
+        unchanged = n.normalize(text, reading="ヤマダ") == text
+    except UnmappableCharacter:
+        unchanged = False
+    assert mojinorm.is_safe(text, target) is unchanged
+    assert n.is_safe(text) is unchanged
+    assert (mojinorm.unsafe_chars(text, target) == []) is unchanged
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@PROP
+@given(text=names)
+def test_every_fallback_and_ambiguity_is_marked_for_review(target, text):
+    for change in mojinorm.explain(text, target, gaiji=GAIJI).changes:
+        if change.fallback or change.rule == "ambiguous":
+            assert change.review, change
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [("\t", "invisible"), ("\u200b", "invisible"), ("\u00a0", "space"), ("\ue000", "private-use"),
+     ("髙", "outside"), ("\x7f", "invisible")],
+)
+def test_unsafe_chars_names_the_category(text, category):
+    # Control, zero-width, odd spaces and private use are changed by normalize, so they are unsafe
+    # even where the codec encodes them (Shift_JIS encodes TAB and DEL).
+    [unit] = mojinorm.unsafe_chars("山" + text)
+    assert unit == (1, text) and unit.category == category
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_is_safe_stops_at_the_first_unsafe_unit(target):
+    # A 10 MB text with an unsafe unit at the start is answered without walking the rest.
+    import time
+
+    text = "髙\t" + "山" * 10_000_000
+    start = time.perf_counter()
+    assert not mojinorm.is_safe(text, target)
+    assert time.perf_counter() - start < 5  # generous: this is not a timing test, a hang guard
+
+
+def test_ambiguity_option_is_validated_and_changes_only_ties():
+    with pytest.raises(mojinorm.OptionError, match="unknown ambiguity"):
+        Normalizer(ambiguity="random")
+    # Same answers for every unit that is not an ambiguous tie.
+    for text in ["髙橋", "壳", "实", "兀\U000e0103", "\ue000", "﨔"]:
+        assert mojinorm.normalize(text, ambiguity="first") == mojinorm.normalize(text)
+    assert mojinorm.normalize("\U0002d91f") == "〓"
+    assert mojinorm.normalize("\U0002d91f", ambiguity="first") == "斥"
+
+
+def test_fallback_character_only_needed_when_written():
+    # keep and error never write the fallback character: a profile without 〓 accepts them.
+    import pathlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = pathlib.Path(tmp, "no-geta.yaml")
+        profile.write_text("name: no-geta\nbase: jisx0208\nremove: ['〓']\n", encoding="utf-8")
+        assert Normalizer(str(profile), fallback="keep").normalize("髙") == "高"
+        assert Normalizer(str(profile), fallback="error").normalize("髙") == "高"
+        with pytest.raises(mojinorm.OptionError, match="not inside target"):
+            Normalizer(str(profile), fallback="geta")

@@ -19,6 +19,12 @@ row cycles through the gaiji, IVS and no-mapping names so that a small file has 
 * ~0.2% an invisible character in the name (NBSP or zero-width space instead of U+3000);
 * ~10% a half-width katakana reading (ﾔﾏﾀﾞ ﾀﾛｳ); the others full-width.
 
+``--realistic`` writes a file shaped like a real member file instead (for benchmarks): most
+names distinct (family and given names built from two kanji each, drawn from the JIS X 0208
+kanji, so a million rows hold about 800,000 distinct names); 4% of rows carry one unit outside
+JIS X 0208 drawn from thousands of values (CP932 and JIS X 0213 extended kanji, MJ-only kanji,
+Moji_Joho IVS, and private-use codes spread over U+E000-U+F8FF).
+
 The CP932 output writes what CP932 can carry; a name CP932 cannot encode (𠮷, IVS, 琇 …) is
 replaced by a plain one, so such files have fewer ● cases (as real CP932 exports do).
 """
@@ -161,6 +167,51 @@ def generate(rows: int, seed: int = 20260401) -> Iterator[tuple[str, str, str]]:
         yield f"{i:07d}", name, kana
 
 
+_KANA = [chr(c) for c in range(0x30A2, 0x30F3) if chr(c) not in "ヰヱヲ"]
+
+
+def _outside_pools(rnd: random.Random) -> list[list[str]]:
+    """Units outside JIS X 0208, in four pools: extended kanji of CP932 or JIS X 0213, MJ-only
+    kanji, Moji_Joho IVS, private-use code points.  Drawn from the compiled tables."""
+    from mojinorm import _tables, get_target
+
+    j0208 = get_target("jisx0208").chars
+    ext = sorted(c for c in get_target("jisx0213").chars | get_target("cp932").chars
+                 if c not in j0208 and "\u4e00" <= c <= "\u9fff")
+    mj_only = sorted(c for c in _tables.mj_by_char() if len(c) == 1 and c not in j0208
+                     and ord(c) >= 0x3400 and c not in ext)
+    ivs = sorted(_tables.mj_by_ivs())
+    pua = [chr(c) for c in range(0xE000, 0xF900)]
+    return [ext, rnd.sample(mj_only, 8000), rnd.sample(ivs, 4000), pua]
+
+
+def generate_realistic(rows: int, seed: int = 20260401) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(id, name, kana)`` rows with the cardinality of a real member file."""
+    from mojinorm import get_target
+
+    rnd = random.Random(seed)
+    # JIS level 1 kanji (Shift_JIS 889F-9872): the common ones names are made of
+    common = sorted(c for c in get_target("jisx0208").chars
+                    if "\u4e00" <= c <= "\u9fff" and c.encode("shift_jis") < b"\x98\x73")
+    pools = _outside_pools(rnd)
+
+    def word() -> str:
+        return rnd.choice(common) + rnd.choice(common)
+
+    def reading(n: int) -> str:
+        return "".join(rnd.choice(_KANA) for _ in range(n))
+
+    family = [word() for _ in range(3000)]
+    given = [word() for _ in range(1500)]
+    for i in range(1, rows + 1):
+        fam = rnd.choice(family)
+        if rnd.random() < 0.04:
+            unit = rnd.choice(rnd.choice(pools))
+            fam = unit + fam[1:] if rnd.random() < 0.5 else fam[:1] + unit
+        kana = reading(rnd.randint(2, 4)) + "\u3000" + reading(rnd.randint(2, 4))
+        yield f"{i:07d}", fam + "\u3000" + rnd.choice(given), kana
+
+
 _PLAIN = [("田中", "タナカ"), ("太郎", "タロウ")]
 
 
@@ -174,15 +225,16 @@ def _encodable(row: tuple[str, str, str], encoding: str) -> tuple[str, str, str]
 
 
 def write(path: str | Path, rows: int, seed: int = 20260401, encoding: str = "utf-8",
-          crlf: bool = False) -> None:
+          crlf: bool = False, realistic: bool = False) -> None:
     """Write ``rows`` rows (plus the header) to ``path``."""
+    rows_of = generate_realistic if realistic else generate
     eol = "\r\n" if crlf else "\n"
     codec = "cp932" if encoding.lower() in ("cp932", "shift_jis", "sjis", "windows-31j") \
         else encoding
     with open(path, "w", encoding=codec, newline="") as f:
         f.write(f"id,name,kana{eol}")
         buf = []
-        for row in generate(rows, seed):
+        for row in rows_of(rows, seed):
             if codec == "cp932":
                 row = _encodable(row, codec)
             buf.append(",".join(row) + eol)
@@ -201,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="output path (default data/samples/names.csv)")
     ap.add_argument("--encoding", default="utf-8", help="utf-8 (default), utf-8-sig or cp932")
     ap.add_argument("--crlf", action="store_true", help="CRLF line ends (default LF)")
+    ap.add_argument("--realistic", action="store_true",
+                    help="most names distinct, 4%% outside JIS X 0208 over thousands of values")
     args = ap.parse_args(argv)
-    write(args.out, args.rows, args.seed, args.encoding, args.crlf)
+    write(args.out, args.rows, args.seed, args.encoding, args.crlf, args.realistic)
     print(f"wrote {args.rows} rows to {args.out}", file=sys.stderr)
     return 0
 

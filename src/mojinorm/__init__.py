@@ -60,9 +60,10 @@ __all__ = [
     "Change", "CharInfo", "DEFAULT_RULES", "DataIntegrityError", "FALLBACKS", "GaijiTable",
     "InputError", "LOSSLESS_RULES", "MojinormError", "Normalizer", "OptionError",
     "OutputError", "RANKING", "Result", "ScanReport", "Step", "TableError", "Target",
-    "TargetError", "UnmappableCharacter", "UnsafeUnit", "explain", "get_normalizer", "get_target", "is_safe",
-    "load_gaiji", "load_profile", "lookup", "match_key", "names_match", "normalize",
-    "normalize_file", "normalize_kana", "scan_file", "targets", "unsafe_chars",
+    "TargetError", "UnmappableCharacter", "UnsafeUnit", "explain", "get_normalizer",
+    "get_target", "is_safe", "load_gaiji", "load_profile", "lookup", "match_key",
+    "names_match", "normalize", "normalize_file", "normalize_kana", "scan_file", "targets",
+    "unsafe_chars",
 ]
 
 

@@ -237,6 +237,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=list(argv) if argv is not None else None, prog_name="mojinorm")
 
 
+_ambiguity_option = click.option(
+    "--ambiguity", type=click.Choice(["fallback", "first"]), default="fallback",
+    show_default=True,
+    help="a tie between different characters that no other source decides: the fallback "
+         "(listed for review), or the first in table order (a guess, marked for review)")
+
+
 # ---------------------------------------------------------------------------- scan
 
 
@@ -256,11 +263,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 @click.option("--rules", default=None, metavar="R",
               help="variant rules for the proposed replacements: default, all, or a "
                    "comma-separated list")
+@_ambiguity_option
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @_errors
 def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: str | None,
          encoding: str, target: str, gaiji: tuple[str, ...], fmt: str, top: int | None,
-         fail_on_unsafe: bool, jobs: int, rules: str | None, quiet: bool) -> None:
+         fail_on_unsafe: bool, jobs: int, rules: str | None, ambiguity: str,
+         quiet: bool) -> None:
     """Count the rows of FILE (CSV, TSV or plain text; - for stdin) that would render as ●.
 
     \b
@@ -276,7 +285,7 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
     report = _run_with_progress(file, quiet, lambda progress: scan_file(
         file, columns=columns or None, target=target, gaiji=list(gaiji) or None,
         encoding=encoding, delimiter=delim, header=header, jobs=jobs, progress=progress,
-        rules=rules))
+        rules=rules, ambiguity=ambiguity))
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(top), ensure_ascii=False, indent=2))
     elif fmt == "csv":
@@ -312,6 +321,8 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
         f"  fixable   {r.fixable_rows:,} become safe without the fallback: "
         f"{r.lossless_rows:,} same character, {r.substituted_rows:,} by substitution",
         f"  fallback  {r.fallback_rows:,} need the fallback (no mapping into the target)",
+        f"review      {r.review_rows:,} rows need a person's look (a fallback, an ambiguous "
+        f"character or another glyph's mapping)",
         f"invisible   {r.invisible_rows:,} rows with invisible characters",
         f"ragged      {r.ragged_rows:,} rows with a field count other than {r.fields}",
     ]
@@ -366,6 +377,7 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @_gaiji_option
 @click.option("--rules", default=None, metavar="R",
               help="variant rules: default, all, or a comma-separated list")
+@_ambiguity_option
 @click.option("--replace", is_flag=True,
               help="rewrite the columns in place instead of adding C_normalized, C_changes")
 @click.option("--overwrite", is_flag=True, help="allow OUT to be FILE itself")
@@ -373,8 +385,8 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @_errors
 def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | None,
               delimiter: str | None, encoding: str, kana_column: str | None, target: str,
-              fallback: str, gaiji: tuple[str, ...], rules: str | None, replace: bool,
-              overwrite: bool, quiet: bool) -> None:
+              fallback: str, gaiji: tuple[str, ...], rules: str | None, ambiguity: str,
+              replace: bool, overwrite: bool, quiet: bool) -> None:
     """Write OUT: FILE with its name columns brought into the target.
 
     \b
@@ -392,7 +404,8 @@ def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | N
         cols = _all_but(file, kana_column, delim, header, encoding)
     summary = _run_with_progress(file, quiet, lambda progress: normalize_file(
         file, output, columns=cols, kana_column=kana_column, target=target, fallback=fallback,
-        gaiji=list(gaiji) or None, rules=rules, replace=replace, encoding=encoding,
+        gaiji=list(gaiji) or None, rules=rules, ambiguity=ambiguity, replace=replace,
+        encoding=encoding,
         delimiter=delim, header=header, overwrite=overwrite, progress=progress))
     if not quiet:
         click.echo(_summary(summary), err=True)
@@ -423,7 +436,8 @@ def _all_but(file: str, kana_column: str, delim, header, encoding) -> list[str] 
 def _summary(s: NormalizeSummary) -> str:
     where = "stdout" if s.output == "-" else s.output
     parts = [f"wrote {where} ({s.encoding}): {s.rows:,} rows, {s.values_changed:,} values "
-             f"changed in {s.rows_changed:,} rows, {s.fallback_values:,} with the fallback"]
+             f"changed in {s.rows_changed:,} rows, {s.fallback_values:,} with the fallback, "
+             f"{s.review_values:,} to review"]
     if s.ragged_rows:
         parts.append(f"{s.ragged_rows:,} ragged rows kept as they are")
     if s.blank_lines:
@@ -444,14 +458,16 @@ def _summary(s: NormalizeSummary) -> str:
 @_gaiji_option
 @click.option("--rules", default=None, metavar="R",
               help="variant rules: default, all, or a comma-separated list")
+@_ambiguity_option
 @click.option("--reading", default=None, help="the reading, for --fallback kana")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @_errors
 def explain(text: str, target: str, fallback: str, gaiji: tuple[str, ...], rules: str | None,
-            reading: str | None, fmt: str) -> None:
+            ambiguity: str, reading: str | None, fmt: str) -> None:
     """Show every change that brings TEXT into the target, and why."""
-    n = Normalizer(target, fallback=fallback, gaiji=list(gaiji) or None, rules=rules)
+    n = Normalizer(target, fallback=fallback, gaiji=list(gaiji) or None, rules=rules,
+                   ambiguity=ambiguity)
     res = n.explain(text, reading=reading)
     changes = [{
         "position": c.index,
@@ -464,6 +480,7 @@ def explain(text: str, target: str, fallback: str, gaiji: tuple[str, ...], rules
                   for s in c.steps],
         "source": c.source,
         "fallback": c.fallback,
+        "review": c.review,
         "alternatives": list(c.alternatives),
     } for c in res.changes]
     if fmt == "json":
@@ -476,10 +493,10 @@ def explain(text: str, target: str, fallback: str, gaiji: tuple[str, ...], rules
         click.echo(f"result: {res.text}")
         return
     click.echo(_table(
-        ["pos", "char", "code point", "MJ", "→", "rule", "alternatives"],
+        ["pos", "char", "code point", "MJ", "→", "rule", "alternatives", "review"],
         ([str(c["position"]), show(c["char"]), c["codepoint"], c["mj"] or "-",
           show(c["replacement"]), ">".join(s["rule"] for s in c["steps"]) or c["rule"],
-          " ".join(c["alternatives"]) or "-"] for c in changes),
+          " ".join(c["alternatives"]) or "-", "yes" if c["review"] else ""] for c in changes),
         right=(0,)))
     click.echo(f"result: {res.text}")
 

@@ -1,48 +1,48 @@
-"""The normalization pipeline: make a name render in a target, changing as little as possible.
+"""The normalization plan: make a name render in a target, changing as little as possible.
 
-For every unit (a character, or a base with its variation selector or combining kana mark)
-outside the target, in order:
+For every unit (a character, or a base with its variation selector or combining kana mark) that
+the target cannot take, the steps of ``mojinorm.steps.PIPELINE`` run in order:
 
 0. invisible characters are removed and odd spaces become U+3000 (see ``mojinorm.invisible``);
 1. private-use gaiji are resolved through the user's gaiji tables (``unmapped-gaiji`` otherwise);
-2. variation sequences: a Moji_Joho IVS is its MJ glyph (kept when the target has it, else its
-   ranked mappings decide in step 4), an SVS becomes the compatibility ideograph it stands for,
-   any other selector is stripped; a kana with a combining voiced mark is composed, or written
-   with the standalone mark when the target lacks the composed kana;
+2. variation sequences: the base of a Moji_Joho IVS is the character when it renders, else the
+   IVS glyph's own rows decide in step 4; an SVS becomes the compatibility ideograph it stands
+   for; any other selector is stripped; a kana with a combining voiced mark is composed, or
+   written with the standalone mark when the target lacks the composed kana;
 3. a compatibility ideograph the target lacks becomes its unified ideograph;
-4. variant mapping: the ranked MJ縮退マップ rules, the codecs' same-JIS-code pairs and the NTA map
-   (``mojinorm.rules``); the first candidate inside the target wins, the others are reported as
-   alternatives; a second hop is tried when no direct candidate is inside;
+4. variant mapping by evidence: the character's own glyph first, the ranked rules of
+   ``mojinorm.rules``, ties between different characters broken only by corroboration, else
+   ``ambiguous``; a second hop when no direct candidate is inside;
 5. fallback: ``geta`` 〓, ``black-circle`` ●, ``kana`` (the whole name becomes its reading),
    ``keep``, ``error`` or any single character inside the target.
 
 Units already inside the target are never touched.  Every change says which rule made it and from
-which table, so replaying ``Result.changes`` on the input gives ``Result.text``.
+which table, so replaying ``Result.changes`` on the input gives ``Result.text``.  ``explain`` is
+the reference; ``normalize`` is an accelerator of it, checked by a property test.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from . import _tables
 from .errors import OptionError, UnmappableCharacter
 from .gaiji import GaijiTable, is_private_use, load_gaiji
-from .invisible import REMOVE, SPACE, SPACE_REPLACEMENT, classify
+from .invisible import classify
 from .kana import normalize_kana
-from .lookup import mj_ids_for_unit
-from .rules import LOSSLESS_RULES, RANKING, RULE_SOURCES, resolve_rules
+from .rules import LOSSLESS_RULES, resolve_rules
+from .steps import Context, Step, run
 from .targets import Target, get_target
-from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS, is_variation_selector, iter_units
+from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS, iter_units
 
 __all__ = [
-    "Change", "Normalizer", "Result", "Step", "UnmappableCharacter", "FALLBACKS", "normalize",
-    "explain", "get_normalizer",
+    "AMBIGUITY_MODES", "Change", "Normalizer", "Result", "Step", "UnmappableCharacter",
+    "FALLBACKS", "normalize", "explain", "get_normalizer",
 ]
 
 #: Named fallbacks; any single character inside the target is accepted too.
@@ -54,22 +54,9 @@ FALLBACKS: dict[str, str | None] = {
     "error": None,  # raise UnmappableCharacter
 }
 
-_RANK = {rule: i for i, rule in enumerate(RANKING)}
-_SPACES = frozenset(" \u3000")
-_MARKS = {"\u3099": "\u309b", "\u309a": "\u309c"}  # combining -> standalone voiced marks
+#: ``ambiguity`` option: what a tie between different characters with no corroboration gives.
+AMBIGUITY_MODES = ("fallback", "first")
 _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
-_NAME_CACHE_LIMIT = 100_000  # distinct names needing work remembered per normalizer
-_NAME_CACHE_LENGTH = 64  # longer texts are not names; they are never kept
-
-
-@dataclass(frozen=True)
-class Step:
-    """One transformation of a unit: ``original`` became ``replacement`` under ``rule``."""
-
-    rule: str
-    original: str
-    replacement: str
-    source: str
 
 
 @dataclass(frozen=True)
@@ -135,8 +122,9 @@ class Result:
         return self.text
 
 
-class _UnitWalkNeeded(Exception):
-    """The substitution met a target sequence; the name is cut with iter_units instead."""
+class _NeedsReference(Exception):
+    """The fast path met a unit whose answer depends on the whole text (a target sequence that
+    spans units, or a fallback the text-level policy decides): ``explain`` takes over."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +136,7 @@ class _Resolution:
     alternatives: tuple[str, ...]
     steps: tuple[Step, ...]
     fallback: bool
+    review: bool
     reason: str = ""
 
 
@@ -167,6 +156,11 @@ class Normalizer:
     rules:
         variant rules allowed, an iterable of rule ids or ``"default"``/``"all"``; default: every
         rule in ``mojinorm.rules.RANKING`` except ``dictionary-related``.
+    ambiguity:
+        what to do when the deciding rule offers *different* characters at the same rank and no
+        independent source supports one: ``"fallback"`` (default: the unit is ``ambiguous``, the
+        fallback replaces it, every candidate is listed) or ``"first"`` (take the first in table
+        order: a guess, marked ``review``; nothing else changes).
     """
 
     def __init__(
@@ -176,11 +170,17 @@ class Normalizer:
         fallback: str = "geta",
         gaiji: str | Path | Iterable[str | Path] | GaijiTable | None = None,
         rules: Iterable[str] | str | None = None,
+        ambiguity: str = "fallback",
     ) -> None:
         self.target = get_target(target)
         self.rules = resolve_rules(rules)
-        self._rule_set = frozenset(self.rules)
         self.gaiji = gaiji if isinstance(gaiji, GaijiTable) else load_gaiji(gaiji)
+        if ambiguity not in AMBIGUITY_MODES:
+            raise OptionError(f"unknown ambiguity {ambiguity!r}; use one of "
+                              f"{', '.join(AMBIGUITY_MODES)}")
+        self.ambiguity = ambiguity
+        self._visible = self.target.visible_chars
+        self._sequences = self.target.sequences
         if fallback in FALLBACKS:
             self.fallback = fallback
             self.fallback_char = FALLBACKS[fallback] or "\u3013"
@@ -192,52 +192,31 @@ class Normalizer:
                 f"unknown fallback {fallback!r}; use one of {', '.join(FALLBACKS)} "
                 f"or a single character inside the target"
             )
-        if not self._ok(self.fallback_char):
+        # Only a fallback that writes its character needs that character inside the target.
+        if self.fallback not in ("keep", "error") and not self._ok(self.fallback_char):
             raise OptionError(
                 f"fallback character {self.fallback_char!r} is not inside target "
                 f"{self.target.name!r}"
             )
-        self._guard = self.target.visible_guard
+        self._context = Context(self._ok, self._ok_text, frozenset(self.rules), self.gaiji,
+                                ambiguity, self.target.name)
+        self._search = self.target.visible_guard.search
         # The units that need a look, as iter_units cuts them: a code point outside the visible
         # target with its selector, any base with a selector, or a selector on its own.
         vs = VARIATION_SELECTOR_CLASS
         joins = vs + KANA_MARK_CLASS
-        self._unit_sub = re.compile(
+        self._sub = re.compile(
             f"[^{self.target.visible_class}{vs}][{joins}]?|[^{vs}][{joins}]|[{vs}]").sub
-        self._visible = self.target.visible_chars
-        self._sequences = self.target.sequences
         self._cache: dict[str, _Resolution] = {}
-        self._known: dict[str, str] = {}  # unit -> replacement, for the substitution callback
-        # name -> result for names that needed work: member files repeat names (households,
-        # re-submitted records), and a hit costs one dict look-up instead of a substitution
-        self._names: dict[str, str] = {}
-        self._sub_known = self._replace_known
+        # unit -> replacement for the substitution callback; only units whose answer no context
+        # or text-level policy can change are kept
+        self._known: dict[str, str] = {}
         self._lock = threading.Lock()
-        # The hot path: a closure with the guard bound locally, set on the instance, costs about
-        # half of a bound method doing attribute look-ups (see benchmarks/README.md).
-        search = self._guard.search
-        slow = self._normalize_units
-        names = self._names
-        kana = self.fallback == "kana"
-
-        def normalize(text: str, *, reading: str | None = None) -> str:
-            if search(text) is None:
-                return text
-            if kana:
-                return slow(text, reading)
-            done = names.get(text)
-            if done is None:
-                done = slow(text, reading)
-                if len(names) < _NAME_CACHE_LIMIT and len(text) <= _NAME_CACHE_LENGTH:
-                    names[text] = done
-            return done
-
-        normalize.__doc__ = Normalizer.normalize.__doc__
-        self.normalize = normalize  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return (f"Normalizer(target={self.target.name!r}, fallback={self.fallback!r}, "
-                f"rules={len(self.rules)}, gaiji={len(self.gaiji)})")
+                f"rules={len(self.rules)}, gaiji={len(self.gaiji)}, "
+                f"ambiguity={self.ambiguity!r})")
 
     # ------------------------------------------------------------------ public
 
@@ -246,46 +225,22 @@ class Normalizer:
         return self.target.is_clean(text)
 
     def normalize(self, text: str, *, reading: str | None = None) -> str:
-        """Return ``text`` brought into the target (``reading`` is used by fallback ``kana``)."""
-        if self._guard.search(text) is None:
+        """Return ``text`` brought into the target (``reading`` is used by fallback ``kana``).
+
+        An accelerator of :meth:`explain` (the reference): one C-level substitution over the
+        text, answering recurring units from a dict; anything that depends on more than the
+        unit is handed to ``explain``.  A property test proves the two agree.
+        """
+        if self._search(text) is None:
             return text
-        return self._normalize_units(text, reading)
-
-    def _normalize_units(self, text: str, reading: str | None) -> str:
-        if self.fallback == "kana" and reading and reading.strip():
-            return self.explain(text, reading=reading).text  # may replace the whole name
-        # One C-level substitution over the name; Python runs only for the units that need it.
         try:
-            return self._unit_sub(self._sub_known, text)
-        except _UnitWalkNeeded:
-            return self.explain(text).text
-
-    def _replace_known(self, m: re.Match[str]) -> str:
-        # Most units recur (a member file repeats its extended kanji): answer from a dict.
-        replacement = self._known.get(m.group())
-        if replacement is None:
-            return self._replace_unit(m)
-        return replacement
-
-    def _replace_unit(self, m: re.Match[str]) -> str:
-        unit = m.group()
-        index = m.start()
-        if index and m.string[index - 1] + unit[0] in self._sequences:
-            # Part of a multi-code-point character of the target (æ + U+0300): how the units
-            # pair up depends on what came before, so walk the name unit by unit.
-            raise _UnitWalkNeeded
-        if unit in self._sequences:
-            return unit  # a variation sequence the target has (Moji_Joho IVS in mj)
-        res = self._resolve(unit)
-        if res.fallback and self.fallback == "error":
-            raise UnmappableCharacter(unit, index, m.string, self.target.name, res.reason)
-        if not self._sequences and len(self._known) < _CACHE_LIMIT:
-            self._known[unit] = res.replacement  # no context can change this unit's answer
-        return res.replacement
+            return self._sub(self._replace, text)
+        except _NeedsReference:
+            return self.explain(text, reading=reading).text
 
     def explain(self, text: str, *, reading: str | None = None) -> Result:
         """Like ``normalize`` but also return every change with its rule and source."""
-        if self._guard.search(text) is None:
+        if self._search(text) is None:
             return Result(text)
         out = []
         changes = []
@@ -294,27 +249,60 @@ class Normalizer:
                 out.append(unit)
                 continue
             res = self._resolve(unit)
-            if res.fallback:
-                if self.fallback == "error":
-                    raise UnmappableCharacter(unit, index, text, self.target.name, res.reason)
-                if self.fallback == "kana" and reading and reading.strip():
-                    kana = self._kana(reading)
-                    step = Step("fallback-kana", text, kana, "reading given by the caller")
-                    return Result(kana, (Change(
-                        0, text, kana, "fallback-kana", "reading given by the caller",
-                        res.mj, (), (step,), True,
-                    ),))
             out.append(res.replacement)
             changes.append(Change(index, unit, res.replacement, res.rule, res.source, res.mj,
-                                  res.alternatives, res.steps, res.fallback))
-        return Result("".join(out), tuple(changes))
+                                  res.alternatives, res.steps, res.fallback, res.review))
+        return self._text_policy(text, "".join(out), tuple(changes), reading)
+
+    def _text_policy(self, text: str, out: str, changes: tuple[Change, ...],
+                     reading: str | None) -> Result:
+        """The fallbacks that act on the whole text: ``error`` raises, ``kana`` with a reading
+        replaces the whole name.  The only place these two are decided."""
+        first = next((c for c in changes if c.fallback), None)
+        if first is not None and self.fallback == "error":
+            reason = self._resolve(first.original).reason
+            raise UnmappableCharacter(first.original, first.index, text, self.target.name,
+                                      reason)
+        if first is not None and self.fallback == "kana" and reading and reading.strip():
+            kana = self._kana(reading)
+            source = "reading given by the caller"
+            step = Step("fallback-kana", text, kana, source)
+            return Result(kana, (Change(0, text, kana, "fallback-kana", source, first.mj, (),
+                                        (step,), True, True),))
+        return Result(out, changes)
+
+    # ------------------------------------------------------------------ fast path
+
+    def _replace(self, m: re.Match[str]) -> str:
+        replacement = self._known.get(m.group())
+        if replacement is None:
+            return self._replace_first_time(m)
+        return replacement
+
+    def _replace_first_time(self, m: re.Match[str]) -> str:
+        unit = m.group()
+        index = m.start()
+        if self._sequences:
+            if index and m.string[index - 1] + unit[0] in self._sequences:
+                raise _NeedsReference  # æ + U+0300: pairing depends on what came before
+            if unit in self._sequences:
+                return unit  # a variation sequence the target has (Moji_Joho IVS in mj)
+        res = self._resolve(unit)
+        if res.fallback and self.fallback in ("error", "kana"):
+            raise _NeedsReference
+        if not self._sequences and len(self._known) < _CACHE_LIMIT:
+            self._known[unit] = res.replacement
+        return res.replacement
 
     # ------------------------------------------------------------------ plan
 
     def _ok(self, unit: str) -> bool:
         if len(unit) == 1:
-            return unit in self.target.chars and classify(unit) is None
-        return unit in self.target.sequences
+            return unit in self._visible
+        return unit in self._sequences
+
+    def _ok_text(self, text: str) -> bool:
+        return all(self._ok(u) for _, u in iter_units(text, self._sequences))
 
     def export_resolutions(self) -> dict[str, object]:
         """The units resolved so far (for a worker process to hand to its parent)."""
@@ -326,12 +314,6 @@ class Normalizer:
             for unit, res in resolutions.items():
                 if isinstance(res, _Resolution) and len(self._cache) < _CACHE_LIMIT:
                     self._cache.setdefault(unit, res)
-
-    def _space(self) -> str | None:
-        for space in (SPACE_REPLACEMENT, " "):
-            if self._ok(space):
-                return space
-        return None
 
     def _kana(self, reading: str) -> str:
         kana = normalize_kana(reading)
@@ -351,166 +333,27 @@ class Normalizer:
                 self._cache[unit] = res
         return res
 
-    def _done(self, unit: str, steps: list[Step], mj: str | None,
-              alternatives: tuple[str, ...] = ()) -> _Resolution:
-        last = steps[-1]
-        return _Resolution(last.replacement, last.rule, last.source, mj, alternatives,
-                           tuple(steps), False)
-
-    def _fallback(self, unit: str, rule: str, reason: str, steps: list[Step],
-                  mj: str | None) -> _Resolution:
+    def _compute(self, unit: str) -> _Resolution:
+        w = run(self._context, unit)
+        if w.stop is None:
+            last = w.steps[-1]
+            return _Resolution(last.replacement, last.rule, last.source, w.mj, w.alternatives,
+                               tuple(w.steps), False, w.review)
+        rule, reason = w.stop
         replacement = unit if self.fallback == "keep" else self.fallback_char
         source = f"fallback {self.fallback}" + (
             f" ({self.fallback_char})" if self.fallback != "keep" else "")
-        steps = [*steps, Step(rule, steps[-1].replacement if steps else unit, replacement, source)]
-        return _Resolution(replacement, rule, source, mj, (), tuple(steps), True, reason)
-
-    def _compute(self, unit: str) -> _Resolution:
-        steps: list[Step] = []
-        # 0. invisible characters and odd spaces
-        kind = classify(unit[0])
-        if kind == REMOVE:
-            return self._done(unit, [Step("invisible-removed", unit, "",
-                                          RULE_SOURCES["invisible-removed"])], None)
-        if kind == SPACE or unit in _SPACES:  # an odd space, or a space the target lacks
-            space = self._space()
-            if space is None:
-                return self._fallback(unit, "no-mapping", "the target has no space", steps, None)
-            return self._done(unit, [Step("space-normalized", unit, space,
-                                          RULE_SOURCES["space-normalized"])], None)
-        cur = unit
-        mj: str | None = None
-        # 1. private-use gaiji
-        if is_private_use(cur[0]):
-            entry = self.gaiji.get(cur[0])
-            if entry is None:
-                return self._fallback(unit, "unmapped-gaiji",
-                                      "private-use character with no gaiji table entry", steps,
-                                      None)
-            steps.append(Step("gaiji-table", cur, entry.char, entry.source))
-            cur, mj = entry.char, entry.mj
-            if len(unit) == 2 and len(cur) == 1:
-                cur += unit[1]  # keep the selector the gaiji carried; step 2 judges it
-            if self._ok(cur):
-                return self._done(unit, steps, mj)
-        # 2. variation sequences
-        mj_ids = mj_ids_for_unit(cur)
-        if len(cur) == 2 and is_variation_selector(cur[1]):
-            if mj_ids:  # a Moji_Joho IVS: its MJ glyph decides (step 4), like 增+IVS -> 増
-                mj = mj_ids[0]
-            else:
-                svs = _tables.svs_map().get(cur)
-                if svs is not None:
-                    steps.append(Step("svs-to-compat", cur, svs, RULE_SOURCES["svs-to-compat"]))
-                    cur = svs
-                else:
-                    steps.append(Step("variation-selector-stripped", cur, cur[0],
-                                      RULE_SOURCES["variation-selector-stripped"]))
-                    cur = cur[0]
-                if self._ok(cur):
-                    return self._done(unit, steps, mj)
-                mj_ids = mj_ids_for_unit(cur)
-        if mj is None and mj_ids:
-            mj = mj_ids[0]
-        # 2b. kana with a voiced mark: composed (タ+U+3099 -> ダ), else base + standalone mark
-        kana = self._kana_marks(cur)
-        if kana is not None:
-            steps.append(kana)
-            return self._done(unit, steps, mj)
-        # 3. compatibility ideographs
-        if len(cur) == 1 and _is_compat_ideograph(cur):
-            unified = unicodedata.normalize("NFC", cur)
-            if unified != cur:
-                steps.append(Step("compat-to-unified", cur, unified,
-                                  RULE_SOURCES["compat-to-unified"]))
-                cur = unified
-                if self._ok(cur):
-                    return self._done(unit, steps, mj)
-                mj_ids = mj_ids + tuple(i for i in mj_ids_for_unit(cur) if i not in mj_ids)
-        # 4. variant mapping, ranked; a second hop when no direct candidate is in the target
-        ranked = self._candidates(cur, mj_ids)
-        inside = [c for c in ranked if self._ok(c[0])]
-        if inside:
-            char, rule, from_mj = inside[0]
-            steps.append(Step(rule, cur, char, _source(rule)))
-            alternatives = tuple(c[0] for c in inside[1:])
-            return self._done(unit, steps, from_mj or mj, alternatives)
-        for mid, rule1, from_mj in ranked:
-            second = [c for c in self._candidates(mid, mj_ids_for_unit(mid)) if self._ok(c[0])]
-            if second:
-                char, rule2, _ = second[0]
-                steps.append(Step(rule1, cur, mid, _source(rule1)))
-                steps.append(Step(rule2, mid, char, _source(rule2)))
-                return self._done(unit, steps, from_mj or mj, tuple(c[0] for c in second[1:]))
-        if len(cur) == 2 and is_variation_selector(cur[1]) and self._ok(cur[0]):
-            steps.append(Step("variation-selector-stripped", cur, cur[0],
-                              RULE_SOURCES["variation-selector-stripped"]))
-            return self._done(unit, steps, mj)
-        # 5. fallback
-        return self._fallback(unit, "no-mapping",
-                              f"no allowed rule maps it into {self.target.name}", steps, mj)
-
-    def _kana_marks(self, cur: str) -> Step | None:
-        """Compose a kana and its combining voiced mark, or spell it with the standalone mark."""
-        if len(cur) == 2 and cur[1] in _MARKS:
-            composed = unicodedata.normalize("NFC", cur)
-            if len(composed) == 1 and self._ok(composed):
-                return Step("kana-composed", cur, composed, RULE_SOURCES["kana-composed"])
-            base, mark = cur[0], _MARKS[cur[1]]
-        elif len(cur) == 1 and "\u3041" <= cur <= "\u30ff":
-            decomposed = unicodedata.normalize("NFD", cur)
-            if len(decomposed) != 2 or decomposed[1] not in _MARKS:
-                return None
-            base, mark = decomposed[0], _MARKS[decomposed[1]]
-        else:
-            return None
-        if self._ok(base) and self._ok(mark):
-            return Step("kana-mark-separated", cur, base + mark,
-                        RULE_SOURCES["kana-mark-separated"])
-        return None
-
-    def _candidates(self, char: str, mj_ids: tuple[str, ...]) -> list[tuple[str, str, str | None]]:
-        """Every allowed replacement of ``char`` (other than itself), best first, no repeats."""
-        scored = []
-        if "override" in self._rule_set:
-            ov = _tables.overrides().get(char)
-            if ov is not None:
-                scored.append(((0, 0, 0, 0), ov[0], "override", None))
-        for order, mj in enumerate(mj_ids):
-            for e in _tables.shrink_for_mj(mj):
-                if e.rule in self._rule_set:
-                    key = (_RANK[e.rule], e.rank or 0, e.hops or 0, order)
-                    scored.append((key, e.target, e.rule, mj))
-        if "same-jis-code" in self._rule_set:
-            for alt, _code in _tables.jis_equivalents().get(char, ()):
-                scored.append(((_RANK["same-jis-code"], 0, 0, 0), alt, "same-jis-code", None))
-        if "nta-jis-shrink" in self._rule_set and len(char) == 1:
-            nta = _tables.nta_map().get(char)
-            if nta is not None:
-                scored.append(((_RANK["nta-jis-shrink"], 0, 0, 0), nta, "nta-jis-shrink", None))
-        scored.sort(key=lambda s: s[0])
-        seen = {char}
-        out = []
-        for _, target, rule, mj in scored:
-            if target not in seen:
-                seen.add(target)
-                out.append((target, rule, mj))
-        return out
-
-
-def _is_compat_ideograph(ch: str) -> bool:
-    cp = ord(ch)
-    return 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F
-
-
-def _source(rule: str) -> str:
-    return RULE_SOURCES.get(rule, rule)
+        before = w.steps[-1].replacement if w.steps else unit
+        steps = (*w.steps, Step(rule, before, replacement, source))
+        return _Resolution(replacement, rule, source, w.mj, w.alternatives, steps, True, True,
+                           reason)
 
 
 @lru_cache(maxsize=64)
 def _cached(target: str | Target, fallback: str, gaiji: tuple[str, ...] | None,
-            rules: tuple[str, ...]) -> Normalizer:
-    return Normalizer(target, fallback=fallback, gaiji=list(gaiji) if gaiji else None, rules=rules)
+            rules: tuple[str, ...], ambiguity: str) -> Normalizer:
+    return Normalizer(target, fallback=fallback, gaiji=list(gaiji) if gaiji else None, rules=rules,
+                      ambiguity=ambiguity)
 
 
 def get_normalizer(
@@ -518,22 +361,23 @@ def get_normalizer(
     fallback: str = "geta",
     gaiji: str | Path | Iterable[str | Path] | None = None,
     rules: Iterable[str] | str | None = None,
+    ambiguity: str = "fallback",
 ) -> Normalizer:
     """A cached ``Normalizer`` for these options (built once, then reused)."""
     if isinstance(gaiji, (str, Path)):
         gaiji = [gaiji]
     key_gaiji = tuple(str(Path(g).resolve()) for g in gaiji) if gaiji else None
     key_target = target if isinstance(target, Target) else str(target)
-    return _cached(key_target, fallback, key_gaiji, resolve_rules(rules))
+    return _cached(key_target, fallback, key_gaiji, resolve_rules(rules), ambiguity)
 
 
 def normalize(text: str, target: str | Path | Target = "jisx0208", *, reading: str | None = None,
-              **options) -> str:
+              **options: Any) -> str:
     """Bring ``text`` into ``target``; options as for :class:`Normalizer`."""
     return get_normalizer(target, **options).normalize(text, reading=reading)
 
 
 def explain(text: str, target: str | Path | Target = "jisx0208", *, reading: str | None = None,
-            **options) -> Result:
+            **options: Any) -> Result:
     """``normalize`` plus the changes that made the result; options as for :class:`Normalizer`."""
     return get_normalizer(target, **options).explain(text, reading=reading)

@@ -172,6 +172,8 @@ class ScanReport:
     lossless_rows: int = 0
     substituted_rows: int = 0
     fallback_rows: int = 0
+    #: rows a person should look at: a fallback, an ambiguous unit or a sibling glyph's mapping
+    review_rows: int = 0
     invisible_rows: int = 0
     ragged_rows: int = 0
     blank_lines: int = 0
@@ -203,12 +205,12 @@ class ScanReport:
 class _Counts:
     """Everything a scan adds up; picklable and mergeable (workers return one each)."""
 
-    __slots__ = ("rows", "unsafe", "fixable", "lossless", "fallback", "invisible", "ragged",
-                 "blank", "multiline", "col_missing", "col_unsafe", "col_invisible",
+    __slots__ = ("rows", "unsafe", "fixable", "lossless", "fallback", "review", "invisible",
+                 "ragged", "blank", "multiline", "col_missing", "col_unsafe", "col_invisible",
                  "col_fallback", "chars")
 
     def __init__(self, ncols: int) -> None:
-        self.rows = self.unsafe = self.fixable = self.lossless = self.fallback = 0
+        self.rows = self.unsafe = self.fixable = self.lossless = self.fallback = self.review = 0
         self.invisible = self.ragged = self.blank = self.multiline = 0
         self.col_missing = [0] * ncols
         self.col_unsafe = [0] * ncols
@@ -224,8 +226,8 @@ class _Counts:
             setattr(self, k, v)
 
     def merge(self, other: _Counts) -> None:
-        for k in ("rows", "unsafe", "fixable", "lossless", "fallback", "invisible", "ragged",
-                  "blank", "multiline"):
+        for k in ("rows", "unsafe", "fixable", "lossless", "fallback", "review", "invisible",
+                  "ragged", "blank", "multiline"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         for k in ("col_missing", "col_unsafe", "col_invisible", "col_fallback"):
             mine = getattr(self, k)
@@ -235,7 +237,7 @@ class _Counts:
 
 
 # value analysis flags
-_UNSAFE, _INVISIBLE, _FALLBACK, _LOSSY = 1, 2, 4, 8
+_UNSAFE, _INVISIBLE, _FALLBACK, _LOSSY, _REVIEW = 1, 2, 4, 8, 16
 
 
 # ---------------------------------------------------------------------------- layout and plan
@@ -483,6 +485,8 @@ class _Scanner:
                     flags |= _FALLBACK
             if ch.rule not in LOSSLESS_RULES:
                 flags |= _LOSSY
+            if ch.review:
+                flags |= _REVIEW
         units = tuple(ch.original for ch in res.changes)
         if len(value) > _CACHEABLE:
             for u in units:  # counted now, since the value is not kept for flush()
@@ -526,6 +530,8 @@ class _Scanner:
                 else:
                     row_flags |= flags & _INVISIBLE
         if row_flags:
+            if row_flags & _REVIEW:
+                c.review += 1
             if row_flags & _INVISIBLE:
                 c.invisible += 1
             if row_flags & _UNSAFE:
@@ -840,6 +846,7 @@ def scan_file(
     jobs: int = 1,
     progress: Progress | None = None,
     rules=None,
+    ambiguity: str = "fallback",
 ) -> ScanReport:
     """Scan a member file (``"-"``: stdin) and report what would render as ● in ``target``.
 
@@ -850,7 +857,8 @@ def scan_file(
     ``progress(bytes_done, total_bytes)`` is called after each chunk.  Raises
     :class:`mojinorm.csvio.InputError` for bad input.
     """
-    normalizer = Normalizer(target, gaiji=gaiji, fallback="geta", rules=rules)
+    normalizer = Normalizer(target, gaiji=gaiji, fallback="geta", rules=rules,
+                            ambiguity=ambiguity)
     cols = [str(c) for c in columns] if columns else None
     inp = open_input(str(path))
     try:
@@ -929,6 +937,7 @@ def _fill(report: ScanReport, c: _Counts, layout: _Layout, normalizer: Normalize
     report.lossless_rows = c.lossless
     report.substituted_rows = c.fixable - c.lossless
     report.fallback_rows = c.fallback
+    report.review_rows = c.review
     report.invisible_rows = c.invisible
     report.ragged_rows = c.ragged
     report.blank_lines = c.blank
@@ -992,6 +1001,7 @@ class NormalizeSummary:
     rows_changed: int = 0
     values_changed: int = 0
     fallback_values: int = 0
+    review_values: int = 0  #: values a person should look at (fallback, ambiguous, sibling glyph)
     ragged_rows: int = 0
     blank_lines: int = 0
     multiline_records: int = 0
@@ -1009,6 +1019,7 @@ def normalize_file(
     fallback: str = "geta",
     gaiji=None,
     rules=None,
+    ambiguity: str = "fallback",
     replace: bool = False,
     encoding: str = "auto",
     delimiter: str | None = None,
@@ -1034,7 +1045,8 @@ def normalize_file(
                          "--overwrite")
     if out != "-" and os.path.isdir(out):
         raise csvio.OutputError("is a directory; give a file name", name=out)
-    normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules)
+    normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules,
+                            ambiguity=ambiguity)
     cols = [str(c) for c in columns] if columns else None
     inp = open_input(src)
     try:
@@ -1105,7 +1117,7 @@ class _Writer:
                              f"target that fits the file's encoding", name=self.name,
                              line=line) from None
 
-    def _norm(self, value: str, reading: str | None, line: int) -> tuple[str, str, bool]:
+    def _norm(self, value: str, reading: str | None, line: int) -> tuple[str, str, bool, bool]:
         key = (value, reading) if self.kana else value
         hit = self.cache.get(key)
         if hit is not None:
@@ -1114,7 +1126,8 @@ class _Writer:
             res = self.normalizer.explain(value, reading=reading)
         except UnmappableCharacter as exc:
             raise InputError(str(exc), name=self.name, line=line) from None
-        hit = (res.text, "; ".join(str(c) for c in res.changes), res.used_fallback)
+        hit = (res.text, "; ".join(str(c) for c in res.changes), res.used_fallback,
+               any(c.review for c in res.changes))
         if len(value) <= _CACHEABLE:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
@@ -1225,7 +1238,7 @@ class _Writer:
                 for ci in selected:
                     v = values[ci]
                     if guard(v) is None:
-                        results.append((v, "", False))
+                        results.append((v, "", False, False))
                         continue
                     r = self._norm(v, reading, line_no)
                     if r[0] != v or r[1]:
@@ -1233,6 +1246,8 @@ class _Writer:
                         s.values_changed += 1
                         if r[2]:
                             s.fallback_values += 1
+                        if r[3]:
+                            s.review_values += 1
                     results.append(r)
                 if changed:
                     s.rows_changed += 1
