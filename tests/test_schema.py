@@ -68,6 +68,7 @@ def test_header_mismatch_is_a_data_integrity_error(monkeypatch, table):
 
 def test_header_is_checked_on_first_load(monkeypatch):
     _with_header(monkeypatch, "same_jisyu.tsv", b"char\tvariant\tlist")
+    monkeypatch.setattr(_tables, "_full", {})  # no index built by earlier tests
     for fn in (_tables._bytes, _tables._text, _tables.same_jisyu, _tables.same_jisyu_for):
         fn.cache_clear()
     try:

@@ -206,8 +206,41 @@ def _bytes(name: str) -> bytes:
     return _verified(name)
 
 
+#: Point queries a table answers by binary search before it builds a full index: a few names
+#: need a few look-ups; a file of names needs thousands, and then one pass over the table
+#: (tens of milliseconds) is cheaper than thousands of searches.
+_POINT_QUERIES = 256
+_queries: dict[str, int] = {}
+_full: dict[str, dict[str, list[str]]] = {}
+
+
 def _lines_for(name: str, key: str) -> list[list[str]]:
     """The rows of a sorted table whose first field is ``key``."""
+    index = _full.get(name)
+    if index is None:
+        count = _queries.get(name, 0) + 1
+        _queries[name] = count
+        if count <= _POINT_QUERIES:
+            return _search(name, key)
+        index = _index(name)
+    return [line.split("\t") for line in index.get(key, ())]
+
+
+def _index(name: str) -> dict[str, list[str]]:
+    """First field -> the table's lines with it (split only when asked for)."""
+    with _lock:
+        index = _full.get(name)
+        if index is None:
+            index = {}
+            lines = _text(name).split("\n")
+            for line in lines[1:]:
+                if line:
+                    index.setdefault(line[:line.find("\t")], []).append(line)
+            _full[name] = index
+    return index
+
+
+def _search(name: str, key: str) -> list[list[str]]:
     data = _bytes(name)
     want = key.encode("utf-8", "surrogatepass")  # a lone surrogate just finds nothing
     lo = data.find(b"\n") + 1  # skip the header

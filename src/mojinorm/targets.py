@@ -25,7 +25,10 @@ from . import _tables
 from .errors import TargetError
 from .units import iter_units
 
-__all__ = ["Target", "TargetError", "UnsafeUnit", "get_target", "load_profile", "targets", "BUILTIN_TARGETS"]
+__all__ = [
+    "Target", "TargetError", "UnsafeUnit", "get_target", "load_profile", "targets",
+    "BUILTIN_TARGETS",
+]
 
 #: Built-in targets and what they model.
 BUILTIN_TARGETS: dict[str, str] = {
