@@ -1,0 +1,658 @@
+"""The column kernel: mojinorm over a polars string column.
+
+Everything done per row runs as polars expressions (Rust):
+
+* the guard ``str.contains([^visible])`` (``Target.visible_guard``) finds the values a
+  normalizer has to look at; the others are safe and pass through untouched;
+* those values are cut into tokens that cover them: code points (``str.split("")``), or, for
+  a value holding a variation selector or a combining voiced mark, units cut by
+  ``str.extract_all`` exactly as ``mojinorm.units.iter_units`` (and the unit pattern of
+  ``Normalizer``) cut them.  Every unit a normalizer looks at is one token;
+* list expressions map each token through the unit tables (``replace``) and join them back:
+  the normalized value, the change texts (``"; "``) and the review flags.  A token is
+  replaced as a whole, so a lone selector can never match inside a unit that carries one.
+
+Python runs once per *distinct unit*: ``Normalizer.explain(unit)`` decides the replacement,
+the change text (``str(Change)``) and the review flag, and the answer is kept for the next
+batch.  The kernel therefore follows whatever the normalizer decides, and its results equal
+the per-name API (``tests/test_column.py`` proves it differentially).
+
+A few values cannot be answered unit by unit; they go through the per-name API, those rows
+only:
+
+* fallback ``error``: rows with a unit whose resolution raises.  They are run in row order,
+  so the first offending row raises ``UnmappableCharacter`` with the per-name message;
+* fallback ``kana`` with a reading column: rows with a unit resolved by the fallback (the
+  whole name becomes its reading);
+* targets with a multi-code-point character that is not a base plus a selector or voiced
+  mark (JIS X 0213's æ + U+0300, ˥˩): rows where such a pair occurs, because how the units
+  pair up there depends on the neighbouring code point.
+
+Importing this module imports polars; ``import mojinorm`` does not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import polars as pl
+
+from .errors import MojinormError, UnmappableCharacter
+from .kana import normalize_kana as _normalize_kana
+from .matching import match_key as _match_key
+from .normalizer import Normalizer, Result, get_normalizer
+from .targets import Target, get_target
+from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
+
+__all__ = [
+    "ColumnPlan", "TargetPatterns", "changes", "column_plan", "explain", "is_safe",
+    "match_key", "normalize", "normalize_kana", "review", "rust_class", "target_patterns",
+    "unsafe_chars",
+]
+
+#: What names a target: a built-in name, a YAML profile path, a ``Target`` or a ``Normalizer``.
+TargetLike: TypeAlias = "str | Path | Target | Normalizer"
+
+_UNIT_MEMO_LIMIT = 200_000  # distinct units remembered per plan
+_JOINERS = frozenset("\u3099\u309a")
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+def rust_class(chars: Iterable[str]) -> str:
+    """A character-class body for polars' (Rust) regex engine: ``\\x{…}`` ranges.
+
+    Every code point is written as an escape, so no class syntax of the Rust engine (``&&``,
+    ``--``, ``~~``, ``[:alpha:]``) can be triggered by the target's own characters.
+    """
+    cps = sorted({ord(c) for c in chars})
+    parts = []
+    i = 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        if j == i:
+            parts.append(f"\\x{{{cps[i]:X}}}")
+        else:
+            parts.append(f"\\x{{{cps[i]:X}}}-\\x{{{cps[j]:X}}}")
+        i = j + 1
+    return "".join(parts)
+
+
+def _rust_literal(text: str) -> str:
+    return "".join(f"\\x{{{ord(c):X}}}" for c in text)
+
+
+def _is_joiner(ch: str) -> bool:
+    cp = ord(ch)
+    return ch in _JOINERS or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF
+
+
+@dataclass(frozen=True)
+class TargetPatterns:
+    """The polars regexes of one target."""
+
+    #: one code point a normalizer must look at (``Target.visible_guard`` for polars)
+    guard: str
+    #: the units a normalizer looks at, cut as ``iter_units`` cuts them (the unit pattern of
+    #: ``Normalizer``: a code point outside the visible target, or any base, with its
+    #: selector or voiced mark, or a lone selector)
+    units: str
+    #: every unit of a text, visible or not: a code point with its selector or voiced mark,
+    #: or a lone selector (the tokens of a value that holds a selector or a mark)
+    tokens: str
+    #: a pair of code points forming a target character with no selector or voiced mark
+    #: (JIS X 0213's æ + U+0300); ``None`` when the target has none
+    context: str | None
+    #: a variation selector or combining voiced mark (a code point that joins its base)
+    joiners: str
+    #: the target's multi-code-point units, sorted (kept as they are)
+    sequences: tuple[str, ...]
+
+
+@lru_cache(maxsize=32)
+def target_patterns(target: Target) -> TargetPatterns:
+    """Compile (as text) the polars patterns of ``target``; cached per target object."""
+    visible = rust_class(target.visible_chars)
+    vs = VARIATION_SELECTOR_CLASS
+    joins = vs + KANA_MARK_CLASS
+    units = f"[^{visible}{vs}][{joins}]?|[^{vs}][{joins}]|[{vs}]"
+    # A sequence whose second code point is a selector or a voiced mark is one unit by the
+    # ordinary rule (and kept as it is); the others pair up only by context.
+    context = sorted(s for s in target.sequences if not all(_is_joiner(c) for c in s[1:]))
+    return TargetPatterns(
+        guard=f"[^{visible}]",
+        units=units,
+        tokens=f"[^{vs}][{joins}]?|[{vs}]",
+        context="|".join(_rust_literal(s) for s in context) or None,
+        joiners=f"[{joins}]",
+        sequences=tuple(sorted(target.sequences)),
+    )
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+class _Outcome:
+    """What a normalizer does to one unit; the change text is built only when asked for."""
+
+    __slots__ = ("replacement", "review", "fallback", "raises", "_result", "_changes")
+
+    def __init__(self, replacement: str, review: bool, fallback: bool, raises: bool,
+                 result: Result | None) -> None:
+        self.replacement = replacement
+        self.review = review
+        self.fallback = fallback
+        self.raises = raises  # resolving the unit raised (fallback "error"): rows go per name
+        self._result = result
+        self._changes: str | None = None
+
+    @property
+    def changes(self) -> str:
+        """``str(Change)`` of the unit's changes joined by "; " ("" when none)."""
+        if self._changes is None:
+            result = self._result
+            self._changes = "; ".join(str(c) for c in result.changes) if result else ""
+        return self._changes
+
+
+class ColumnPlan:
+    """One normalizer's decisions per distinct unit, reused across batches.  Thread-safe.
+
+    ``units_resolved`` counts the units decided in Python (``Normalizer.explain`` calls),
+    ``resolve_seconds`` the time they took, and ``rows_per_name`` the values sent through the
+    per-name API; all stay bounded by the distinct units and the special rows, never by the
+    rows of a column.
+    """
+
+    def __init__(self, normalizer: Normalizer) -> None:
+        self.normalizer = normalizer
+        self.patterns = target_patterns(normalizer.target)
+        self.units_resolved = 0
+        self.resolve_seconds = 0.0
+        self.rows_per_name = 0
+        self._memo: dict[str, _Outcome] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"ColumnPlan({self.normalizer!r}, units_resolved={self.units_resolved}, "
+                f"rows_per_name={self.rows_per_name})")
+
+    def outcomes(self, units: Iterable[str]) -> dict[str, _Outcome]:
+        """The outcome of every unit in ``units``, resolving the ones not seen before."""
+        memo = self._memo
+        out: dict[str, _Outcome] = {}
+        new = []
+        for unit in units:
+            found = memo.get(unit)
+            if found is None:
+                new.append(unit)
+            else:
+                out[unit] = found
+        if new:
+            start = time.perf_counter()
+            resolved = [(unit, self._resolve(unit)) for unit in new]
+            with self._lock:
+                if len(memo) + len(resolved) > _UNIT_MEMO_LIMIT:
+                    memo.clear()
+                memo.update(resolved)
+                self.units_resolved += len(resolved)
+                self.resolve_seconds += time.perf_counter() - start
+            out.update(resolved)
+        return out
+
+    def _resolve(self, unit: str) -> _Outcome:
+        try:
+            res = self.normalizer.explain(unit)
+        except MojinormError:
+            return _Outcome(unit, False, True, True, None)
+        review = fallback = False
+        for c in res.changes:
+            review = review or c.review
+            fallback = fallback or c.fallback
+        return _Outcome(res.text, review, fallback, False, res)
+
+
+@lru_cache(maxsize=64)
+def _plan_for(normalizer: Normalizer) -> ColumnPlan:
+    return ColumnPlan(normalizer)
+
+
+def column_plan(target: TargetLike = "jisx0208", **options: Any) -> ColumnPlan:
+    """The cached plan for a normalizer (``target`` and ``options`` as for ``get_normalizer``;
+    ``target`` may be a ``Normalizer``, then no options are allowed)."""
+    return _plan_for(_normalizer(target, options))
+
+
+def _normalizer(target: TargetLike, options: dict[str, Any]) -> Normalizer:
+    if isinstance(target, Normalizer):
+        if options:
+            raise TypeError("options cannot be combined with a Normalizer instance: "
+                            f"{', '.join(sorted(options))}")
+        return target
+    options = {k: v for k, v in options.items() if v is not None}
+    return get_normalizer(target, **options)
+
+
+def _target(target: TargetLike) -> Target:
+    if isinstance(target, Normalizer):
+        return target.target
+    return get_target(target)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def as_strings(values: pl.Series) -> pl.Series:
+    """``values`` as a String series (String, Null, Categorical and Enum are accepted)."""
+    dtype = values.dtype
+    if dtype == pl.String:
+        return values
+    if dtype == pl.Null or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return values.cast(pl.String)
+    raise TypeError(f"mojinorm works on string columns; {values.name!r} has dtype {dtype}")
+
+
+def _blank(s: pl.Series, value: Any, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+    """``value`` on every non-null row of ``s``, null where ``s`` is null."""
+    out = pl.select(
+        pl.when(pl.lit(s).is_not_null()).then(pl.lit(value, dtype=dtype)).alias(s.name)
+    ).to_series()
+    return out
+
+
+@dataclass
+class _Work:
+    """The rows that hit the guard: positions, texts, and tokens.
+
+    A row's tokens cover it: its code points (``str.split("")``), or, when it holds a selector
+    or a voiced mark, its units cut as ``iter_units`` cuts them (``extract_all``).  Every unit
+    a normalizer looks at is one token; the other tokens are code points inside the visible
+    target, which no normalizer changes.  Joining the tokens gives the text back.
+    """
+
+    idx: pl.Series  # positions in the column
+    texts: pl.Series
+    tokens: pl.Series  # list[str]
+    context: pl.Series | None  # bool: rows that go per name because of target sequences
+
+
+def _work(s: pl.Series, patterns: TargetPatterns) -> _Work | None:
+    # One lazy query, so polars runs the guard over slices of the column in parallel.
+    frame = (
+        pl.LazyFrame([s.alias("v")])
+        .with_row_index("i")
+        .filter(pl.col("v").str.contains(patterns.guard))
+        .with_columns(pl.col("v").str.split("").alias("t"),
+                      pl.col("v").str.contains(patterns.joiners).alias("j"))
+        .collect()
+    )
+    if frame.height == 0:
+        return None
+    texts = frame["v"]
+    tokens = frame["t"]
+    joined = frame["j"]
+    if joined.any():
+        pos = joined.arg_true()
+        tokens = _replace_rows(tokens, pos, texts.gather(pos).str.extract_all(patterns.tokens))
+    context = texts.str.contains(patterns.context) if patterns.context else None
+    if context is not None and not context.any():
+        context = None
+    return _Work(frame["i"], texts, tokens, context)
+
+
+def _units(work: _Work, visible: frozenset[str]) -> list[str]:
+    """The distinct units of the work rows (tokens other than a visible code point)."""
+    return [t for t in work.tokens.explode().drop_nulls().unique().to_list()
+            if t and (len(t) > 1 or t not in visible)]
+
+
+def _per_token(tokens: pl.Series, keys: pl.Series, values: pl.Series | list[Any],
+               dtype: pl.DataType | type[pl.DataType], default: Any) -> pl.Series:
+    """Each token mapped through ``keys -> values`` (``default`` for the other tokens)."""
+    new = values if isinstance(values, pl.Series) else pl.Series(values, dtype=dtype)
+    return tokens.list.eval(
+        pl.element().replace_strict(keys, new, default=default, return_dtype=dtype))
+
+
+def _replace_rows(values: pl.Series, pos: pl.Series, new: pl.Series) -> pl.Series:
+    """``values`` with the rows at ``pos`` replaced by ``new`` (works for any dtype)."""
+    n = values.len()
+    k = new.len()
+    index = pl.int_range(n, eager=True, dtype=pl.UInt32).scatter(
+        pos, pl.int_range(n, n + k, eager=True, dtype=pl.UInt32))
+    return pl.concat([values, new.cast(values.dtype)]).gather(index)
+
+
+# --------------------------------------------------------------------------- target only
+
+
+def _unsafe_flags(work: _Work, tgt: Target,
+                  patterns: TargetPatterns) -> tuple[pl.Series, list[bool]]:
+    keys = _units(work, tgt.visible_chars)
+    seqs = frozenset(patterns.sequences)
+    return pl.Series(keys, dtype=pl.String), [k not in seqs for k in keys]
+
+
+def is_safe(values: pl.Series, target: TargetLike = "jisx0208") -> pl.Series:
+    """``Normalizer.is_safe`` per value: True when normalizing leaves the value as it is."""
+    s = as_strings(values)
+    tgt = _target(target)
+    patterns = target_patterns(tgt)
+    safe = s.str.contains(patterns.guard).not_().alias(s.name)
+    if not patterns.sequences:
+        return safe
+    work = _work(s, patterns)
+    if work is None:
+        return safe
+    keys, flags = _unsafe_flags(work, tgt, patterns)
+    ok = _per_token(work.tokens, keys, flags, pl.Boolean, False).list.any().not_()
+    if work.context is not None:
+        pos = work.context.arg_true()
+        texts = work.texts.gather(pos).to_list()
+        ok = ok.scatter(pos, [tgt.is_clean(t) for t in texts])
+    return safe.scatter(work.idx, ok)
+
+
+def unsafe_chars(values: pl.Series, target: TargetLike = "jisx0208") -> pl.Series:
+    """The units of each value a normalizer would change (``mojinorm.unsafe_chars``), as a
+    list of strings; an empty list for a safe value."""
+    s = as_strings(values)
+    tgt = _target(target)
+    patterns = target_patterns(tgt)
+    dtype = pl.List(pl.String)
+    work = _work(s, patterns)
+    if work is None:
+        return _blank(s, [], dtype)
+    keys, flags = _unsafe_flags(work, tgt, patterns)
+    new = pl.Series(flags, dtype=pl.Boolean)
+    units = work.tokens.list.eval(pl.element().filter(
+        pl.element().replace_strict(keys, new, default=False, return_dtype=pl.Boolean)))
+    if work.context is not None:
+        pos = work.context.arg_true()
+        texts = work.texts.gather(pos).to_list()
+        exact = pl.Series([[u for _, u in tgt.unclean_units(t)] for t in texts], dtype=dtype)
+        units = _replace_rows(units, pos, exact)
+    # Rows outside the work set get the empty list at position len(units); nulls stay null.
+    n = units.len()
+    extended = pl.concat([units, pl.Series([[]], dtype=dtype)])
+    pos_all = _blank(s, n, pl.UInt32).scatter(work.idx, pl.int_range(n, eager=True,
+                                                                          dtype=pl.UInt32))
+    return extended.gather(pos_all).alias(s.name)
+
+
+# --------------------------------------------------------------------------- normalizing
+
+#: The outputs of :func:`explain`, in order.
+OUTPUTS = ("normalized", "changes", "review")
+
+
+def explain(
+    values: pl.Series,
+    target: TargetLike = "jisx0208",
+    *,
+    reading: pl.Series | None = None,
+    outputs: Sequence[str] = OUTPUTS,
+    **options: Any,
+) -> pl.DataFrame:
+    """Normalize a column: a frame with ``normalized``, ``changes`` and ``review``.
+
+    ``normalized`` equals ``Normalizer.normalize`` per value, ``changes`` the ``str(Change)``
+    of ``Normalizer.explain`` joined by ``"; "`` (the CLI's ``C_changes`` column) and
+    ``review`` is True when any change has ``Change.review``.  Null values stay null.
+    ``reading`` is the reading column fallback ``kana`` uses.  ``outputs`` selects the columns
+    to compute.  ``options`` (``fallback``, ``gaiji``, ``rules`` …) go to
+    ``mojinorm.get_normalizer``.
+    """
+    unknown = set(outputs) - set(OUTPUTS)
+    if unknown:
+        raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
+    plan = column_plan(target, **options)
+    s = as_strings(values)
+    if reading is not None:
+        reading = as_strings(reading)
+        if reading.len() != s.len():
+            raise ValueError(f"reading has {reading.len()} values, the column {s.len()}")
+    return _explain(s, plan, reading, tuple(outputs))
+
+
+def normalize(values: pl.Series, target: TargetLike = "jisx0208", *,
+              reading: pl.Series | None = None, **options: Any) -> pl.Series:
+    """``Normalizer.normalize`` per value (see :func:`explain`)."""
+    frame = explain(values, target, reading=reading, outputs=("normalized",), **options)
+    return frame.to_series(0).alias(values.name)
+
+
+def changes(values: pl.Series, target: TargetLike = "jisx0208", *,
+            reading: pl.Series | None = None, **options: Any) -> pl.Series:
+    """The change text per value, as the CLI's ``C_changes`` column (see :func:`explain`)."""
+    frame = explain(values, target, reading=reading, outputs=("changes",), **options)
+    return frame.to_series(0).alias(values.name)
+
+
+def review(values: pl.Series, target: TargetLike = "jisx0208", *,
+           reading: pl.Series | None = None, **options: Any) -> pl.Series:
+    """True per value when a person should look at a change (see :func:`explain`)."""
+    frame = explain(values, target, reading=reading, outputs=("review",), **options)
+    return frame.to_series(0).alias(values.name)
+
+
+def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
+             outputs: tuple[str, ...]) -> pl.DataFrame:
+    normalizer = plan.normalizer
+    work = _work(s, plan.patterns)
+    if work is None:
+        return _frame(s, outputs, None, None, None, None)
+
+    # Python: once per distinct unit (and only for units not seen in an earlier batch).
+    keys = _units(work, normalizer.target.visible_chars)
+    outcomes = plan.outcomes(keys)
+    key_series = pl.Series(keys, dtype=pl.String)
+    kana = normalizer.fallback == "kana" and reading is not None
+    special = [outcomes[k].raises or (kana and outcomes[k].fallback) for k in keys]
+
+    # polars: per row.
+    texts = row_changes = row_review = None
+    if "normalized" in outputs:
+        # Each unit replaced as a token: exact by construction (no re-matching of the text).
+        replacements = pl.Series([outcomes[k].replacement for k in keys], dtype=pl.String)
+        texts = work.tokens.list.eval(
+            pl.element().replace(key_series, replacements)).list.join("")
+    if "changes" in outputs:
+        change_values = [outcomes[k].changes or None for k in keys]
+        row_changes = _per_token(work.tokens, key_series, change_values, pl.String,
+                                 None).list.join("; ", ignore_nulls=True)
+    if "review" in outputs:
+        flags = [outcomes[k].review for k in keys]
+        row_review = (_per_token(work.tokens, key_series, flags, pl.Boolean, False).list.any()
+                      if any(flags) else pl.repeat(False, work.idx.len(), eager=True))
+
+    # Per name: the rows the unit map cannot answer, in row order.
+    per_name = work.context
+    if any(special):
+        mask = _per_token(work.tokens, key_series, special, pl.Boolean, False).list.any()
+        per_name = mask if per_name is None else (per_name | mask)
+    if per_name is not None:
+        pos = per_name.arg_true()
+        plan.rows_per_name += pos.len()
+        rows = work.texts.gather(pos).to_list()
+        reads = (reading.gather(work.idx.gather(pos)).to_list() if reading is not None
+                 else [None] * len(rows))
+        results = [normalizer.explain(text, reading=read)
+                   for text, read in zip(rows, reads, strict=True)]
+        if texts is not None:
+            texts = texts.scatter(pos, pl.Series([r.text for r in results], dtype=pl.String))
+        if row_changes is not None:
+            row_changes = row_changes.scatter(pos, pl.Series(
+                ["; ".join(str(c) for c in r.changes) for r in results], dtype=pl.String))
+        if row_review is not None:
+            row_review = row_review.scatter(pos, pl.Series(
+                [any(c.review for c in r.changes) for r in results], dtype=pl.Boolean))
+    return _frame(s, outputs, work.idx, texts, row_changes, row_review)
+
+
+def _frame(s: pl.Series, outputs: tuple[str, ...], idx: pl.Series | None,
+           texts: pl.Series | None, row_changes: pl.Series | None,
+           row_review: pl.Series | None) -> pl.DataFrame:
+    """The full columns: the work rows' results scattered over the untouched values."""
+    columns = []
+    for name in outputs:
+        if name == "normalized":
+            col = s if idx is None or texts is None else s.clone().scatter(idx, texts)
+        elif name == "changes":
+            col = _blank(s, "", pl.String)
+            if idx is not None and row_changes is not None:
+                col = col.scatter(idx, row_changes)
+        else:
+            col = _blank(s, False, pl.Boolean)
+            if idx is not None and row_review is not None:
+                col = col.scatter(idx, row_review)
+        columns.append(col.alias(name))
+    return pl.DataFrame(columns)
+
+
+# --------------------------------------------------------------------------- per distinct value
+
+
+def map_distinct(values: pl.Series, function: Any) -> pl.Series:
+    """``function`` applied once per distinct non-null value, joined back in row order."""
+    s = as_strings(values)
+    distinct = s.drop_nulls().unique()
+    results = pl.Series([function(v) for v in distinct.to_list()], dtype=pl.String)
+    return s.replace_strict(distinct, results, default=None, return_dtype=pl.String)
+
+
+def match_key_value(value: str) -> str:
+    return _match_key(value)
+
+
+def kana_katakana(value: str) -> str:
+    return _normalize_kana(value)
+
+
+def kana_hiragana(value: str) -> str:
+    return _normalize_kana(value, hiragana=True)
+
+
+def match_key(values: pl.Series) -> pl.Series:
+    """``mojinorm.match_key`` per value, computed once per distinct value."""
+    return map_distinct(values, match_key_value)
+
+
+def normalize_kana(values: pl.Series, *, hiragana: bool = False) -> pl.Series:
+    """``mojinorm.normalize_kana`` per value, computed once per distinct value."""
+    return map_distinct(values, kana_hiragana if hiragana else kana_katakana)
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+class ColumnUnmappableCharacter(UnmappableCharacter):
+    """``UnmappableCharacter`` raised from inside a polars expression.
+
+    polars re-raises an exception from a Python function as ``type(exc)(message + context)``;
+    this class takes that single argument and restores the fields and the per-name message of
+    the error that was raised, so callers see the same exception as from the per-name API.
+    """
+
+    _raised: dict[str, tuple[str, int, str, str, str]] = {}
+
+    def __init__(self, *args: Any) -> None:
+        if len(args) == 5:
+            super().__init__(*args)
+            raised = ColumnUnmappableCharacter._raised
+            if len(raised) > 64:
+                raised.clear()
+            raised[str(self)] = args
+            return
+        message = str(args[0]) if args else ""
+        for text, fields in list(ColumnUnmappableCharacter._raised.items()):
+            if message.startswith(text):
+                super().__init__(*fields)
+                return
+        Exception.__init__(self, message)
+
+    @classmethod
+    def wrap(cls, exc: UnmappableCharacter) -> ColumnUnmappableCharacter:
+        return cls(exc.char, exc.index, exc.text, exc.target, exc.reason)
+
+
+def _batch(function: Any) -> Any:
+    """Run ``function`` so an ``UnmappableCharacter`` survives polars' re-raise."""
+
+    def run(s: pl.Series) -> pl.Series:
+        try:
+            out: pl.Series = function(s)
+        except ColumnUnmappableCharacter:
+            raise
+        except UnmappableCharacter as exc:
+            raise ColumnUnmappableCharacter.wrap(exc) from None
+        return out
+
+    return run
+
+
+def is_safe_expr(expr: pl.Expr, target: TargetLike = "jisx0208") -> pl.Expr:
+    """:func:`is_safe` as an expression (a plain ``str.contains`` for most targets)."""
+    tgt = _target(target)
+    patterns = target_patterns(tgt)
+    if not patterns.sequences:
+        return expr.str.contains(patterns.guard).not_()
+    return expr.map_batches(lambda s: is_safe(s, tgt), return_dtype=pl.Boolean,
+                            is_elementwise=False)
+
+
+def unsafe_chars_expr(expr: pl.Expr, target: TargetLike = "jisx0208") -> pl.Expr:
+    """:func:`unsafe_chars` as an expression."""
+    tgt = _target(target)
+    return expr.map_batches(lambda s: unsafe_chars(s, tgt), return_dtype=pl.List(pl.String),
+                            is_elementwise=False)
+
+
+def explain_expr(expr: pl.Expr, target: TargetLike = "jisx0208", *,
+                 reading: pl.Expr | str | None = None, outputs: Sequence[str] = OUTPUTS,
+                 **options: Any) -> pl.Expr:
+    """:func:`explain` as an expression: a struct of ``outputs`` (``normalized``, ``changes``,
+    ``review``), or that column itself when one output is asked for."""
+    plan = column_plan(target, **options)  # options are checked now, not at collect time
+    wanted = tuple(outputs)
+    unknown = set(wanted) - set(OUTPUTS)
+    if unknown:
+        raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
+    dtypes = {"normalized": pl.String, "changes": pl.String, "review": pl.Boolean}
+    dtype: Any = (dtypes[wanted[0]] if len(wanted) == 1
+                  else pl.Struct({name: dtypes[name] for name in wanted}))
+
+    def result(s: pl.Series, reading: pl.Series | None) -> pl.Series:
+        frame = _explain(as_strings(s), plan, reading, wanted)
+        if len(wanted) == 1:
+            return frame.to_series(0).alias(s.name)
+        return frame.to_struct(s.name)
+
+    if reading is None:
+        return expr.map_batches(_batch(lambda s: result(s, None)), return_dtype=dtype,
+                                is_elementwise=False)
+
+    read = pl.col(reading) if isinstance(reading, str) else reading
+
+    def two(s: pl.Series) -> pl.Series:
+        fields = s.struct.unnest()
+        return result(fields.to_series(0), as_strings(fields.to_series(1))).alias(s.name)
+
+    # The struct takes the name of its first field, so the output keeps the column's name.
+    return pl.struct(expr, read.alias("__mojinorm_reading")).map_batches(
+        _batch(two), return_dtype=dtype, is_elementwise=False)
+
+
+def map_distinct_expr(expr: pl.Expr, function: Any) -> pl.Expr:
+    """``function`` per distinct value of a string expression (see :func:`map_distinct`)."""
+    return expr.map_batches(lambda s: map_distinct(s, function), return_dtype=pl.String,
+                            is_elementwise=False)

@@ -1,0 +1,408 @@
+"""The polars column kernel (mojinorm.column, mojinorm.polars) against the per-name API.
+
+The kernel decides per distinct unit and runs everything per row in polars; these tests prove
+it differentially: over arbitrary Unicode in every built-in target (and a profile) with several
+fallbacks, and over every input of the labelled cases in tests/cases/*.yaml.
+"""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mojinorm
+from mojinorm import Normalizer, UnmappableCharacter
+
+pl = pytest.importorskip("polars")
+
+import mojinorm.polars  # noqa: E402, F401  (registers the namespace)
+from mojinorm import column  # noqa: E402
+
+CASES_DIR = Path(__file__).parent / "cases"
+PROFILE = str(CASES_DIR / "profile-jisx0208-plus.yaml")
+GAIJI = str(CASES_DIR / "gaiji-cases.yaml")
+TARGETS = [*mojinorm.targets(), PROFILE]
+FALLBACKS = ["geta", "keep", "kana", "error", "●"]
+
+# Code points that exercise every stage and every segmentation rule: extended and astral
+# kanji, IVS bases and selectors, gaiji (mapped by GAIJI and not), invisibles and odd spaces,
+# combining and standalone voiced marks, JIS X 0213's two-code-point characters (æ + U+0300,
+# ˥˩), compatibility ideographs, characters polars' regex syntax treats specially.
+_interesting = st.sampled_from(
+    list("髙﨑德栁濵𠮷齋邊邉眞塚\ufa10\ufa11\u585a葛辻增﨔槑凜熙高橋田山")
+    + ["\ue000", "\ue001", "\ue002", "\ue004", "\ue006", "\ue0ff", "\uf8ff", "\U000f0000",
+       "\U00100001", "\ufe00", "\ufe0f", "\U000e0100", "\U000e0101", "\U000e0102",
+       "\U000e01ef", "\x00", "\t", "\n", "\r", "\u200b", "\u200d", "\u202e", "\ufeff",
+       "\u00ad", "\u00a0", "\u2003", "\u3000", " ", "\u3099", "\u309a", "\u309b", "\u0300",
+       "\u0301", "æ", "ɔ", "ə", "ʌ", "\u02e5", "\u02e9", "か", "カ", "タ", "う", "ゔ", "ㇷ",
+       "ｶ", "ﾞ", "●", "〓", "&", "-", "~", "^", "]", "[", "\\", "\u2014", "\uff5e", "\u301c"]
+)
+names = st.lists(st.one_of(_interesting, _interesting, st.characters(codec="utf-8")),
+                 max_size=10).map("".join)
+column_values = st.lists(st.one_of(names, st.none(), st.sampled_from(["髙橋", "\ue000田"])),
+                         min_size=1, max_size=8)
+readings = st.one_of(st.none(), st.sampled_from(["タカハシ", "ﾀｶﾊｼ ﾀﾛｳ", "", " ", "たかはし",
+                                                 "髙", "\ue000"]))
+PROP = settings(max_examples=25, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _has_option(name: str) -> bool:
+    return name in inspect.signature(Normalizer.__init__).parameters
+
+
+# --------------------------------------------------------------------------- the oracle
+
+
+def _per_name(values: Sequence[str | None], options: dict[str, Any],
+              reading: Sequence[str | None] | None) -> tuple[list[Any], list[Any], list[Any]]:
+    """What a loop over the per-name API gives (raises what the loop raises)."""
+    target = options.get("target", "jisx0208")
+    kwargs = {k: v for k, v in options.items() if k != "target"}
+    normalizer = mojinorm.get_normalizer(target, **kwargs)
+    texts: list[Any] = []
+    changes: list[Any] = []
+    review: list[Any] = []
+    for i, value in enumerate(values):
+        if value is None:
+            texts.append(None)
+            changes.append(None)
+            review.append(None)
+            continue
+        read = reading[i] if reading is not None else None
+        texts.append(normalizer.normalize(value, reading=read))
+        result = normalizer.explain(value, reading=read)
+        changes.append("; ".join(str(c) for c in result.changes))
+        review.append(any(c.review for c in result.changes))
+    return texts, changes, review
+
+
+def _check_column(values: Sequence[str | None], options: dict[str, Any],
+                  reading: Sequence[str | None] | None = None) -> None:
+    target = options.get("target", "jisx0208")
+    kwargs = {k: v for k, v in options.items() if k != "target"}
+    s = pl.Series("name", list(values), dtype=pl.String)
+    r = pl.Series("kana", list(reading), dtype=pl.String) if reading is not None else None
+
+    # target only: is_safe (Normalizer.is_safe is the target's is_clean) and unsafe_chars
+    tgt = mojinorm.get_target(target)
+    assert column.is_safe(s, target).to_list() == [
+        None if v is None else tgt.is_clean(v) for v in values]
+    assert column.unsafe_chars(s, target).to_list() == [
+        None if v is None else [u for _, u in mojinorm.unsafe_chars(v, tgt)] for v in values]
+
+    # normalizing: value, change text and review flag, or the same exception
+    try:
+        expected = _per_name(values, options, reading)
+    except ValueError as exc:  # UnmappableCharacter, OptionError …
+        with pytest.raises(type(exc)) as info:
+            column.explain(s, target, reading=r, **kwargs)
+        assert str(info.value) == str(exc)
+        if isinstance(exc, UnmappableCharacter):
+            assert isinstance(info.value, UnmappableCharacter)
+            assert (info.value.char, info.value.index, info.value.text) == (
+                exc.char, exc.index, exc.text)
+        return
+    frame = column.explain(s, target, reading=r, **kwargs)
+    assert frame["normalized"].to_list() == expected[0]
+    assert frame["changes"].to_list() == expected[1]
+    assert frame["review"].to_list() == expected[2]
+
+
+# --------------------------------------------------------------------------- differential
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: Path(t).stem)
+@pytest.mark.parametrize("fallback", FALLBACKS)
+@PROP
+@given(values=column_values, data=st.data())
+def test_kernel_equals_per_name(target: str, fallback: str, values: list[str | None],
+                                data: st.DataObject) -> None:
+    if fallback == "●" and "●" not in mojinorm.get_target(target):
+        fallback = "geta"
+    reading = None
+    if fallback == "kana":
+        reading = data.draw(st.lists(readings, min_size=len(values), max_size=len(values)))
+    _check_column(values, {"target": target, "fallback": fallback}, reading)
+
+
+@pytest.mark.parametrize("target", ["jisx0208", "jisx0213", "mj"])
+@PROP
+@given(values=column_values)
+def test_kernel_equals_per_name_with_gaiji_and_all_rules(target: str,
+                                                         values: list[str | None]) -> None:
+    _check_column(values, {"target": target, "gaiji": [GAIJI], "rules": "all"})
+
+
+@pytest.mark.skipif(not _has_option("ambiguity"), reason="Normalizer has no ambiguity option")
+@pytest.mark.parametrize("target", ["jisx0208", "cp932", "mj"])
+@PROP
+@given(values=column_values, data=st.data())
+def test_kernel_equals_per_name_with_ambiguity(target: str, values: list[str | None],
+                                               data: st.DataObject) -> None:
+    default = inspect.signature(Normalizer.__init__).parameters["ambiguity"].default
+    modes = [default] + [m for m in ("review", "error", "keep", "first") if m != default]
+    mode = data.draw(st.sampled_from(modes))
+    try:
+        mojinorm.get_normalizer(target, ambiguity=mode)
+    except ValueError:
+        return  # not a mode of this normalizer
+    _check_column(values, {"target": target, "ambiguity": mode})
+
+
+def _labelled_cases() -> list[dict[str, Any]]:
+    import yaml  # type: ignore[import-untyped, unused-ignore]
+
+    cases = []
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "cases" in data:
+            cases.extend(data["cases"])
+    return cases
+
+
+def _case_options(case: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    options = dict(case.get("options") or {})
+    reading = options.pop("reading", None)
+    if "gaiji" in options:
+        gaiji = options["gaiji"]
+        options["gaiji"] = [str(CASES_DIR / p) for p in (gaiji if isinstance(gaiji, list)
+                                                           else [gaiji])]
+    target = str(case.get("target", "jisx0208"))
+    if target.endswith((".yaml", ".yml")):
+        for name in mojinorm.targets():  # a profile loads its base first
+            mojinorm.get_target(name)
+        target = str(CASES_DIR / target)
+    options["target"] = target
+    return options, reading
+
+
+def test_labelled_case_inputs() -> None:
+    """Every input of tests/cases/*.yaml, one column per option set, and one value alone."""
+    groups: dict[str, tuple[dict[str, Any], list[str], list[str | None]]] = {}
+    kana_inputs: list[str] = []
+    match_inputs: list[str] = []
+    checked = 0
+    for case in _labelled_cases():
+        kind = case.get("kind", "normalize")
+        text = case.get("input")
+        if kind == "kana" and isinstance(text, str):
+            kana_inputs.append(text)
+            continue
+        if kind in ("match", "kana-match") and isinstance(text, list):
+            match_inputs.extend(x for x in text if isinstance(x, str))
+            if kind == "kana-match":
+                kana_inputs.extend(x for x in text if isinstance(x, str))
+            continue
+        if kind != "normalize" or not isinstance(text, str):
+            continue  # a kind the column functions have no counterpart for
+        options, reading = _case_options(case)
+        if "raises" in case:
+            _check_column([case["input"]], options, [reading])
+            checked += 1
+            continue
+        key = repr(sorted(options.items()))
+        group = groups.setdefault(key, (options, [], []))
+        group[1].append(case["input"])
+        group[2].append(reading)
+    for options, values, reads in groups.values():
+        _check_column(values, options, reads)
+        _check_column([*values, None, *values], options, [*reads, None, *reads])
+        checked += len(values)
+    assert checked >= 150
+    s = pl.Series(kana_inputs)
+    assert column.normalize_kana(s).to_list() == [mojinorm.normalize_kana(x) for x in kana_inputs]
+    assert column.normalize_kana(s, hiragana=True).to_list() == [
+        mojinorm.normalize_kana(x, hiragana=True) for x in kana_inputs]
+    m = pl.Series(match_inputs)
+    assert column.match_key(m).to_list() == [mojinorm.match_key(x) for x in match_inputs]
+
+
+# --------------------------------------------------------------------------- special rows
+
+
+def test_error_raises_for_the_first_offending_row() -> None:
+    values = ["髙橋", "山田", "\ue005x", "\ue000田", "\ue001"]
+    with pytest.raises(UnmappableCharacter) as info:
+        column.normalize(pl.Series(values), "jisx0208", fallback="error")
+    with pytest.raises(UnmappableCharacter) as direct:
+        [mojinorm.normalize(v, "jisx0208", fallback="error") for v in values]
+    assert str(info.value) == str(direct.value)
+    assert info.value.text == "\ue005x"
+    assert info.value.index == 0
+
+
+def test_error_through_an_expression_keeps_the_exception() -> None:
+    df = pl.DataFrame({"name": ["山田", "田\ue000"]})
+    with pytest.raises(UnmappableCharacter) as direct:
+        mojinorm.normalize("田\ue000", "cp932", fallback="error")
+    # Older polars releases wrap an exception raised in a Python function in ComputeError.
+    with pytest.raises((UnmappableCharacter, pl.exceptions.ComputeError)) as info:
+        df.select(pl.col("name").mojinorm.normalize("cp932", fallback="error"))
+    assert str(direct.value) in str(info.value)
+    if isinstance(info.value, UnmappableCharacter):
+        assert str(info.value) == str(direct.value)
+        assert (info.value.char, info.value.index) == ("\ue000", 1)
+
+
+def test_kana_fallback_replaces_only_the_rows_that_fall_back() -> None:
+    df = pl.DataFrame({"name": ["髙橋 太郎", "\ue000田", None, "\ue000田", "山田"],
+                       "kana": ["ﾀｶﾊｼ ﾀﾛｳ", "ﾖｼﾀﾞ", "ｱ", None, "ﾔﾏﾀﾞ"]})
+    out = df.select(pl.col("name").mojinorm.normalize(fallback="kana", reading="kana"))
+    assert out["name"].to_list() == ["高橋 太郎", "ヨシダ", None, "〓田", "山田"]
+    plan = column.column_plan("jisx0208", fallback="kana")
+    before = plan.rows_per_name
+    column.normalize(df["name"], "jisx0208", fallback="kana", reading=df["kana"])
+    assert plan.rows_per_name - before == 2  # the two rows with a fallback unit
+
+
+def test_context_rows_of_jisx0213_go_per_name() -> None:
+    # Only rows a normalizer has to look at (a guard hit) and with such a pair go per name.
+    values = ["髙æ\u0300", "\u200bæ\u0300\u0300", "\u02e5\u02e9\u02e5\ue000", "æ\u0300",
+              "か\u309a髙", "髙æ", "a\u0300髙"]
+    _check_column(values, {"target": "jisx0213"})
+    plan = column.column_plan("jisx0213")
+    before = plan.rows_per_name
+    column.normalize(pl.Series(values), "jisx0213")
+    assert plan.rows_per_name - before == 3
+
+
+def test_unit_with_selector_wins_over_the_bare_unit() -> None:
+    # 葛 + IVS is kept in mj, the lone selector elsewhere is removed: the longer unit must win.
+    values = ["葛\U000e0102", "\U000e0102", "葛\U000e0102\U000e0102", "髙\ufe00髙"]
+    for target in ("jisx0208", "mj"):
+        _check_column(values, {"target": target})
+
+
+def test_nulls_and_dtypes() -> None:
+    s = pl.Series("name", [None, None], dtype=pl.Null)
+    assert column.normalize(s).to_list() == [None, None]
+    assert column.is_safe(s).to_list() == [None, None]
+    assert column.unsafe_chars(s).to_list() == [None, None]
+    cat = pl.Series("name", ["髙橋", "髙橋", None], dtype=pl.Categorical)
+    assert column.normalize(cat).to_list() == ["高橋", "高橋", None]
+    with pytest.raises(TypeError, match="string columns"):
+        column.normalize(pl.Series([1, 2]))
+    empty = pl.Series("name", [], dtype=pl.String)
+    assert column.explain(empty).shape == (0, 3)
+
+
+def test_options_are_checked_when_the_expression_is_built() -> None:
+    with pytest.raises(mojinorm.OptionError):
+        pl.col("name").mojinorm.normalize(fallback="nonsense")
+    with pytest.raises(mojinorm.TargetError):
+        pl.col("name").mojinorm.is_safe("no-such-target")
+    with pytest.raises(TypeError, match="Normalizer instance"):
+        column.column_plan(Normalizer("cp932"), fallback="keep")
+
+
+# --------------------------------------------------------------------------- the namespace
+
+
+def test_expression_namespace_matches_the_kernel() -> None:
+    names = ["髙橋 太郎", "山田", None, "葛\U000e0102城", "\ue000田", "ﾔﾏﾀﾞ", "髙橋 太郎", "德"]
+    df = pl.DataFrame({"name": names, "kana": ["ﾀｶﾊｼ"] * 8})
+    col = pl.col("name").mojinorm
+    out = df.lazy().select(
+        col.is_safe("cp932").alias("safe"),
+        col.is_safe("mj").alias("safe_mj"),
+        col.unsafe_chars("cp932").alias("units"),
+        col.normalize("cp932", gaiji=[GAIJI]).alias("normalized"),
+        col.changes("cp932", gaiji=[GAIJI]).alias("changes"),
+        col.review("cp932", gaiji=[GAIJI]).alias("review"),
+        col.explain("jisx0208", fallback="kana", reading="kana").alias("kana"),
+        col.match_key().alias("key"),
+        col.normalize_kana().alias("kana_form"),
+        col.normalize_kana(hiragana=True).alias("hiragana"),
+    ).collect()
+    s = df["name"]
+    assert out["safe"].to_list() == column.is_safe(s, "cp932").to_list()
+    assert out["safe_mj"].to_list() == column.is_safe(s, "mj").to_list()
+    assert out["units"].to_list() == column.unsafe_chars(s, "cp932").to_list()
+    frame = column.explain(s, "cp932", gaiji=[GAIJI])
+    assert out["normalized"].to_list() == frame["normalized"].to_list()
+    assert out["changes"].to_list() == frame["changes"].to_list()
+    assert out["review"].to_list() == frame["review"].to_list()
+    kana = column.explain(s, "jisx0208", fallback="kana", reading=df["kana"])
+    assert out["kana"].struct.unnest().rows() == kana.rows()
+    assert out["key"].to_list() == [None if v is None else mojinorm.match_key(v) for v in names]
+    assert out["kana_form"].to_list() == [
+        None if v is None else mojinorm.normalize_kana(v) for v in names]
+    assert out["hiragana"].to_list() == [
+        None if v is None else mojinorm.normalize_kana(v, hiragana=True) for v in names]
+    # the Series namespace
+    assert s.mojinorm.normalize("cp932", gaiji=[GAIJI]).to_list() == out["normalized"].to_list()
+    assert s.mojinorm.is_safe("cp932").to_list() == out["safe"].to_list()
+    assert s.mojinorm.match_key().to_list() == out["key"].to_list()
+
+
+def test_expressions_in_group_by_and_streaming() -> None:
+    df = pl.DataFrame({"g": [1, 1, 2, 2], "name": ["髙橋", "山田", "\ue000", "德"]})
+    query = df.lazy().with_columns(pl.col("name").mojinorm.normalize().alias("n"))
+    try:
+        out = query.collect(engine="streaming")
+    except ValueError:  # a polars release without the streaming engine option
+        out = query.collect()
+    assert out["n"].to_list() == ["高橋", "山田", "〓", "徳"]
+    counts = (df.group_by("g", maintain_order=True)
+              .agg(pl.col("name").mojinorm.is_safe().not_().sum().alias("unsafe")))
+    assert counts["unsafe"].to_list() == [1, 2]
+
+
+# --------------------------------------------------------------------------- cost and imports
+
+
+def test_python_work_is_bounded_by_distinct_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    normalizer = Normalizer("jisx0208")  # a fresh plan: nothing resolved yet
+    calls: list[str] = []
+    explain = normalizer.explain
+
+    def counting(text: str, *, reading: str | None = None) -> mojinorm.Result:
+        calls.append(text)
+        return explain(text, reading=reading)
+
+    monkeypatch.setattr(normalizer, "explain", counting)
+    surnames = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "鈴木", "葛\U000e0102城"]
+    values = [f"{surnames[i % 7]} {'太郎花子一郎'[i % 3 * 2:i % 3 * 2 + 2]}{i}"
+              for i in range(20_000)]
+    out = column.normalize(pl.Series(values), normalizer)
+    assert sorted(calls) == sorted(["髙", "﨑", "\ue000", "德", "葛\U000e0102"])
+    assert out[0] == "高橋 太郎0"
+    plan = column.column_plan(normalizer)
+    assert plan.units_resolved == 5 and plan.rows_per_name == 0
+    column.normalize(pl.Series(values[:100]), normalizer)
+    assert len(calls) == 5  # remembered across batches
+
+
+def test_import_mojinorm_does_not_import_polars() -> None:
+    code = ("import sys, mojinorm; mojinorm.normalize('髙橋 太郎'); "
+            "mojinorm.is_safe('髙橋'); assert 'polars' not in sys.modules, 'polars imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_rust_class_escapes_every_code_point() -> None:
+    chars = set("&&--~~[]^\\a-z") | {"\x00", "\U0010ffff", "\ue000"}
+    body = column.rust_class(chars)
+    s = pl.Series(["&", "-", "~", "[", "]", "^", "\\", "a", "z", "b", "\x00", "\U0010ffff",
+                   "\ue000", "y"])
+    assert s.str.contains(f"^[{body}]$").to_list() == [
+        True, True, True, True, True, True, True, True, True, False, True, True, True, False]
+
+
+def test_unit_pattern_agrees_with_iter_units() -> None:
+    # Sanity check of the translated constants: polars cuts a text like iter_units does.
+    from mojinorm.units import iter_units
+
+    text = "葛\U000e0102\ufe00\u3099か\u309a\u3099髙\ufe0fa\u200b"
+    patterns = column.target_patterns(mojinorm.get_target("jisx0208"))
+    got = pl.Series([text]).str.extract_all(patterns.units).to_list()[0]
+    visible = mojinorm.get_target("jisx0208").visible_chars
+    assert got == [u for _, u in iter_units(text) if u not in visible]
