@@ -4,8 +4,9 @@ A case file is a mapping with a ``cases`` list (other YAML files in tests/cases,
 gaiji table ``gaiji-cases.yaml`` or a target profile, are data used by cases).  Case keys:
 
 ``label``     unique test id
-``kind``      ``normalize`` (default), ``kana`` (``normalize_kana``) or ``match``
-              (``names_match``; ``input`` is a pair and ``expected`` a bool)
+``kind``      ``normalize`` (default), ``kana`` (``normalize_kana``), ``match``
+              (``names_match``; ``input`` is a pair and ``expected`` a bool) or ``kana-match``
+              (``compare_kana``; ``input`` is a pair and ``expected`` the grade)
 ``input``     the text (write non-printing characters as YAML escapes: "\\u200B")
 ``target``    target name or a profile path relative to tests/cases (default ``jisx0208``)
 ``options``   normalize: ``fallback``, ``rules``, ``gaiji`` (path relative to tests/cases),
@@ -14,10 +15,13 @@ gaiji table ``gaiji-cases.yaml`` or a target profile, are data used by cases).  
 ``rule``      ``Change.rule`` of the first change, a list with one rule per change,
               ``null`` when nothing may change, or ``"*"`` for any rule (a case documenting a
               wanted behaviour whose rule name does not exist yet)
-``steps``     optional: the rules of every step of the first change, in order
+``steps``     optional: the rules of every step of the first change, in order; match and
+              kana-match: the ``rule`` of each step at a position, in order
 ``alternatives`` optional: the first change's alternatives
 ``review``    optional: the first change's ``review`` flag
 ``keys``      optional (match): the two match keys
+``grade``     optional (match): ``compare(a, b).grade`` (checked both ways)
+``masked``    optional (match): ``compare(a, b).masked``
 ``raises``    optional: exception class name (``UnmappableCharacter``, ``ValueError``)
 ``error_index`` optional: ``UnmappableCharacter.index``
 ``why``       the reason: rule and data source
@@ -46,18 +50,20 @@ from mojinorm import (
     normalize,
     normalize_kana,
 )
+from mojinorm.matching import compare, compare_kana
 
 CASES_DIR = Path(__file__).parent / "cases"
 MIN_CASES = 160
 
 _CASE_KEYS = {
     "label", "kind", "input", "target", "options", "expected", "rule", "steps",
-    "alternatives", "keys", "raises", "error_index", "why", "xfail", "review",
+    "alternatives", "keys", "raises", "error_index", "why", "xfail", "review", "grade", "masked",
 }
 _OPTION_KEYS = {
     "normalize": {"fallback", "rules", "gaiji", "reading", "ambiguity"},
     "kana": {"hiragana"},
     "match": set(),
+    "kana-match": set(),
 }
 _EXCEPTIONS = {"UnmappableCharacter": UnmappableCharacter, "ValueError": ValueError}
 
@@ -211,9 +217,26 @@ def _run_match(case: dict) -> None:
     assert names_match(b, a) is case["expected"]  # symmetric
     if "keys" in case:
         assert [match_key(a), match_key(b)] == case["keys"]
+    m = compare(a, b)
+    assert m.matched is case["expected"]
+    if "grade" in case:
+        assert (m.grade, compare(b, a).grade) == (case["grade"], case["grade"]), m
+    if "masked" in case:
+        assert m.masked == case["masked"]
+    if "steps" in case:
+        assert [s.rule for s in m.steps if s.position is not None] == case["steps"], m.steps
 
 
-_RUNNERS = {"normalize": _run_normalize, "kana": _run_kana, "match": _run_match}
+def _run_kana_match(case: dict) -> None:
+    a, b = case["input"]
+    m = compare_kana(a, b)
+    assert (m.grade, compare_kana(b, a).grade) == (case["expected"], case["expected"]), m
+    if "steps" in case:
+        assert [s.rule for s in m.steps] == case["steps"], m.steps
+
+
+_RUNNERS = {"normalize": _run_normalize, "kana": _run_kana, "match": _run_match,
+            "kana-match": _run_kana_match}
 
 
 @pytest.mark.parametrize("case", list(_params()))

@@ -39,6 +39,10 @@ Everything else (Latin letters, digits, kanji, symbols, astral characters, lone 
 is returned unchanged; half-width ASCII is *not* widened.  The function never raises on a
 ``str`` and is idempotent.
 
+Two tables serve ``mojinorm.matching.compare_kana``: :data:`SMALL_KATAKANA` (small -> large
+kana) and :data:`KATAKANA_VOWELS` (the vowel of each katakana), both derived from the Unicode
+character names.
+
 Speed: everything is built once at import (one ``str.translate`` table per mode for rules 1
 and 3, a pair dict plus one compiled pattern for rule 2, one pattern for rule 4; rule 5 is
 ``str.split``/``join``).  One precompiled character-class search first decides whether
@@ -51,7 +55,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize_kana"]
+__all__ = ["KATAKANA_VOWELS", "SMALL_KATAKANA", "normalize_kana"]
 
 _IDEOGRAPHIC_SPACE = "\u3000"
 _CHOONPU = "\u30fc"  # ー KATAKANA-HIRAGANA PROLONGED SOUND MARK
@@ -210,3 +214,32 @@ def normalize_kana(text: str, *, hiragana: bool = False) -> str:
     if _needs_kata(text) is None:
         return text
     return _normalize(text, _TABLE_KATA)
+
+
+def _build_small_katakana() -> dict[str, str]:
+    """Small katakana -> large, from the Unicode names (KATAKANA LETTER SMALL A -> ... A)."""
+    table: dict[str, str] = {}
+    for cp in (*range(0x30A1, 0x30FB), *range(0x31F0, 0x3200)):
+        name = unicodedata.name(chr(cp), "")
+        if " SMALL " in name:
+            table[chr(cp)] = unicodedata.lookup(name.replace("SMALL ", ""))
+    return table
+
+
+def _build_katakana_vowels() -> dict[str, str]:
+    """Katakana letter -> its vowel ``a i u e o``, from the Unicode names (KATAKANA LETTER KA,
+    KATAKANA LETTER SMALL YO).  ン, ー, ・ and the voiced marks have none."""
+    table: dict[str, str] = {}
+    for cp in (*range(0x30A1, 0x30FB), *range(0x31F0, 0x3200)):
+        name = unicodedata.name(chr(cp), "")
+        if name.startswith("KATAKANA LETTER ") and name[-1] in "AIUEO":
+            table[chr(cp)] = name[-1].lower()
+    return table
+
+
+#: Small katakana -> its large form (ァ→ア, ッ→ツ, ャ→ヤ, ヮ→ワ, ヵ→カ, ヶ→ケ, ㇰ→ク); legacy
+#: reading fields often stored small kana as large (キヨウ for キョウ).  Used by ``compare_kana``.
+SMALL_KATAKANA: dict[str, str] = _build_small_katakana()
+#: Katakana letter -> its vowel (カ→a, ョ→o, ヴ→u); ン and ー have none.  Used by ``compare_kana``
+#: to tell which vowel a ー lengthens.
+KATAKANA_VOWELS: dict[str, str] = _build_katakana_vowels()
