@@ -9,6 +9,7 @@ Flat API::
     mojinorm.explain("髙橋 太郎").changes                 # why, rule by rule
     mojinorm.lookup("𠮷").mj                              # ('MJ032129',)
     mojinorm.names_match("●橋 太郎", "髙橋 太郎")          # True
+    mojinorm.compare("●橋 太郎", "髙橋 太郎").grade        # 'masked'
 
 Data flows one way: tools/build_tables.py -> mojinorm/_data (compiled tables) -> targets (what
 renders) -> normalizer (what to change and why) -> this API, the CLI and scan.  Nothing large is
@@ -30,7 +31,18 @@ from .errors import (
 from .gaiji import GaijiTable, load_gaiji
 from .kana import normalize_kana
 from .lookup import CharInfo, lookup
-from .matching import match_key, names_match
+from .matching import (
+    GRADES,
+    KANA_GRADES,
+    KanaMatch,
+    Match,
+    MatchLink,
+    MatchStep,
+    compare,
+    compare_kana,
+    match_key,
+    names_match,
+)
 from .normalizer import (
     FALLBACKS,
     Change,
@@ -57,13 +69,14 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'mojinorm' has no attribute {name!r}")
 
 __all__ = [
-    "Change", "CharInfo", "DEFAULT_RULES", "DataIntegrityError", "FALLBACKS", "GaijiTable",
-    "InputError", "LOSSLESS_RULES", "MojinormError", "Normalizer", "OptionError",
-    "OutputError", "RANKING", "Result", "ScanReport", "Step", "TableError", "Target",
-    "TargetError", "UnmappableCharacter", "UnsafeUnit", "explain", "get_normalizer",
-    "get_target", "is_safe", "load_gaiji", "load_profile", "lookup", "match_key",
-    "names_match", "normalize", "normalize_file", "normalize_kana", "scan_file", "targets",
-    "unsafe_chars",
+    "Change", "CharInfo", "DEFAULT_RULES", "DataIntegrityError", "FALLBACKS", "GRADES",
+    "GaijiTable", "InputError", "KANA_GRADES", "KanaMatch", "LOSSLESS_RULES", "Match",
+    "MatchLink", "MatchStep", "MojinormError", "Normalizer", "OptionError", "OutputError",
+    "RANKING", "Result", "ScanReport", "Step", "TableError", "Target", "TargetError",
+    "UnmappableCharacter", "UnsafeUnit", "compare", "compare_kana", "explain",
+    "get_normalizer", "get_target", "is_safe", "load_gaiji", "load_profile", "lookup",
+    "match_key", "names_match", "normalize", "normalize_file", "normalize_kana", "scan_file",
+    "targets", "unsafe_chars",
 ]
 
 
