@@ -363,13 +363,13 @@ def test_expressions_in_group_by_and_streaming() -> None:
 def test_python_work_is_bounded_by_distinct_units(monkeypatch: pytest.MonkeyPatch) -> None:
     normalizer = Normalizer("jisx0208")  # a fresh plan: nothing resolved yet
     calls: list[str] = []
-    explain = normalizer.explain
+    outcome = normalizer.outcome
 
-    def counting(text: str, *, reading: str | None = None) -> mojinorm.Result:
-        calls.append(text)
-        return explain(text, reading=reading)
+    def counting(unit: str) -> mojinorm.normalizer.UnitOutcome:
+        calls.append(unit)
+        return outcome(unit)
 
-    monkeypatch.setattr(normalizer, "explain", counting)
+    monkeypatch.setattr(normalizer, "outcome", counting)
     surnames = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "鈴木", "葛\U000e0102城"]
     values = [f"{surnames[i % 7]} {'太郎花子一郎'[i % 3 * 2:i % 3 * 2 + 2]}{i}"
               for i in range(20_000)]

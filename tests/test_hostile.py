@@ -659,8 +659,11 @@ def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
     ws.no_output()  # and it is gone
     ws.input_untouched()
     # scan too
-    monkeypatch.setattr(scan_mod._Scanner, "analyse",
-                        lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    def stop(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scan_mod._Scanner, "analyse", stop)  # the exact reader
+    monkeypatch.setattr(scan_mod._FastScan, "count", stop)  # the polars one
     assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
 
 

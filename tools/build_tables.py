@@ -520,9 +520,9 @@ def build(out_dir: Path) -> None:
         schema.JIS_EQUIVALENTS.file: equiv_lines,
         schema.SAME_JISYU.file: same_lines,
     }
-    if set(tsv) != set(schema.TSV_TABLES):
+    if set(tsv) != set(schema.SOURCE_TABLES):
         raise SystemExit(f"the build writes {sorted(tsv)}, the schema names "
-                         f"{sorted(schema.TSV_TABLES)}")
+                         f"{sorted(schema.SOURCE_TABLES)}")
     files = {name: "".join(lines) for name, lines in tsv.items()}
     files[schema.TARGETS_FILE] = json.dumps(targets, ensure_ascii=False, sort_keys=True,
                                             separators=(",", ":")) + "\n"
@@ -570,9 +570,45 @@ def build(out_dir: Path) -> None:
             for name in sorted(files)
         },
     }
+    write_manifest(out_dir, manifest)
+    # Second stage: the pipeline's own decisions over the tables just written.
+    resolved = compile_resolved_tables(out_dir)
+    for name, text in resolved.items():
+        write_text(out_dir / name, text)
+        manifest["files"][name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    manifest["rows"]["resolved"] = {
+        target: resolved[schema.RESOLVED[target].file].count("\n") - 1
+        for target in schema.RESOLVED_TARGETS
+    }
+    write_manifest(out_dir, manifest)
+    log(f"wrote {len(files) + len(resolved) + 1} files to {out_dir}")
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> None:
     write_text(out_dir / schema.MANIFEST_FILE,
                json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    log(f"wrote {len(files) + 1} files to {out_dir}")
+
+
+def compile_resolved_tables(data_dir: Path) -> dict[str, str]:
+    """Run mojinorm's pipeline over the tables in ``data_dir`` (a copy of the package whose
+    ``_data`` is that directory, in a fresh interpreter) and return the resolved tables."""
+    with tempfile.TemporaryDirectory() as tmp:
+        package = Path(tmp) / "mojinorm"
+        shutil.copytree(REPO / "src" / "mojinorm", package,
+                        ignore=shutil.ignore_patterns("_data", "__pycache__"))
+        (package / "_data").symlink_to(data_dir.resolve(), target_is_directory=True)
+        code = (
+            "import json, sys\n"
+            "from mojinorm import _schema\n"
+            "from mojinorm.normalizer import compile_resolved\n"
+            "json.dump({_schema.RESOLVED[t].file: compile_resolved(t)\n"
+            "           for t in _schema.RESOLVED_TARGETS}, sys.stdout, ensure_ascii=False)\n"
+        )
+        env = {**os.environ, "PYTHONPATH": tmp, "PYTHONDONTWRITEBYTECODE": "1"}
+        log("resolved decisions per target (the pipeline over the new tables)")
+        proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                              text=True, encoding="utf-8", env=env, timeout=600)
+        return dict(json.loads(proc.stdout))
 
 
 COMPILED = list(schema.COMPILED_FILES)

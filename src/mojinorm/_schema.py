@@ -17,10 +17,11 @@ from typing import Final
 
 __all__ = [
     "TsvTable", "MJ", "MJ_IVS", "MJ_CHARS", "SVS", "SHRINK", "NTA", "JIS_EQUIVALENTS",
-    "SAME_JISYU", "TSV_TABLES", "MANIFEST_FILE", "TARGETS_FILE", "OVERRIDES_FILE",
-    "COMPILED_FILES", "ShrinkRule", "SHRINK_RULES", "SHRINK_RULE_IDS", "SAME_JISYU_LISTS",
-    "SOURCE_MOJIDATA", "SOURCE_JNTAJIS", "SOURCE_CODECS", "DATASET_MJI", "DATASET_MJSM",
-    "DATASET_IVD", "DATASET_UCD", "DATASET_CJKVI_VARIANTS",
+    "SAME_JISYU", "RESOLVED", "RESOLVED_TARGETS", "SOURCE_TABLES", "TSV_TABLES",
+    "MANIFEST_FILE", "TARGETS_FILE", "OVERRIDES_FILE", "COMPILED_FILES", "ShrinkRule",
+    "SHRINK_RULES", "SHRINK_RULE_IDS", "SAME_JISYU_LISTS", "SOURCE_MOJIDATA", "SOURCE_JNTAJIS",
+    "SOURCE_CODECS", "DATASET_MJI", "DATASET_MJSM", "DATASET_IVD", "DATASET_UCD",
+    "DATASET_CJKVI_VARIANTS",
 ]
 
 
@@ -61,10 +62,29 @@ JIS_EQUIVALENTS: Final = TsvTable("jis_equivalents.tsv", ("char", "equivalent", 
 #: UTF-8 bytes of ``char``, then ``other``, then ``list_id``.
 SAME_JISYU: Final = TsvTable("same_jisyu.tsv", ("char", "other", "list_id"))
 
+#: The built-in targets whose decisions are compiled (``mojinorm.targets.BUILTIN_TARGETS``).
+RESOLVED_TARGETS: Final[tuple[str, ...]] = ("jisx0208", "cp932", "jisx0213", "mj")
+#: Per built-in target, what the pipeline decides with the default options for every unit the
+#: tables know that the target cannot take (written by running mojinorm's own pipeline over the
+#: tables above): ``rules`` are the steps' rules joined by ">", ``flags`` holds ``F`` (the
+#: fallback decides; ``replacement`` is then empty) and ``R`` (review), ``alternatives`` are
+#: joined by "|".  Sorted by the UTF-8 bytes of ``unit``.
+RESOLVED: Final[dict[str, TsvTable]] = {
+    name: TsvTable(f"resolved_{name}.tsv",
+                   ("unit", "replacement", "rules", "flags", "mj", "alternatives"))
+    for name in RESOLVED_TARGETS
+}
+
 #: Every TSV table by file name.
 TSV_TABLES: Final[dict[str, TsvTable]] = {
-    t.file: t for t in (MJ, MJ_IVS, MJ_CHARS, SVS, SHRINK, NTA, JIS_EQUIVALENTS, SAME_JISYU)
+    t.file: t for t in (MJ, MJ_IVS, MJ_CHARS, SVS, SHRINK, NTA, JIS_EQUIVALENTS, SAME_JISYU,
+                        *RESOLVED.values())
 }
+#: The tables compiled from the registry packages (the resolved ones are compiled from these).
+SOURCE_TABLES: Final[tuple[str, ...]] = (
+    MJ.file, MJ_IVS.file, MJ_CHARS.file, SVS.file, SHRINK.file, NTA.file, JIS_EQUIVALENTS.file,
+    SAME_JISYU.file,
+)
 
 MANIFEST_FILE: Final = "MANIFEST.json"
 TARGETS_FILE: Final = "targets.json"

@@ -350,3 +350,20 @@ def overrides() -> dict[str, tuple[str, str]]:
     """Reviewed exceptions compiled from data/mappings/overrides.yaml: char -> (target, reason)."""
     data = json.loads(_read(schema.OVERRIDES_FILE))
     return {e["char"]: (e["replacement"], e["reason"]) for e in data["overrides"]}
+
+
+#: Columns of the compiled decisions of a target (``_schema.RESOLVED``).
+RESOLVED_COLUMNS: tuple[str, ...] = schema.RESOLVED[schema.RESOLVED_TARGETS[0]].columns
+
+
+@cache
+def resolved(target: str) -> dict[str, tuple[str, ...]]:
+    """A built-in target's compiled decisions: unit -> (replacement, rules, flags, mj,
+    alternatives), as ``_schema.RESOLVED`` describes them.  Loads the whole table."""
+    with _lock:
+        out: dict[str, tuple[str, ...]] = {}
+        for line in _text(schema.RESOLVED[target].file).split("\n")[1:]:
+            if line:
+                unit, *rest = line.split("\t")
+                out[unit] = tuple(rest)
+        return out

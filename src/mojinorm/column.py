@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,10 +44,10 @@ from typing import Any, TypeAlias
 
 import polars as pl
 
-from .errors import MojinormError, UnmappableCharacter
+from .errors import UnmappableCharacter
 from .kana import normalize_kana as _normalize_kana
 from .matching import match_key as _match_key
-from .normalizer import Normalizer, Result, get_normalizer
+from .normalizer import Normalizer, UnitOutcome, get_normalizer
 from .targets import Target, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
 
@@ -144,24 +145,21 @@ def target_patterns(target: Target) -> TargetPatterns:
 class _Outcome:
     """What a normalizer does to one unit; the change text is built only when asked for."""
 
-    __slots__ = ("replacement", "review", "fallback", "raises", "_result", "_changes")
+    __slots__ = ("replacement", "review", "fallback", "raises", "unit_outcome")
 
     def __init__(self, replacement: str, review: bool, fallback: bool, raises: bool,
-                 result: Result | None) -> None:
+                 unit_outcome: UnitOutcome | None) -> None:
         self.replacement = replacement
         self.review = review
         self.fallback = fallback
-        self.raises = raises  # resolving the unit raised (fallback "error"): rows go per name
-        self._result = result
-        self._changes: str | None = None
+        self.raises = raises  # the unit needs fallback "error": rows go per name, and raise
+        #: ``Normalizer.outcome(unit)``; None for a unit the target takes as it is
+        self.unit_outcome = unit_outcome
 
     @property
     def changes(self) -> str:
-        """``str(Change)`` of the unit's changes joined by "; " ("" when none)."""
-        if self._changes is None:
-            result = self._result
-            self._changes = "; ".join(str(c) for c in result.changes) if result else ""
-        return self._changes
+        """``str(Change)`` of the unit's change ("" when none)."""
+        return self.unit_outcome.change_text if self.unit_outcome is not None else ""
 
 
 class ColumnPlan:
@@ -210,15 +208,12 @@ class ColumnPlan:
         return out
 
     def _resolve(self, unit: str) -> _Outcome:
-        try:
-            res = self.normalizer.explain(unit)
-        except MojinormError:
-            return _Outcome(unit, False, True, True, None)
-        review = fallback = False
-        for c in res.changes:
-            review = review or c.review
-            fallback = fallback or c.fallback
-        return _Outcome(res.text, review, fallback, False, res)
+        n = self.normalizer
+        if unit in n.target.visible_chars or unit in n.target.sequences:
+            return _Outcome(unit, False, False, False, None)
+        out = n.outcome(unit)
+        raises = out.fallback and n.fallback == "error"
+        return _Outcome(out.replacement, out.review, out.fallback, raises, out)
 
 
 @lru_cache(maxsize=64)
@@ -387,6 +382,52 @@ def unsafe_chars(values: pl.Series, target: TargetLike = "jisx0208") -> pl.Serie
     pos_all = _blank(s, n, pl.UInt32).scatter(work.idx, pl.int_range(n, eager=True,
                                                                           dtype=pl.UInt32))
     return extended.gather(pos_all).alias(s.name)
+
+
+def unit_flags(values: pl.Series, plan: ColumnPlan,
+               flags_of: Callable[[UnitOutcome], int]) -> tuple[pl.Series, Counter[str]]:
+    """For each value, the bitwise OR of ``flags_of(Normalizer.outcome(unit))`` over the units
+    the normalizer changes (0 for a value it leaves alone, null for null), and how many times
+    each such unit occurs in ``values``.
+
+    Equals the OR over ``Normalizer.explain(value).changes`` per value (scan's counting);
+    rows whose units pair up by context go per name.
+    """
+    s = as_strings(values)
+    counts: Counter[str] = Counter()
+    zeros = _blank(s, 0, pl.UInt8)
+    work = _work(s, plan.patterns)
+    if work is None:
+        return zeros, counts
+    normalizer = plan.normalizer
+    keys = _units(work, normalizer.target.visible_chars)
+    outcomes = plan.outcomes(keys)
+    key_series = pl.Series(keys, dtype=pl.String)
+    per_key = []
+    for k in keys:
+        unit_outcome = outcomes[k].unit_outcome
+        per_key.append(flags_of(unit_outcome) if unit_outcome is not None else 0)
+    mapped = _per_token(work.tokens, key_series, per_key, pl.UInt8, 0)
+    row = mapped.list.eval(pl.element().bitwise_or()).list.first().fill_null(0)
+    tokens = work.tokens
+    if work.context is not None:
+        pos = work.context.arg_true()
+        results = [normalizer.explain(t) for t in work.texts.gather(pos).to_list()]
+        flags = []
+        for r in results:
+            value_flags = 0
+            for c in r.changes:
+                value_flags |= flags_of(normalizer.outcome(c.original))
+                counts[c.original] += 1
+            flags.append(value_flags)
+        row = row.scatter(pos, pl.Series(flags, dtype=pl.UInt8))
+        tokens = tokens.filter(~work.context)
+    units = tokens.explode()
+    units = units.filter(units.is_in(key_series.implode()))
+    if units.len():
+        for unit, n in units.value_counts().iter_rows():
+            counts[unit] += n
+    return zeros.scatter(work.idx, row), counts
 
 
 # --------------------------------------------------------------------------- normalizing

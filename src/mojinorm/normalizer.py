@@ -31,18 +31,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from . import _tables
+from ._schema import RESOLVED_TARGETS
 from .errors import OptionError, UnmappableCharacter
 from .gaiji import GaijiTable, is_private_use, load_gaiji
 from .invisible import classify
 from .kana import normalize_kana
-from .rules import LOSSLESS_RULES, resolve_rules
+from .rules import DEFAULT_RULES, LOSSLESS_RULES, resolve_rules
 from .steps import Context, Step, run
 from .targets import Target, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS, iter_units
 
 __all__ = [
-    "AMBIGUITY_MODES", "Change", "Normalizer", "Result", "Step", "UnmappableCharacter",
-    "FALLBACKS", "normalize", "explain", "get_normalizer",
+    "AMBIGUITY_MODES", "Change", "Normalizer", "Result", "Step", "UnitOutcome",
+    "UnmappableCharacter", "FALLBACKS", "normalize", "explain", "get_normalizer",
+    "compile_resolved",
 ]
 
 #: Named fallbacks; any single character inside the target is accepted too.
@@ -57,6 +60,9 @@ FALLBACKS: dict[str, str | None] = {
 #: ``ambiguity`` option: what a tie between different characters with no corroboration gives.
 AMBIGUITY_MODES = ("fallback", "first")
 _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
+#: Units worked out before a plan reads its target's compiled decisions (a few names never
+#: load the table; a file does, once).
+_LIVE_BEFORE_COMPILED = 64
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,31 @@ class Result:
 
     def __str__(self) -> str:
         return self.text
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    """What a plan does to one unit, without the steps' sources: what the bulk paths (the
+    column kernel, ``normalize``, file scans) need, answered from the compiled decisions of a
+    built-in target when the options are the defaults."""
+
+    unit: str
+    replacement: str
+    rules: tuple[str, ...]  #: the rules of the steps, in order (the last one decided)
+    fallback: bool
+    review: bool
+    mj: str | None = None
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def rule(self) -> str:
+        return self.rules[-1]
+
+    @property
+    def change_text(self) -> str:
+        """``str(Change)`` of the unit's change."""
+        shown = self.replacement if self.replacement else "(removed)"
+        return f"{_show(self.unit)}→{_show(shown)} {'>'.join(self.rules)}"
 
 
 class _NeedsReference(Exception):
@@ -208,6 +239,14 @@ class Normalizer:
         self._sub = re.compile(
             f"[^{self.target.visible_class}{vs}][{joins}]?|[^{vs}][{joins}]|[{vs}]").sub
         self._cache: dict[str, _Resolution] = {}
+        self._outcomes: dict[str, UnitOutcome] = {}
+        # With the default options, a built-in target's decisions are compiled: after a few
+        # units (a file, a column) they are read from that table instead of worked out.
+        builtin = self.target.name in RESOLVED_TARGETS and \
+            get_target(self.target.name) is self.target
+        self._compiled_name = self.target.name if (
+            builtin and self.rules == DEFAULT_RULES and ambiguity == "fallback") else None
+        self._live = 0
         # unit -> replacement for the substitution callback; only units whose answer no context
         # or text-level policy can change are kept
         self._known: dict[str, str] = {}
@@ -271,6 +310,36 @@ class Normalizer:
                                         (step,), True, True),))
         return Result(out, changes)
 
+    def outcome(self, unit: str) -> UnitOutcome:
+        """What the plan does to ``unit`` (one unit that is outside the target or invisible).
+
+        Never raises for fallback ``error``: ``UnitOutcome.fallback`` says the fallback decides.
+        """
+        found = self._outcomes.get(unit)
+        if found is not None:
+            return found
+        row = None
+        if self._compiled_name is not None:
+            self._live += 1
+            if self._live > _LIVE_BEFORE_COMPILED:
+                row = _tables.resolved(self._compiled_name).get(unit)
+        if row is not None:
+            replacement, rules, flags, mj, alternatives = row
+            fallback = "F" in flags
+            if fallback:
+                replacement = unit if self.fallback == "keep" else self.fallback_char
+            found = UnitOutcome(unit, replacement, tuple(rules.split(">")), fallback,
+                                "R" in flags, mj or None,
+                                tuple(alternatives.split("|")) if alternatives else ())
+        else:
+            res = self._resolve(unit)
+            found = UnitOutcome(unit, res.replacement, tuple(s.rule for s in res.steps),
+                                res.fallback, res.review, res.mj, res.alternatives)
+        if len(self._outcomes) >= _CACHE_LIMIT:
+            self._outcomes.clear()
+        self._outcomes[unit] = found
+        return found
+
     # ------------------------------------------------------------------ fast path
 
     def _replace(self, m: re.Match[str]) -> str:
@@ -287,7 +356,7 @@ class Normalizer:
                 raise _NeedsReference  # æ + U+0300: pairing depends on what came before
             if unit in self._sequences:
                 return unit  # a variation sequence the target has (Moji_Joho IVS in mj)
-        res = self._resolve(unit)
+        res = self.outcome(unit)
         if res.fallback and self.fallback in ("error", "kana"):
             raise _NeedsReference
         if not self._sequences and len(self._known) < _CACHE_LIMIT:
@@ -381,3 +450,29 @@ def explain(text: str, target: str | Path | Target = "jisx0208", *, reading: str
             **options: Any) -> Result:
     """``normalize`` plus the changes that made the result; options as for :class:`Normalizer`."""
     return get_normalizer(target, **options).explain(text, reading=reading)
+
+
+def compile_resolved(target: str) -> str:
+    """The compiled decisions of a built-in target (``_schema.RESOLVED``), worked out by the
+    pipeline itself with the default options: every unit the tables know (MJ code points and
+    IVS, SVS, the 国税庁 map's sources, the codecs' repertoires) that the target cannot take,
+    except private use (gaiji tables decide those), invisible characters and spaces."""
+    n = Normalizer(target)
+    units: set[str] = set(_tables.mj_by_char()) | set(_tables.mj_by_ivs())
+    units |= set(_tables.svs_map()) | set(_tables.nta_map()) | set(_tables.jis_equivalents())
+    units |= set(_tables.overrides())
+    for name in RESOLVED_TARGETS:
+        units |= get_target(name).chars
+    header = "\t".join(_tables.RESOLVED_COLUMNS) + "\n"
+    rows = [header]
+    for unit in sorted(units, key=lambda u: u.encode("utf-8")):
+        if n._ok(unit) or is_private_use(unit[0]) or classify(unit[0]) is not None \
+                or unit in (" ", "\u3000"):
+            continue
+        res = n._compute(unit)
+        flags = ("F" if res.fallback else "") + ("R" if res.review else "")
+        fields = [unit, "" if res.fallback else res.replacement,
+                  ">".join(s.rule for s in res.steps), flags, res.mj or "",
+                  "|".join(res.alternatives)]
+        rows.append("\t".join(fields) + "\n")
+    return "".join(rows)

@@ -117,7 +117,7 @@ from .csvio import (
 )
 from .gaiji import is_private_use
 from .invisible import classify
-from .normalizer import Normalizer, UnmappableCharacter
+from .normalizer import Normalizer, Result, UnitOutcome, UnmappableCharacter
 from .rules import LOSSLESS_RULES
 from .targets import Target, char_class
 from .units import is_variation_selector
@@ -128,6 +128,9 @@ __all__ = [
 ]
 
 INVISIBLE_RULES = frozenset({"invisible-removed", "space-normalized"})
+#: Plain batches go to the polars reader and the column kernel; False sends every batch to the
+#: exact Python reader (the reference the differential tests compare against).
+FAST_PATH = True
 
 _CACHE_LIMIT = 100_000  # distinct analysed values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are analysed each time, never kept
@@ -238,6 +241,102 @@ class _Counts:
 
 # value analysis flags
 _UNSAFE, _INVISIBLE, _FALLBACK, _LOSSY, _REVIEW = 1, 2, 4, 8, 16
+
+
+def _flags(res: Result, target: Target) -> int:
+    """What the changes of one value (or unit) say, as the bits above."""
+    flags = 0
+    for ch in res.changes:
+        if ch.rule in INVISIBLE_RULES:
+            flags |= _INVISIBLE
+        if ch.original not in target:
+            flags |= _UNSAFE
+            if ch.fallback:
+                flags |= _FALLBACK
+        if ch.rule not in LOSSLESS_RULES:
+            flags |= _LOSSY
+        if ch.review:
+            flags |= _REVIEW
+    return flags
+
+
+def _unit_flags(out: UnitOutcome, target: Target) -> int:
+    """:func:`_flags` of one unit's change, from ``Normalizer.outcome``."""
+    flags = 0
+    if out.rule in INVISIBLE_RULES:
+        flags |= _INVISIBLE
+    if out.unit not in target:
+        flags |= _UNSAFE
+        if out.fallback:
+            flags |= _FALLBACK
+    if out.rule not in LOSSLESS_RULES:
+        flags |= _LOSSY
+    if out.review:
+        flags |= _REVIEW
+    return flags
+
+
+class _FastScan:
+    """Counts plain batches on the column kernel (``mojinorm.records``, ``mojinorm.column``):
+    records read by polars, each distinct unit decided once, every row counted by polars."""
+
+    def __init__(self, normalizer: Normalizer, layout: _Layout) -> None:
+        from . import column
+
+        self.plan = column.column_plan(normalizer)
+        self.target = normalizer.target
+        self.layout = layout
+        self.ncols = len(layout.names) if layout.delimiter is not None else 1
+        self.selected = layout.selected if layout.delimiter is not None else (0,)
+
+    def batch(self, text: str, data: bytes, pos: int, codec: str | None):
+        """The plain batch of ``text[pos:]``, or None when the exact reader must take it."""
+        from .records import plain_batch
+
+        raw = data if pos == 0 and codec == "utf-8" else text[pos:].encode("utf-8")
+        return plain_batch(raw, self.layout.delimiter, self.ncols, self.selected)
+
+    def count(self, batch, c: _Counts) -> None:
+        import polars as pl
+
+        from .column import unit_flags
+
+        target = self.target
+        rows = pl.repeat(0, batch.height, dtype=pl.UInt8, eager=True)
+        for j in range(len(self.layout.selected)):
+            flags, chars = unit_flags(batch.values.to_series(j), self.plan,
+                                      lambda out: _unit_flags(out, target))
+            c.chars.update(chars)
+            frame = pl.DataFrame({"f": flags}).select(
+                unsafe=(pl.col("f") & _UNSAFE) != 0,
+                invisible=(pl.col("f") & _INVISIBLE) != 0,
+                fallback=(pl.col("f") & (_UNSAFE | _FALLBACK)) == (_UNSAFE | _FALLBACK),
+                effective=pl.when((pl.col("f") & _UNSAFE) != 0).then(pl.col("f"))
+                .otherwise(pl.col("f") & _INVISIBLE),
+            )
+            c.col_unsafe[j] += int(frame["unsafe"].sum())
+            c.col_invisible[j] += int(frame["invisible"].sum())
+            c.col_fallback[j] += int(frame["fallback"].sum())
+            rows = rows | frame["effective"]
+        f = pl.col("f")
+        unsafe = (f & _UNSAFE) != 0
+        fallback = unsafe & ((f & _FALLBACK) != 0)
+        fixable = unsafe & ((f & _FALLBACK) == 0)
+        totals = pl.DataFrame({"f": rows}).select(
+            review=((f & _REVIEW) != 0).sum(),
+            invisible=((f & _INVISIBLE) != 0).sum(),
+            unsafe=unsafe.sum(),
+            fallback=fallback.sum(),
+            fixable=fixable.sum(),
+            lossless=(fixable & ((f & _LOSSY) == 0)).sum(),
+        ).row(0, named=True)
+        c.rows += batch.height
+        c.review += totals["review"]
+        c.invisible += totals["invisible"]
+        c.unsafe += totals["unsafe"]
+        c.fallback += totals["fallback"]
+        c.fixable += totals["fixable"]
+        c.lossless += totals["lossless"]
 
 
 # ---------------------------------------------------------------------------- layout and plan
@@ -473,20 +572,8 @@ class _Scanner:
         self.cache.clear()
 
     def analyse(self, value: str, c: _Counts) -> list:
-        target = self.target
         res = self.normalizer.explain(value)
-        flags = 0
-        for ch in res.changes:
-            if ch.rule in INVISIBLE_RULES:
-                flags |= _INVISIBLE
-            if ch.original not in target:
-                flags |= _UNSAFE
-                if ch.fallback:
-                    flags |= _FALLBACK
-            if ch.rule not in LOSSLESS_RULES:
-                flags |= _LOSSY
-            if ch.review:
-                flags |= _REVIEW
+        flags = _flags(res, self.target)
         units = tuple(ch.original for ch in res.changes)
         if len(value) > _CACHEABLE:
             for u in units:  # counted now, since the value is not kept for flush()
@@ -640,17 +727,27 @@ class _Scanner:
 
 def _run(scanner: _Scanner, stream: DecodedStream, c: _Counts, first_pos: int,
          progress: Progress | None, total: int | None, worker: bool = False,
-         shared=None) -> None:
+         shared=None, fast: _FastScan | None = None) -> None:
     """Scan every chunk of ``stream`` (the first one from ``first_pos``), carrying incomplete
-    records over chunk ends."""
+    records over chunk ends.  A plain chunk goes to ``fast`` when given."""
     carry = ""
     carry_lines = 0
     pos = first_pos
     last_done = 0
-    for text, _data, final, lines_before in stream:
+    for text, data, final, lines_before in stream:
         if carry:
             text = carry + text
             lines_before = carry_lines
+        elif fast is not None:
+            batch = fast.batch(text, data, pos, stream.stream.codec) if pos < len(text) \
+                else None
+            if batch is not None or pos >= len(text):
+                if batch is not None:
+                    fast.count(batch, c)
+                pos = 0
+                if progress is not None:
+                    progress(stream.bytes_done, total)
+                continue
         try:
             idx = scanner.text(text, pos, final and not worker, c, lines_before, worker)
         except InputError as exc:
@@ -883,8 +980,9 @@ def scan_file(
             counts = _scan_parallel(scanner, stream, layout, jobs, progress, inp.size)
         if counts is None:
             counts = _Counts(len(layout.selected))
+            fast = _FastScan(normalizer, layout) if FAST_PATH and not stream.cr else None
             _run(scanner, _Resume(stream, chunks, text, data, final, lines_before), counts,
-                 layout.data_pos, progress, inp.size)
+                 layout.data_pos, progress, inp.size, fast=fast)
         report.encoding = stream.encoding
         _fill(report, counts, layout, normalizer)
         if layout.header and text and report.rows == 0:
@@ -954,20 +1052,19 @@ def _fill(report: ScanReport, c: _Counts, layout: _Layout, normalizer: Normalize
     target = normalizer.target
     stats = []
     for unit, count in c.chars.items():
-        res = normalizer.explain(unit)
-        ch = res.changes[0] if res.changes else None
+        out = normalizer.outcome(unit)
         stats.append(CharStat(
             char=unit,
             codepoint=" ".join(f"U+{ord(x):04X}" for x in unit),
             count=count,
-            replacement=ch.replacement if ch else unit,
-            rule=ch.rule if ch else "",
-            steps=">".join(s.rule for s in ch.steps) if ch else "",
-            mj=ch.mj if ch else None,
+            replacement=out.replacement,
+            rule=out.rule,
+            steps=">".join(out.rules),
+            mj=out.mj,
             category=_category(unit),
             in_target=unit in target,
-            fallback=bool(ch and ch.fallback),
-            alternatives=ch.alternatives if ch else (),
+            fallback=out.fallback,
+            alternatives=out.alternatives,
         ))
     stats.sort(key=lambda s: (-s.count, [ord(x) for x in s.char]))
     report.chars = stats

@@ -1,0 +1,164 @@
+"""The fast paths against their references.
+
+* File scans: the polars record reader and the column kernel (``scan.FAST_PATH``) against the
+  exact Python reader with the per-name API, on the hostile corpus and on generated files
+  (quotes, doubled quotes, CRLF, ragged rows, blank lines, records spanning lines, invisible
+  and private-use characters).  The reports must be identical, key by key.
+* A plain member file never falls to the exact reader.
+* The compiled decisions of the built-in targets (``_data/resolved_*.tsv``) equal what the
+  pipeline decides now: a change to the pipeline without a rebuild fails here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mojinorm
+from mojinorm import _schema, _tables
+from mojinorm import scan as scan_mod
+from mojinorm.normalizer import compile_resolved
+
+HOSTILE = Path(__file__).parent / "hostile"
+DATA = Path(mojinorm.__file__).parent / "_data"
+SAMPLE = Path(__file__).parent.parent / "data" / "samples" / "names.csv"
+
+
+def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, dict]:
+    fast = scan_mod.scan_file(path, **options).to_dict()
+    with monkeypatch.context() as m:
+        m.setattr(scan_mod, "FAST_PATH", False)
+        exact = scan_mod.scan_file(path, **options).to_dict()
+    return fast, exact
+
+
+READABLE = sorted(p.name for p in HOSTILE.glob("*.csv")
+                  if p.name not in {"invalid_in_both.csv", "mixed_encodings.csv",
+                                    "unbalanced_quote.csv", "unbalanced_quote_header.csv"})
+
+
+@pytest.mark.parametrize("name", READABLE)
+@pytest.mark.parametrize("target", ["jisx0208", "cp932", "jisx0213", "mj"])
+def test_fast_and_exact_readers_agree_on_the_corpus(name: str, target: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, exact = _both(HOSTILE / name, monkeypatch, target=target)
+    assert fast == exact
+
+
+_CELLS = st.one_of(
+    st.sampled_from(["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "葛\U000e0102", "𠮷田", "",
+                     "a,b", 'say "hi"', "x\ny", "\u200b", "\t", "〓", "●", "ｶﾀｶﾅ", " ",
+                     "\r", "＝", "德\U000e0101", "\u00a0花子"]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=4),
+)
+
+
+def _write(rows: list[list[str]], crlf: bool, quote_all: bool) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n" if crlf else "\n",
+                        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(_CELLS, min_size=1, max_size=4), min_size=1, max_size=12),
+       crlf=st.booleans(), quote_all=st.booleans(), blank=st.booleans(),
+       target=st.sampled_from(["jisx0208", "cp932", "jisx0213"]))
+def test_fast_and_exact_readers_agree_on_generated_files(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        rows: list[list[str]], crlf: bool, quote_all: bool, blank: bool, target: str) -> None:
+    header = ["id", "name", "kana", "x"][:max(len(r) for r in rows)]
+    data = _write([header, *rows], crlf, quote_all)
+    if blank:
+        data += b"\n" + _write(rows[:1], crlf, quote_all)
+    path = tmp_path_factory.mktemp("gen") / "f.csv"
+    path.write_bytes(data)
+    try:
+        fast, exact = _both(path, monkeypatch, target=target)
+    except mojinorm.InputError as exc:  # refused: both readers must refuse it the same way
+        with monkeypatch.context() as m:
+            m.setattr(scan_mod, "FAST_PATH", False)
+            with pytest.raises(mojinorm.InputError) as again:
+                scan_mod.scan_file(path, target=target)
+        assert str(again.value) == str(exc)
+        return
+    assert fast == exact
+
+
+def test_a_large_generated_file_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Many chunks, quoted and unquoted lines, a ragged row and a multi-line record in the middle.
+    rnd = random.Random(5)
+    names = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "葛\U000e0102城", "渡邉", "𠮷田", "ﾀﾛｳ"]
+    rows = [[str(i), rnd.choice(names) + "\u3000" + rnd.choice(names), "カナ"]
+            for i in range(30_000)]
+    rows[12_000] = ["x", "ragged"]
+    rows[20_000] = ["y", "two\nlines", "髙"]
+    path = tmp_path / "big.csv"
+    path.write_bytes(_write([["id", "name", "kana"], *rows], True, False))
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 64 * 1024)
+    fast, exact = _both(path, monkeypatch)
+    assert fast == exact
+    assert fast["ragged_rows"] == 1 and fast["multiline_records"] == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_a_plain_member_file_never_falls_to_the_exact_reader(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str, crlf: bool) -> None:
+    text = SAMPLE.read_text(encoding="utf-8")
+    if encoding == "cp932":  # what CP932 can carry
+        text = "".join(line for line in text.splitlines(keepends=True)
+                       if _encodes(line, "cp932"))
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    path = tmp_path / "members.csv"
+    path.write_bytes(text.encode(encoding))
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 4096)  # many batches
+
+    def exact(*args: object, **kwargs: object) -> int:
+        raise AssertionError("a plain member file went to the exact reader")
+
+    monkeypatch.setattr(scan_mod._Scanner, "text", exact)
+    report = scan_mod.scan_file(path, columns=["name"])
+    assert report.rows == text.count("\n") - 1
+
+
+def _encodes(text: str, codec: str) -> bool:
+    try:
+        text.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("target", _schema.RESOLVED_TARGETS)
+def test_compiled_decisions_equal_the_pipeline(target: str) -> None:
+    # The table is what the pipeline decides now, unit for unit.  After a change to the steps
+    # or the ranking, run tools/build_tables.py (its second stage rewrites these tables).
+    committed = (DATA / _schema.RESOLVED[target].file).read_text(encoding="utf-8")
+    assert compile_resolved(target) == committed
+
+
+@pytest.mark.parametrize("fallback", ["geta", "keep", "black-circle"])
+def test_outcome_from_the_compiled_table_equals_the_live_one(fallback: str) -> None:
+    live = mojinorm.Normalizer("jisx0208", fallback=fallback)
+    compiled = mojinorm.Normalizer("jisx0208", fallback=fallback)
+    compiled._live = 10**9  # read the table from the first unit on
+    table = _tables.resolved("jisx0208")
+    sample = random.Random(1).sample(sorted(table), 3000) + ["髙", "\U0002d91f", "①", "Ⅱ"]
+    for unit in sample:
+        got = compiled.outcome(unit)
+        res = live._resolve(unit)
+        assert (got.replacement, got.rules, got.fallback, got.review, got.mj,
+                got.alternatives) == (res.replacement, tuple(s.rule for s in res.steps),
+                                      res.fallback, res.review, res.mj, res.alternatives), unit
+        change = live.explain(unit).changes[0]
+        assert got.change_text == str(change)
