@@ -287,7 +287,7 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
         encoding=encoding, delimiter=delim, header=header, jobs=jobs, progress=progress,
         rules=rules, ambiguity=ambiguity))
     if fmt == "json":
-        click.echo(json.dumps(report.to_dict(top), ensure_ascii=False, indent=2))
+        click.echo(report.to_json(top))
     elif fmt == "csv":
         click.echo(_chars_csv(report, top), nl=False)
     else:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _tables
 from ._schema import RESOLVED_TARGETS
@@ -128,8 +128,7 @@ class Result:
         return self.text
 
 
-@dataclass(frozen=True)
-class UnitOutcome:
+class UnitOutcome(NamedTuple):
     """What a plan does to one unit, without the steps' sources: what the bulk paths (the
     column kernel, ``normalize``, file scans) need, answered from the compiled decisions of a
     built-in target when the options are the defaults."""

@@ -91,13 +91,14 @@ Refused with exit 2 and one line naming the file, line (and byte offset where kn
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing
 import os
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -131,6 +132,7 @@ INVISIBLE_RULES = frozenset({"invisible-removed", "space-normalized"})
 #: Plain batches go to the polars reader and the column kernel; False sends every batch to the
 #: exact Python reader (the reference the differential tests compare against).
 FAST_PATH = True
+FAST_CHUNKS = 8  #: chunks of ``csvio.CHUNK_SIZE`` per batch on the fast path (16 MiB)
 
 _CACHE_LIMIT = 100_000  # distinct analysed values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are analysed each time, never kept
@@ -157,6 +159,12 @@ class CharStat:
     in_target: bool
     fallback: bool
     alternatives: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"char": self.char, "codepoint": self.codepoint, "count": self.count,
+                "replacement": self.replacement, "rule": self.rule, "steps": self.steps,
+                "mj": self.mj, "category": self.category, "in_target": self.in_target,
+                "fallback": self.fallback, "alternatives": list(self.alternatives)}
 
 
 @dataclass
@@ -193,13 +201,26 @@ class ScanReport:
         return 100.0 * self.unsafe_rows / self.rows if self.rows else 0.0
 
     def to_dict(self, top: int | None = None) -> dict:
-        d = asdict(self)
+        """The report as plain data (what ``--format json`` prints).  Built field by field:
+        a report may hold tens of thousands of characters."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chars"}
+        d["columns_selected"] = list(self.columns_selected)
+        d["columns"] = {k: dict(v) for k, v in self.columns.items()}
+        d["notes"] = list(self.notes)
         d["unsafe_percent"] = round(self.unsafe_percent, 3)
-        chars = d["chars"] if top is None else d["chars"][:top]
-        for c in chars:
-            c["alternatives"] = list(c["alternatives"])
-        d["chars"] = chars
+        chars = self.chars if top is None else self.chars[:top]
+        d["chars"] = [c.to_dict() for c in chars]
         return d
+
+    def to_json(self, top: int | None = None) -> str:
+        """``to_dict`` as JSON: indented, one line per character (the C encoder does those)."""
+        d = self.to_dict(top)
+        chars = d.pop("chars")
+        head = json.dumps(d, ensure_ascii=False, indent=2)
+        if not chars:
+            return head[:-2] + ',\n  "chars": []\n}'
+        lines = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in chars)
+        return head[:-2] + ',\n  "chars": [\n' + lines + "\n  ]\n}"
 
 
 # ---------------------------------------------------------------------------- counters
@@ -959,7 +980,9 @@ def scan_file(
     cols = [str(c) for c in columns] if columns else None
     inp = open_input(str(path))
     try:
-        stream = DecodedStream(inp, encoding, size=csvio.CHUNK_SIZE)
+        # polars pays a fixed cost per batch: plain files are read in larger chunks
+        size = csvio.CHUNK_SIZE * (FAST_CHUNKS if FAST_PATH else 1)
+        stream = DecodedStream(inp, encoding, size=size)
         stream.prepare()
         layout, (text, data, final, lines_before), chunks = _begin(stream, delimiter, header,
                                                                    cols)
