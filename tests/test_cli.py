@@ -347,6 +347,7 @@ def test_normalize_atomic_on_failure(runner, tmp_path, monkeypatch):
     import mojinorm.scan as scan_mod
 
     monkeypatch.setattr(csvio, "CHUNK_SIZE", 16)  # many chunks: part is written before failing
+    monkeypatch.setattr(scan_mod, "FAST_PATH", False)  # the failure is injected in that writer
     src = write(tmp_path / "in.csv", members() * 20)
     out = tmp_path / "out.csv"
     out.write_bytes(b"old")

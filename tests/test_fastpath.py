@@ -162,3 +162,86 @@ def test_outcome_from_the_compiled_table_equals_the_live_one(fallback: str) -> N
                                       res.fallback, res.review, res.mj, res.alternatives), unit
         change = live.explain(unit).changes[0]
         assert got.change_text == str(change)
+
+
+def _normalize_both(path: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch,
+                    **options: object) -> tuple[tuple[bytes, object], tuple[bytes, object]]:
+    out = []
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            m.setattr(scan_mod, "FAST_PATH", fast)
+            dest = tmp / f"out-{fast}.csv"
+            summary = vars(scan_mod.normalize_file(path, dest, **options))
+            summary.pop("output")
+            out.append((dest.read_bytes(), summary))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("name", [n for n in READABLE if n not in {"empty.csv"}])
+@pytest.mark.parametrize("options", [{}, {"target": "cp932", "fallback": "black-circle"},
+                                     {"columns": ["name"], "kana_column": "kana",
+                                      "fallback": "kana"}])
+def test_fast_and_exact_rewrites_are_byte_identical(name: str, options: dict,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    path = HOSTILE / name
+    try:
+        fast, exact = _normalize_both(path, tmp_path, monkeypatch, **options)
+    except mojinorm.InputError as exc:
+        with monkeypatch.context() as m:
+            m.setattr(scan_mod, "FAST_PATH", False)
+            with pytest.raises(mojinorm.InputError) as again:
+                scan_mod.normalize_file(path, tmp_path / "again.csv", **options)
+        assert str(again.value) == str(exc)
+        return
+    assert fast == exact
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(_CELLS, min_size=3, max_size=3), min_size=1, max_size=10),
+       crlf=st.booleans(), quote_all=st.booleans(),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp932"]),
+       fallback=st.sampled_from(["geta", "keep", "kana"]))
+def test_fast_and_exact_rewrites_agree_on_generated_files(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        rows: list[list[str]], crlf: bool, quote_all: bool, encoding: str,
+        fallback: str) -> None:
+    text = _write([["id", "name", "kana"], *rows], crlf, quote_all).decode("utf-8")
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError:
+        data = text.encode(encoding, "replace")
+    tmp = tmp_path_factory.mktemp("rw")
+    path = tmp / "in.csv"
+    path.write_bytes(data)
+    options = {"columns": ["name"], "kana_column": "kana", "fallback": fallback,
+               "target": "cp932" if encoding == "cp932" else "jisx0208"}
+    try:
+        fast, exact = _normalize_both(path, tmp, monkeypatch, **options)
+    except mojinorm.InputError as exc:
+        with monkeypatch.context() as m:
+            m.setattr(scan_mod, "FAST_PATH", False)
+            with pytest.raises(mojinorm.InputError) as again:
+                scan_mod.normalize_file(path, tmp / "again.csv", **options)
+        assert str(again.value) == str(exc)
+        return
+    assert fast == exact
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
+def test_a_plain_member_file_is_rewritten_on_the_fast_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str) -> None:
+    text = "".join(line for line in SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+                   if _encodes(line, "cp932")).replace("\n", "\r\n")
+    path = tmp_path / "members.csv"
+    path.write_bytes(text.encode(encoding))
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 4096)
+
+    def exact(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a plain member file went to the exact reader")
+
+    monkeypatch.setattr(scan_mod._Writer, "_records", exact)
+    summary = scan_mod.normalize_file(path, tmp_path / "out.csv", columns=["name"],
+                                      target="cp932")
+    assert summary.rows == text.count("\n") - 1 and summary.values_changed > 0

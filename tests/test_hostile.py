@@ -641,6 +641,7 @@ def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
     import mojinorm.scan as scan_mod
 
     monkeypatch.setattr(csvio, "CHUNK_SIZE", 64)
+    monkeypatch.setattr(scan_mod, "FAST_PATH", False)  # the interrupt is injected in that writer
     ws = Workspace(tmp_path, make_sample_bytes(500))
     real = scan_mod._Writer._norm
     seen = {"calls": 0, "temp": []}
@@ -662,8 +663,15 @@ def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
     def stop(*args):
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(scan_mod, "FAST_PATH", True)
+    monkeypatch.setattr(scan_mod._FastScan, "count", stop)  # the polars reader
+    assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
+    monkeypatch.setattr(scan_mod._FastWrite, "write", stop)
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),
+                 r"^mojinorm: error: interrupted$", code=130)
+    ws.no_output()
+    monkeypatch.setattr(scan_mod, "FAST_PATH", False)
     monkeypatch.setattr(scan_mod._Scanner, "analyse", stop)  # the exact reader
-    monkeypatch.setattr(scan_mod._FastScan, "count", stop)  # the polars one
     assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
 
 

@@ -101,6 +101,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import csvio
 from .csvio import (
@@ -122,6 +123,9 @@ from .normalizer import Normalizer, Result, UnitOutcome, UnmappableCharacter
 from .rules import LOSSLESS_RULES
 from .targets import Target, char_class
 from .units import is_variation_selector
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "CharStat", "LOSSLESS_RULES", "NormalizeSummary", "ScanReport", "normalize_file",
@@ -1227,6 +1231,10 @@ class _Writer:
         self.parser = RecordParser(layout.delimiter)
         self.cache: dict = {}
         self.kana = normalizer.fallback == "kana"
+        # Plain batches of a table are rewritten on the column kernel (not --replace: that
+        # rewrites fields inside the record, which the exact reader's field spans do).
+        self.fast = _FastWrite(self) if (FAST_PATH and not replace and self.delim is not None
+                                         and not self.swap) else None
 
     def _encode(self, s: str, codec: str, line: int) -> bytes:
         try:
@@ -1270,8 +1278,15 @@ class _Writer:
                 first = False
                 if self.layout.header:
                     pos, bpos = self._header(text, data, pieces, codec)
-            pos, bpos, lines = self._records(text, data, pos, bpos, final, pieces, codec,
-                                             lines_before)
+            lines_here = lines_before + text.count("\n", 0, pos)
+            if pos >= len(text):
+                lines = lines_here  # nothing after the header in this chunk
+            elif self.fast is not None and \
+                    self.fast.write(text, data, pos, bpos, codec, lines_here, pieces):
+                pos, bpos, lines = len(text), len(data), lines_here + text.count("\n", pos)
+            else:
+                pos, bpos, lines = self._records(text, data, pos, bpos, final, pieces, codec,
+                                                 lines_before)
             carry_t, carry_b = text[pos:], data[bpos:]
             carry_lines = lines
             if carry_t and len(carry_t) > csvio.MAX_RECORD:
@@ -1414,6 +1429,104 @@ class _Writer:
             prev = b
         out.append(raw[bprev:])
         return b"".join(out)
+
+
+class _FastWrite:
+    """Rewrites plain batches with polars: the kernel normalizes the selected columns (each
+    distinct unit decided once) and every output line is built by ``concat_str``."""
+
+    def __init__(self, writer: _Writer) -> None:
+        from . import column
+
+        self.w = writer
+        self.plan = column.column_plan(writer.normalizer)
+        columns = list(writer.selected)
+        if writer.kana_idx is not None and writer.kana_idx not in columns:
+            columns.append(writer.kana_idx)
+        self.columns = tuple(columns)
+        self.target = writer.normalizer.target
+
+    def write(self, text: str, data: bytes, pos: int, bpos: int, codec: str, lines_before: int,
+              pieces: list[bytes]) -> bool:
+        """Append the rewritten ``text[pos:]`` to ``pieces``; False when the batch is not plain
+        (or cannot be written exactly this way), and nothing was appended."""
+        import polars as pl
+
+        from . import column
+        from .records import plain_batch
+
+        w = self.w
+        raw = data[bpos:]
+        if codec == "utf-8":
+            utf8 = raw
+        else:
+            body = text[pos:]
+            if body.encode(codec, "replace") != raw:
+                return False  # bytes that do not round-trip (NEC/IBM duplicates): copy raw
+            utf8 = body.encode("utf-8")
+        batch = plain_batch(utf8, w.delim, w.ncols, self.columns)
+        if batch is None:
+            return False
+        reading = None
+        if w.kana_idx is not None:
+            reading = batch.values.to_series(self.columns.index(w.kana_idx))
+        d = w.delim
+        assert d is not None
+        force = batch.lines.str.ends_with('"')
+        extra: list[pl.Expr] = []
+        changed = pl.repeat(False, batch.height, eager=True)
+        s = w.summary
+        for j in range(len(w.selected)):
+            values = batch.values.to_series(j)
+            try:
+                out = column.explain(values, w.normalizer, reading=reading,
+                                     outputs=("normalized", "changes"))
+            except UnmappableCharacter:
+                return False  # the exact reader raises it with the line
+            flags, _ = column.unit_flags(values, self.plan, _fallback_review)
+            frame = pl.DataFrame({"v": values, "n": out["normalized"], "c": out["changes"],
+                                  "f": flags, "force": force})
+            done = frame.select(
+                changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
+                fallback=(pl.col("f") & 1) != 0,
+                review=(pl.col("f") & 2) != 0,
+                n=_quoted(pl.col("n"), d), c=_quoted(pl.col("c"), d))
+            value_changed = done["changed"]
+            s.values_changed += int(value_changed.sum())
+            s.fallback_values += int((value_changed & done["fallback"]).sum())
+            s.review_values += int((value_changed & done["review"]).sum())
+            changed = changed | value_changed
+            extra += [pl.lit(d), pl.lit(done["n"]), pl.lit(d), pl.lit(done["c"])]
+        eol = "\r\n" if batch.crlf else "\n"
+        joined = pl.select(pl.concat_str([pl.lit(batch.lines), *extra, pl.lit(eol)])
+                           .str.join("")).item()
+        if not batch.terminated:
+            joined = joined[:-len(eol)]
+        try:
+            pieces.append(joined.encode(codec))
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start]
+            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a "
+                             f"target that fits the file's encoding", name=w.name,
+                             line=lines_before + joined.count("\n", 0, exc.start) + 1) from None
+        s.rows += batch.height
+        s.rows_changed += int(changed.sum())
+        return True
+
+
+def _fallback_review(out: UnitOutcome) -> int:
+    return (1 if out.fallback else 0) | (2 if out.review else 0)
+
+
+def _quoted(value: pl.Expr, delimiter: str) -> pl.Expr:
+    """``quote_field(value, delimiter, force)`` as an expression (``force`` is a column)."""
+    import polars as pl
+
+    special = f"[{re.escape(delimiter)}\"\r\n]"
+    needs = pl.col("force") | ((value != "") & value.str.contains(special))
+    return pl.when(needs).then(
+        pl.concat_str([pl.lit('"'), value.str.replace_all('"', '""', literal=True),
+                       pl.lit('"')])).otherwise(value)
 
 
 def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
