@@ -145,7 +145,7 @@ def target_patterns(target: Target) -> TargetPatterns:
 class _Outcome:
     """What a normalizer does to one unit; the change text is built only when asked for."""
 
-    __slots__ = ("replacement", "review", "fallback", "raises", "unit_outcome")
+    __slots__ = ("replacement", "review", "fallback", "raises", "unit_outcome", "_changes")
 
     def __init__(self, replacement: str, review: bool, fallback: bool, raises: bool,
                  unit_outcome: UnitOutcome | None) -> None:
@@ -155,11 +155,15 @@ class _Outcome:
         self.raises = raises  # the unit needs fallback "error": rows go per name, and raise
         #: ``Normalizer.outcome(unit)``; None for a unit the target takes as it is
         self.unit_outcome = unit_outcome
+        self._changes: str | None = None
 
     @property
     def changes(self) -> str:
-        """``str(Change)`` of the unit's change ("" when none)."""
-        return self.unit_outcome.change_text if self.unit_outcome is not None else ""
+        """``str(Change)`` of the unit's change ("" when none); built once."""
+        if self._changes is None:
+            out = self.unit_outcome
+            self._changes = out.change_text if out is not None else ""
+        return self._changes
 
 
 class ColumnPlan:

@@ -1174,7 +1174,8 @@ def normalize_file(
     cols = [str(c) for c in columns] if columns else None
     inp = open_input(src)
     try:
-        stream = DecodedStream(inp, encoding, size=csvio.CHUNK_SIZE)
+        size = csvio.CHUNK_SIZE * (FAST_CHUNKS if FAST_PATH and not replace else 1)
+        stream = DecodedStream(inp, encoding, size=size)
         stream.prepare()
         layout, first, chunks = _begin(stream, delimiter, header, cols)
         text = first[0]
