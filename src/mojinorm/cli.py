@@ -258,8 +258,8 @@ _ambiguity_option = click.option(
 @click.option("--top", type=click.IntRange(min=0), default=None, metavar="N",
               help="characters to list (default: 20 in the table, all in json/csv)")
 @click.option("--fail-on-unsafe", is_flag=True, help="exit 1 when a row would render ●")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="worker processes (a file, not stdin)")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="threads of the column engine (default: every CPU; capped to the CPUs)")
 @click.option("--rules", default=None, metavar="R",
               help="variant rules for the proposed replacements: default, all, or a "
                    "comma-separated list")
@@ -268,7 +268,7 @@ _ambiguity_option = click.option(
 @_errors
 def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: str | None,
          encoding: str, target: str, gaiji: tuple[str, ...], fmt: str, top: int | None,
-         fail_on_unsafe: bool, jobs: int, rules: str | None, ambiguity: str,
+         fail_on_unsafe: bool, jobs: int | None, rules: str | None, ambiguity: str,
          quiet: bool) -> None:
     """Count the rows of FILE (CSV, TSV or plain text; - for stdin) that would render as ●.
 
@@ -378,6 +378,8 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @click.option("--rules", default=None, metavar="R",
               help="variant rules: default, all, or a comma-separated list")
 @_ambiguity_option
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="threads of the column engine (default: every CPU; capped to the CPUs)")
 @click.option("--replace", is_flag=True,
               help="rewrite the columns in place instead of adding C_normalized, C_changes")
 @click.option("--overwrite", is_flag=True, help="allow OUT to be FILE itself")
@@ -386,7 +388,7 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | None,
               delimiter: str | None, encoding: str, kana_column: str | None, target: str,
               fallback: str, gaiji: tuple[str, ...], rules: str | None, ambiguity: str,
-              replace: bool, overwrite: bool, quiet: bool) -> None:
+              jobs: int | None, replace: bool, overwrite: bool, quiet: bool) -> None:
     """Write OUT: FILE with its name columns brought into the target.
 
     \b
@@ -406,7 +408,7 @@ def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | N
         file, output, columns=cols, kana_column=kana_column, target=target, fallback=fallback,
         gaiji=list(gaiji) or None, rules=rules, ambiguity=ambiguity, replace=replace,
         encoding=encoding,
-        delimiter=delim, header=header, overwrite=overwrite, progress=progress))
+        delimiter=delim, header=header, overwrite=overwrite, progress=progress, jobs=jobs))
     if not quiet:
         click.echo(_summary(summary), err=True)
 

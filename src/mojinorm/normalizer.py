@@ -372,17 +372,6 @@ class Normalizer:
     def _ok_text(self, text: str) -> bool:
         return all(self._ok(u) for _, u in iter_units(text, self._sequences))
 
-    def export_resolutions(self) -> dict[str, object]:
-        """The units resolved so far (for a worker process to hand to its parent)."""
-        return dict(self._cache)
-
-    def import_resolutions(self, resolutions: dict[str, object]) -> None:
-        """Adopt units another process with the same options resolved."""
-        with self._lock:
-            for unit, res in resolutions.items():
-                if isinstance(res, _Resolution) and len(self._cache) < _CACHE_LIMIT:
-                    self._cache.setdefault(unit, res)
-
     def _kana(self, reading: str) -> str:
         kana = normalize_kana(reading)
         if self.is_safe(kana):

@@ -27,11 +27,12 @@ too.  Their selected values are checked with ``visible_guard`` and, on a hit, an
 distinct value with ``Normalizer.explain`` (a bounded cache that also counts occurrences).
 The quoted variant of the pattern is compiled only when a chunk holds a quote.
 
-``jobs > 1`` splits the file into byte ranges cut after a LF, compiles everything once in the
-parent and forks workers that run the same code on their range; their counters are added up.
-A range may start inside a quoted field with an embedded newline; so when any worker meets a
-record that spans lines (or one that runs past its range), the parallel result is thrown away
-and the file is scanned again with one process.  A report never depends on ``jobs``.
+Plain batches (every line one record, the same field count, LF or CRLF throughout) do not go
+through this reader at all: :mod:`mojinorm.records` reads them with polars and the column
+kernel (:mod:`mojinorm.column`) counts them, each distinct unit decided once.  The reader
+above is the exact path for everything else, and the reference the differential tests
+compare the fast path against.  ``jobs`` is polars' thread count (see :func:`set_threads`);
+a report never depends on it.
 
 Counting rules (also in the CLI help)
 -------------------------------------
@@ -92,9 +93,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
 import os
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -107,12 +108,10 @@ from . import csvio
 from .csvio import (
     SWAP_EOL_STR,
     DecodedStream,
-    Input,
     InputError,
     RecordParser,
     UnclosedQuote,
     atomic_output,
-    count_newlines,
     open_input,
     quote_field,
     sniff_delimiter,
@@ -140,7 +139,6 @@ FAST_CHUNKS = 8  #: chunks of ``csvio.CHUNK_SIZE`` per batch on the fast path (1
 
 _CACHE_LIMIT = 100_000  # distinct analysed values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are analysed each time, never kept
-_MIN_RANGE = 64 * 1024  # smallest byte range worth a worker process
 
 Progress = Callable[[int, int | None], None]
 
@@ -231,7 +229,7 @@ class ScanReport:
 
 
 class _Counts:
-    """Everything a scan adds up; picklable and mergeable (workers return one each)."""
+    """Everything a scan adds up."""
 
     __slots__ = ("rows", "unsafe", "fixable", "lossless", "fallback", "review", "invisible",
                  "ragged", "blank", "multiline", "col_missing", "col_unsafe", "col_invisible",
@@ -656,7 +654,7 @@ class _Scanner:
                         c.lossless += 1
 
     def text(self, text: str, pos: int, final: bool, c: _Counts, lines_before: int,
-             worker: bool = False) -> int:
+             ) -> int:
         """Scan ``text[pos:]`` (``pos`` at a record start); return where unscanned text starts.
 
         Text from the returned index on is an incomplete record (a quoted field that continues
@@ -699,7 +697,7 @@ class _Scanner:
             for s in starts:
                 if s < skip or s >= n:
                     continue
-                skip = one(text, s, final, c, lines_before, worker)
+                skip = one(text, s, final, c, lines_before)
                 if skip < 0:
                     consumed = s
                     break
@@ -709,7 +707,7 @@ class _Scanner:
         return consumed
 
     def _one(self, text: str, s: int, final: bool, c: _Counts, lines_before: int,
-             worker: bool) -> int:
+             ) -> int:
         """Handle the record at ``s``; return its end, or -1 when it continues past the text."""
         # fast path: every field of the line quoted, no other quote ("a","b"): the line is
         # '"' + X + '"' where each quote of X is in a '","' separator (the same non-overlapping
@@ -729,9 +727,6 @@ class _Scanner:
         except UnclosedQuote as exc:
             raise exc.at(text, lines_before) from None
         if rec is None:
-            if worker:
-                c.multiline += 1  # ran past this worker's range: the parent rescans serially
-                return -1
             if len(text) - s > csvio.MAX_RECORD:
                 raise _too_long(self.parser, text, s, lines_before)
             return -1
@@ -750,15 +745,13 @@ class _Scanner:
         return end
 
 
-def _run(scanner: _Scanner, stream: DecodedStream, c: _Counts, first_pos: int,
-         progress: Progress | None, total: int | None, worker: bool = False,
-         shared=None, fast: _FastScan | None = None) -> None:
+def _run(scanner: _Scanner, stream: _Resume, c: _Counts, first_pos: int,
+         progress: Progress | None, total: int | None, fast: _FastScan | None = None) -> None:
     """Scan every chunk of ``stream`` (the first one from ``first_pos``), carrying incomplete
     records over chunk ends.  A plain chunk goes to ``fast`` when given."""
     carry = ""
     carry_lines = 0
     pos = first_pos
-    last_done = 0
     for text, data, final, lines_before in stream:
         if carry:
             text = carry + text
@@ -774,7 +767,7 @@ def _run(scanner: _Scanner, stream: DecodedStream, c: _Counts, first_pos: int,
                     progress(stream.bytes_done, total)
                 continue
         try:
-            idx = scanner.text(text, pos, final and not worker, c, lines_before, worker)
+            idx = scanner.text(text, pos, final, c, lines_before)
         except InputError as exc:
             exc.name = exc.name or stream.inp.name
             raise
@@ -782,178 +775,26 @@ def _run(scanner: _Scanner, stream: DecodedStream, c: _Counts, first_pos: int,
         carry = text[idx:] if idx < len(text) else ""
         if carry:
             carry_lines = lines_before + text.count("\n", 0, idx)
-            if worker:
-                break
-        if shared is not None:
-            done = stream.bytes_done - stream.start
-            with shared.get_lock():
-                shared.value += done - last_done
-            last_done = done
-        elif progress is not None:
+        if progress is not None:
             progress(stream.bytes_done, total)
     scanner.flush(c)
-    if carry and not worker:  # cannot happen: the final chunk parses to the end
+    if carry:  # cannot happen: the final chunk parses to the end
         raise InputError("unexpected end of input inside a record", name=stream.inp.name)
 
 
-# ---------------------------------------------------------------------------- parallel
-
-_FORK_STATE: dict | None = None
-
-
-def _worker(task: tuple[int, int, bool]) -> tuple[str, object]:
-    start, end, last = task
-    st = _FORK_STATE
-    assert st is not None
-    scanner: _Scanner = st["scanner"]
-    c = _Counts(len(scanner.selected))
-    inp = open_input(st["path"])
-    try:
-        inp.stream.seek(start)
-        stream = DecodedStream(inp, st["encoding"], start=start, end=end,
-                               codec=st["codec"], has_bom=st["has_bom"], eol=st["eol"])
-        stream.lines_before = 0
-        _run(scanner, stream, c, 0, None, None, worker=not last, shared=st["shared"])
-        # hand back what this worker resolved, so the parent's report does not redo it
-        return "ok", (c, scanner.normalizer.export_resolutions())
-    except InputError as exc:
-        return "error", (exc, start)
-    finally:
-        inp.close()
-
-
-def _child(task: tuple[int, int, bool], send) -> None:
-    """A forked worker: scan one range and send the result back through the pipe."""
-    try:
-        result = _worker(task)
-    except BaseException as exc:  # report, never hang the parent
-        result = ("crash", f"{type(exc).__name__}: {exc}")
-    send.send(result)
-    send.close()
-
-
-def _split(path: str, start: int, size: int, jobs: int, sep: bytes = b"\n"
-           ) -> list[tuple[int, int]]:
-    """Byte ranges ``[a, b)`` of ``[start, size)``, each boundary right after a ``sep``."""
-    bounds = [start]
-    with open(path, "rb") as f:
-        for i in range(1, jobs):
-            b = start + (size - start) * i // jobs
-            if b <= bounds[-1]:
-                continue
-            f.seek(b)
-            while True:
-                block = f.read(1 << 16)
-                if not block:
-                    b = size
-                    break
-                k = block.find(sep)
-                if k >= 0:
-                    b += k + 1
-                    break
-                b += len(block)
-            if bounds[-1] < b < size:
-                bounds.append(b)
-    bounds.append(size)
-    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
-
-
-def _data_offset(inp: Input, start: int, header_lines: int, sep: bytes = b"\n") -> int:
-    """Byte offset after the header's ``header_lines`` ``sep`` bytes (exact, no re-encoding)."""
-    if header_lines == 0:
-        return start
-    pos = start
-    seen = 0
-    with open(inp.path, "rb") as f:
-        f.seek(start)
-        while True:
-            block = f.read(1 << 16)
-            if not block:
-                return pos
-            k = -1
-            while seen < header_lines:
-                k = block.find(sep, k + 1)
-                if k < 0:
-                    break
-                seen += 1
-            if seen == header_lines and k >= 0:
-                return pos + k + 1
-            pos += len(block)
-
-
-def _scan_parallel(scanner: _Scanner, stream: DecodedStream, layout: _Layout, jobs: int,
-                   progress: Progress | None, total: int | None) -> _Counts | None:
-    """Counts from ``jobs`` forked workers, or None when the file needs a serial scan."""
-    global _FORK_STATE
-    inp = stream.inp
-    assert inp.path is not None and inp.size is not None
-    sep = stream.eol or b"\n"
-    data_start = _data_offset(inp, stream.start, layout.header_lines, sep)
-    ranges = _split(inp.path, data_start, inp.size, jobs, sep)
-    if len(ranges) < 2:
-        return None
-    # compile and load before forking what every worker needs (the quoted-field patterns are
-    # compiled by a worker only if its range has quotes)
-    scanner.patterns(False)
-    scanner.normalizer.explain("\u9ad9\U000e0100\ue000")
-    ctx = multiprocessing.get_context("fork")
-    shared = ctx.Value("q", 0)
-    _FORK_STATE = {
-        "scanner": scanner, "path": inp.path, "encoding": stream.requested,
-        "codec": stream.codec or "utf-8", "has_bom": stream.has_bom, "shared": shared,
-        "eol": sep,
-    }
-    tasks = [(a, b, i == len(ranges) - 1) for i, (a, b) in enumerate(ranges)]
-    children = []
-    try:
-        # Fork a child per range but the last; the parent, already warm, scans the last one.
-        for task in tasks[:-1]:
-            receive, send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child, args=(task, send), daemon=True)
-            child.start()
-            send.close()
-            children.append((child, receive))
-        own = _worker(tasks[-1])
-        results = []
-        for child, receive in children:
-            while progress is not None and not receive.poll(0.1):
-                progress(shared.value + data_start, total)
-            try:
-                results.append(receive.recv())
-            except EOFError:
-                results.append(("crash", f"worker exited with code {child.exitcode}"))
-            child.join()
-        results.append(own)
-    finally:
-        _FORK_STATE = None
-        for child, _ in children:
-            if child.is_alive():
-                child.terminate()
-                child.join()
-    for status, payload in results:
-        if status == "crash":
-            raise RuntimeError(f"parallel scan failed: {payload}")
-    total_counts = _Counts(len(scanner.selected))
-    errors = []
-    for status, payload in results:
-        if status == "error":
-            errors.append(payload)
-            continue
-        counts, resolutions = payload
-        if counts.multiline:
-            return None
-        total_counts.merge(counts)
-        scanner.normalizer.import_resolutions(resolutions)
-    if errors:
-        exc, start = errors[0]
-        if exc.line is not None:
-            exc.line += count_newlines(inp.path, start, sep)
-        exc.name = inp.name
-        raise exc
-    return total_counts
-
-
 # ---------------------------------------------------------------------------- scan_file
+
+
+def set_threads(jobs: int | None) -> int:
+    """Run polars with ``jobs`` threads (capped to the machine's CPUs); None keeps polars'
+    default (every CPU).  polars fixes its thread pool when it is first imported, so this takes
+    effect only before that; returns the number of threads in effect."""
+    if jobs is not None and "polars" not in sys.modules:
+        os.environ["POLARS_MAX_THREADS"] = str(max(1, min(jobs, os.cpu_count() or 1)))
+    import polars as pl
+
+    return int(pl.thread_pool_size())
+
 
 
 def scan_file(
@@ -965,7 +806,7 @@ def scan_file(
     encoding: str = "auto",
     delimiter: str | None = None,
     header: bool | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     progress: Progress | None = None,
     rules=None,
     ambiguity: str = "fallback",
@@ -979,6 +820,7 @@ def scan_file(
     ``progress(bytes_done, total_bytes)`` is called after each chunk.  Raises
     :class:`mojinorm.csvio.InputError` for bad input.
     """
+    set_threads(jobs)
     normalizer = Normalizer(target, gaiji=gaiji, fallback="geta", rules=rules,
                             ambiguity=ambiguity)
     cols = [str(c) for c in columns] if columns else None
@@ -999,17 +841,10 @@ def scan_file(
             line_ends="CR" if stream.cr else "LF",
             notes=_notes(layout, stream, text, final),
         )
-        counts: _Counts | None = None
-        if (jobs > 1 and inp.path is not None and inp.size is not None
-                and inp.size >= 2 * _MIN_RANGE and text
-                and "fork" in multiprocessing.get_all_start_methods()):
-            jobs = min(jobs, max(1, inp.size // _MIN_RANGE))
-            counts = _scan_parallel(scanner, stream, layout, jobs, progress, inp.size)
-        if counts is None:
-            counts = _Counts(len(layout.selected))
-            fast = _FastScan(normalizer, layout) if FAST_PATH and not stream.cr else None
-            _run(scanner, _Resume(stream, chunks, text, data, final, lines_before), counts,
-                 layout.data_pos, progress, inp.size, fast=fast)
+        counts = _Counts(len(layout.selected))
+        fast = _FastScan(normalizer, layout) if FAST_PATH and not stream.cr else None
+        _run(scanner, _Resume(stream, chunks, text, data, final, lines_before), counts,
+             layout.data_pos, progress, inp.size, fast=fast)
         report.encoding = stream.encoding
         _fill(report, counts, layout, normalizer)
         if layout.header and text and report.rows == 0:
@@ -1150,6 +985,7 @@ def normalize_file(
     header: bool | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> NormalizeSummary:
     """Write ``output`` (``"-"``: stdout): the input with normalized columns.
 
@@ -1169,6 +1005,7 @@ def normalize_file(
                          "--overwrite")
     if out != "-" and os.path.isdir(out):
         raise csvio.OutputError("is a directory; give a file name", name=out)
+    set_threads(jobs)
     normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules,
                             ambiguity=ambiguity)
     cols = [str(c) for c in columns] if columns else None
