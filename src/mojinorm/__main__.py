@@ -1,0 +1,5 @@
+"""``python -m mojinorm``: the ``mojinorm`` command."""
+
+from .cli import main
+
+main()
