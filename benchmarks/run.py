@@ -1,283 +1,239 @@
 #!/usr/bin/env python3
-"""mojinorm benchmarks: every figure is a ratio measured in the same run.
+"""mojinorm benchmarks, measured the way users run it: cold, one fresh process per command.
 
     pip install -e '.[test]' -r benchmarks/requirements.txt
-    python benchmarks/run.py --rows 1000000            # the published figures
-    python benchmarks/run.py --rows 200000 --quick     # a faster look
+    python benchmarks/run.py                      # 1M rows (+ 10M-row runs), best of 3
+    python benchmarks/run.py --rows 200000 --quick  # one repetition, no 10M-row runs
 
-Measured (best of --repeat runs, wall time):
-  1. `mojinorm scan` (one process) vs iterating the same file with bare csv.reader;
-  2. `scan --jobs 2` vs `--jobs 1`, as (t1 - t0) / (t2 - t0), t0 = the same command on 10 rows;
-  3. Normalizer.normalize over the names vs a per-character dict.get loop and vs
-     jntajis.jnta_shrink_translit;
-  4. normalize_kana vs jaconv.h2z and mojimoji.han_to_zen on the readings;
-  5. import + first normalize in a fresh interpreter; peak RSS of a --rss-rows scan.
-Results go to stdout as a table, and to benchmarks/out/results.json.
+The member files come from ``tools/make_sample.py --realistic``: most names distinct (two-kanji
+family and given names drawn from JIS level 1), 4% of the rows carrying a unit outside JIS X
+0208 drawn from thousands of values (CP932/JIS X 0213 extended kanji, MJ-only kanji, Moji_Joho
+IVS, private-use codes over U+E000-U+F8FF).  Nothing is warmed: every figure is a new
+interpreter running one command, and every ratio is taken against a peer measured in the same
+run (machines are noisy).  t0 is the same command on a 10-row file (interpreter, imports,
+tables).  Results: a table on stdout and benchmarks/out/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
 import json
 import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+OUT = HERE / "out"
+JNTAJIS_PYTHON = Path.home() / ".cache" / "mojinorm" / "jntajis-venv" / "bin" / "python"
+
+#: Runs a command in this interpreter and prints the peak RSS (VmHWM, kB) on stderr at exit:
+#: ``ru_maxrss`` of a child started through a shell carries the parent's peak across exec.
+PEAK = r"""
+import atexit, runpy, sys
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("VMHWM " + line.split()[1] + "\n")
+atexit.register(peak)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__")
+"""
+
+CSV_READER = r"""
+import csv, sys
+with open(sys.argv[1], encoding="utf-8", newline="") as fh:
+    for row in csv.reader(fh):
+        pass
+"""
+
+CSV_COPY = r"""
+import csv, sys
+with open(sys.argv[1], encoding="utf-8", newline="") as src, \
+        open(sys.argv[2], "w", encoding="utf-8", newline="") as dst:
+    w = csv.writer(dst, lineterminator="\n")
+    for i, row in enumerate(csv.reader(src)):
+        w.writerow(row + (["name_normalized", "name_changes"] if i == 0 else [row[1], ""]))
+"""
+
+POLARS_SCAN = r"""
+import sys
+import polars as pl
+from mojinorm import get_target
+guard = "[^" + get_target("jisx0208").visible_class + "]"
+df = pl.read_csv(sys.argv[1], infer_schema=False)
+print(df.select(pl.col("name").str.contains(guard).sum()).item())
+"""
+
+POLARS_COPY = r"""
+import sys
+import polars as pl
+pl.read_csv(sys.argv[1], infer_schema=False).write_csv(sys.argv[2])
+"""
+
+POLARS_EXPR = r"""
+import sys, time
+import polars as pl
+import mojinorm.polars
+names = pl.read_csv(sys.argv[1], infer_schema=False).select("name")
+t = time.perf_counter()
+names.select(pl.col("name").mojinorm.normalize("jisx0208"))
+sys.stderr.write("LOOP %f\n" % (time.perf_counter() - t))
+"""
+
+PER_NAME = r"""
+import csv, sys, time
+names = [row[1] for row in csv.reader(open(sys.argv[1], encoding="utf-8", newline=""))][1:]
+if sys.argv[2] == "mojinorm":
+    import mojinorm
+    f = mojinorm.Normalizer("jisx0208").normalize
+    t = time.perf_counter()
+    for name in names:
+        f(name)
+else:
+    import jntajis
+    f = jntajis.jnta_shrink_translit
+    t = time.perf_counter()
+    for name in names:
+        f(name, "\u3013")
+sys.stderr.write("LOOP %f\n" % (time.perf_counter() - t))
+"""
+
+STARTUP = ("import time; t = time.perf_counter(); import mojinorm; "
+           "mojinorm.normalize('髙橋 太郎'); import sys; "
+           "print(time.perf_counter() - t, 'polars' in sys.modules)")
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Wall time of one fresh process and its stderr."""
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **(env or {})})
+    elapsed = time.perf_counter() - t
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
+    return elapsed, proc.stderr
 
 
-make_sample = _load("make_sample", REPO / "tools" / "make_sample.py")
+def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
+    return min(run(cmd, env)[0] for _ in range(repeat))
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
+def loop_time(cmd: list[str], repeat: int) -> float:
+    """Best in-process loop time a script reports as ``LOOP seconds`` on stderr."""
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
+        _, err = run(cmd)
+        times.append(float(err.split("LOOP ")[1].split()[0]))
     return min(times)
 
 
-def write_file(path: Path, rows: int, seed: int = 7) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["id", "name", "kana"])
-        w.writerows(make_sample.generate(rows, seed))
+def peak_mb(cmd: list[str]) -> float:
+    _, err = run([sys.executable, "-c", PEAK, *cmd])
+    return int(err.split("VMHWM ")[1].split()[0]) / 1024
 
 
-def bare_csv(path: Path) -> int:
-    n = 0
-    with open(path, encoding="utf-8", newline="") as fh:
-        for _ in csv.reader(fh):
-            n += 1
-    return n
+def mojinorm_cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mojinorm.cli", *args]
 
 
-def cli(args: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mojinorm.cli", *args], check=True,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
+def make(path: Path, rows: int) -> Path:
+    if not path.exists():
+        subprocess.run([sys.executable, str(REPO / "tools" / "make_sample.py"), "--realistic",
+                        "--rows", str(rows), "--out", str(path)], check=True)
+    return path
 
 
-def bench_scan(path: Path, tiny: Path, repeat: int) -> list[dict]:
-    from mojinorm.scan import scan_file
-
-    rows = []
-    t_csv = best(lambda: bare_csv(path), repeat)
-    t_scan = best(lambda: scan_file(path, target="jisx0208", jobs=1), repeat)
-    rows.append({"measure": "scan (1 process) / bare csv.reader", "ours": t_scan,
-                 "peer": t_csv, "ratio": t_scan / t_csv, "goal": "<= 1.5"})
-    rows.append(jobs_ratio(path, tiny, repeat))
-    return rows
-
-
-def jobs_ratio(path: Path, tiny: Path, repeat: int) -> dict:
-    """(t(jobs 1) - t0) / (t(jobs 2) - t0), t0 = the same command on a 10-row file."""
-    base = ["scan", "--format", "json", "--quiet"]
-    t0 = min(cli([*base, str(tiny)]) for _ in range(repeat))
-    t1 = min(cli([*base, "--jobs", "1", str(path)]) for _ in range(repeat))
-    t2 = min(cli([*base, "--jobs", "2", str(path)]) for _ in range(repeat))
-    rows = sum(1 for _ in open(path, "rb")) - 1
-    return {"measure": f"scan --jobs 2 speed-up beyond start-up ({rows:,} rows)", "ours": t2,
-            "peer": t1, "ratio": (t1 - t0) / (t2 - t0), "goal": ">= 1.7", "t0": t0}
-
-
-def bench_normalize(names: list[str], repeat: int) -> list[dict]:
-    from mojinorm import Normalizer
-
-    n = Normalizer("jisx0208")
-    # The peer: the simplest correct-looking approach, a per-character dict of replacements
-    # (built from our own answers, so it does the same work).
-    table: dict[str, str] = {}
-    for name in names:
-        for ch in name:
-            if ch not in table:
-                table[ch] = n.normalize(ch)
-    get = table.get
-
-    def per_char() -> None:
-        for name in names:
-            "".join([get(c, c) for c in name])
-
-    def ours() -> None:
-        f = n.normalize
-        for name in names:
-            f(name)
-
-    ours()  # warm the unit cache, as a long run would
-    t_ours = best(ours, repeat)
-    t_dict = best(per_char, repeat)
-    rows = [{"measure": "Normalizer.normalize / per-char dict.get loop", "ours": t_ours,
-             "peer": t_dict, "ratio": t_ours / t_dict, "goal": "<= 0.5",
-             "names_per_s": len(names) / t_ours}]
-    try:
-        import jntajis
-    except ImportError:
-        rows.append({"measure": "Normalizer.normalize / jntajis", "skipped": "jntajis missing"})
-    else:
-        def jnta() -> None:
-            f = jntajis.jnta_shrink_translit
-            for name in names:
-                f(name, "\u3013")
-
-        t_j = best(jnta, repeat)
-        rows.append({"measure": "Normalizer.normalize / jntajis.jnta_shrink_translit",
-                     "ours": t_ours, "peer": t_j, "ratio": t_ours / t_j, "goal": "< 1"})
-        # The same with every name distinct (a number appended), so no name repeats: the
-        # normalizer's name cache cannot help, every unsafe name is substituted afresh.
-        distinct = [f"{name}{i}" for i, name in enumerate(names)]
-        fresh = Normalizer("jisx0208")
-
-        def ours_distinct() -> None:
-            f = fresh.normalize
-            for name in distinct:
-                f(name)
-
-        def jnta_distinct() -> None:
-            f = jntajis.jnta_shrink_translit
-            for name in distinct:
-                f(name, "\u3013")
-
-        t_od = best(ours_distinct, repeat)
-        t_jd = best(jnta_distinct, repeat)
-        rows.append({"measure": "  same, every name distinct / jntajis", "ours": t_od,
-                     "peer": t_jd, "ratio": t_od / t_jd, "goal": "< 1"})
-    return rows
-
-
-def bench_kana(readings: list[str], repeat: int) -> list[dict]:
-    from mojinorm import normalize_kana
-
-    def ours() -> None:
-        for r in readings:
-            normalize_kana(r)
-
-    t_ours = best(ours, repeat)
-    rows = []
-    try:
-        import jaconv
-
-        def jc() -> None:
-            for r in readings:
-                jaconv.h2z(r, kana=True, ascii=False, digit=False)
-
-        t = best(jc, repeat)
-        rows.append({"measure": "jaconv.h2z / normalize_kana (speed-up)", "ours": t_ours,
-                     "peer": t, "ratio": t / t_ours, "goal": ">= 3"})
-    except ImportError:
-        rows.append({"measure": "normalize_kana vs jaconv", "skipped": "jaconv missing"})
-    try:
-        import mojimoji
-
-        def mm() -> None:
-            for r in readings:
-                mojimoji.han_to_zen(r, ascii=False, digit=False)
-
-        t = best(mm, repeat)
-        rows.append({"measure": "mojimoji.han_to_zen / normalize_kana (speed-up)",
-                     "ours": t_ours, "peer": t, "ratio": t / t_ours, "goal": "(info)"})
-    except ImportError:
-        rows.append({"measure": "normalize_kana vs mojimoji", "skipped": "mojimoji missing"})
-    return rows
-
-
-def bench_startup(repeat: int) -> list[dict]:
-    code = ("import time; t=time.perf_counter(); import mojinorm; "
-            "mojinorm.normalize('髙橋 太郎'); print(time.perf_counter()-t)")
-    times = []
-    for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True)
-        times.append(float(out.stdout))
-    bare = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        bare.append(time.perf_counter() - t)
-    return [{"measure": "import + first normalize (fresh interpreter)", "ours": min(times),
-             "peer": min(bare), "ratio": min(times) / min(bare), "goal": "< 0.150 s",
-             "note": "peer = starting an empty interpreter"}]
-
-
-def bench_rss(path: Path) -> list[dict]:
-    # VmHWM of the child's own address space: ru_maxrss would carry over the parent's peak
-    # across fork + exec on Linux.
-    code = ("from mojinorm.scan import scan_file; "
-            f"scan_file({str(path)!r}, target='jisx0208'); "
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    kib = int(out.stdout.split()[-1])
-    size = path.stat().st_size
-    return [{"measure": "peak RSS of a scan (MB)", "ours": kib / 1024, "peer": size / 2**20,
-             "ratio": (kib * 1024) / size, "goal": "<= 150 MB",
-             "note": "peer = file size in MB"}]
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--rss-rows", type=int, default=10_000_000,
-                    help="rows of the file whose scan's peak RSS is measured (0: skip)")
+    ap.add_argument("--big", type=int, default=10_000_000, help="rows of the large file")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="repeat 1, no RSS run")
-    ap.add_argument("--workdir", type=Path, default=None)
-    args = ap.parse_args()
-    if args.quick:
-        args.repeat, args.rss_rows = 1, 0
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="mojinorm-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    path, tiny = work / f"members-{args.rows}.csv", work / "members-10.csv"
-    if not path.exists():
-        write_file(path, args.rows)
-    write_file(tiny, 10)
-    records = list(make_sample.generate(args.rows, 7))
-    names = [r[1] for r in records]
-    readings = [r[2] for r in records]
-    del records
+    ap.add_argument("--quick", action="store_true", help="one repetition, no large file")
+    ap.add_argument("--data", type=Path, default=OUT / "data")
+    args = ap.parse_args(argv)
+    repeat = 1 if args.quick else args.repeat
+    args.data.mkdir(parents=True, exist_ok=True)
+    tiny = make(args.data / "rows-10.csv", 10)
+    f = make(args.data / f"rows-{args.rows}.csv", args.rows)
+    big = None if args.quick else make(args.data / f"rows-{args.big}.csv", args.big)
+    out = args.data / "out.csv"
+    py = sys.executable
+    results: list[dict[str, object]] = []
 
-    results = []
-    results += bench_scan(path, tiny, args.repeat)
-    results += bench_normalize(names, args.repeat)
-    results += bench_kana(readings, args.repeat)
-    results += bench_startup(max(args.repeat, 3))
-    if args.rss_rows:
-        big = work / f"members-{args.rss_rows}.csv"
-        if not big.exists():
-            write_file(big, args.rss_rows)
-        results += bench_rss(big)
-        results.append(jobs_ratio(big, tiny, min(args.repeat, 2)))
+    def add(measure: str, ours: float, peer: float | None, ratio: float | None,
+            goal: str, **extra: object) -> None:
+        results.append({"measure": measure, "ours": ours, "peer": peer, "ratio": ratio,
+                        "goal": goal, **extra})
+        shown = f"{ratio:.2f}" if ratio is not None else "-"
+        print(f"{measure:70s} {ours:8.3f} {peer if peer is not None else '':>8} {shown:>6} "
+              f"{goal}", flush=True)
 
-    machine = {"python": platform.python_version(), "machine": platform.machine(),
-               "cpus": os.cpu_count(), "system": platform.platform(), "rows": args.rows}
-    print(f"mojinorm benchmarks: {args.rows:,} rows; Python {machine['python']}, "
-          f"{machine['cpus']} CPUs, {machine['system']}")
-    print(f"{'measure':62} {'ours':>9} {'peer':>9} {'ratio':>7}  goal")
-    for r in results:
-        if "skipped" in r:
-            print(f"{r['measure']:62} skipped: {r['skipped']}")
-            continue
-        print(f"{r['measure']:62} {r['ours']:9.3f} {r['peer']:9.3f} {r['ratio']:7.2f}  "
-              f"{r['goal']}")
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"machine": machine, "results": results},
-                                                 indent=2, ensure_ascii=False))
+    scan = ["scan", "--column", "name", "--format", "json", "--quiet"]
+    t0 = best(mojinorm_cli(*scan, str(tiny)), repeat)
+    t_scan = best(mojinorm_cli(*scan, str(f)), repeat)
+    t_csv = best([py, "-c", CSV_READER, str(f)], repeat)
+    t_py0 = best([py, "-c", "pass"], repeat)
+    t_polars = best([py, "-c", POLARS_SCAN, str(f)], repeat)
+    add(f"scan t-t0 / csv.reader iteration t-t_python ({args.rows:,} rows)",
+        t_scan - t0, round(t_csv - t_py0, 3), (t_scan - t0) / (t_csv - t_py0), "<= 0.6",
+        t0=t0, t_scan=t_scan)
+    add("scan end to end / polars read_csv + str.contains script", t_scan,
+        round(t_polars, 3), t_scan / t_polars, "<= 2.5")
+
+    norm = ["normalize", "--column", "name", "-q", "-o", str(out)]
+    t_norm = best(mojinorm_cli(*norm, str(f)), repeat)
+    t_copy = best([py, "-c", CSV_COPY, str(f), str(out)], repeat)
+    t_pcopy = best([py, "-c", POLARS_COPY, str(f), str(out)], repeat)
+    add("normalize end to end / csv.reader+csv.writer copy (+2 columns)", t_norm,
+        round(t_copy, 3), t_norm / t_copy, "<= 0.5")
+    add("normalize end to end / polars read_csv + write_csv", t_norm, round(t_pcopy, 3),
+        t_norm / t_pcopy, "(info)")
+
+    t_expr = loop_time([py, "-c", POLARS_EXPR, str(f)], repeat)
+    t_name = loop_time([py, "-c", PER_NAME, str(f), "mojinorm"], repeat)
+    if JNTAJIS_PYTHON.exists():
+        t_jnta = loop_time([str(JNTAJIS_PYTHON), "-c", PER_NAME, str(f), "jntajis"], repeat)
+        add("polars .mojinorm.normalize, first call / jntajis loop", t_expr,
+            round(t_jnta, 3), t_expr / t_jnta, "<= 0.3")
+        add("Normalizer.normalize over the names, cold / jntajis loop", t_name,
+            round(t_jnta, 3), t_name / t_jnta, "<= 0.8")
+    else:
+        print(f"(no jntajis interpreter at {JNTAJIS_PYTHON}: run tools/build_tables.py once)")
+
+    startups = []
+    for _ in range(repeat):
+        line = subprocess.run([py, "-c", STARTUP], capture_output=True, text=True,
+                              check=True).stdout.split()
+        startups.append((float(line[0]), line[1] == "True"))
+    t_start, polars_loaded = min(startups)
+    add("import + first normalize('髙橋 太郎'), fresh interpreter", t_start, None, None,
+        "< 0.150 s", polars_imported=polars_loaded)
+
+    if big is not None:
+        t_big = best(mojinorm_cli(*scan, str(big)), repeat)
+        t_big_csv = best([py, "-c", CSV_READER, str(big)], repeat)
+        add(f"scan end to end / csv.reader iteration ({args.big:,} rows)", t_big,
+            round(t_big_csv, 3), t_big / t_big_csv, "<= 0.5")
+        t1 = best(mojinorm_cli(*scan, "--jobs", "1", str(big)), repeat)
+        t2 = best(mojinorm_cli(*scan, "--jobs", "2", str(big)), repeat)
+        add(f"scan --jobs 2 speed-up (t1-t0)/(t2-t0) ({args.big:,} rows)", t2, round(t1, 3),
+            (t1 - t0) / (t2 - t0), ">= 1.6")
+        add("peak RSS (VmHWM, MB) of scan", peak_mb(["mojinorm.cli", *scan, str(big)]), None,
+            None, "<= 300 MB")
+        add("peak RSS (VmHWM, MB) of normalize",
+            peak_mb(["mojinorm.cli", *norm, str(big)]), None, None, "<= 300 MB")
+
+    OUT.mkdir(exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps({
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "rows": args.rows, "big": None if big is None else args.big, "repeat": repeat,
+        "results": results,
+    }, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0
 
 
