@@ -245,3 +245,22 @@ def test_a_plain_member_file_is_rewritten_on_the_fast_path(
     summary = scan_mod.normalize_file(path, tmp_path / "out.csv", columns=["name"],
                                       target="cp932")
     assert summary.rows == text.count("\n") - 1 and summary.values_changed > 0
+
+
+@pytest.mark.parametrize("target", _schema.RESOLVED_TARGETS)
+def test_kernel_over_every_compiled_unit_equals_explain(target: str) -> None:
+    # The kernel answers these units by joining the compiled table and writes the change text
+    # in polars; the per-name API works each one out.  Every unit, every field.
+    from mojinorm import column
+    pl = pytest.importorskip("polars")
+
+    units = sorted(_tables.resolved(target))
+    n = mojinorm.Normalizer(target)
+    out = column.explain(pl.Series(units, dtype=pl.String), n)
+    live = mojinorm.Normalizer(target)  # explain never reads the compiled table
+    for unit, text, changes, review in out.select(
+            pl.Series(units), "normalized", "changes", "review").iter_rows():
+        res = live.explain(unit)
+        assert (text, changes, review) == (
+            res.text, "; ".join(str(c) for c in res.changes),
+            any(c.review for c in res.changes)), unit

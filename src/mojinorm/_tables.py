@@ -367,3 +367,12 @@ def resolved(target: str) -> dict[str, tuple[str, ...]]:
                 unit, *rest = line.split("\t")
                 out[unit] = tuple(rest)
         return out
+
+
+def resolved_frame(target: str) -> Any:
+    """``resolved(target)`` as a polars DataFrame (the column kernel joins with it); read by
+    polars from the verified bytes.  Imports polars."""
+    import polars as pl
+
+    return pl.read_csv(_bytes(schema.RESOLVED[target].file), separator="\t", quote_char=None,
+                       infer_schema=False)

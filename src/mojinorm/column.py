@@ -61,6 +61,11 @@ __all__ = [
 TargetLike: TypeAlias = "str | Path | Target | Normalizer"
 
 _UNIT_MEMO_LIMIT = 200_000  # distinct units remembered per plan
+#: Code points ``str(Change)`` writes as <U+XXXX>: selectors, controls and format characters,
+#: private use (a class for polars' regex; see ``normalizer._show``).  Others print as is.
+_SHOWN_AS_CODES = (r"\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Zs}\p{Co}\x{FE00}-\x{FE0F}"
+                   r"\x{E0100}-\x{E01EF}\x{F0000}-\x{10FFFF}\x{115F}\x{1160}\x{3164}"
+                   r"\x{FFA0}\x{034F}")
 _JOINERS = frozenset("\u3099\u309a")
 
 
@@ -182,6 +187,7 @@ class ColumnPlan:
         self.resolve_seconds = 0.0
         self.rows_per_name = 0
         self._memo: dict[str, _Outcome] = {}
+        self._compiled_frame: pl.DataFrame | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -210,6 +216,90 @@ class ColumnPlan:
                 self.resolve_seconds += time.perf_counter() - start
             out.update(resolved)
         return out
+
+    def table(self, keys: list[str]) -> pl.DataFrame:
+        """One row per unit of ``keys``, in order: ``replacement``, ``changes`` (the change
+        text), ``rule`` (the deciding rule), ``review``, ``fallback``, ``raises`` and
+        ``inside`` (the target takes the unit as it is).
+
+        With the default options of a built-in target the compiled decisions answer by a join
+        (no Python per unit); the other units are decided by :meth:`outcomes`.
+        """
+        frame = pl.DataFrame({"unit": pl.Series(keys, dtype=pl.String)}).with_row_index("i")
+        parts = []
+        compiled = self._compiled()
+        if compiled is not None and frame.height:
+            joined = frame.join(compiled, on="unit", how="left")
+            known = joined.filter(pl.col("rules").is_not_null())
+            if known.height:
+                parts.append(self._from_compiled(known))
+            rest = joined.filter(pl.col("rules").is_null()).select("i", "unit")
+        else:
+            rest = frame
+        if rest.height:
+            units = rest["unit"].to_list()
+            outcomes = self.outcomes(units)
+            rows = [outcomes[u] for u in units]
+            parts.append(rest.with_columns(
+                replacement=pl.Series([o.replacement for o in rows], dtype=pl.String),
+                changes=pl.Series([o.changes for o in rows], dtype=pl.String),
+                rule=pl.Series([o.unit_outcome.rule if o.unit_outcome is not None else ""
+                                for o in rows], dtype=pl.String),
+                review=pl.Series([o.review for o in rows], dtype=pl.Boolean),
+                fallback=pl.Series([o.fallback for o in rows], dtype=pl.Boolean),
+                raises=pl.Series([o.raises for o in rows], dtype=pl.Boolean),
+                inside=pl.Series([o.unit_outcome is None for o in rows], dtype=pl.Boolean),
+            ))
+        columns = ["i", "unit", "replacement", "changes", "rule", "review", "fallback", "raises",
+                   "inside"]
+        if not parts:
+            return frame.with_columns(
+                pl.lit(None, pl.String).alias(c) for c in columns[2:5]).with_columns(
+                pl.lit(False).alias(c) for c in columns[5:]).select(columns)
+        return pl.concat([p.select(columns) for p in parts]).sort("i")
+
+    def _compiled(self) -> pl.DataFrame | None:
+        """The target's compiled decisions as a frame, when the options allow them."""
+        name = self.normalizer.compiled_target
+        if name is None:
+            return None
+        with self._lock:
+            if self._compiled_frame is None:
+                from . import _tables
+
+                self._compiled_frame = _tables.resolved_frame(name)
+        return self._compiled_frame
+
+    def _from_compiled(self, known: pl.DataFrame) -> pl.DataFrame:
+        n = self.normalizer
+        fallback = pl.col("flags").fill_null("").str.contains("F", literal=True)
+        fallback_text = pl.col("unit") if n.fallback == "keep" else pl.lit(n.fallback_char)
+        frame = known.with_columns(
+            replacement=pl.when(fallback).then(fallback_text)
+            .otherwise(pl.col("replacement").fill_null("")),
+            rule=pl.col("rules").str.split(">").list.last(),
+            review=pl.col("flags").fill_null("").str.contains("R", literal=True),
+            fallback=fallback,
+            raises=fallback & pl.lit(n.fallback == "error"),
+            inside=pl.lit(False),
+        )
+        # The change text: what str(Change) writes.  Code points shown as <U+XXXX> (selectors
+        # of an IVS, a private-use fallback) are rare: those rows are written in Python.
+        shown = pl.when(pl.col("replacement") == "").then(pl.lit("(removed)")) \
+            .otherwise(pl.col("replacement"))
+        frame = frame.with_columns(changes=pl.concat_str(
+            [pl.col("unit"), pl.lit("→"), shown, pl.lit(" "), pl.col("rules")]))
+        plain_text = f"^[^{_SHOWN_AS_CODES}]*$"
+        special = ~(pl.col("unit").str.contains(plain_text)
+                    & pl.col("replacement").str.contains(plain_text))
+        odd = frame.filter(special)
+        if odd.height:
+            texts = [UnitOutcome(u, r, tuple(rules.split(">")), False, False).change_text
+                     for u, r, rules in odd.select("unit", "replacement", "rules").iter_rows()]
+            fixed = odd.select("i").with_columns(fixed=pl.Series(texts, dtype=pl.String))
+            frame = frame.join(fixed, on="i", how="left").with_columns(
+                changes=pl.coalesce("fixed", "changes")).drop("fixed")
+        return frame
 
     def _resolve(self, unit: str) -> _Outcome:
         n = self.normalizer
@@ -405,12 +495,31 @@ def unit_flags(values: pl.Series, plan: ColumnPlan,
         return zeros, counts
     normalizer = plan.normalizer
     keys = _units(work, normalizer.target.visible_chars)
-    outcomes = plan.outcomes(keys)
-    key_series = pl.Series(keys, dtype=pl.String)
+    table = plan.table(keys)
+    key_series = table["unit"]
+    # flags_of depends on what the outcome says, not on the unit itself (but for the target's
+    # membership): call it once per distinct kind of outcome.
+    target = normalizer.target
+    kinds = table.select(
+        "rule", "review", "fallback", "inside",
+        member=pl.col("unit").is_in(pl.Series(sorted(target.chars | target.sequences),
+                                              dtype=pl.String).implode()),
+    ).with_row_index("i")
+    flag_of_kind: dict[tuple[object, ...], int] = {}
     per_key = []
-    for k in keys:
-        unit_outcome = outcomes[k].unit_outcome
-        per_key.append(flags_of(unit_outcome) if unit_outcome is not None else 0)
+    for i, rule, review, fallback, inside, member in kinds.iter_rows():
+        kind = (rule, review, fallback, inside, member)
+        value = flag_of_kind.get(kind)
+        if value is None:
+            if inside:
+                value = 0
+            else:
+                unit = keys[i]
+                value = flags_of(UnitOutcome(unit, "", (rule,), fallback, review))
+                # membership is the only property of the unit itself flags_of may read
+                assert (unit in target) == member
+            flag_of_kind[kind] = value
+        per_key.append(value)
     mapped = _per_token(work.tokens, key_series, per_key, pl.UInt8, 0)
     row = mapped.list.eval(pl.element().bitwise_or()).list.first().fill_null(0)
     tokens = work.tokens
@@ -497,32 +606,33 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
     if work is None:
         return _frame(s, outputs, None, None, None, None)
 
-    # Python: once per distinct unit (and only for units not seen in an earlier batch).
+    # Once per distinct unit: a join with the compiled decisions, Python for the others (and
+    # only for units not seen in an earlier batch).
     keys = _units(work, normalizer.target.visible_chars)
-    outcomes = plan.outcomes(keys)
-    key_series = pl.Series(keys, dtype=pl.String)
+    table = plan.table(keys)
+    key_series = table["unit"]
     kana = normalizer.fallback == "kana" and reading is not None
-    special = [outcomes[k].raises or (kana and outcomes[k].fallback) for k in keys]
+    special = table["raises"] | (table["fallback"] & kana)
 
     # polars: per row.
     texts = row_changes = row_review = None
     if "normalized" in outputs:
         # Each unit replaced as a token: exact by construction (no re-matching of the text).
-        replacements = pl.Series([outcomes[k].replacement for k in keys], dtype=pl.String)
         texts = work.tokens.list.eval(
-            pl.element().replace(key_series, replacements)).list.join("")
+            pl.element().replace(key_series, table["replacement"])).list.join("")
     if "changes" in outputs:
-        change_values = [outcomes[k].changes or None for k in keys]
+        change_values = table.select(
+            pl.when(pl.col("changes") != "").then(pl.col("changes"))).to_series()
         row_changes = _per_token(work.tokens, key_series, change_values, pl.String,
                                  None).list.join("; ", ignore_nulls=True)
     if "review" in outputs:
-        flags = [outcomes[k].review for k in keys]
+        flags = table["review"]
         row_review = (_per_token(work.tokens, key_series, flags, pl.Boolean, False).list.any()
-                      if any(flags) else pl.repeat(False, work.idx.len(), eager=True))
+                      if flags.any() else pl.repeat(False, work.idx.len(), eager=True))
 
     # Per name: the rows the unit map cannot answer, in row order.
     per_name = work.context
-    if any(special):
+    if special.any():
         mask = _per_token(work.tokens, key_series, special, pl.Boolean, False).list.any()
         per_name = mask if per_name is None else (per_name | mask)
     if per_name is not None:

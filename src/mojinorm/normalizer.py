@@ -256,6 +256,12 @@ class Normalizer:
                 f"rules={len(self.rules)}, gaiji={len(self.gaiji)}, "
                 f"ambiguity={self.ambiguity!r})")
 
+    @property
+    def compiled_target(self) -> str | None:
+        """The built-in target whose compiled decisions answer for this plan (the default
+        options on a built-in target), or None."""
+        return self._compiled_name
+
     # ------------------------------------------------------------------ public
 
     def is_safe(self, text: str) -> bool:
