@@ -344,14 +344,14 @@ def test_normalize_refuses_to_overwrite_input(runner, tmp_path):
 
 
 def test_normalize_atomic_on_failure(runner, tmp_path, monkeypatch):
-    import mojinorm.scan as scan_mod
+    from mojinorm import records, rewrite
 
     monkeypatch.setattr(csvio, "CHUNK_SIZE", 16)  # many chunks: part is written before failing
-    monkeypatch.setattr(scan_mod, "FAST_PATH", False)  # the failure is injected in that writer
+    monkeypatch.setattr(records, "FAST_PATH", False)  # the failure is injected in that writer
     src = write(tmp_path / "in.csv", members() * 20)
     out = tmp_path / "out.csv"
     out.write_bytes(b"old")
-    real = scan_mod._Writer._encode
+    real = rewrite._Writer._encode
     calls = {"n": 0}
 
     def failing(self, s, codec, line):
@@ -360,7 +360,7 @@ def test_normalize_atomic_on_failure(runner, tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(self, s, codec, line)
 
-    monkeypatch.setattr(scan_mod._Writer, "_encode", failing)
+    monkeypatch.setattr(rewrite._Writer, "_encode", failing)
     r = run(runner, "normalize", src, "-o", out, "-c", "name")
     assert r.exit_code == 2 and "No space left on device" in r.stderr
     no_traceback(r)

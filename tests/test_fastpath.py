@@ -1,6 +1,6 @@
 """The fast paths against their references.
 
-* File scans: the polars record reader and the column kernel (``scan.FAST_PATH``) against the
+* File scans: the polars record reader and the column kernel (``records.FAST_PATH``) against the
   exact Python reader with the per-name API, on the hostile corpus and on generated files
   (quotes, doubled quotes, CRLF, ragged rows, blank lines, records spanning lines, invisible
   and private-use characters).  The reports must be identical, key by key.
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mojinorm
-from mojinorm import _schema, _tables
+from mojinorm import _schema, _tables, counting, records, rewrite
 from mojinorm import scan as scan_mod
 from mojinorm.normalizer import compile_resolved
 
@@ -33,7 +33,7 @@ SAMPLE = Path(__file__).parent.parent / "data" / "samples" / "names.csv"
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, dict]:
     fast = scan_mod.scan_file(path, **options).to_dict()
     with monkeypatch.context() as m:
-        m.setattr(scan_mod, "FAST_PATH", False)
+        m.setattr(records, "FAST_PATH", False)
         exact = scan_mod.scan_file(path, **options).to_dict()
     return fast, exact
 
@@ -85,7 +85,7 @@ def test_fast_and_exact_readers_agree_on_generated_files(
         fast, exact = _both(path, monkeypatch, target=target)
     except mojinorm.InputError as exc:  # refused: both readers must refuse it the same way
         with monkeypatch.context() as m:
-            m.setattr(scan_mod, "FAST_PATH", False)
+            m.setattr(records, "FAST_PATH", False)
             with pytest.raises(mojinorm.InputError) as again:
                 scan_mod.scan_file(path, target=target)
         assert str(again.value) == str(exc)
@@ -126,7 +126,7 @@ def test_a_plain_member_file_never_falls_to_the_exact_reader(
     def exact(*args: object, **kwargs: object) -> int:
         raise AssertionError("a plain member file went to the exact reader")
 
-    monkeypatch.setattr(scan_mod._Scanner, "text", exact)
+    monkeypatch.setattr(counting._Scanner, "text", exact)
     report = scan_mod.scan_file(path, columns=["name"])
     assert report.rows == text.count("\n") - 1
 
@@ -169,7 +169,7 @@ def _normalize_both(path: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch,
     out = []
     for fast in (True, False):
         with monkeypatch.context() as m:
-            m.setattr(scan_mod, "FAST_PATH", fast)
+            m.setattr(records, "FAST_PATH", fast)
             dest = tmp / f"out-{fast}.csv"
             summary = vars(scan_mod.normalize_file(path, dest, **options))
             summary.pop("output")
@@ -189,7 +189,7 @@ def test_fast_and_exact_rewrites_are_byte_identical(name: str, options: dict,
         fast, exact = _normalize_both(path, tmp_path, monkeypatch, **options)
     except mojinorm.InputError as exc:
         with monkeypatch.context() as m:
-            m.setattr(scan_mod, "FAST_PATH", False)
+            m.setattr(records, "FAST_PATH", False)
             with pytest.raises(mojinorm.InputError) as again:
                 scan_mod.normalize_file(path, tmp_path / "again.csv", **options)
         assert str(again.value) == str(exc)
@@ -221,7 +221,7 @@ def test_fast_and_exact_rewrites_agree_on_generated_files(
         fast, exact = _normalize_both(path, tmp, monkeypatch, **options)
     except mojinorm.InputError as exc:
         with monkeypatch.context() as m:
-            m.setattr(scan_mod, "FAST_PATH", False)
+            m.setattr(records, "FAST_PATH", False)
             with pytest.raises(mojinorm.InputError) as again:
                 scan_mod.normalize_file(path, tmp / "again.csv", **options)
         assert str(again.value) == str(exc)
@@ -241,7 +241,7 @@ def test_a_plain_member_file_is_rewritten_on_the_fast_path(
     def exact(*args: object, **kwargs: object) -> None:
         raise AssertionError("a plain member file went to the exact reader")
 
-    monkeypatch.setattr(scan_mod._Writer, "_records", exact)
+    monkeypatch.setattr(rewrite._Writer, "_records", exact)
     summary = scan_mod.normalize_file(path, tmp_path / "out.csv", columns=["name"],
                                       target="cp932")
     assert summary.rows == text.count("\n") - 1 and summary.values_changed > 0

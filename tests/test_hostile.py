@@ -638,12 +638,12 @@ def test_overwrite_is_atomic(tmp_path, monkeypatch):
 
 
 def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
-    import mojinorm.scan as scan_mod
+    from mojinorm import counting, records, rewrite
 
     monkeypatch.setattr(csvio, "CHUNK_SIZE", 64)
-    monkeypatch.setattr(scan_mod, "FAST_PATH", False)  # the interrupt is injected in that writer
+    monkeypatch.setattr(records, "FAST_PATH", False)  # the interrupt is injected in that writer
     ws = Workspace(tmp_path, make_sample_bytes(500))
-    real = scan_mod._Writer._norm
+    real = rewrite._Writer._norm
     seen = {"calls": 0, "temp": []}
 
     def interrupted(self, value, reading, line):
@@ -653,7 +653,7 @@ def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, value, reading, line)
 
-    monkeypatch.setattr(scan_mod._Writer, "_norm", interrupted)
+    monkeypatch.setattr(rewrite._Writer, "_norm", interrupted)
     assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),
                  r"^mojinorm: error: interrupted$", code=130)
     assert len(seen["temp"]) == 1 and seen["temp"][0].endswith(".tmp")  # it was there
@@ -663,15 +663,15 @@ def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
     def stop(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(scan_mod, "FAST_PATH", True)
-    monkeypatch.setattr(scan_mod._FastScan, "count", stop)  # the polars reader
+    monkeypatch.setattr(records, "FAST_PATH", True)
+    monkeypatch.setattr(counting._FastScan, "count", stop)  # the polars reader
     assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
-    monkeypatch.setattr(scan_mod._FastWrite, "write", stop)
+    monkeypatch.setattr(rewrite._FastWrite, "write", stop)
     assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),
                  r"^mojinorm: error: interrupted$", code=130)
     ws.no_output()
-    monkeypatch.setattr(scan_mod, "FAST_PATH", False)
-    monkeypatch.setattr(scan_mod._Scanner, "analyse", stop)  # the exact reader
+    monkeypatch.setattr(records, "FAST_PATH", False)
+    monkeypatch.setattr(counting._Scanner, "analyse", stop)  # the exact reader
     assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
 
 

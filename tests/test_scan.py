@@ -283,9 +283,9 @@ def test_stdin(monkeypatch):
 
 def test_memory_does_not_hold_rows(tmp_path, monkeypatch):
     """The value cache is bounded; counts survive a flush."""
-    import mojinorm.scan as scan_mod
+    from mojinorm import counting
 
-    monkeypatch.setattr(scan_mod, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(counting, "_CACHE_LIMIT", 3)
     names = ["髙" + chr(0x4E00 + i) for i in range(50)]
     p = write(tmp_path / "many.csv", "name\n" + "\n".join(names * 2) + "\n")
     r = scan_file(p)

@@ -18,6 +18,9 @@ read at import; tables load on first use.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
     DataIntegrityError,
     InputError,
@@ -58,15 +61,21 @@ from .targets import Target, UnsafeUnit, get_target, load_profile, targets
 
 __version__ = "0.1.0"
 
-_LAZY = {"ScanReport", "normalize_file", "scan_file"}  # file scanning imports multiprocessing
+#: File scanning, loaded on first use (its readers bring polars in once a file is read).
+_LAZY = {"ScanReport": "report", "normalize_file": "rewrite", "scan_file": "scan"}
+
+if TYPE_CHECKING:
+    from .report import ScanReport
+    from .rewrite import normalize_file
+    from .scan import scan_file
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        from . import scan
-
-        return getattr(scan, name)
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f".{module}", __name__), name)
     raise AttributeError(f"module 'mojinorm' has no attribute {name!r}")
+
 
 __all__ = [
     "Change", "CharInfo", "DEFAULT_RULES", "DataIntegrityError", "FALLBACKS", "GRADES",

@@ -25,7 +25,9 @@ from .gaiji import is_private_use
 from .invisible import classify
 from .lookup import lookup as _lookup
 from .normalizer import FALLBACKS, Normalizer
-from .scan import NormalizeSummary, ScanReport, normalize_file, scan_file
+from .report import NormalizeSummary, ScanReport
+from .rewrite import normalize_file
+from .scan import scan_file
 from .targets import BUILTIN_TARGETS, get_target
 
 __all__ = ["main", "cli"]
@@ -418,13 +420,13 @@ def _all_but(file: str, kana_column: str, delim, header, encoding) -> list[str] 
     if file == "-":
         return None  # cannot peek at stdin; normalize every column
     from .csvio import DecodedStream, open_input
-    from .scan import _begin, resolve_columns
+    from .records import read_layout, resolve_columns
 
     inp = open_input(file)
     try:
         stream = DecodedStream(inp, encoding, size=1 << 20)
         stream.prepare()
-        layout = _begin(stream, delim, header, None)[0]
+        layout = read_layout(stream, delim, header, None)[0]
         try:
             k = resolve_columns([kana_column], layout.names, layout.raw_names)[0]
         except InputError as exc:

@@ -46,8 +46,8 @@ from .errors import InputError, OutputError
 __all__ = [
     "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "DecodedStream", "Input",
     "InputError", "OutputError", "RecordParser", "UnclosedQuote", "atomic_output",
-    "choose_encoding", "count_newlines", "decode", "detect_encoding", "detect_eol",
-    "iter_byte_chunks", "open_input", "quote_field", "sniff_delimiter",
+    "Chunk", "choose_encoding", "count_newlines", "decode", "detect_encoding", "detect_eol",
+    "format_size", "iter_byte_chunks", "open_input", "quote_field", "sniff_delimiter",
 ]
 
 CHUNK_SIZE = 2 * 1024 * 1024
@@ -61,6 +61,10 @@ SWAP_EOL = bytes.maketrans(b"\r\n", b"\n\r")
 SWAP_EOL_STR = str.maketrans("\r\n", "\n\r")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932")
 QUOTE = '"'
+
+#: What :class:`DecodedStream` yields: ``(text, data, final, lines_before)``, the decoded text
+#: of a chunk, its raw bytes, whether it is the last one and the LF count before it.
+Chunk = tuple[str, bytes, bool, int]
 
 
 class UnclosedQuote(InputError):
@@ -158,8 +162,8 @@ def iter_byte_chunks(stream: BinaryIO, start: int, end: int | None, size: int,
         cut = buf.rfind(sep) + 1
         if cut == 0:
             if len(buf) > MAX_RECORD:
-                raise InputError(f"a line longer than {_size(MAX_RECORD)} (no line breaks?)",
-                                 name=name, offset=offset)
+                raise InputError(f"a line longer than {format_size(MAX_RECORD)} (no line "
+                                 "breaks?)", name=name, offset=offset)
             rest = buf
             continue
         if cut == len(buf):
@@ -171,7 +175,8 @@ def iter_byte_chunks(stream: BinaryIO, start: int, end: int | None, size: int,
         offset += cut
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
+    """``n`` bytes for a message: ``16 MiB`` for whole MiB, else ``1,234 bytes``."""
     return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 and n % (1024 * 1024) == 0 \
         else f"{n:,} bytes"
 
@@ -444,7 +449,7 @@ class DecodedStream:
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror or exc}", name=self.inp.name) from None
 
-    def __iter__(self) -> Iterator[tuple[str, bytes, bool, int]]:
+    def __iter__(self) -> Iterator[Chunk]:
         """Yield ``(text, data, final, lines_before_text)``: decoded text and its raw bytes."""
         if self.eol is None and self.inp.path is None and self.start == 0:
             self.prepare()  # a stream read once: the BOM and line ends come from its head

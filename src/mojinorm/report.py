@@ -1,0 +1,187 @@
+"""What ``scan`` and ``normalize`` report: :class:`ScanReport`, :class:`CharStat`,
+:class:`NormalizeSummary`.
+
+A :class:`ScanReport` is built from the :class:`~mojinorm.counting.Counts` of a scan by
+:func:`fill_report` (the counting rules are in :mod:`mojinorm.counting`); each offending unit
+becomes a :class:`CharStat` with what the normalizer would do with it (``Normalizer.outcome``)
+and its category.  ``--format json`` prints :meth:`ScanReport.to_json`; the keys are part of
+the command line's interface.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .counting import Counts
+from .gaiji import is_private_use
+from .invisible import classify
+from .normalizer import Normalizer
+from .records import Layout
+from .units import is_variation_selector
+
+__all__ = ["CharStat", "NormalizeSummary", "ScanReport", "fill_report"]
+
+
+@dataclass
+class CharStat:
+    """One offending unit: how often it occurs and what the normalizer would do with it."""
+
+    char: str
+    codepoint: str
+    count: int
+    replacement: str
+    rule: str
+    steps: str
+    mj: str | None
+    category: str  #: invisible, gaiji, variation-sequence, compatibility-ideograph, outside-target
+    in_target: bool
+    fallback: bool
+    alternatives: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"char": self.char, "codepoint": self.codepoint, "count": self.count,
+                "replacement": self.replacement, "rule": self.rule, "steps": self.steps,
+                "mj": self.mj, "category": self.category, "in_target": self.in_target,
+                "fallback": self.fallback, "alternatives": list(self.alternatives)}
+
+
+@dataclass
+class ScanReport:
+    """What a scan found (the counting rules are in :mod:`mojinorm.counting`)."""
+
+    file: str
+    target: str
+    encoding: str
+    encoding_detected: bool
+    delimiter: str | None  #: None for plain text (one value per line)
+    header: bool
+    fields: int  #: fields per row expected (header's or first row's)
+    columns_selected: list[str]
+    rows: int = 0
+    unsafe_rows: int = 0
+    fixable_rows: int = 0
+    lossless_rows: int = 0
+    substituted_rows: int = 0
+    fallback_rows: int = 0
+    #: rows a person should look at: a fallback, an ambiguous unit or a sibling glyph's mapping
+    review_rows: int = 0
+    invisible_rows: int = 0
+    ragged_rows: int = 0
+    blank_lines: int = 0
+    multiline_records: int = 0
+    columns: dict[str, dict[str, int]] = field(default_factory=dict)
+    chars: list[CharStat] = field(default_factory=list)
+    line_ends: str = "LF"  #: "LF" (LF or CRLF) or "CR" (classic Mac OS)
+    #: oddities of the file, one sentence each: empty, header only, duplicate header names,
+    #: CR-only line ends
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def unsafe_percent(self) -> float:
+        return 100.0 * self.unsafe_rows / self.rows if self.rows else 0.0
+
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        """The report as plain data (what ``--format json`` prints).  Built field by field:
+        a report may hold tens of thousands of characters."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chars"}
+        d["columns_selected"] = list(self.columns_selected)
+        d["columns"] = {k: dict(v) for k, v in self.columns.items()}
+        d["notes"] = list(self.notes)
+        d["unsafe_percent"] = round(self.unsafe_percent, 3)
+        chars = self.chars if top is None else self.chars[:top]
+        d["chars"] = [c.to_dict() for c in chars]
+        return d
+
+    def to_json(self, top: int | None = None) -> str:
+        """``to_dict`` as JSON: indented, one line per character (the C encoder does those)."""
+        d = self.to_dict(top)
+        chars = d.pop("chars")
+        head = json.dumps(d, ensure_ascii=False, indent=2)
+        if not chars:
+            return head[:-2] + ',\n  "chars": []\n}'
+        lines = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in chars)
+        return head[:-2] + ',\n  "chars": [\n' + lines + "\n  ]\n}"
+
+
+@dataclass
+class NormalizeSummary:
+    """What ``normalize`` wrote."""
+
+    file: str
+    output: str
+    encoding: str
+    target: str
+    rows: int = 0
+    rows_changed: int = 0
+    values_changed: int = 0
+    fallback_values: int = 0
+    review_values: int = 0  #: values a person should look at (fallback, ambiguous, sibling glyph)
+    ragged_rows: int = 0
+    blank_lines: int = 0
+    multiline_records: int = 0
+    line_ends: str = "LF"  #: "LF" (LF or CRLF, each record's own kept) or "CR"
+    notes: list[str] = field(default_factory=list)  #: as in ``ScanReport.notes``
+
+
+def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Normalizer) -> None:
+    """Set the counts of ``report`` from ``c``: rows, columns and one :class:`CharStat` per
+    offending unit, sorted by count, then code point."""
+    report.rows = c.rows
+    report.unsafe_rows = c.unsafe
+    report.fixable_rows = c.fixable
+    report.lossless_rows = c.lossless
+    report.substituted_rows = c.fixable - c.lossless
+    report.fallback_rows = c.fallback
+    report.review_rows = c.review
+    report.invisible_rows = c.invisible
+    report.ragged_rows = c.ragged
+    report.blank_lines = c.blank
+    report.multiline_records = c.multiline
+    report.columns = {
+        layout.names[ci]: {
+            "values": c.rows - c.col_missing[j],
+            "unsafe": c.col_unsafe[j],
+            "fallback": c.col_fallback[j],
+            "invisible": c.col_invisible[j],
+        }
+        for j, ci in enumerate(layout.selected)
+    }
+    target = normalizer.target
+    stats = []
+    for unit, count in c.chars.items():
+        out = normalizer.outcome(unit)
+        stats.append(CharStat(
+            char=unit,
+            codepoint=" ".join(f"U+{ord(x):04X}" for x in unit),
+            count=count,
+            replacement=out.replacement,
+            rule=out.rule,
+            steps=">".join(out.rules),
+            mj=out.mj,
+            category=_category(unit),
+            in_target=unit in target,
+            fallback=out.fallback,
+            alternatives=out.alternatives,
+        ))
+    stats.sort(key=lambda s: (-s.count, [ord(x) for x in s.char]))
+    report.chars = stats
+
+
+def _category(unit: str) -> str:
+    """What kind of offending unit: ``invisible``, ``gaiji`` (private use),
+    ``variation-sequence``, ``compatibility-ideograph`` or ``outside-target``."""
+    first = unit[0]
+    if classify(first) is not None:
+        return "invisible"
+    if is_private_use(first):
+        return "gaiji"
+    if len(unit) > 1 and is_variation_selector(unit[-1]):
+        return "variation-sequence"
+    cp = ord(first)
+    if (0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F) and \
+            unicodedata.normalize("NFC", first) != first:
+        return "compatibility-ideograph"
+    return "outside-target"

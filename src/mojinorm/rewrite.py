@@ -1,0 +1,475 @@
+"""Rewriting member files for ``normalize``: :func:`normalize_file`.
+
+Every original byte is kept: the raw bytes of each record are copied and only new text is
+encoded, in the input's encoding (a UTF-8 BOM is kept), with each record's own line ending.
+Plain batches (:func:`mojinorm.records.plain_batch`) are rewritten on the column kernel: the
+selected columns are normalized by polars, each distinct unit decided once, and every output
+line is built by ``concat_str``, quoting as ``csv`` would; a CP932 batch whose bytes do not
+round-trip goes to the exact reader, which copies each record's raw bytes and appends the new
+fields (or, with ``--replace``, rewrites the selected fields inside the record).  Both writers
+give the same bytes (``tests/test_fastpath.py``).
+
+Output errors (exit 2, one line): an output that cannot be written (no such directory, a path
+under a regular file, a directory, disk full).  The temp file is removed, the destination is
+untouched (:class:`mojinorm.csvio.atomic_output`); with ``--overwrite`` the input stays intact
+until the complete output replaces it.  An interrupt (Ctrl-C) exits 130 with the same clean-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import csvio, records
+from .csvio import (
+    SWAP_EOL_STR,
+    DecodedStream,
+    InputError,
+    RecordParser,
+    UnclosedQuote,
+    atomic_output,
+    open_input,
+    quote_field,
+)
+from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter
+from .records import (
+    NO_DATA_ROWS,
+    Layout,
+    Progress,
+    ResumedStream,
+    file_notes,
+    read_layout,
+    record_too_long,
+    resolve_columns,
+    set_threads,
+)
+from .report import NormalizeSummary
+from .targets import Target
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["normalize_file"]
+
+_CACHE_LIMIT = 100_000  # distinct normalized values kept (a member file repeats names)
+_CACHEABLE = 256  # longer values (a 10 MB field) are normalized each time, never kept
+
+
+def normalize_file(
+    path: str | Path,
+    output: str | Path,
+    *,
+    columns: Sequence[str | int] | None = None,
+    kana_column: str | int | None = None,
+    target: str | Path | Target = "jisx0208",
+    fallback: str = "geta",
+    gaiji=None,
+    rules=None,
+    ambiguity: str = "fallback",
+    replace: bool = False,
+    encoding: str = "auto",
+    delimiter: str | None = None,
+    header: bool | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    jobs: int | None = None,
+) -> NormalizeSummary:
+    """Write ``output`` (``"-"``: stdout): the input with normalized columns.
+
+    Every original byte is kept: the raw bytes of each record are copied and only new text is
+    encoded, in the input's encoding (a UTF-8 BOM is kept), with each record's own line ending.
+    Without ``replace``, two columns per selected column ``C`` are appended after the last
+    original column, in selection order: ``C_normalized`` and ``C_changes`` (``str(Change)``
+    joined by ``"; "``).  With ``replace`` the selected fields are rewritten in place (a field
+    that was quoted stays quoted) and nothing is added.  Ragged rows and blank lines are copied
+    unchanged.  The output is written to a temp file in its directory and renamed when complete;
+    it is never the input unless ``overwrite``.
+    """
+    src = str(path)
+    out = str(output)
+    if src != "-" and out != "-" and not overwrite and _same_file(src, out):
+        raise InputError(f"output {out} is the input file; choose another -o or pass "
+                         "--overwrite")
+    if out != "-" and os.path.isdir(out):
+        raise csvio.OutputError("is a directory; give a file name", name=out)
+    set_threads(jobs)
+    normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules,
+                            ambiguity=ambiguity)
+    cols = [str(c) for c in columns] if columns else None
+    inp = open_input(src)
+    try:
+        # polars pays a fixed cost per batch: plain files are read in larger chunks
+        fast = records.FAST_PATH and not replace
+        size = csvio.CHUNK_SIZE * (records.FAST_CHUNKS if fast else 1)
+        stream = DecodedStream(inp, encoding, size=size)
+        stream.prepare()
+        layout, resumed = read_layout(stream, delimiter, header, cols)
+        text = resumed.first_text
+        if layout.delimiter is None and not replace and text:
+            raise InputError("plain text input (no delimiter in the first line): pass "
+                             "--replace to write one normalized value per line, or --delimiter "
+                             "to treat it as a one-column table", name=inp.name)
+        kana_idx = None
+        if kana_column is not None:
+            try:
+                kana_idx = resolve_columns([str(kana_column)], layout.names,
+                                           layout.raw_names)[0]
+            except InputError as exc:
+                exc.name = inp.name
+                raise
+        summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
+                                   line_ends="CR" if stream.cr else "LF",
+                                   notes=file_notes(layout, resumed))
+        with atomic_output(out) as f:
+            writer = _Writer(f, normalizer, layout, kana_idx, replace, summary, inp.name,
+                             stream.eol or b"\n")
+            writer.run(resumed, progress, inp.size)
+        if layout.header and text and summary.rows == 0:
+            summary.notes.append(NO_DATA_ROWS)
+        return summary
+    finally:
+        inp.close()
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+class _Writer:
+    def __init__(self, f, normalizer: Normalizer, layout: Layout, kana_idx: int | None,
+                 replace: bool, summary: NormalizeSummary, name: str,
+                 sep: bytes = b"\n") -> None:
+        self.f = f
+        self.sep = sep
+        self.swap = sep == b"\r"  # CR-only input: the text has CR and LF swapped
+        self.normalizer = normalizer
+        self.guard = normalizer.target.visible_guard.search
+        self.layout = layout
+        self.delim = layout.delimiter
+        self.ncols = len(layout.names) if layout.delimiter is not None else 1
+        self.selected = layout.selected
+        self.kana_idx = kana_idx
+        self.replace = replace
+        self.summary = summary
+        self.name = name
+        self.parser = RecordParser(layout.delimiter)
+        self.cache: dict = {}
+        self.kana = normalizer.fallback == "kana"
+        # Plain batches of a table are rewritten on the column kernel (not --replace: that
+        # rewrites fields inside the record, which the exact reader's field spans do).
+        self.fast = _FastWrite(self) if (records.FAST_PATH and not replace
+                                         and self.delim is not None and not self.swap) else None
+
+    def _encode(self, s: str, codec: str, line: int) -> bytes:
+        try:
+            return s.encode(codec)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start]
+            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a "
+                             f"target that fits the file's encoding", name=self.name,
+                             line=line) from None
+
+    def _norm(self, value: str, reading: str | None, line: int) -> tuple[str, str, bool, bool]:
+        key = (value, reading) if self.kana else value
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        try:
+            res = self.normalizer.explain(value, reading=reading)
+        except UnmappableCharacter as exc:
+            raise InputError(str(exc), name=self.name, line=line) from None
+        hit = (res.text, "; ".join(str(c) for c in res.changes), res.used_fallback,
+               any(c.review for c in res.changes))
+        if len(value) <= _CACHEABLE:
+            if len(self.cache) >= _CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[key] = hit
+        return hit
+
+    def run(self, stream: ResumedStream, progress: Progress | None, total: int | None) -> None:
+        codec = stream.stream.codec or "utf-8"
+        if stream.stream.has_bom:
+            self.f.write(b"\xef\xbb\xbf")
+        carry_t, carry_b, carry_lines = "", b"", 0
+        first = True
+        for text, data, final, lines_before in stream:
+            codec = stream.stream.codec or "utf-8"
+            if carry_t:
+                text, data, lines_before = carry_t + text, carry_b + data, carry_lines
+            pieces: list[bytes] = []
+            pos = bpos = 0
+            if first:
+                first = False
+                if self.layout.header:
+                    pos, bpos = self._header(text, data, pieces, codec)
+            lines_here = lines_before + text.count("\n", 0, pos)
+            if pos >= len(text):
+                lines = lines_here  # nothing after the header in this chunk
+            elif self.fast is not None and \
+                    self.fast.write(text, data, pos, bpos, codec, lines_here, pieces):
+                pos, bpos, lines = len(text), len(data), lines_here + text.count("\n", pos)
+            else:
+                pos, bpos, lines = self._records(text, data, pos, bpos, final, pieces, codec,
+                                                 lines_before)
+            carry_t, carry_b = text[pos:], data[bpos:]
+            carry_lines = lines
+            if carry_t and len(carry_t) > csvio.MAX_RECORD:
+                raise record_too_long(self.parser, carry_t, 0, lines, self.name)
+            self.f.write(b"".join(pieces))
+            if progress is not None:
+                progress(stream.bytes_done, total)
+
+    def _header(self, text: str, data: bytes, pieces: list[bytes], codec: str) -> tuple[int, int]:
+        if not text:
+            return 0, 0
+        rec = self.parser.parse(text, 0, True)
+        assert rec is not None
+        values, spans, end = rec
+        bend = _advance(data, 0, text.count("\n", 0, end), self.sep)
+        if end and text[end - 1] != "\n":
+            bend = len(data)
+        raw = data[:bend]
+        if self.replace or self.delim is None:
+            pieces.append(raw)
+            return end, bend
+        body, eol = _split_eol(raw, self.sep)
+        force = text[spans[-1][0]:spans[-1][0] + 1] == '"'
+        extra = "".join(
+            self.delim + quote_field(f"{self.layout.names[ci]}_normalized", self.delim, force)
+            + self.delim + quote_field(f"{self.layout.names[ci]}_changes", self.delim, force)
+            for ci in self.selected
+        )
+        pieces.append(body + self._encode(extra, codec, 1) + eol)
+        return end, bend
+
+    def _records(self, text: str, data: bytes, pos: int, bpos: int, final: bool,
+                 pieces: list[bytes], codec: str, lines_before: int) -> tuple[int, int, int]:
+        n = len(text)
+        s = self.summary
+        delim = self.delim
+        quoted = delim is not None and '"' in text
+        guard = self.guard
+        selected = self.selected
+        ncols = self.ncols
+        line = lines_before + text.count("\n", 0, pos)
+        append = pieces.append
+        parse = self.parser.parse
+        while pos < n:
+            e = text.find("\n", pos)
+            end = n if e < 0 else e + 1
+            if quoted and text.find('"', pos, end) >= 0:
+                try:
+                    rec = parse(text, pos, final)
+                except UnclosedQuote as exc:
+                    raise exc.at(text, lines_before, self.name) from None
+                if rec is None:
+                    break  # continues in the next chunk
+                values, spans, end = rec
+            else:
+                body = text[pos:end]
+                if body.endswith("\n"):
+                    body = body[:-2] if body.endswith("\r\n") else body[:-1]
+                values = [body] if delim is None else body.split(delim)
+                spans = None
+            if self.swap:
+                values = [v.translate(SWAP_EOL_STR) for v in values]
+            nlines = text.count("\n", pos, end)
+            bend = _advance(data, bpos, nlines, self.sep) if text[end - 1] == "\n" \
+                else len(data)
+            raw = data[bpos:bend]
+            if nlines > 1:
+                s.multiline_records += 1
+            line_no = line + 1
+            line += nlines
+            if len(values) == 1 and values[0] == "" and (
+                    spans is None or spans[0][0] == spans[0][1]):
+                s.blank_lines += 1
+                append(raw)
+            elif delim is not None and len(values) != ncols:
+                s.ragged_rows += 1
+                s.rows += 1
+                append(raw)
+            else:
+                s.rows += 1
+                reading = values[self.kana_idx] if self.kana_idx is not None else None
+                changed = False
+                results = []
+                for ci in selected:
+                    v = values[ci]
+                    if guard(v) is None:
+                        results.append((v, "", False, False))
+                        continue
+                    r = self._norm(v, reading, line_no)
+                    if r[0] != v or r[1]:
+                        changed = True
+                        s.values_changed += 1
+                        if r[2]:
+                            s.fallback_values += 1
+                        if r[3]:
+                            s.review_values += 1
+                    results.append(r)
+                if changed:
+                    s.rows_changed += 1
+                if self.replace:
+                    if not changed:
+                        append(raw)
+                    else:
+                        append(self._replaced(text, pos, end, raw, values, spans, results,
+                                              codec, line_no))
+                else:
+                    body, eol = _split_eol(raw, self.sep)
+                    if spans is None:
+                        force = False
+                    else:
+                        force = text[spans[-1][0]:spans[-1][0] + 1] == '"'
+                    extra = "".join(
+                        delim + quote_field(r[0], delim, force) + delim
+                        + quote_field(r[1], delim, force)
+                        for r in results
+                    )
+                    append(body + self._encode(extra, codec, line_no) + eol)
+            pos, bpos = end, bend
+        return pos, bpos, line
+
+    def _replaced(self, text, pos, end, raw, values, spans, results, codec, line_no) -> bytes:
+        if spans is None:
+            rec = self.parser.parse(text, pos, True)
+            assert rec is not None
+            spans = rec[1]
+        new = dict(zip(self.selected, results, strict=True))
+        out = []
+        prev = pos  # character position of the next raw byte to copy
+        bprev = 0
+        for ci, (a, b) in enumerate(spans):
+            if ci not in new or new[ci][0] == values[ci]:
+                continue
+            # byte lengths: UTF-8 round-trips exactly and every CP932 character re-encodes to
+            # as many bytes as it was read from, so these are the raw bytes' offsets
+            ba = bprev + len(text[prev:a].encode(codec))
+            out.append(raw[bprev:ba])
+            quoted = text[a:a + 1] == '"'
+            out.append(self._encode(quote_field(new[ci][0], self.delim, quoted), codec, line_no))
+            bprev = ba + len(text[a:b].encode(codec))
+            prev = b
+        out.append(raw[bprev:])
+        return b"".join(out)
+
+
+class _FastWrite:
+    """Rewrites plain batches with polars: the kernel normalizes the selected columns (each
+    distinct unit decided once) and every output line is built by ``concat_str``."""
+
+    def __init__(self, writer: _Writer) -> None:
+        from . import column
+
+        self.w = writer
+        self.plan = column.column_plan(writer.normalizer)
+        columns = list(writer.selected)
+        if writer.kana_idx is not None and writer.kana_idx not in columns:
+            columns.append(writer.kana_idx)
+        self.columns = tuple(columns)
+        self.target = writer.normalizer.target
+
+    def write(self, text: str, data: bytes, pos: int, bpos: int, codec: str, lines_before: int,
+              pieces: list[bytes]) -> bool:
+        """Append the rewritten ``text[pos:]`` to ``pieces``; False when the batch is not plain
+        (or cannot be written exactly this way), and nothing was appended."""
+        import polars as pl
+
+        from . import column
+        w = self.w
+        raw = data[bpos:]
+        if codec == "utf-8":
+            utf8 = raw
+        else:
+            body = text[pos:]
+            if body.encode(codec, "replace") != raw:
+                return False  # bytes that do not round-trip (NEC/IBM duplicates): copy raw
+            utf8 = body.encode("utf-8")
+        batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns)
+        if batch is None:
+            return False
+        reading = None
+        if w.kana_idx is not None:
+            reading = batch.values.to_series(self.columns.index(w.kana_idx))
+        d = w.delim
+        assert d is not None
+        force = batch.lines.str.ends_with('"')
+        extra: list[pl.Expr] = []
+        changed = pl.repeat(False, batch.height, eager=True)
+        s = w.summary
+        for j in range(len(w.selected)):
+            values = batch.values.to_series(j)
+            try:
+                out = column.explain(values, w.normalizer, reading=reading,
+                                     outputs=("normalized", "changes"))
+            except UnmappableCharacter:
+                return False  # the exact reader raises it with the line
+            flags, _ = column.unit_flags(values, self.plan, _fallback_review)
+            frame = pl.DataFrame({"v": values, "n": out["normalized"], "c": out["changes"],
+                                  "f": flags, "force": force})
+            done = frame.select(
+                changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
+                fallback=(pl.col("f") & 1) != 0,
+                review=(pl.col("f") & 2) != 0,
+                n=_quoted(pl.col("n"), d), c=_quoted(pl.col("c"), d))
+            value_changed = done["changed"]
+            s.values_changed += int(value_changed.sum())
+            s.fallback_values += int((value_changed & done["fallback"]).sum())
+            s.review_values += int((value_changed & done["review"]).sum())
+            changed = changed | value_changed
+            extra += [pl.lit(d), pl.lit(done["n"]), pl.lit(d), pl.lit(done["c"])]
+        eol = "\r\n" if batch.crlf else "\n"
+        joined = pl.select(pl.concat_str([pl.lit(batch.lines), *extra, pl.lit(eol)])
+                           .str.join("")).item()
+        if not batch.terminated:
+            joined = joined[:-len(eol)]
+        try:
+            pieces.append(joined.encode(codec))
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start]
+            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a "
+                             f"target that fits the file's encoding", name=w.name,
+                             line=lines_before + joined.count("\n", 0, exc.start) + 1) from None
+        s.rows += batch.height
+        s.rows_changed += int(changed.sum())
+        return True
+
+
+def _fallback_review(out: UnitOutcome) -> int:
+    return (1 if out.fallback else 0) | (2 if out.review else 0)
+
+
+def _quoted(value: pl.Expr, delimiter: str) -> pl.Expr:
+    """``quote_field(value, delimiter, force)`` as an expression (``force`` is a column)."""
+    import polars as pl
+
+    special = f"[{re.escape(delimiter)}\"\r\n]"
+    needs = pl.col("force") | ((value != "") & value.str.contains(special))
+    return pl.when(needs).then(
+        pl.concat_str([pl.lit('"'), value.str.replace_all('"', '""', literal=True),
+                       pl.lit('"')])).otherwise(value)
+
+
+def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
+    """Byte index after the ``nlines``-th ``sep`` (LF, or CR for CR-only input) from ``bpos``."""
+    for _ in range(nlines):
+        bpos = data.index(sep, bpos) + 1
+    return bpos
+
+
+def _split_eol(raw: bytes, sep: bytes = b"\n") -> tuple[bytes, bytes]:
+    """``raw`` record bytes split into the body and its line end (CRLF, LF, CR or none)."""
+    if sep == b"\r":
+        return (raw[:-1], b"\r") if raw.endswith(b"\r") else (raw, b"")
+    if raw.endswith(b"\r\n"):
+        return raw[:-2], b"\r\n"
+    if raw.endswith(b"\n"):
+        return raw[:-1], b"\n"
+    return raw, b""
