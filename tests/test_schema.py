@@ -121,7 +121,11 @@ def test_importing_rules_reads_no_table():
     assert out.stdout.split() == ["0", "True"]
 
 
-def test_new_step_rules_are_documented_but_not_ranked():
-    assert "ambiguous" in rules.STEP_RULES and "same-jisyu-list" in rules.STEP_RULES
-    assert "same-jisyu-list" not in rules.RANKING and "ambiguous" not in rules.RANKING
+def test_new_rules_are_documented():
+    # "ambiguous" is an outcome (a step), "same-jisyu-list" a variant rule (ranked after the
+    # 国税庁 map: the official lists decide where no table row does, e.g. 凜 -> 凛 in
+    # jisx0208-1983).
+    assert "ambiguous" in rules.STEP_RULES and "ambiguous" not in rules.RANKING
+    assert "same-jisyu-list" in rules.RANKING and "same-jisyu-list" not in rules.STEP_RULES
+    assert rules.RANKING.index("same-jisyu-list") == rules.RANKING.index("nta-jis-shrink") + 1
     assert "ambiguous" in rules.RULE_SOURCES and "same-jisyu-list" in rules.RULE_SOURCES

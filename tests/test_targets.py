@@ -73,9 +73,12 @@ def test_mj_target_contains_every_mj_code_point_and_ivs():
         ("髙", {"cp932", "mj"}),  # IBM extended kanji: in CP932, not in JIS X 0208/0213
         ("﨑", {"cp932", "jisx0213", "mj"}),  # U+FA11: CP932 and JIS X 0213 1-47-82
         ("𠮷", {"mj"}),  # U+20BB7: only MJ (JIS X 0213 unifies it with 吉)
-        ("齋", {"jisx0208", "cp932", "jisx0213", "mj"}),  # JIS X 0208 1-80-58
-        ("邊", {"jisx0208", "cp932", "jisx0213", "mj"}),  # JIS X 0208 1-78-20
-        ("邉", {"jisx0208", "cp932", "jisx0213", "mj"}),  # JIS X 0208 1-78-21
+        # 凜 and 熙: JIS X 0208 84-05/84-06, added in 1990, so not in JIS X 0208-1983
+        ("凜", {"jisx0208", "cp932", "jisx0213", "mj"}),
+        ("熙", {"jisx0208", "cp932", "jisx0213", "mj"}),
+        ("齋", {"jisx0208", "jisx0208-1983", "cp932", "jisx0213", "mj"}),  # JIS X 0208 1-80-58
+        ("邊", {"jisx0208", "jisx0208-1983", "cp932", "jisx0213", "mj"}),  # JIS X 0208 1-78-20
+        ("邉", {"jisx0208", "jisx0208-1983", "cp932", "jisx0213", "mj"}),  # JIS X 0208 1-78-21
     ],
 )
 def test_character_facts(char, inside):
@@ -110,7 +113,7 @@ def test_unsafe_chars_reports_index_and_unit():
 
 
 def test_unknown_target_lists_valid_ones():
-    with pytest.raises(ValueError, match="jisx0208, cp932, jisx0213, mj"):
+    with pytest.raises(ValueError, match="jisx0208, jisx0208-1983, cp932, jisx0213, mj"):
         mojinorm.is_safe("a", "latin1")
 
 

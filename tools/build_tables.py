@@ -496,14 +496,20 @@ def build(out_dir: Path) -> None:
     equivalents = jis_equivalents()
     equiv_lines = [header(schema.JIS_EQUIVALENTS)] + [tsv_line(row) for row in equivalents]
 
+    # JIS X 0208-1983 (the claim record spec): the 1990 edition without row 84 cells 5-6,
+    # the two kanji added in 1990 (凜 and 熙), read from the codec itself.
+    added_1990 = {ord(bytes.fromhex(code).decode("shift_jis")) for code in ("EAA3", "EAA4")}
+    jisx0208_1983 = jisx0208 - added_1990
     targets = {
         "jisx0208": {"ranges": ranges(jisx0208), "sequences": []},
+        "jisx0208-1983": {"ranges": ranges(jisx0208_1983), "sequences": []},
         "cp932": {"ranges": ranges(cp932), "sequences": []},
         "jisx0213": {"ranges": ranges(jisx0213), "sequences": sorted(seq0213)},
         "mj": {"ranges": ranges(mj_cps), "sequences": sorted(mj_seqs)},
     }
     sizes = {
         "jisx0208": {"code_points": len(jisx0208), "sequences": 0},
+        "jisx0208-1983": {"code_points": len(jisx0208_1983), "sequences": 0},
         "cp932": {"code_points": len(cp932), "sequences": 0},
         "jisx0213": {"code_points": len(jisx0213), "sequences": len(seq0213)},
         "mj": {"code_points": len(mj_cps), "sequences": len(mj_seqs)},

@@ -63,7 +63,8 @@ JIS_EQUIVALENTS: Final = TsvTable("jis_equivalents.tsv", ("char", "equivalent", 
 SAME_JISYU: Final = TsvTable("same_jisyu.tsv", ("char", "other", "list_id"))
 
 #: The built-in targets whose decisions are compiled (``mojinorm.targets.BUILTIN_TARGETS``).
-RESOLVED_TARGETS: Final[tuple[str, ...]] = ("jisx0208", "cp932", "jisx0213", "mj")
+RESOLVED_TARGETS: Final[tuple[str, ...]] = ("jisx0208", "jisx0208-1983", "cp932", "jisx0213",
+                                             "mj")
 #: Per built-in target, what the pipeline decides with the default options for every unit the
 #: tables know that the target cannot take (written by running mojinorm's own pipeline over the
 #: tables above): ``rules`` are the steps' rules joined by ">", ``flags`` holds ``F`` (the

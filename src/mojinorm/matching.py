@@ -306,7 +306,8 @@ _LOSSLESS = (
 #: Rules that relate variants, strongest first (the official lists say "the same 字種").
 _VARIANT = (
     "same-jisyu-list",
-    *(r for r in RANKING if r not in _LOSSLESS and r != "dictionary-related"),
+    *(r for r in RANKING
+      if r not in _LOSSLESS and r not in ("dictionary-related", "same-jisyu-list")),
     "kana-script",
 )
 _STRENGTH = {rule: i for i, rule in enumerate(_LOSSLESS + _VARIANT)}

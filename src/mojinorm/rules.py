@@ -34,6 +34,7 @@ RANKING: tuple[str, ...] = (
     "minji2842-unmarked",
     "minji5202",
     "nta-jis-shrink",
+    "same-jisyu-list",
     "reading-shape-analogy",
     "dictionary-related",
 )
@@ -56,7 +57,6 @@ STEP_RULES: dict[str, str] = {
     "no-mapping": "no allowed rule reaches the target, so the fallback was used",
     "ambiguous": "different characters tie at the deciding rule and no independent source "
                  "supports one; the fallback was used",
-    "same-jisyu-list": "an official list gives the two forms as the same character (字種)",
     "fallback-kana": "the whole name was replaced by its reading (fallback 'kana')",
 }
 

@@ -259,6 +259,10 @@ def _candidates(ctx: Context, char: str, mj_ids: Sequence[str],
         for alt, _code in _tables.jis_equivalents().get(char, ()):
             found.append(((_RANK["same-jis-code"], 0, 0, 0),
                           _Candidate(alt, "same-jis-code", 0, 0, None)))
+    if "same-jisyu-list" in ctx.rules:
+        for other, _list_id in _tables.same_jisyu_for(char):
+            found.append(((_RANK["same-jisyu-list"], 0, 0, 0),
+                          _Candidate(other, "same-jisyu-list", 0, 0, None)))
     if with_nta and "nta-jis-shrink" in ctx.rules and len(char) == 1:
         nta = _tables.nta_map().get(char)
         if nta is not None:
@@ -282,8 +286,9 @@ def _support(ctx: Context, char: str, mj_ids: Sequence[str], deciding: str,
     if deciding != "nta-jis-shrink" and "nta-jis-shrink" in ctx.rules \
             and _tables.nta_map().get(char) == target:
         sources.add("nta-jis-shrink")
-    sources.update(list_id for other, list_id in _tables.same_jisyu_for(char)
-                   if other == target)
+    if deciding != "same-jisyu-list":
+        sources.update(list_id for other, list_id in _tables.same_jisyu_for(char)
+                       if other == target)
     return frozenset(sources)
 
 

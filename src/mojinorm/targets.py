@@ -32,7 +32,10 @@ __all__ = [
 
 #: Built-in targets and what they model.
 BUILTIN_TARGETS: dict[str, str] = {
-    "jisx0208": "JIS X 0201 + JIS X 0208 (Shift_JIS): electronic claims (レセ電), ORCA on-premises",
+    "jisx0208": "JIS X 0201 + JIS X 0208 (Shift_JIS): ORCA on-premises, insurers' JIS level 1/2 "
+                "policy",
+    "jisx0208-1983": "JIS X 0201 + JIS X 0208-1983: electronic claims (レセ電, 記録条件仕様); "
+                     "JIS X 0208 without 凜 and 熙 (added in 1990)",
     "cp932": "Windows-31J / CP932 minus private use: 0208 plus IBM/NEC extended kanji (髙 﨑)",
     "jisx0213": "JIS X 0213:2004 (Shift_JIS-2004) incl. its composed kana: ORCA cloud name field",
     "mj": "MJ文字情報基盤 (stand-in for 行政事務標準文字): every MJ code point and Moji_Joho IVS",
