@@ -145,3 +145,32 @@ def test_bad_profile_names_file_and_line(tmp_path, body, message):
     profile.write_text(body, encoding="utf-8")
     with pytest.raises(TargetError, match=message):
         get_target(str(profile))
+
+
+@pytest.mark.parametrize(("written", "name"), [
+    ("CP932", "cp932"), ("ms932", "cp932"), ("Windows-31J", "cp932"), ("sjis", "jisx0208"),
+    ("Shift_JIS", "jisx0208"), ("shift-jis", "jisx0208"), ("JISX0213", "jisx0213"),
+    ("Shift_JIS-2004", "jisx0213"), ("MJ", "mj"), ("JIS X 0208-1983", "jisx0208-1983"),
+])
+def test_target_names_as_people_write_them(written, name):
+    # The codec names (Python's, WHATWG's, Microsoft's) of each character set, any case.
+    assert mojinorm.get_target(written).name == name
+    assert mojinorm.normalize("髙橋", written) == mojinorm.normalize("髙橋", name)
+
+
+def test_profile_names_its_fallback(tmp_path):
+    # README's profile example: a profile may name the fallback the receiving system shows.
+    profile = tmp_path / "server.yaml"
+    profile.write_text("name: server\nbase: jisx0208\nfallback: black-circle\n",
+                       encoding="utf-8")
+    assert mojinorm.normalize("彅", str(profile)) == "●"
+    assert mojinorm.normalize("彅", str(profile), fallback="geta") == "〓"  # the caller wins
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: jisx0208\nfallback: nonsense\n", encoding="utf-8")
+    with pytest.raises(mojinorm.TargetError, match=r"bad.yaml:2: unknown fallback"):
+        mojinorm.get_target(str(bad))
+
+
+def test_lookup_of_several_characters_says_so_in_words():
+    with pytest.raises(mojinorm.InputError, match=r"one character at a time; '髙橋' has 2"):
+        mojinorm.lookup("髙橋")

@@ -134,11 +134,13 @@ def lookup(query: str) -> CharInfo:
     names nothing or for text that is not exactly one character.
     """
     if not isinstance(query, str) or not query:
-        raise InputError("lookup() needs one character or a code")
+        raise InputError("lookup needs one character or a code (U+XXXX, MJ id, 住基 J+XXXX, "
+                         "戸籍 number)")
     unit = _resolve_query(query)
     units = list(iter_units(unit, get_target("jisx0213").sequences))
     if len(units) != 1:
-        raise InputError(f"lookup() takes one character, got {len(units)} in {query!r}")
+        raise InputError(f"lookup takes one character at a time; {query!r} has {len(units)}: "
+                         f"look them up one by one")
     records = _tables.mj_records()
     mj_ids = mj_ids_for_unit(unit)
     glyphs = tuple(

@@ -178,7 +178,8 @@ class Normalizer:
     target:
         a built-in target name (``mojinorm.targets()``), a YAML profile path or a ``Target``.
     fallback:
-        what replaces a unit no allowed rule can map: ``"geta"`` (〓, default), ``"black-circle"``
+        what replaces a unit no allowed rule can map (default: the profile's ``fallback``, else
+        ``"geta"``): ``"geta"`` (〓), ``"black-circle"``
         (●), ``"kana"`` (the whole name becomes ``reading``), ``"keep"``, ``"error"``, or any
         single character inside the target.
     gaiji:
@@ -197,12 +198,14 @@ class Normalizer:
         self,
         target: str | Path | Target = "jisx0208",
         *,
-        fallback: str = "geta",
+        fallback: str | None = None,
         gaiji: str | Path | Iterable[str | Path] | GaijiTable | None = None,
         rules: Iterable[str] | str | None = None,
         ambiguity: str = "fallback",
     ) -> None:
         self.target = get_target(target)
+        # None: the profile's own fallback if it names one, else geta
+        fallback = fallback or self.target.fallback or "geta"
         self.rules = resolve_rules(rules)
         self.gaiji = gaiji if isinstance(gaiji, GaijiTable) else load_gaiji(gaiji)
         if ambiguity not in AMBIGUITY_MODES:
@@ -413,7 +416,7 @@ class Normalizer:
 
 
 @lru_cache(maxsize=64)
-def _cached(target: str | Target, fallback: str, gaiji: tuple[str, ...] | None,
+def _cached(target: str | Target, fallback: str | None, gaiji: tuple[str, ...] | None,
             rules: tuple[str, ...], ambiguity: str) -> Normalizer:
     return Normalizer(target, fallback=fallback, gaiji=list(gaiji) if gaiji else None, rules=rules,
                       ambiguity=ambiguity)
@@ -421,7 +424,7 @@ def _cached(target: str | Target, fallback: str, gaiji: tuple[str, ...] | None,
 
 def get_normalizer(
     target: str | Path | Target = "jisx0208",
-    fallback: str = "geta",
+    fallback: str | None = None,
     gaiji: str | Path | Iterable[str | Path] | None = None,
     rules: Iterable[str] | str | None = None,
     ambiguity: str = "fallback",

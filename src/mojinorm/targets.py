@@ -41,7 +41,17 @@ BUILTIN_TARGETS: dict[str, str] = {
     "mj": "MJ文字情報基盤 (stand-in for 行政事務標準文字): every MJ code point and Moji_Joho IVS",
 }
 
-_PROFILE_KEYS = {"name", "description", "base", "add", "remove"}
+_PROFILE_KEYS = {"name", "description", "base", "add", "remove", "fallback"}
+
+#: Names people write for the built-in targets (compared case-insensitively, with "_" and
+#: spaces read as "-"): the codec names of the character sets.
+TARGET_ALIASES: dict[str, str] = {
+    "sjis": "jisx0208", "shift-jis": "jisx0208", "shiftjis": "jisx0208", "jis-x-0208": "jisx0208",
+    "jisx-0208": "jisx0208", "jis-x-0208-1983": "jisx0208-1983",
+    "ms932": "cp932", "windows-31j": "cp932", "sjis-win": "cp932", "cp-932": "cp932",
+    "shift-jis-2004": "jisx0213", "shiftjis2004": "jisx0213", "sjis-2004": "jisx0213",
+    "jis-x-0213": "jisx0213", "jisx-0213": "jisx0213",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +64,8 @@ class Target:
     sequences: frozenset[str] = field(default_factory=frozenset)
     base: str | None = None
     source: str = "built-in"
+    #: the fallback a profile names (used when a caller gives none); None for built-ins
+    fallback: str | None = None
 
     def __contains__(self, unit: object) -> bool:
         return unit in self.chars or unit in self.sequences
@@ -215,8 +227,10 @@ def get_target(target: str | Path | Target) -> Target:
     with _cache_lock:
         found = _cache.get(key)
         if found is None:
-            if key in BUILTIN_TARGETS:
-                found = _builtin(key)
+            name = builtin_name(key)
+            if name is not None:
+                found = _cache.get(name) or _builtin(name)
+                _cache[name] = found
             elif key.endswith((".yaml", ".yml")) or Path(key).is_file():
                 found = load_profile(key)
             else:
@@ -226,6 +240,15 @@ def get_target(target: str | Path | Target) -> Target:
                 )
             _cache[key] = found
     return found
+
+
+def builtin_name(name: str) -> str | None:
+    """The built-in target ``name`` denotes, as people write it (``CP932``, ``ms932``,
+    ``Windows-31J``, ``sjis``, ``Shift_JIS``), or None."""
+    key = "-".join(name.strip().lower().replace("_", "-").split())
+    if key in BUILTIN_TARGETS:
+        return key
+    return TARGET_ALIASES.get(key)
 
 
 def _parse_item(item: str, where: str) -> list[str]:
@@ -317,5 +340,14 @@ def load_profile(path: str | Path) -> Target:
                 else:
                     bucket.discard(unit)
     description = text("description") or f"{base.name} with local additions ({p.name})"
+    fallback = text("fallback") or None
+    if fallback is not None:
+        from .normalizer import FALLBACKS
+
+        units = [u for _, u in iter_units(fallback)]
+        if fallback not in FALLBACKS and len(units) != 1:
+            line = profile.items["fallback"][1].line
+            raise TargetError(f"{p}:{line}: unknown fallback {fallback!r}; use one of "
+                              f"{', '.join(FALLBACKS)} or one character")
     return Target(name, description, frozenset(chars), frozenset(seqs),
-                  base=base.name, source=str(p))
+                  base=base.name, source=str(p), fallback=fallback)
