@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import mojinorm
@@ -174,3 +176,13 @@ def test_profile_names_its_fallback(tmp_path):
 def test_lookup_of_several_characters_says_so_in_words():
     with pytest.raises(mojinorm.InputError, match=r"one character at a time; '髙橋' has 2"):
         mojinorm.lookup("髙橋")
+
+
+def test_readme_profile_example_works_as_written(tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```yaml\nname: server-2026")
+    example = readme[start + len("```yaml\n"):readme.index("```", start + 7)]
+    profile = tmp_path / "server.yaml"
+    profile.write_text(example, encoding="utf-8")
+    # 髙 and U+E000 are added, 〓 removed; 彅 maps nowhere, so the profile's ● stands in.
+    assert mojinorm.normalize("髙橋\ue000彅", str(profile)) == "髙橋\ue000●"
