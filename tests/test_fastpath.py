@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mojinorm
-from mojinorm import _schema, _tables, counting, records, rewrite
+from mojinorm import _schema, _tables, records
 from mojinorm import scan as scan_mod
 from mojinorm.normalizer import compile_resolved
 
@@ -126,7 +126,7 @@ def test_a_plain_member_file_never_falls_to_the_exact_reader(
     def exact(*args: object, **kwargs: object) -> int:
         raise AssertionError("a plain member file went to the exact reader")
 
-    monkeypatch.setattr(counting._Scanner, "text", exact)
+    monkeypatch.setattr(records.ExactReader, "read", exact)
     report = scan_mod.scan_file(path, columns=["name"])
     assert report.rows == text.count("\n") - 1
 
@@ -241,7 +241,7 @@ def test_a_plain_member_file_is_rewritten_on_the_fast_path(
     def exact(*args: object, **kwargs: object) -> None:
         raise AssertionError("a plain member file went to the exact reader")
 
-    monkeypatch.setattr(rewrite._Writer, "_records", exact)
+    monkeypatch.setattr(records.ExactReader, "read", exact)
     summary = scan_mod.normalize_file(path, tmp_path / "out.csv", columns=["name"],
                                       target="cp932")
     assert summary.rows == text.count("\n") - 1 and summary.values_changed > 0

@@ -29,11 +29,23 @@ records are read by polars (Rust, all cores) instead of Python (:func:`plain_bat
 
 Anything else (a blank line, a ragged row, a record spanning lines, a stray quote, a lone CR,
 mixed line ends, CR-only files) makes :func:`plain_batch` return None, and the caller reads that
-batch with the exact Python reader (``mojinorm.csvio.RecordParser``).  Both readers give the
-same values; ``tests/test_fastpath.py`` checks the scans and rewrites built on them against
-each other.  :data:`FAST_PATH` is the switch between them (False: every batch goes to the exact
-reader, the reference), :data:`FAST_CHUNKS` the fast reader's batch size and
-:func:`set_threads` polars' thread count (``--jobs``; a report never depends on it).
+batch with the exact reader, :class:`ExactReader`: the one place that decides blank lines,
+CRLF, ragged rows and records spanning lines, for ``scan`` and ``normalize`` alike.  It yields
+each :class:`Record` with its values, field spans, line number, kind (record, blank, ragged)
+and raw byte span; a line without a quote is split at the delimiter, a line whose fields are
+all quoted is split at ``","``, any other line with a quote is parsed by
+:class:`mojinorm.csvio.RecordParser` (``csv.reader``'s dialect), which continues a record over
+line breaks inside quotes, across chunk ends too.  Both readers give the same values;
+``tests/test_fastpath.py`` checks the scans and rewrites built on them against each other.
+:data:`FAST_PATH` is the switch between them (False: every batch goes to the exact reader,
+the reference), :data:`FAST_CHUNKS` the fast reader's batch size and :func:`set_threads`
+polars' thread count (``--jobs``; a report never depends on it).
+
+How the exact reader stays close to the speed of bare ``csv.reader`` when it only counts
+(``scan``): given ``skip``, the characters a selected value may hold, *one* compiled ``re``
+pass over the whole text of a batch finds the lines that need a look (:func:`skip_patterns`);
+the lines that pass are plain one-line records with the layout's field count whose selected
+values need nothing, and they are only counted (``str.count("\\n")``), never split.
 
 Importing this module does not import polars: :func:`set_threads` must run first.
 
@@ -68,13 +80,14 @@ Refused with exit 2 and one line naming the file, line (and byte offset where kn
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import csvio
 from .csvio import (
@@ -86,14 +99,16 @@ from .csvio import (
     UnclosedQuote,
     sniff_delimiter,
 )
+from .targets import char_class
 
 if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
-    "FAST_CHUNKS", "FAST_PATH", "MAX_FAST_FIELDS", "NO_DATA_ROWS", "Layout", "PlainBatch",
-    "Progress", "ResumedStream", "file_notes", "lines_of", "plain_batch", "read_layout",
-    "record_too_long", "resolve_columns", "set_threads",
+    "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_FIELDS", "NO_DATA_ROWS", "RAGGED",
+    "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
+    "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
+    "resolve_columns", "set_threads", "skip_patterns",
 ]
 
 #: Plain batches go to the polars reader (and then the column kernel); False sends every batch
@@ -329,6 +344,310 @@ def file_notes(layout: Layout, stream: ResumedStream) -> list[str]:
         notes.append(f"column name {name!r} appears {len(cols)} times (columns {_and(cols)}), "
                      f"reported as {_and(labels)}; select one by its index")
     return notes
+
+
+# ---------------------------------------------------------------------------- the exact reader
+
+
+RECORD, BLANK, RAGGED, HEADER = "record", "blank", "ragged", "header"
+
+
+class Record(NamedTuple):
+    """One record as the exact reader read it, with where it is in its batch.
+
+    ``kind``: :data:`RECORD`, :data:`BLANK` (an empty line: not a row), :data:`RAGGED` (a row
+    whose field count is not the layout's) or :data:`HEADER`.  ``values`` are what
+    ``csv.reader`` reads (for CR-only input with CR and LF swapped back).  ``spans`` are the
+    fields as written (quotes included) in ``text``, or None for a line without a quote (see
+    :attr:`field_spans`).  ``text[start:end]`` and ``data[bstart:bend]`` are the record with
+    its line end, decoded and raw; ``text`` and ``data`` are the whole batch.
+    """
+
+    kind: str
+    values: list[str]
+    spans: list[tuple[int, int]] | None
+    line: int  #: 1-based physical line where the record starts
+    newlines: int  #: line breaks inside the record (quoted fields spanning lines)
+    text: str
+    start: int
+    end: int
+    data: bytes
+    bstart: int
+    bend: int
+
+    @property
+    def raw(self) -> bytes:
+        """The record's bytes as read, line end included."""
+        return self.data[self.bstart:self.bend]
+
+    @property
+    def field_spans(self) -> list[tuple[int, int]]:
+        """``spans``, worked out for a line without a quote (its fields are split at the
+        delimiter, so they follow each other with one character between)."""
+        if self.spans is not None:
+            return self.spans
+        spans = []
+        p = self.start
+        for v in self.values:
+            spans.append((p, p + len(v)))
+            p += len(v) + 1
+        return spans
+
+    def quoted(self, i: int) -> bool:
+        """Field ``i`` is written in quotes."""
+        if self.spans is None:
+            return False
+        a = self.spans[i][0]
+        return self.text[a:a + 1] == '"'
+
+
+class ExactReader:
+    """Reads records from decoded chunks with ``csv.reader``'s rules, in Python, exactly: the
+    one place that decides blank lines, CRLF, ragged rows and records spanning lines (a quoted
+    field with a line break).  ``scan`` counts its records and ``normalize`` rewrites them.
+
+    :meth:`read` yields the complete records of a chunk; a record still open at its end (a
+    quoted field continuing in the next chunk) is kept and read with the next chunk
+    (:attr:`pending`).  A record longer than ``csvio.MAX_RECORD`` and a quoted field never
+    closed are :class:`~mojinorm.csvio.InputError` naming the line.
+
+    ``raw=False``: the records carry no bytes (``data`` empty, byte spans 0), for a reader
+    that only looks at values.  ``skip``: the characters a selected value may hold for its
+    record to be passed over: a record on one line, with the layout's field count, every field
+    unquoted or quoted without a doubled quote, every selected value made of ``skip``
+    characters, is not yielded but counted in :attr:`skipped` (one ``re`` pass over the text
+    finds the others, see :func:`skip_patterns`).  ``scan`` skips the values inside the target.
+    """
+
+    def __init__(self, layout: Layout, sep: bytes, name: str, *, raw: bool = True,
+                 skip: frozenset[str] | None = None) -> None:
+        self.layout = layout
+        self.delimiter = layout.delimiter
+        self.ncols = layout.ncols
+        self.sep = sep
+        self.swap = sep == b"\r"  # CR-only input: the text has CR and LF swapped
+        self.name = name
+        self.raw = raw
+        self.skip = skip
+        self.skipped = 0  #: records passed over (``skip``), from the start
+        self.parser = RecordParser(layout.delimiter)
+        self.qsep = f'"{layout.delimiter}"'
+        self._carry: tuple[str, bytes, int] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """A record started in an earlier chunk waits for the next one."""
+        return self._carry is not None
+
+    def header(self, chunk: Chunk) -> Record | None:
+        """The first record of the first chunk, as :data:`HEADER` (None for an empty input):
+        :func:`read_layout` made sure that chunk holds it whole."""
+        text, data, _, lines_before = chunk
+        if not text:
+            return None
+        rec = self._record_at(text, data, 0, 0, True, lines_before, lines_before)
+        assert rec is not None
+        return rec._replace(kind=HEADER)
+
+    def read(self, chunk: Chunk, pos: int = 0) -> Iterator[Record]:
+        """The complete records of ``chunk`` from text index ``pos`` (a record start: after the
+        header in the first chunk), after the record carried from the chunk before."""
+        text, data, final, lines_before = chunk
+        if self._carry is not None:
+            carried, carried_data, lines_before = self._carry
+            self._carry = None
+            text, data = carried + text, carried_data + data
+        if pos >= len(text):
+            return iter(())
+        if self.skip is not None:
+            return self._unskipped(text, data, pos, final, lines_before)
+        bpos = _advance(data, 0, text.count("\n", 0, pos), self.sep) if pos and self.raw else 0
+        return self._records(text, data, pos, bpos, final, lines_before)
+
+    def finish(self) -> None:
+        """At the end of the input: nothing may be left (the final chunk reads to its end)."""
+        if self._carry is not None:
+            raise InputError("unexpected end of input inside a record", name=self.name)
+
+    def _records(self, text: str, data: bytes, pos: int, bpos: int, final: bool,
+                 lines_before: int) -> Iterator[Record]:
+        """Every record of ``text[pos:]``."""
+        n = len(text)
+        line = lines_before + text.count("\n", 0, pos)
+        record_at = self._record_at
+        while pos < n:
+            rec = record_at(text, data, pos, bpos, final, lines_before, line)
+            if rec is None:
+                self._carry = (text[pos:], data[bpos:], line)
+                return
+            yield rec
+            line += rec.newlines + 1
+            pos, bpos = rec.end, rec.bend
+
+    def _unskipped(self, text: str, data: bytes, pos: int, final: bool, lines_before: int,
+                   ) -> Iterator[Record]:
+        """The records of ``text[pos:]`` that :attr:`skip` does not pass over."""
+        assert self.skip is not None and not self.raw
+        quoted = self.delimiter is not None and text.find('"', pos) >= 0
+        good, flag = skip_patterns(self.layout, self.skip, quoted)
+        n = len(text)
+        starts: Iterator[int] = (m.end() for m in flag.finditer(text, pos))
+        if good.match(text, pos) is None:
+            starts = itertools.chain((pos,), starts)
+        count = text.count
+        record_at = self._record_at
+        line = lines_before + count("\n", 0, pos)
+        for s in starts:
+            if s < pos or s >= n:
+                continue  # inside the record read last, or the end of the text
+            passed = count("\n", pos, s)  # the lines in between pass
+            self.skipped += passed
+            line += passed
+            rec = record_at(text, "", s, 0, final, lines_before, line)
+            if rec is None:
+                self._carry = (text[s:], b"", line)
+                return
+            yield rec
+            line += rec.newlines + 1
+            pos = rec.end
+        self.skipped += count("\n", pos, n)
+
+    def _record_at(self, text: str, data: bytes, pos: int, bpos: int, final: bool,
+                   lines_before: int, line: int) -> Record | None:
+        """The record at ``text[pos]`` (``data[bpos]``), on line ``line + 1``; None when it
+        continues past ``text`` (not ``final``)."""
+        e = text.find("\n", pos)
+        end = len(text) if e < 0 else e + 1
+        delim = self.delimiter
+        if delim is not None and text.find('"', pos, end) >= 0:
+            return self._quoted_at(text, data, pos, bpos, final, lines_before, line, e)
+        # no quote on the line: the record is the line, without its CR LF or LF
+        if e < 0:
+            body = text[pos:]
+        elif e > pos and text[e - 1] == "\r":
+            body = text[pos:e - 1]
+        else:
+            body = text[pos:e]
+        if not body:
+            values = [body]
+            kind = BLANK
+        elif delim is None:
+            values = [body]
+            kind = RECORD
+        else:
+            values = body.split(delim)
+            kind = RECORD if len(values) == self.ncols else RAGGED
+        if self.swap:
+            values = [v.translate(SWAP_EOL_STR) for v in values]
+        if not self.raw:
+            bend = 0
+        elif e < 0:
+            bend = len(data)  # the last record of the input, without a line end
+        else:
+            bend = data.index(self.sep, bpos) + 1
+        return _new_record(Record, (kind, values, None, line + 1, 0, text, pos, end, data, bpos,
+                                    bend))
+
+    def _quoted_at(self, text: str, data: bytes, pos: int, bpos: int, final: bool,
+                   lines_before: int, line: int, e: int) -> Record | None:
+        """:meth:`_record_at` for a record whose first line holds a quote (``e``: the index of
+        that line's LF, or -1)."""
+        end = len(text) if e < 0 else e + 1
+        newlines = 0
+        body = text[pos:] if e < 0 else text[pos:e - 1 if text[e - 1] == "\r" else e]
+        inner = body[1:-1]
+        qsep = self.qsep
+        if len(body) > 1 and body[0] == '"' and body[-1] == '"' and \
+                inner.count('"') == 2 * inner.count(qsep):
+            # every field quoted, no other quote ("a","b"): the line is '"' + X + '"' where
+            # each quote of X is in a '","' separator (the non-overlapping occurrences
+            # str.count and str.split find), so csv reads X.split('","')
+            values = inner.split(qsep)
+            spans = []
+            a = pos
+            for v in values:
+                spans.append((a, a + len(v) + 2))
+                a += len(v) + 3
+            kind = RECORD if len(values) == self.ncols else RAGGED
+        else:
+            try:
+                rec = self.parser.parse(text, pos, final)
+            except UnclosedQuote as exc:
+                raise exc.at(text, lines_before, self.name) from None
+            if rec is None:  # a quoted field continues in the next chunk
+                if len(text) - pos > csvio.MAX_RECORD:
+                    raise record_too_long(self.parser, text, pos, lines_before, self.name)
+                return None
+            values, spans, end = rec
+            newlines = text.count("\n", pos, end - 1 if text[end - 1] == "\n" else end)
+            if len(values) == 1 and spans[0][0] == spans[0][1]:
+                kind = BLANK
+            else:
+                kind = RECORD if len(values) == self.ncols else RAGGED
+        if self.swap:
+            values = [v.translate(SWAP_EOL_STR) for v in values]
+        if not self.raw:
+            bend = 0
+        elif text[end - 1] != "\n":
+            bend = len(data)  # the last record of the input, without a line end
+        else:
+            bend = _advance(data, bpos, newlines + 1, self.sep)
+        return Record(kind, values, spans, line + 1, newlines, text, pos, end, data, bpos, bend)
+
+
+#: Builds a :class:`Record` from a tuple of its fields without the keyword handling of
+#: ``Record(...)`` (the exact reader makes one per line).
+_new_record = tuple.__new__
+
+
+def _cls(chars: frozenset[str]) -> str:
+    return f"[{char_class(chars)}]" if chars else "(?!)"
+
+
+@lru_cache(maxsize=32)
+def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
+                  ) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """``(good, flag)`` for :class:`ExactReader`'s ``skip``: ``good.match`` accepts a line that
+    can be passed over, ``flag.finditer`` reports each LF followed by a line that cannot::
+
+        \\n(?!FIELD,FIELD,FIELD\\r?\\n)
+
+    A selected column's ``FIELD`` is a run of ``allowed`` characters (minus the delimiter,
+    quote, CR and LF), or such a run in quotes; another column's ``FIELD`` is anything but the
+    delimiter, quote, CR and LF (quoted or not).  So a LF is reported exactly when the line
+    after it holds a character outside ``allowed`` in a selected column, has another field
+    count (ragged), is blank, or is anything but a plain well-formed record (a quoted field
+    that does not close on the line, a doubled quote, text after a closing quote).  The quoted
+    variant is compiled only for a text holding a quote.
+    """
+    delimiter = layout.delimiter
+    if delimiter is None:
+        line = f"{_cls(allowed - {chr(13), chr(10)})}+\\r?\\n"
+    else:
+        d = re.escape(delimiter)
+        v = _cls(allowed - {delimiter, '"', "\r", "\n"})
+        any_unquoted = f'[^{d}"\\r\\n]*'
+        if quoted:
+            # a quoted field without doubled quotes: a field with "" is rare in names, and the
+            # simpler pattern is ~40% faster; such lines are just reported and read
+            vq = _cls(allowed - {'"', "\r", "\n"})
+            sel = f'(?:"{vq}*"|{v}*)'
+            other = f'(?:"[^"\\r\\n]*"|{any_unquoted})'
+        else:
+            sel = f"{v}*"
+            other = any_unquoted
+        chosen = set(layout.selected)
+        line = d.join(sel if i in chosen else other for i in range(layout.ncols)) + "\\r?\\n"
+        if layout.ncols <= 1:
+            line = "(?=[^\\r\\n])" + line  # a blank line is not a one-field record
+    return re.compile(line), re.compile(f"\\n(?!{line})")
+
+
+def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
+    """Byte index after the ``nlines``-th ``sep`` (LF, or CR for CR-only input) from ``bpos``."""
+    for _ in range(nlines):
+        bpos = data.index(sep, bpos) + 1
+    return bpos
 
 
 # ---------------------------------------------------------------------------- the fast reader

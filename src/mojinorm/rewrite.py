@@ -19,30 +19,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import csvio, records
-from .csvio import (
-    SWAP_EOL_STR,
-    DecodedStream,
-    InputError,
-    RecordParser,
-    UnclosedQuote,
-    atomic_output,
-    open_input,
-    quote_field,
-)
+from .csvio import DecodedStream, InputError, atomic_output, open_input, quote_field
 from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter
 from .records import (
+    BLANK,
     NO_DATA_ROWS,
+    RAGGED,
+    ExactReader,
     Layout,
     Progress,
+    Record,
     ResumedStream,
     file_notes,
     read_layout,
-    record_too_long,
     resolve_columns,
     set_threads,
 )
@@ -152,13 +146,12 @@ class _Writer:
         self.guard = normalizer.target.visible_guard.search
         self.layout = layout
         self.delim = layout.delimiter
-        self.ncols = len(layout.names) if layout.delimiter is not None else 1
+        self.ncols = layout.ncols
         self.selected = layout.selected
         self.kana_idx = kana_idx
         self.replace = replace
         self.summary = summary
         self.name = name
-        self.parser = RecordParser(layout.delimiter)
         self.cache: dict = {}
         self.kana = normalizer.fallback == "kana"
         # Plain batches of a table are rewritten on the column kernel (not --replace: that
@@ -193,160 +186,106 @@ class _Writer:
         return hit
 
     def run(self, stream: ResumedStream, progress: Progress | None, total: int | None) -> None:
-        codec = stream.stream.codec or "utf-8"
+        reader = ExactReader(self.layout, self.sep, self.name)
         if stream.stream.has_bom:
             self.f.write(b"\xef\xbb\xbf")
-        carry_t, carry_b, carry_lines = "", b"", 0
         first = True
-        for text, data, final, lines_before in stream:
+        for chunk in stream:
+            text, data, _, lines_before = chunk
             codec = stream.stream.codec or "utf-8"
-            if carry_t:
-                text, data, lines_before = carry_t + text, carry_b + data, carry_lines
             pieces: list[bytes] = []
             pos = bpos = 0
             if first:
                 first = False
-                if self.layout.header:
-                    pos, bpos = self._header(text, data, pieces, codec)
-            lines_here = lines_before + text.count("\n", 0, pos)
-            if pos >= len(text):
-                lines = lines_here  # nothing after the header in this chunk
-            elif self.fast is not None and \
-                    self.fast.write(text, data, pos, bpos, codec, lines_here, pieces):
-                pos, bpos, lines = len(text), len(data), lines_here + text.count("\n", pos)
-            else:
-                pos, bpos, lines = self._records(text, data, pos, bpos, final, pieces, codec,
-                                                 lines_before)
-            carry_t, carry_b = text[pos:], data[bpos:]
-            carry_lines = lines
-            if carry_t and len(carry_t) > csvio.MAX_RECORD:
-                raise record_too_long(self.parser, carry_t, 0, lines, self.name)
+                header = reader.header(chunk) if self.layout.header else None
+                if header is not None:
+                    self._header(header, pieces, codec)
+                    pos, bpos = header.end, header.bend
+            if self.fast is not None and not reader.pending and pos < len(text) and \
+                    self.fast.write(text, data, pos, bpos, codec,
+                                    lines_before + text.count("\n", 0, pos), pieces):
+                pos = len(text)
+            if pos < len(text) or reader.pending:
+                self._records(reader.read(chunk, pos), pieces, codec)
             self.f.write(b"".join(pieces))
             if progress is not None:
                 progress(stream.bytes_done, total)
+        reader.finish()
 
-    def _header(self, text: str, data: bytes, pieces: list[bytes], codec: str) -> tuple[int, int]:
-        if not text:
-            return 0, 0
-        rec = self.parser.parse(text, 0, True)
-        assert rec is not None
-        values, spans, end = rec
-        bend = _advance(data, 0, text.count("\n", 0, end), self.sep)
-        if end and text[end - 1] != "\n":
-            bend = len(data)
-        raw = data[:bend]
+    def _header(self, rec: Record, pieces: list[bytes], codec: str) -> None:
         if self.replace or self.delim is None:
-            pieces.append(raw)
-            return end, bend
-        body, eol = _split_eol(raw, self.sep)
-        force = text[spans[-1][0]:spans[-1][0] + 1] == '"'
+            pieces.append(rec.raw)
+            return
+        body, eol = _split_eol(rec.raw, self.sep)
+        force = rec.quoted(-1)
         extra = "".join(
             self.delim + quote_field(f"{self.layout.names[ci]}_normalized", self.delim, force)
             + self.delim + quote_field(f"{self.layout.names[ci]}_changes", self.delim, force)
             for ci in self.selected
         )
         pieces.append(body + self._encode(extra, codec, 1) + eol)
-        return end, bend
 
-    def _records(self, text: str, data: bytes, pos: int, bpos: int, final: bool,
-                 pieces: list[bytes], codec: str, lines_before: int) -> tuple[int, int, int]:
-        n = len(text)
+    def _records(self, records: Iterable[Record], pieces: list[bytes], codec: str) -> None:
         s = self.summary
         delim = self.delim
-        quoted = delim is not None and '"' in text
         guard = self.guard
         selected = self.selected
-        ncols = self.ncols
-        line = lines_before + text.count("\n", 0, pos)
         append = pieces.append
-        parse = self.parser.parse
-        while pos < n:
-            e = text.find("\n", pos)
-            end = n if e < 0 else e + 1
-            if quoted and text.find('"', pos, end) >= 0:
-                try:
-                    rec = parse(text, pos, final)
-                except UnclosedQuote as exc:
-                    raise exc.at(text, lines_before, self.name) from None
-                if rec is None:
-                    break  # continues in the next chunk
-                values, spans, end = rec
-            else:
-                body = text[pos:end]
-                if body.endswith("\n"):
-                    body = body[:-2] if body.endswith("\r\n") else body[:-1]
-                values = [body] if delim is None else body.split(delim)
-                spans = None
-            if self.swap:
-                values = [v.translate(SWAP_EOL_STR) for v in values]
-            nlines = text.count("\n", pos, end)
-            bend = _advance(data, bpos, nlines, self.sep) if text[end - 1] == "\n" \
-                else len(data)
-            raw = data[bpos:bend]
-            if nlines > 1:
+        for rec in records:
+            if rec.newlines:
                 s.multiline_records += 1
-            line_no = line + 1
-            line += nlines
-            if len(values) == 1 and values[0] == "" and (
-                    spans is None or spans[0][0] == spans[0][1]):
+            kind = rec.kind
+            if kind is BLANK:
                 s.blank_lines += 1
-                append(raw)
-            elif delim is not None and len(values) != ncols:
+                append(rec.raw)
+                continue
+            s.rows += 1
+            if kind is RAGGED:
                 s.ragged_rows += 1
-                s.rows += 1
-                append(raw)
-            else:
-                s.rows += 1
-                reading = values[self.kana_idx] if self.kana_idx is not None else None
-                changed = False
-                results = []
-                for ci in selected:
-                    v = values[ci]
-                    if guard(v) is None:
-                        results.append((v, "", False, False))
-                        continue
-                    r = self._norm(v, reading, line_no)
-                    if r[0] != v or r[1]:
-                        changed = True
-                        s.values_changed += 1
-                        if r[2]:
-                            s.fallback_values += 1
-                        if r[3]:
-                            s.review_values += 1
-                    results.append(r)
-                if changed:
-                    s.rows_changed += 1
-                if self.replace:
-                    if not changed:
-                        append(raw)
-                    else:
-                        append(self._replaced(text, pos, end, raw, values, spans, results,
-                                              codec, line_no))
-                else:
-                    body, eol = _split_eol(raw, self.sep)
-                    if spans is None:
-                        force = False
-                    else:
-                        force = text[spans[-1][0]:spans[-1][0] + 1] == '"'
-                    extra = "".join(
-                        delim + quote_field(r[0], delim, force) + delim
-                        + quote_field(r[1], delim, force)
-                        for r in results
-                    )
-                    append(body + self._encode(extra, codec, line_no) + eol)
-            pos, bpos = end, bend
-        return pos, bpos, line
+                append(rec.raw)
+                continue
+            values = rec.values
+            line_no = rec.line
+            reading = values[self.kana_idx] if self.kana_idx is not None else None
+            changed = False
+            results = []
+            for ci in selected:
+                v = values[ci]
+                if guard(v) is None:
+                    results.append((v, "", False, False))
+                    continue
+                r = self._norm(v, reading, line_no)
+                if r[0] != v or r[1]:
+                    changed = True
+                    s.values_changed += 1
+                    if r[2]:
+                        s.fallback_values += 1
+                    if r[3]:
+                        s.review_values += 1
+                results.append(r)
+            if changed:
+                s.rows_changed += 1
+            if self.replace:
+                append(self._replaced(rec, results, codec) if changed else rec.raw)
+            elif delim is not None:
+                body, eol = _split_eol(rec.raw, self.sep)
+                force = rec.quoted(-1)
+                extra = "".join(
+                    delim + quote_field(r[0], delim, force) + delim
+                    + quote_field(r[1], delim, force)
+                    for r in results
+                )
+                append(body + self._encode(extra, codec, line_no) + eol)
 
-    def _replaced(self, text, pos, end, raw, values, spans, results, codec, line_no) -> bytes:
-        if spans is None:
-            rec = self.parser.parse(text, pos, True)
-            assert rec is not None
-            spans = rec[1]
+    def _replaced(self, rec: Record, results: list[tuple[str, str, bool, bool]],
+                  codec: str) -> bytes:
+        """``rec`` with its selected fields rewritten in place (a quoted field stays quoted)."""
         new = dict(zip(self.selected, results, strict=True))
+        text, raw, values = rec.text, rec.raw, rec.values
         out = []
-        prev = pos  # character position of the next raw byte to copy
+        prev = rec.start  # character position of the next raw byte to copy
         bprev = 0
-        for ci, (a, b) in enumerate(spans):
+        for ci, (a, b) in enumerate(rec.field_spans):
             if ci not in new or new[ci][0] == values[ci]:
                 continue
             # byte lengths: UTF-8 round-trips exactly and every CP932 character re-encodes to
@@ -354,7 +293,8 @@ class _Writer:
             ba = bprev + len(text[prev:a].encode(codec))
             out.append(raw[bprev:ba])
             quoted = text[a:a + 1] == '"'
-            out.append(self._encode(quote_field(new[ci][0], self.delim, quoted), codec, line_no))
+            out.append(self._encode(quote_field(new[ci][0], self.delim, quoted), codec,
+                                    rec.line))
             bprev = ba + len(text[a:b].encode(codec))
             prev = b
         out.append(raw[bprev:])
@@ -455,13 +395,6 @@ def _quoted(value: pl.Expr, delimiter: str) -> pl.Expr:
     return pl.when(needs).then(
         pl.concat_str([pl.lit('"'), value.str.replace_all('"', '""', literal=True),
                        pl.lit('"')])).otherwise(value)
-
-
-def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
-    """Byte index after the ``nlines``-th ``sep`` (LF, or CR for CR-only input) from ``bpos``."""
-    for _ in range(nlines):
-        bpos = data.index(sep, bpos) + 1
-    return bpos
 
 
 def _split_eol(raw: bytes, sep: bytes = b"\n") -> tuple[bytes, bytes]:
