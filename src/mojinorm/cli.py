@@ -15,6 +15,7 @@ import os
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -25,6 +26,7 @@ from .gaiji import is_private_use
 from .invisible import classify
 from .lookup import lookup as _lookup
 from .normalizer import FALLBACKS, Normalizer
+from .records import Progress
 from .report import NormalizeSummary, ScanReport
 from .rewrite import normalize_file
 from .scan import scan_file
@@ -34,6 +36,10 @@ __all__ = ["main", "cli"]
 
 PROGRESS_MIN_BYTES = 5 * 1024 * 1024
 EXIT_INTERNAL = 70  # EX_SOFTWARE: an internal error, never bad input
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -51,11 +57,11 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split("\n")).strip()
 
 
-def _errors(fn: Callable) -> Callable:
+def _errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn library and input errors into ``mojinorm: error: ...`` and exit 2."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
         except click.exceptions.Exit:
@@ -85,12 +91,12 @@ def _errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def _die(message: str, code: int = 2) -> None:
+def _die(message: str, code: int = 2) -> NoReturn:
     click.echo(f"mojinorm: error: {_one_line(message)}", err=True)
     sys.exit(code)
 
 
-def _quiet_broken_pipe() -> None:
+def _quiet_broken_pipe() -> NoReturn:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -152,8 +158,8 @@ def _delimiter(value: str | None) -> str | None:
                              param_hint="'--delimiter'")
 
 
-def _progress(path: str, quiet: bool):
-    """A click progress bar on stderr for a large file on a terminal, else None."""
+def _progress_size(path: str, quiet: bool) -> int | None:
+    """The size of a file that gets a progress bar (large, on a terminal), else None."""
     if quiet or path == "-" or not sys.stderr.isatty():
         return None
     try:
@@ -162,28 +168,31 @@ def _progress(path: str, quiet: bool):
         return None
     if size <= PROGRESS_MIN_BYTES:
         return None
-    return click.progressbar(length=size, file=sys.stderr, label=os.path.basename(path),
-                             show_eta=True, show_percent=True)
+    return size
 
 
 class _Tick:
-    def __init__(self, bar) -> None:
-        self.bar = bar
+    """A ``progress(bytes_done, total)`` callback that moves a progress bar."""
+
+    def __init__(self, update: Callable[[int], None]) -> None:
+        self.update = update
         self.last = 0
 
     def __call__(self, done: int, total: int | None) -> None:
         step = done - self.last
         if step > 0:
-            self.bar.update(step)
+            self.update(step)
             self.last = done
 
 
-def _run_with_progress(path: str, quiet: bool, fn: Callable):
-    bar = _progress(path, quiet)
-    if bar is None:
+def _run_with_progress(path: str, quiet: bool, fn: Callable[[Progress | None], _R]) -> _R:
+    """``fn(progress)``, with a click progress bar on stderr for a large file on a terminal."""
+    size = _progress_size(path, quiet)
+    if size is None:
         return fn(None)
-    with bar:
-        return fn(_Tick(bar))
+    with click.progressbar(length=size, file=sys.stderr, label=os.path.basename(path),
+                           show_eta=True, show_percent=True) as bar:
+        return fn(_Tick(bar.update))
 
 
 def _check_input(file: str) -> None:
@@ -197,18 +206,18 @@ _FALLBACK_HELP = (f"what replaces a character no rule can map: {', '.join(FALLBA
                   "character inside the target (default geta 〓)")
 
 
-def _target_option(fn):
+def _target_option(fn: _F) -> _F:
     return click.option("--target", "-t", default="jisx0208", show_default=False,
                         metavar="T", help=_TARGET_HELP)(fn)
 
 
-def _gaiji_option(fn):
+def _gaiji_option(fn: _F) -> _F:
     return click.option("--gaiji", "-g", multiple=True, metavar="TABLE.yaml",
                         type=click.Path(exists=True, dir_okay=False),
                         help="gaiji table for private-use characters (repeatable)")(fn)
 
 
-def _input_options(fn):
+def _input_options(fn: _F) -> _F:
     fn = click.option("--encoding", "-e", type=click.Choice(ENCODINGS), default="auto",
                       show_default=True,
                       help="input encoding; auto tries UTF-8 (BOM aware), then CP932")(fn)
@@ -415,7 +424,8 @@ def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | N
         click.echo(_summary(summary), err=True)
 
 
-def _all_but(file: str, kana_column: str, delim, header, encoding) -> list[str] | None:
+def _all_but(file: str, kana_column: str, delim: str | None, header: bool | None,
+             encoding: str) -> list[str] | None:
     """Every column except the reading column (names as 1-based numbers)."""
     if file == "-":
         return None  # cannot peek at stdin; normalize every column
@@ -498,9 +508,9 @@ def explain(text: str, target: str, fallback: str, gaiji: tuple[str, ...], rules
         return
     click.echo(_table(
         ["pos", "char", "code point", "MJ", "→", "rule", "alternatives", "review"],
-        ([str(c["position"]), show(c["char"]), c["codepoint"], c["mj"] or "-",
-          show(c["replacement"]), ">".join(s["rule"] for s in c["steps"]) or c["rule"],
-          " ".join(c["alternatives"]) or "-", "yes" if c["review"] else ""] for c in changes),
+        ([str(c.index), show(c.original), _cps(c.original), c.mj or "-", show(c.replacement),
+          ">".join(s.rule for s in c.steps) or c.rule, " ".join(c.alternatives) or "-",
+          "yes" if c.review else ""] for c in res.changes),
         right=(0,)))
     click.echo(f"result: {res.text}")
 
@@ -562,10 +572,12 @@ def lookup(char: str, fmt: str) -> None:
     click.echo("\n".join(lines))
 
 
-def _asdict(obj) -> dict:
+def _asdict(obj: object) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
-    return asdict(obj) if is_dataclass(obj) else dict(vars(obj))
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    return dict(vars(obj))
 
 
 # ---------------------------------------------------------------------------- targets
@@ -580,14 +592,15 @@ def targets(fmt: str) -> None:
     rows = []
     for name, desc in BUILTIN_TARGETS.items():
         t = get_target(name)
-        rows.append({"name": name, "chars": len(t.chars), "sequences": len(t.sequences),
-                     "description": desc})
+        rows.append((name, len(t.chars), len(t.sequences), desc))
     if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(json.dumps([{"name": name, "chars": chars, "sequences": sequences,
+                                "description": desc} for name, chars, sequences, desc in rows],
+                              ensure_ascii=False, indent=2))
         return
     click.echo(_table(["target", "chars", "sequences", "description"],
-                      ([r["name"], f"{r['chars']:,}", f"{r['sequences']:,}", r["description"]]
-                       for r in rows), right=(1, 2)))
+                      ([name, f"{chars:,}", f"{sequences:,}", desc]
+                       for name, chars, sequences, desc in rows), right=(1, 2)))
 
 
 if __name__ == "__main__":  # pragma: no cover

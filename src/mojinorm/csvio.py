@@ -39,15 +39,17 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import BinaryIO, Literal, Protocol
 
 from .errors import InputError, OutputError
 
 __all__ = [
-    "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "DecodedStream", "Input",
-    "InputError", "OutputError", "RecordParser", "UnclosedQuote", "atomic_output",
-    "Chunk", "choose_encoding", "count_newlines", "decode", "detect_encoding", "detect_eol",
-    "format_size", "iter_byte_chunks", "open_input", "quote_field", "sniff_delimiter",
+    "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "Chunk", "DecodedStream",
+    "Input", "InputError", "OutputError", "Readable", "RecordParser", "UnclosedQuote",
+    "atomic_output", "choose_encoding", "count_newlines", "decode", "detect_encoding",
+    "detect_eol", "format_size", "iter_byte_chunks", "open_input", "quote_field",
+    "sniff_delimiter",
 ]
 
 CHUNK_SIZE = 2 * 1024 * 1024
@@ -76,7 +78,7 @@ class UnclosedQuote(InputError):
         super().__init__("quoted field opened here is never closed (unbalanced quote)")
         self.pos = pos
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[UnclosedQuote], tuple[int]]:
         return (UnclosedQuote, (self.pos,))
 
     def at(self, text: str, lines_before: int, name: str = "",
@@ -136,7 +138,13 @@ def open_input(file: str) -> Input:
     return Input(f, file, str(p), st.st_size)
 
 
-def iter_byte_chunks(stream: BinaryIO, start: int, end: int | None, size: int,
+class Readable(Protocol):
+    """What the chunk reader reads from: a binary file, or a stream whose head was read."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
                      name: str = "", sep: bytes = b"\n") -> Iterator[tuple[int, bytes, bool]]:
     """Yield ``(offset, data, final)``: chunks of ``[start, end)`` cut after a ``sep`` byte.
 
@@ -378,7 +386,7 @@ class DecodedStream:
         if encoding not in ENCODINGS:
             raise InputError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
         self.inp = inp
-        self.source = inp.stream
+        self.source: Readable = inp.stream
         self.requested = encoding
         self.start = start
         self.end = end
@@ -536,6 +544,7 @@ class RecordParser:
                     value = value.replace('""', '"')
                 q = m.end()
                 t = self._unquoted.match(text, q)
+                assert t is not None  # the pattern matches the empty string
                 stop = t.end()
                 if stop > q:  # text after the closing quote: csv appends it (non-strict)
                     tail_stop = stop
@@ -549,8 +558,9 @@ class RecordParser:
                 spans.append((p, stop_field))
                 p = stop
             else:
-                m = self._unquoted.match(text, p)
-                stop = m.end()
+                u = self._unquoted.match(text, p)
+                assert u is not None  # the pattern matches the empty string
+                stop = u.end()
                 field_stop = stop
                 if stop < n and text[stop] == "\n" and stop > p and text[stop - 1] == "\r":
                     field_stop -= 1
@@ -623,7 +633,7 @@ class atomic_output:
         """The temp file's file object (tests patch it to simulate a full disk)."""
         return os.fdopen(fd, "wb")
 
-    def __enter__(self):
+    def __enter__(self) -> _Sink:
         if self.path == "-":
             self.f = sys.stdout.buffer
             return _Sink(self.f, "<stdout>")
@@ -666,7 +676,9 @@ class atomic_output:
                 pass
             self.tmp = None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
+        assert self.f is not None
         if self.path == "-":
             if exc_type is None:
                 try:
@@ -676,7 +688,6 @@ class atomic_output:
                 except OSError as err:
                     raise _output_error("<stdout>", err) from None
             return False
-        assert self.f is not None
         if self.direct:
             try:
                 self.f.close()  # flushes

@@ -503,7 +503,7 @@ class ExactReader:
             passed = count("\n", pos, s)  # the lines in between pass
             self.skipped += passed
             line += passed
-            rec = record_at(text, "", s, 0, final, lines_before, line)
+            rec = record_at(text, b"", s, 0, final, lines_before, line)
             if rec is None:
                 self._carry = (text[s:], b"", line)
                 return
@@ -522,6 +522,7 @@ class ExactReader:
         if delim is not None and text.find('"', pos, end) >= 0:
             return self._quoted_at(text, data, pos, bpos, final, lines_before, line, e)
         # no quote on the line: the record is the line, without its CR LF or LF
+        values: list[str]
         if e < 0:
             body = text[pos:]
         elif e > pos and text[e - 1] == "\r":

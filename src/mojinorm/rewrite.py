@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from . import csvio, records
 from .csvio import DecodedStream, InputError, atomic_output, open_input, quote_field
@@ -46,6 +46,8 @@ from .targets import Target
 if TYPE_CHECKING:
     import polars as pl
 
+    from .gaiji import GaijiTable
+
 __all__ = ["normalize_file"]
 
 _CACHE_LIMIT = 100_000  # distinct normalized values kept (a member file repeats names)
@@ -60,8 +62,8 @@ def normalize_file(
     kana_column: str | int | None = None,
     target: str | Path | Target = "jisx0208",
     fallback: str = "geta",
-    gaiji=None,
-    rules=None,
+    gaiji: str | Path | Iterable[str | Path] | GaijiTable | None = None,
+    rules: Iterable[str] | str | None = None,
     ambiguity: str = "fallback",
     replace: bool = False,
     encoding: str = "auto",
@@ -135,8 +137,21 @@ def _same_file(a: str, b: str) -> bool:
         return Path(a).resolve() == Path(b).resolve()
 
 
+class _Output(Protocol):
+    """Where the writer writes (what :class:`mojinorm.csvio.atomic_output` gives)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+#: What a value becomes: ``(normalized, changes, used the fallback, to review)``.
+_Normalized = tuple[str, str, bool, bool]
+
+
 class _Writer:
-    def __init__(self, f, normalizer: Normalizer, layout: Layout, kana_idx: int | None,
+    """Writes the output of one input: the header, then every record, with the exact reader
+    (and, for plain batches of a table, :class:`_FastWrite`)."""
+
+    def __init__(self, f: _Output, normalizer: Normalizer, layout: Layout, kana_idx: int | None,
                  replace: bool, summary: NormalizeSummary, name: str,
                  sep: bytes = b"\n") -> None:
         self.f = f
@@ -152,7 +167,7 @@ class _Writer:
         self.replace = replace
         self.summary = summary
         self.name = name
-        self.cache: dict = {}
+        self.cache: dict[str | tuple[str, str | None], _Normalized] = {}
         self.kana = normalizer.fallback == "kana"
         # Plain batches of a table are rewritten on the column kernel (not --replace: that
         # rewrites fields inside the record, which the exact reader's field spans do).
@@ -168,8 +183,8 @@ class _Writer:
                              f"target that fits the file's encoding", name=self.name,
                              line=line) from None
 
-    def _norm(self, value: str, reading: str | None, line: int) -> tuple[str, str, bool, bool]:
-        key = (value, reading) if self.kana else value
+    def _norm(self, value: str, reading: str | None, line: int) -> _Normalized:
+        key: str | tuple[str, str | None] = (value, reading) if self.kana else value
         hit = self.cache.get(key)
         if hit is not None:
             return hit
@@ -248,7 +263,7 @@ class _Writer:
             line_no = rec.line
             reading = values[self.kana_idx] if self.kana_idx is not None else None
             changed = False
-            results = []
+            results: list[_Normalized] = []
             for ci in selected:
                 v = values[ci]
                 if guard(v) is None:
@@ -277,8 +292,7 @@ class _Writer:
                 )
                 append(body + self._encode(extra, codec, line_no) + eol)
 
-    def _replaced(self, rec: Record, results: list[tuple[str, str, bool, bool]],
-                  codec: str) -> bytes:
+    def _replaced(self, rec: Record, results: list[_Normalized], codec: str) -> bytes:
         """``rec`` with its selected fields rewritten in place (a quoted field stays quoted)."""
         new = dict(zip(self.selected, results, strict=True))
         text, raw, values = rec.text, rec.raw, rec.values

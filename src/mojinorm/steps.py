@@ -22,7 +22,7 @@ Variant mapping decides by evidence (``mojinorm.rules`` has the ranking):
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -181,6 +181,8 @@ def variant_mapping(ctx: Context, w: Walk) -> tuple[Step, ...]:
     """The ranked variant rules, the character's own glyph first (see the module docstring)."""
     cur = w.cur
     is_sequence = len(cur) == 2 and is_variation_selector(cur[1])
+    own: tuple[str, ...]
+    siblings: tuple[str, ...]
     if is_sequence:
         own, siblings = w.mj_ids, ()
     else:
@@ -336,8 +338,12 @@ def _decide(ctx: Context, w: Walk, char: str, mj_ids: Sequence[str],
         winner, tied = _break_tie(ctx, mid.target, mid_own or mid_siblings, tie)
         rest = [c for c in second if c not in tied]
         first = _step(char, mid)
-        return _outcome(ctx, w, winner, tied, rest,
-                        lambda c, first=first, via=mid.target: (first, _step(via, c)))
+
+        def via_mid(c: _Candidate, first: Step = first, via: str = mid.target,
+                    ) -> tuple[Step, ...]:
+            return (first, _step(via, c))
+
+        return _outcome(ctx, w, winner, tied, rest, via_mid)
     return None
 
 
@@ -378,9 +384,9 @@ def _is_ivs_glyph(char: str, mj: str) -> bool:
     return len(char) == 2 and mj_ids_for_unit(char) == (mj,)
 
 
-def _unique(items: Sequence[str] | object) -> tuple[str, ...]:
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
     out: list[str] = []
-    for item in items:  # type: ignore[attr-defined]
+    for item in items:
         if item not in out:
             out.append(item)
     return tuple(out)
