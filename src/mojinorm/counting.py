@@ -250,7 +250,7 @@ class _Scanner:
         sel = self.sel
         for rec in records:
             kind = rec.kind
-            if kind is BLANK:
+            if kind == BLANK:
                 c.blank += 1
                 continue
             c.rows += 1
@@ -258,7 +258,7 @@ class _Scanner:
                 c.multiline += 1
             values = rec.values
             nv = len(values)
-            if kind is RAGGED:
+            if kind == RAGGED:
                 c.ragged += 1
                 for j, ci in sel:
                     if ci >= nv:

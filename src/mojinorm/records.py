@@ -412,15 +412,18 @@ class ExactReader:
     closed are :class:`~mojinorm.csvio.InputError` naming the line.
 
     ``raw=False``: the records carry no bytes (``data`` empty, byte spans 0), for a reader
-    that only looks at values.  ``skip``: the characters a selected value may hold for its
-    record to be passed over: a record on one line, with the layout's field count, every field
-    unquoted or quoted without a doubled quote, every selected value made of ``skip``
-    characters, is not yielded but counted in :attr:`skipped` (one ``re`` pass over the text
-    finds the others, see :func:`skip_patterns`).  ``scan`` skips the values inside the target.
+    that only looks at values.  ``skip`` (with ``raw=False``): the characters a selected value
+    may hold for its record to be passed over: a record on one line, with the layout's field
+    count, every field unquoted or quoted without a doubled quote, every selected value made of
+    ``skip`` characters, is not yielded but counted in :attr:`skipped` (one ``re`` pass over
+    the text finds the others, see :func:`skip_patterns`).  ``scan`` skips the values that
+    render as they are.
     """
 
     def __init__(self, layout: Layout, sep: bytes, name: str, *, raw: bool = True,
                  skip: frozenset[str] | None = None) -> None:
+        if skip is not None and raw:
+            raise ValueError("a reader that skips records keeps no bytes: pass raw=False")
         self.layout = layout
         self.delimiter = layout.delimiter
         self.ncols = layout.ncols
@@ -487,7 +490,7 @@ class ExactReader:
     def _unskipped(self, text: str, data: bytes, pos: int, final: bool, lines_before: int,
                    ) -> Iterator[Record]:
         """The records of ``text[pos:]`` that :attr:`skip` does not pass over."""
-        assert self.skip is not None and not self.raw
+        assert self.skip is not None
         quoted = self.delimiter is not None and text.find('"', pos) >= 0
         good, flag = skip_patterns(self.layout, self.skip, quoted)
         n = len(text)

@@ -250,12 +250,12 @@ class _Writer:
             if rec.newlines:
                 s.multiline_records += 1
             kind = rec.kind
-            if kind is BLANK:
+            if kind == BLANK:
                 s.blank_lines += 1
                 append(rec.raw)
                 continue
             s.rows += 1
-            if kind is RAGGED:
+            if kind == RAGGED:
                 s.ragged_rows += 1
                 append(rec.raw)
                 continue
