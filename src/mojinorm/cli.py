@@ -203,7 +203,7 @@ def _check_input(file: str) -> None:
 _TARGET_HELP = (f"target character set: {', '.join(BUILTIN_TARGETS)}, or a YAML profile path "
                 "(default jisx0208)")
 _FALLBACK_HELP = (f"what replaces a character no rule can map: {', '.join(FALLBACKS)}, or one "
-                  "character inside the target (default geta 〓)")
+                  "character inside the target (default: the profile's fallback, else geta 〓)")
 
 
 def _target_option(fn: _F) -> _F:
@@ -314,7 +314,8 @@ def _pct(n: int, d: int) -> str:
 def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
     target = get_target(r.target) if r.target in BUILTIN_TARGETS else None
     desc = target.description if target is not None else ""
-    delim = {",": "comma", "\t": "tab", None: "plain text"}.get(r.delimiter, repr(r.delimiter))
+    delim = "Parquet" if r.encoding == "parquet" else \
+        {",": "comma", "\t": "tab", None: "plain text"}.get(r.delimiter, repr(r.delimiter))
     lines = [
         f"file        {r.file}",
         f"encoding    {r.encoding}{' (detected)' if r.encoding_detected else ''}",
@@ -384,7 +385,7 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @click.option("--kana-column", "-k", metavar="K", default=None,
               help="reading column used by --fallback kana")
 @_target_option
-@click.option("--fallback", default="geta", show_default=True, metavar="P", help=_FALLBACK_HELP)
+@click.option("--fallback", default=None, metavar="P", help=_FALLBACK_HELP)
 @_gaiji_option
 @click.option("--rules", default=None, metavar="R",
               help="variant rules: default, all, or a comma-separated list")
@@ -398,7 +399,7 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @_errors
 def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | None,
               delimiter: str | None, encoding: str, kana_column: str | None, target: str,
-              fallback: str, gaiji: tuple[str, ...], rules: str | None, ambiguity: str,
+              fallback: str | None, gaiji: tuple[str, ...], rules: str | None, ambiguity: str,
               jobs: int | None, replace: bool, overwrite: bool, quiet: bool) -> None:
     """Write OUT: FILE with its name columns brought into the target.
 
@@ -468,7 +469,7 @@ def _summary(s: NormalizeSummary) -> str:
 @cli.command()
 @click.argument("text")
 @_target_option
-@click.option("--fallback", default="geta", show_default=True, metavar="P", help=_FALLBACK_HELP)
+@click.option("--fallback", default=None, metavar="P", help=_FALLBACK_HELP)
 @_gaiji_option
 @click.option("--rules", default=None, metavar="R",
               help="variant rules: default, all, or a comma-separated list")
@@ -477,7 +478,7 @@ def _summary(s: NormalizeSummary) -> str:
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @_errors
-def explain(text: str, target: str, fallback: str, gaiji: tuple[str, ...], rules: str | None,
+def explain(text: str, target: str, fallback: str | None, gaiji: tuple[str, ...], rules: str | None,
             ambiguity: str, reading: str | None, fmt: str) -> None:
     """Show every change that brings TEXT into the target, and why."""
     n = Normalizer(target, fallback=fallback, gaiji=list(gaiji) or None, rules=rules,

@@ -57,11 +57,14 @@ from .rules import LOSSLESS_RULES
 from .targets import Target
 
 if TYPE_CHECKING:
+    import polars as pl
+
+    from .column import ColumnPlan
     from .records import PlainBatch
 
 __all__ = [
     "FALLBACK", "INVISIBLE", "INVISIBLE_RULES", "LOSSLESS_RULES", "LOSSY", "REVIEW", "UNSAFE",
-    "Counts", "count", "outcome_flags", "value_flags",
+    "Counts", "count", "count_values", "outcome_flags", "value_flags",
 ]
 
 #: Rules of a change that is about an invisible character or an odd space.
@@ -161,46 +164,54 @@ class _FastScan:
         return records.plain_batch(raw, self.layout.delimiter, self.ncols, self.selected)
 
     def count(self, batch: PlainBatch, c: Counts) -> None:
-        import polars as pl
+        count_values(self.plan, batch.values, c)
 
-        from .column import unit_flags
 
-        target = self.target
-        rows = pl.repeat(0, batch.height, dtype=pl.UInt8, eager=True)
-        for j in range(len(self.layout.selected)):
-            flags, chars = unit_flags(batch.values.to_series(j), self.plan,
-                                      lambda out: outcome_flags(out, target))
-            c.chars.update(chars)
-            frame = pl.DataFrame({"f": flags}).select(
-                unsafe=(pl.col("f") & UNSAFE) != 0,
-                invisible=(pl.col("f") & INVISIBLE) != 0,
-                fallback=(pl.col("f") & (UNSAFE | FALLBACK)) == (UNSAFE | FALLBACK),
-                effective=pl.when((pl.col("f") & UNSAFE) != 0).then(pl.col("f"))
-                .otherwise(pl.col("f") & INVISIBLE),
-            )
-            c.col_unsafe[j] += int(frame["unsafe"].sum())
-            c.col_invisible[j] += int(frame["invisible"].sum())
-            c.col_fallback[j] += int(frame["fallback"].sum())
-            rows = rows | frame["effective"]
-        f = pl.col("f")
-        unsafe = (f & UNSAFE) != 0
-        fallback = unsafe & ((f & FALLBACK) != 0)
-        fixable = unsafe & ((f & FALLBACK) == 0)
-        totals = pl.DataFrame({"f": rows}).select(
-            review=((f & REVIEW) != 0).sum(),
-            invisible=((f & INVISIBLE) != 0).sum(),
-            unsafe=unsafe.sum(),
-            fallback=fallback.sum(),
-            fixable=fixable.sum(),
-            lossless=(fixable & ((f & LOSSY) == 0)).sum(),
-        ).row(0, named=True)
-        c.rows += batch.height
-        c.review += totals["review"]
-        c.invisible += totals["invisible"]
-        c.unsafe += totals["unsafe"]
-        c.fallback += totals["fallback"]
-        c.fixable += totals["fixable"]
-        c.lossless += totals["lossless"]
+def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts) -> None:
+    """Add the rows of ``values`` (the selected columns, in selection order, as strings) to
+    ``c`` on the column kernel: each distinct unit decided once, every row counted by polars.
+    The counting rules are those of the exact path (see the module docstring)."""
+    import polars as pl
+
+    from .column import unit_flags
+
+    target = plan.normalizer.target
+    height = values.height
+    rows = pl.repeat(0, height, dtype=pl.UInt8, eager=True)
+    for j in range(values.width):
+        flags, chars = unit_flags(values.to_series(j), plan,
+                                  lambda out: outcome_flags(out, target))
+        c.chars.update(chars)
+        frame = pl.DataFrame({"f": flags}).select(
+            unsafe=(pl.col("f") & UNSAFE) != 0,
+            invisible=(pl.col("f") & INVISIBLE) != 0,
+            fallback=(pl.col("f") & (UNSAFE | FALLBACK)) == (UNSAFE | FALLBACK),
+            effective=pl.when((pl.col("f") & UNSAFE) != 0).then(pl.col("f"))
+            .otherwise(pl.col("f") & INVISIBLE),
+        )
+        c.col_unsafe[j] += int(frame["unsafe"].sum())
+        c.col_invisible[j] += int(frame["invisible"].sum())
+        c.col_fallback[j] += int(frame["fallback"].sum())
+        rows = rows | frame["effective"]
+    f = pl.col("f")
+    unsafe = (f & UNSAFE) != 0
+    fallback = unsafe & ((f & FALLBACK) != 0)
+    fixable = unsafe & ((f & FALLBACK) == 0)
+    totals = pl.DataFrame({"f": rows}).select(
+        review=((f & REVIEW) != 0).sum(),
+        invisible=((f & INVISIBLE) != 0).sum(),
+        unsafe=unsafe.sum(),
+        fallback=fallback.sum(),
+        fixable=fixable.sum(),
+        lossless=(fixable & ((f & LOSSY) == 0)).sum(),
+    ).row(0, named=True)
+    c.rows += height
+    c.review += totals["review"]
+    c.invisible += totals["invisible"]
+    c.unsafe += totals["unsafe"]
+    c.fallback += totals["fallback"]
+    c.fixable += totals["fixable"]
+    c.lossless += totals["lossless"]
 
 
 # ---------------------------------------------------------------------------- the exact path

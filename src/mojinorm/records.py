@@ -115,7 +115,7 @@ __all__ = [
 #: to the exact Python reader (the reference the differential tests compare against).  The one
 #: switch: ``mojinorm.scan.FAST_PATH`` reads and sets this one.
 FAST_PATH = True
-FAST_CHUNKS = 8  #: chunks of ``csvio.CHUNK_SIZE`` per batch on the fast path (16 MiB)
+FAST_CHUNKS = 2  #: chunks of ``csvio.CHUNK_SIZE`` per batch on the fast path (4 MiB: peak RSS)
 
 #: ``progress(bytes_done, total_bytes)``, called after each chunk (``total_bytes``: None when
 #: the size is not known, on stdin).

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from . import csvio, records
 from .csvio import DecodedStream, InputError, atomic_output, open_input, quote_field
 from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter
+from .parquet import is_parquet, normalize_parquet
 from .records import (
     BLANK,
     NO_DATA_ROWS,
@@ -61,7 +62,7 @@ def normalize_file(
     columns: Sequence[str | int] | None = None,
     kana_column: str | int | None = None,
     target: str | Path | Target = "jisx0208",
-    fallback: str = "geta",
+    fallback: str | None = None,
     gaiji: str | Path | Iterable[str | Path] | GaijiTable | None = None,
     rules: Iterable[str] | str | None = None,
     ambiguity: str = "fallback",
@@ -95,6 +96,9 @@ def normalize_file(
     normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules,
                             ambiguity=ambiguity)
     cols = [str(c) for c in columns] if columns else None
+    if src != "-" and is_parquet(src):
+        return normalize_parquet(src, out, normalizer, columns=cols, replace=replace,
+                                 kana_column=None if kana_column is None else str(kana_column))
     inp = open_input(src)
     try:
         # polars pays a fixed cost per batch: plain files are read in larger chunks

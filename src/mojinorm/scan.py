@@ -28,6 +28,7 @@ from . import counting, csvio, records
 from .counting import INVISIBLE_RULES, LOSSLESS_RULES
 from .csvio import DecodedStream, open_input
 from .normalizer import Normalizer
+from .parquet import is_parquet, scan_parquet
 from .records import NO_DATA_ROWS, Progress, file_notes, read_layout, resolve_columns, set_threads
 from .report import CharStat, NormalizeSummary, ScanReport, fill_report
 from .rewrite import normalize_file
@@ -75,6 +76,8 @@ def scan_file(
     normalizer = Normalizer(target, gaiji=gaiji, fallback="geta", rules=rules,
                             ambiguity=ambiguity)
     cols = [str(c) for c in columns] if columns else None
+    if str(path) != "-" and is_parquet(path):
+        return scan_parquet(path, normalizer, cols)
     inp = open_input(str(path))
     try:
         # polars pays a fixed cost per batch: plain files are read in larger chunks
