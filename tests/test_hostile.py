@@ -252,8 +252,12 @@ CORPUS_CASES = {
 }
 
 
+#: corpus files with a test of their own below (a rewrite that must keep a record or guard it)
+REWRITE_CASES = {"one_column_invisible.csv", "formula_defused.csv"}
+
+
 def test_every_corpus_file_has_a_case():
-    covered = set(CORPUS_CASES) | {c[0] for c in ERROR_CASES}
+    covered = set(CORPUS_CASES) | {c[0] for c in ERROR_CASES} | REWRITE_CASES
     assert {p.name for p in HOSTILE.iterdir()} == covered
 
 
@@ -729,3 +733,144 @@ def test_corpus_files_are_small():
     for p in HOSTILE.iterdir():
         assert p.stat().st_size < 1024, p
     assert shutil.which("cat")  # test_special_file_outputs uses it
+
+
+# ---------------------------------------------------------------------------- records and formulas
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_replace_never_empties_a_record(tmp_path, monkeypatch, fast):
+    # A one-column file whose values are only invisible characters (ZWSP, TAB, BOM): with
+    # --replace they become "", and an empty line would not be a record when read again.
+    from mojinorm import records
+
+    monkeypatch.setattr(records, "FAST_PATH", fast)
+    ws = Workspace.corpus(tmp_path, "one_column_invisible.csv")
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "--replace", "-d", ","))
+    assert ws.output() == _u('name\n""\n""\n""\n高橋\n')
+    with open(ws.out, encoding="utf-8", newline="") as fh:
+        assert len(list(csv.reader(fh))) == 5  # header + every record survived
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_defused_formula_is_never_made_live(tmp_path, monkeypatch, fast):
+    # \t=HYPERLINK(...) and ZWSP+81-3 are defused by an invisible first character; removing it
+    # would make a spreadsheet run them.  The value gets a leading ' (rule formula-guarded),
+    # in the added column and with --replace; =SUM(A1) was live already and stays as it is.
+    from mojinorm import records
+
+    monkeypatch.setattr(records, "FAST_PATH", fast)
+    ws = Workspace.corpus(tmp_path, "formula_defused.csv")
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"))
+    with open(ws.out, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name_normalized"] for r in rows] == [
+        "'=HYPERLINK(\"http://x\",\"y\")", "'+81-3", "=SUM(A1)", "高橋"]
+    assert rows[0]["name_changes"].endswith("=→'= formula-guarded")
+    assert rows[1]["name_changes"].endswith("+→'+ formula-guarded")
+    assert rows[2]["name_changes"] == ""
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "--replace",
+                     "--overwrite"))
+    with open(ws.out, encoding="utf-8", newline="") as fh:
+        names = [r["name"] for r in csv.DictReader(fh)]
+    assert names[:2] == ["'=HYPERLINK(\"http://x\",\"y\")", "'+81-3"]
+
+
+def test_input_read_once_from_a_pipe_with_a_reading_index(tmp_path):
+    # normalize - -k 3: the reading column by index, the names from the one read of stdin
+    data = make_sample_bytes(5000)
+    out = tmp_path / "out.csv"
+    proc = subprocess.run([sys.executable, "-m", "mojinorm", "normalize", "-", "-o", str(out),
+                           "-k", "3", "-q"], input=data, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_bytes().split(b"\n")
+    assert lines[0] == b"id,name,kana,id_normalized,id_changes,name_normalized,name_changes"
+    assert len(lines) == data.count(b"\n") + 1  # every row, the header first
+
+
+def test_output_permissions_follow_the_input(tmp_path):
+    ws = Workspace(tmp_path, make_sample_bytes(20))
+    os.chmod(ws.src, 0o600)  # health data
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "-q"))
+    assert stat.S_IMODE(os.stat(ws.out).st_mode) == 0o600
+    os.chmod(ws.out, 0o4755)  # an existing output's setuid bit is never copied
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "-q"))
+    assert stat.S_IMODE(os.stat(ws.out).st_mode) == 0o600
+    os.chmod(ws.out, 0o444)  # read-only: replacing it needs --overwrite
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),
+                 r"exists and is read-only; pass --overwrite to replace it$")
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "-q", "--overwrite"))
+
+
+def test_dev_stdout_is_a_stream_not_a_file(tmp_path):
+    if not os.path.exists("/dev/stdout"):
+        pytest.skip("no /dev/stdout")
+    src = tmp_path / "in.csv"
+    src.write_bytes(make_sample_bytes(20))
+    for target in ("/dev/stdout", "/dev/fd/1"):
+        with open(tmp_path / "captured.csv", "wb") as sink:
+            proc = subprocess.run([sys.executable, "-m", "mojinorm", "normalize", str(src),
+                                   "-o", target, "-c", "name", "-q"], stdout=sink,
+                                  stderr=subprocess.PIPE, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        got = (tmp_path / "captured.csv").read_bytes()
+        assert got.startswith(b"id,name,kana,name_normalized,name_changes\n")
+    assert os.path.islink("/dev/stdout")  # still the link it was
+
+
+def test_closed_standard_streams_are_one_line_errors(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes(make_sample_bytes(5))
+    scan = subprocess.run(f"{sys.executable} -m mojinorm scan - <&-", shell=True,
+                          capture_output=True, text=True, timeout=60)
+    assert scan.returncode == 2 and scan.stderr.strip() == \
+        "mojinorm: error: <stdin>: standard input is closed: give a file, or pipe one in"
+    norm = subprocess.run(f"{sys.executable} -m mojinorm normalize {src} -o - -c name >&-",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert norm.returncode == 2 and "standard output is closed" in norm.stderr
+    assert "Traceback" not in norm.stderr + scan.stderr
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    src = tmp_path / "big.csv"
+    src.write_bytes(make_sample_bytes(400_000))
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "mojinorm", "normalize", str(src), "-o",
+                             str(out), "-c", "name", "-q"], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.skip("finished before it could be interrupted")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.decode().strip() == "mojinorm: error: terminated by SIGTERM"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]  # no temp, no output
+
+
+def test_a_file_that_changes_while_read_is_refused(tmp_path, monkeypatch):
+    import mojinorm.scan as scan_mod
+
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", 4096)
+    src = tmp_path / "in.csv"
+    src.write_bytes(make_sample_bytes(2000))
+
+    grown = []
+
+    def grow(done, total):
+        if not grown:  # once: a file appended to while it is read
+            grown.append(True)
+            with open(src, "ab") as fh:
+                fh.write(b"9999999,\xe9\xab\x99,x\n")
+
+    with pytest.raises(scan_mod.csvio.InputError, match="changed while being read"):
+        scan_mod.scan_file(src, progress=grow)
+    grown.clear()
+    src.write_bytes(make_sample_bytes(2000))
+    with pytest.raises(scan_mod.csvio.InputError, match="nothing was written"):
+        scan_mod.normalize_file(src, tmp_path / "out.csv", progress=grow)
+    assert not (tmp_path / "out.csv").exists()

@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import os
+import signal
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ import click
 
 from . import __version__
 from .csvio import ENCODINGS
-from .errors import InputError, MojinormError
+from .errors import MojinormError
 from .gaiji import is_private_use
 from .invisible import classify
 from .lookup import lookup as _lookup
@@ -84,6 +85,8 @@ def _errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             _die(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
         except KeyboardInterrupt:
             _die("interrupted", 130)
+        except _Terminated as exc:  # SIGTERM, SIGHUP: cleaned up like Ctrl-C
+            _die(f"terminated by {signal.Signals(exc.signum).name}", 128 + exc.signum)
         except Exception as exc:  # a bug, not bad input: say so, with its own exit code
             _die(f"internal error ({type(exc).__name__}: {exc}); please report it with the "
                  f"command that caused it", EXIT_INTERNAL)
@@ -243,8 +246,22 @@ def cli() -> None:
     """Find and fix Japanese names that would render as ● in a target character set."""
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like KeyboardInterrupt, so no temp file is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise _Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     cli.main(args=list(argv) if argv is not None else None, prog_name="mojinorm")
 
 
@@ -414,8 +431,6 @@ def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | N
     _check_input(file)
     delim = _delimiter(delimiter)
     cols: list[str] | None = list(columns) or None
-    if cols is None and kana_column is not None:
-        cols = _all_but(file, kana_column, delim, header, encoding)
     summary = _run_with_progress(file, quiet, lambda progress: normalize_file(
         file, output, columns=cols, kana_column=kana_column, target=target, fallback=fallback,
         gaiji=list(gaiji) or None, rules=rules, ambiguity=ambiguity, replace=replace,
@@ -423,29 +438,6 @@ def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | N
         delimiter=delim, header=header, overwrite=overwrite, progress=progress, jobs=jobs))
     if not quiet:
         click.echo(_summary(summary), err=True)
-
-
-def _all_but(file: str, kana_column: str, delim: str | None, header: bool | None,
-             encoding: str) -> list[str] | None:
-    """Every column except the reading column (names as 1-based numbers)."""
-    if file == "-":
-        return None  # cannot peek at stdin; normalize every column
-    from .csvio import DecodedStream, open_input
-    from .records import read_layout, resolve_columns
-
-    inp = open_input(file)
-    try:
-        stream = DecodedStream(inp, encoding, size=1 << 20)
-        stream.prepare()
-        layout = read_layout(stream, delim, header, None)[0]
-        try:
-            k = resolve_columns([kana_column], layout.names, layout.raw_names)[0]
-        except InputError as exc:
-            exc.name = inp.name
-            raise
-        return [str(i + 1) for i in range(len(layout.names)) if i != k]
-    finally:
-        inp.close()
 
 
 def _summary(s: NormalizeSummary) -> str:

@@ -106,6 +106,36 @@ class Input:
         if self.owned:
             self.stream.close()
 
+    @property
+    def mode(self) -> int | None:
+        """The permission bits of a regular input file (an output copies them), or None."""
+        if self.path is None:
+            return None
+        try:
+            return stat.S_IMODE(os.fstat(self.stream.fileno()).st_mode)
+        except (OSError, ValueError):
+            return None
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`InputError` when the file's size changed since it was opened (it was
+        truncated or appended to while being read: the result would describe neither)."""
+        if self.path is None or self.size is None:
+            return
+        try:
+            now = os.stat(self.path).st_size
+        except OSError:
+            return
+        if now != self.size:
+            raise InputError(f"the file changed while being read ({self.size:,} bytes when "
+                             f"opened, {now:,} now); nothing was written: run again on a "
+                             f"copy that is not being written", name=self.name)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
 
 def _open_read(path: Path) -> BinaryIO:
     """Open ``path`` for reading (the one place input files are opened; tests patch it)."""
@@ -114,6 +144,9 @@ def _open_read(path: Path) -> BinaryIO:
 
 def open_input(file: str) -> Input:
     if file == "-":
+        if sys.stdin is None:  # Python sets it so when fd 0 is closed (<&-)
+            raise InputError("standard input is closed: give a file, or pipe one in",
+                             name="<stdin>")
         return Input(sys.stdin.buffer, "<stdin>", None, None, owned=False)
     p = Path(file)
     if p.is_dir():
@@ -622,8 +655,12 @@ class atomic_output:
     untouched.  Errors while writing, flushing or renaming are :class:`OutputError`.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, mode: int | None = None, overwrite: bool = False) -> None:
         self.path = path
+        #: the permission bits the output gets (the input's); never more than 0666 & ~umask
+        self.mode = mode
+        self.overwrite = overwrite
+        self.dest = path  # where the temp file is renamed to (a symlink's target)
         self.tmp: str | None = None
         self.f: BinaryIO | None = None
         self.direct = path == "-"
@@ -635,15 +672,34 @@ class atomic_output:
 
     def __enter__(self) -> _Sink:
         if self.path == "-":
+            if sys.stdout is None:  # fd 1 closed (>&-)
+                raise OutputError("standard output is closed: give -o a file", name="<stdout>")
             self.f = sys.stdout.buffer
             return _Sink(self.f, "<stdout>")
-        target = Path(self.path)
+        if self.path == "":
+            raise OutputError("empty output path: give -o a file name, or - for stdout")
+        if self.path.startswith(("/dev/", "/proc/")) and os.path.exists(self.path):
+            # /dev/stdout, /dev/fd/N, /proc/self/fd/N: a stream, never a file to replace
+            self.direct = True
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            except OSError as exc:
+                raise _output_error(self.path, exc, "cannot open") from None
+            self.f = self._open_temp(fd)
+            return _Sink(self.f, self.path)
+        if os.path.islink(self.path):
+            self.dest = os.path.realpath(self.path)  # write the file, keep the link
+        target = Path(self.dest)
         try:
             st = os.stat(target)
         except OSError:
             st = None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise OutputError("is a directory; give a file name", name=self.path)
+        if st is not None and stat.S_ISREG(st.st_mode) and not self.overwrite and \
+                not st.st_mode & stat.S_IWUSR:
+            raise OutputError("exists and is read-only; pass --overwrite to replace it",
+                              name=self.path)
         if st is not None and not stat.S_ISREG(st.st_mode):
             # a device or a FIFO: write into it (renaming over it would replace the node)
             self.direct = True
@@ -704,19 +760,12 @@ class atomic_output:
                     self.f.close()
                 except OSError as err:
                     raise _output_error(self.path, err) from None
-                mode = None
                 try:
-                    mode = os.stat(self.path).st_mode
-                except OSError:
-                    pass
-                try:
-                    if mode is not None:
-                        os.chmod(self.tmp, mode & 0o7777)
-                    else:
-                        umask = os.umask(0)
-                        os.umask(umask)
-                        os.chmod(self.tmp, 0o666 & ~umask)
-                    os.replace(self.tmp, self.path)
+                    # the input's permission bits (health data stays 0600), never setuid,
+                    # setgid or sticky, never more than a new file would get
+                    bits = (0o666 if self.mode is None else self.mode) & 0o666 & ~_umask()
+                    os.chmod(self.tmp, bits)
+                    os.replace(self.tmp, self.dest)
                 except OSError as err:
                     raise _output_error(self.path, err, "cannot replace it") from None
                 self.tmp = None

@@ -145,6 +145,7 @@ def normalize_parquet(path: str | Path, output: str | Path, normalizer: Normaliz
                             done["changes"].alias(f"{name}_changes")]
     summary.rows_changed = int(changed_rows.sum())
     result = frame.with_columns(new_columns)
-    with atomic_output(out) as f:
+    mode = p.stat().st_mode & 0o777 if p.is_file() else None
+    with atomic_output(out, mode=mode) as f:
         result.write_parquet(f)  # type: ignore[arg-type]
     return summary

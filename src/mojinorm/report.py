@@ -118,7 +118,9 @@ class NormalizeSummary:
     rows_changed: int = 0
     values_changed: int = 0
     fallback_values: int = 0
-    review_values: int = 0  #: values a person should look at (fallback, ambiguous, sibling glyph)
+    review_values: int = 0
+    #: plain-text records kept as they were because their value would have become empty
+    kept_empty: int = 0  #: values a person should look at (fallback, ambiguous, sibling glyph)
     ragged_rows: int = 0
     blank_lines: int = 0
     multiline_records: int = 0

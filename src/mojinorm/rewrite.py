@@ -17,6 +17,7 @@ until the complete output replaces it.  An interrupt (Ctrl-C) exits 130 with the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -120,15 +121,23 @@ def normalize_file(
             except InputError as exc:
                 exc.name = inp.name
                 raise
+            if cols is None:
+                # every column but the reading column, decided from the one read of the input
+                layout = dataclasses.replace(
+                    layout, selected=tuple(i for i in layout.selected if i != kana_idx))
         summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
                                    line_ends="CR" if stream.cr else "LF",
                                    notes=file_notes(layout, resumed))
-        with atomic_output(out) as f:
+        with atomic_output(out, mode=inp.mode, overwrite=overwrite) as f:
             writer = _Writer(f, normalizer, layout, kana_idx, replace, summary, inp.name,
                              stream.eol or b"\n")
             writer.run(resumed, progress, inp.size)
+            inp.check_unchanged()  # inside: a changed input leaves no output behind
         if layout.header and text and summary.rows == 0:
             summary.notes.append(NO_DATA_ROWS)
+        if summary.kept_empty:
+            summary.notes.append(f"{summary.kept_empty:,} plain-text values would have become "
+                                 f"empty (no record any more) and were kept as they are")
         return summary
     finally:
         inp.close()
@@ -196,8 +205,11 @@ class _Writer:
             res = self.normalizer.explain(value, reading=reading)
         except UnmappableCharacter as exc:
             raise InputError(str(exc), name=self.name, line=line) from None
-        hit = (res.text, "; ".join(str(c) for c in res.changes), res.used_fallback,
-               any(c.review for c in res.changes))
+        text, changes = res.text, "; ".join(str(c) for c in res.changes)
+        guarded = formula_guard(value, text)
+        if guarded is not None:
+            text, changes = guarded, "; ".join(filter(None, [changes, guard_change(guarded)]))
+        hit = (text, changes, res.used_fallback, any(c.review for c in res.changes))
         if len(value) <= _CACHEABLE:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
@@ -306,17 +318,43 @@ class _Writer:
         for ci, (a, b) in enumerate(rec.field_spans):
             if ci not in new or new[ci][0] == values[ci]:
                 continue
+            # a one-field record that becomes "" must stay a record: quote it (plain text has
+            # no quoting, so there the record is kept as it was)
+            empties = new[ci][0] == "" and len(values) == 1
+            if empties and self.delim is None:
+                self.summary.kept_empty += 1
+                return raw
             # byte lengths: UTF-8 round-trips exactly and every CP932 character re-encodes to
             # as many bytes as it was read from, so these are the raw bytes' offsets
             ba = bprev + len(text[prev:a].encode(codec))
             out.append(raw[bprev:ba])
-            quoted = text[a:a + 1] == '"'
+            quoted = text[a:a + 1] == '"' or empties
             out.append(self._encode(quote_field(new[ci][0], self.delim, quoted), codec,
                                     rec.line))
             bprev = ba + len(text[a:b].encode(codec))
             prev = b
         out.append(raw[bprev:])
         return b"".join(out)
+
+
+#: Characters that make a spreadsheet read a cell as a formula (or that hide one).
+FORMULA_STARTS = "=+-@\t\r"
+
+
+def formula_guard(original: str, normalized: str) -> str | None:
+    """``normalized`` with a leading ``'`` when normalizing turned it into a formula (it starts
+    with ``= + - @``, TAB or CR and the original did not start with that character: a value
+    defused by an invisible character would become live); None when nothing needs guarding."""
+    if normalized[:1] and normalized[0] in FORMULA_STARTS and original[:1] != normalized[0]:
+        return "'" + normalized
+    return None
+
+
+def guard_change(guarded: str) -> str:
+    """The change text of a guard (rule ``formula-guarded``)."""
+    first = guarded[1]
+    shown = {"\t": "<U+0009>", "\r": "<U+000D>"}.get(first, first)
+    return f"{shown}→'{shown} formula-guarded"
 
 
 class _FastWrite:
@@ -372,6 +410,7 @@ class _FastWrite:
             flags, _ = column.unit_flags(values, self.plan, _fallback_review)
             frame = pl.DataFrame({"v": values, "n": out["normalized"], "c": out["changes"],
                                   "f": flags, "force": force})
+            frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
             done = frame.select(
                 changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
                 fallback=(pl.col("f") & 1) != 0,
@@ -398,6 +437,25 @@ class _FastWrite:
         s.rows += batch.height
         s.rows_changed += int(changed.sum())
         return True
+
+
+def _formula_guarded(original: pl.Expr, normalized: pl.Expr,
+                     changes: pl.Expr) -> list[pl.Expr]:
+    """:func:`formula_guard` and :func:`guard_change` as expressions: new ``n`` and ``c``."""
+    import polars as pl
+
+    first = normalized.str.slice(0, 1)
+    guard = first.is_in(list(FORMULA_STARTS)) & (first != original.str.slice(0, 1))
+    shown = pl.when(first == "\t").then(pl.lit("<U+0009>")) \
+        .when(first == "\r").then(pl.lit("<U+000D>")).otherwise(first)
+    note = pl.concat_str([shown, pl.lit("→'"), shown, pl.lit(" formula-guarded")])
+    return [
+        pl.when(guard).then(pl.concat_str([pl.lit("'"), normalized])).otherwise(normalized)
+        .alias("n"),
+        pl.when(guard & (changes == "")).then(note)
+        .when(guard).then(pl.concat_str([changes, pl.lit("; "), note])).otherwise(changes)
+        .alias("c"),
+    ]
 
 
 def _fallback_review(out: UnitOutcome) -> int:

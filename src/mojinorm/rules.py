@@ -58,6 +58,8 @@ STEP_RULES: dict[str, str] = {
     "ambiguous": "different characters tie at the deciding rule and no independent source "
                  "supports one; the fallback was used",
     "fallback-kana": "the whole name was replaced by its reading (fallback 'kana')",
+    "formula-guarded": "a rewritten CSV value that would start a spreadsheet formula got a "
+                       "leading ' (normalize, CSV output)",
 }
 
 #: Rules that keep the character itself: a design difference under JIS/UCS unification, an
@@ -97,6 +99,7 @@ def _build_rule_sources() -> dict[str, str]:
         "invisible-removed": "mojinorm invisible-character policy",
         "space-normalized": "mojinorm invisible-character policy",
         "ambiguous": "mojinorm pipeline: no source decides between the tied characters",
+        "formula-guarded": "mojinorm CSV output policy: never turn text into a formula",
     }
     for category in schema.SHRINK_RULES:
         out[category.rule] = f"{mjsm}: {category.name}"

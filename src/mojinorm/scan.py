@@ -94,6 +94,7 @@ def scan_file(
             notes=file_notes(layout, resumed),
         )
         counts = counting.count(normalizer, layout, resumed, progress, inp.size)
+        inp.check_unchanged()
         report.encoding = stream.encoding
         fill_report(report, counts, layout, normalizer)
         if layout.header and resumed.first_text and report.rows == 0:
