@@ -95,37 +95,27 @@ class Counts:
         self.chars: Counter[str] = Counter()
 
 
+def change_flags(unit: str, rule: str, fallback: bool, review: bool, target: Target) -> int:
+    """What one unit's change says, as the flag bits (the counting rules above)."""
+    flags = INVISIBLE if rule in INVISIBLE_RULES else 0
+    if unit not in target:
+        flags |= UNSAFE | (FALLBACK if fallback else 0)
+    if rule not in LOSSLESS_RULES:
+        flags |= LOSSY
+    return flags | (REVIEW if review else 0)
+
+
 def value_flags(res: Result, target: Target) -> int:
-    """What the changes of one value (or unit) say, as the flag bits."""
+    """What the changes of one value say: the OR of :func:`change_flags`."""
     flags = 0
     for ch in res.changes:
-        if ch.rule in INVISIBLE_RULES:
-            flags |= INVISIBLE
-        if ch.original not in target:
-            flags |= UNSAFE
-            if ch.fallback:
-                flags |= FALLBACK
-        if ch.rule not in LOSSLESS_RULES:
-            flags |= LOSSY
-        if ch.review:
-            flags |= REVIEW
+        flags |= change_flags(ch.original, ch.rule, ch.fallback, ch.review, target)
     return flags
 
 
 def outcome_flags(out: UnitOutcome, target: Target) -> int:
-    """:func:`value_flags` of one unit's change, from ``Normalizer.outcome``."""
-    flags = 0
-    if out.rule in INVISIBLE_RULES:
-        flags |= INVISIBLE
-    if out.unit not in target:
-        flags |= UNSAFE
-        if out.fallback:
-            flags |= FALLBACK
-    if out.rule not in LOSSLESS_RULES:
-        flags |= LOSSY
-    if out.review:
-        flags |= REVIEW
-    return flags
+    """:func:`change_flags` of one unit, from ``Normalizer.outcome``."""
+    return change_flags(out.unit, out.rule, out.fallback, out.review, target)
 
 
 def count(normalizer: Normalizer, layout: Layout, stream: ResumedStream,
