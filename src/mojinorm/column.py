@@ -48,7 +48,7 @@ from .errors import UnmappableCharacter
 from .kana import normalize_kana as _normalize_kana
 from .matching import match_key as _match_key
 from .normalizer import Normalizer, UnitOutcome, get_normalizer
-from .targets import Target, get_target
+from .targets import Target, code_point_runs, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
 
 __all__ = [
@@ -78,19 +78,8 @@ def rust_class(chars: Iterable[str]) -> str:
     Every code point is written as an escape, so no class syntax of the Rust engine (``&&``,
     ``--``, ``~~``, ``[:alpha:]``) can be triggered by the target's own characters.
     """
-    cps = sorted({ord(c) for c in chars})
-    parts = []
-    i = 0
-    while i < len(cps):
-        j = i
-        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
-            j += 1
-        if j == i:
-            parts.append(f"\\x{{{cps[i]:X}}}")
-        else:
-            parts.append(f"\\x{{{cps[i]:X}}}-\\x{{{cps[j]:X}}}")
-        i = j + 1
-    return "".join(parts)
+    return "".join(f"\\x{{{lo:X}}}" if lo == hi else f"\\x{{{lo:X}}}-\\x{{{hi:X}}}"
+                   for lo, hi in code_point_runs(chars))
 
 
 def _rust_literal(text: str) -> str:

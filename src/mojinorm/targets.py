@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -178,20 +179,25 @@ def char_class(chars: frozenset[str] | set[str]) -> str:
     compiles classes of ~7,000 code points several times per file layout.
     """
     parts = []
-    cps = sorted(ord(c) for c in chars)
-    i = 0
-    while i < len(cps):
-        j = i
-        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
-            j += 1
-        if j == i:
-            parts.append(_literal(cps[i]))
-        elif j == i + 1:
-            parts.append(_literal(cps[i]) + _literal(cps[j]))
+    for lo, hi in code_point_runs(chars):
+        if lo == hi:
+            parts.append(_literal(lo))
+        elif hi == lo + 1:
+            parts.append(_literal(lo) + _literal(hi))
         else:
-            parts.append(f"{_literal(cps[i])}-{_literal(cps[j])}")
-        i = j + 1
+            parts.append(f"{_literal(lo)}-{_literal(hi)}")
     return "".join(parts)
+
+
+def code_point_runs(chars: Iterable[str]) -> list[tuple[int, int]]:
+    """The code points of ``chars`` as sorted runs ``(first, last)`` of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for cp in sorted({ord(c) for c in chars}):
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1] = (runs[-1][0], cp)
+        else:
+            runs.append((cp, cp))
+    return runs
 
 
 def _literal(cp: int) -> str:
