@@ -482,3 +482,13 @@ def test_subprocess_scan_and_errors(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["rows"] == 6
     done = _mojinorm("--version")
     assert done.returncode == 0 and mojinorm.__version__.encode() in done.stdout
+
+
+def test_a_cp932_console_gets_escapes_not_a_crash():
+    # Japanese Windows consoles are CP932: 𠮷 (U+20BB7) cannot be printed there.
+    env = {**os.environ, "PYTHONIOENCODING": "cp932"}
+    proc = subprocess.run([sys.executable, "-m", "mojinorm", "explain", "𠮷田 髙橋"],
+                          capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode("cp932")
+    assert "<U+20BB7>" in out and "吉" in out

@@ -6,6 +6,7 @@ line on stderr, no traceback, no partial output file).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import errno
 import functools
@@ -258,10 +259,24 @@ def _terminate(signum: int, _frame: object) -> None:
     raise _Terminated(signum)
 
 
+def _code_point_escape(exc: UnicodeError) -> tuple[str, int]:
+    """A character the console's encoding cannot hold, written as ``<U+20BB7>``."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    return "".join(f"<U+{ord(c):04X}>" for c in exc.object[exc.start:exc.end]), exc.end
+
+
+codecs.register_error("mojinorm-code-point", _code_point_escape)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
+    # A Japanese Windows console is CP932: 𠮷 must not crash the report, it is escaped.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="mojinorm-code-point")
     cli.main(args=list(argv) if argv is not None else None, prog_name="mojinorm")
 
 
