@@ -38,9 +38,12 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tup
     return fast, exact
 
 
-READABLE = sorted(p.name for p in HOSTILE.glob("*.csv")
+#: the corpus files that read (the others are refused: see test_hostile.ERROR_CASES)
+READABLE = sorted(p.name for p in HOSTILE.glob("*.[ct]sv")
                   if p.name not in {"invalid_in_both.csv", "mixed_encodings.csv",
-                                    "unbalanced_quote.csv", "unbalanced_quote_header.csv"})
+                                    "unbalanced_quote.csv", "unbalanced_quote_header.csv",
+                                    "utf16le_no_bom.csv", "utf16le_lone_surrogate.csv",
+                                    "line_ends_conflict.csv", "both_encodings_weak.csv"})
 
 
 @pytest.mark.parametrize("name", READABLE)

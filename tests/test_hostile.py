@@ -131,6 +131,27 @@ ERROR_CASES = [
     ("cp932.csv", ["--encoding", "utf-8"],
      r"^mojinorm: error: \S*cp932\.csv, line 2, byte offset 10: cannot decode byte 0x8D as "
      r"utf-8 \(try --encoding cp932\)$"),
+    # UTF-16LE without a BOM: NUL bytes between ASCII characters
+    ("utf16le_no_bom.csv", [],
+     r"utf16le_no_bom\.csv: NUL bytes between the characters: this looks like UTF-16LE without "
+     r"a byte-order mark; pass --encoding utf-16le, or convert the file to UTF-8 "
+     r"\(iconv -f UTF-16LE -t UTF-8\)$"),
+    # a UTF-16LE BOM read as CP932 on request would be mojibake
+    ("utf16be_bom.csv", ["--encoding", "cp932"],
+     r"utf16be_bom\.csv: the file starts with a UTF-16BE byte-order mark, but --encoding cp932 "
+     r"was given: pass --encoding utf-16be \(or auto\)$"),
+    # a lone high surrogate (0xD800) after BOM (2) + "id,name\n" (16) + "1," (4): offset 22
+    ("utf16le_lone_surrogate.csv", [],
+     r"utf16le_lone_surrogate\.csv, byte offset 22: cannot decode as UTF-16LE: illegal UTF-16 "
+     r"surrogate$"),
+    # records end with CR, then one with LF: which one is the separator is not knowable
+    ("line_ends_conflict.csv", [],
+     r"line_ends_conflict\.csv: the line ends conflict: 4 records end with CR only and 1 with LF "
+     r"\(outside quoted fields\); convert the file to one kind of line end$"),
+    # 퀀 (U+D000) is ED 80 80 in UTF-8; as CP932 that is a kanji and U+0080: not clearly either
+    ("both_encodings_weak.csv", [],
+     r"both_encodings_weak\.csv: the bytes read both as UTF-8 \(with Hangul: 퀀\) and as CP932, "
+     r"and neither reading is clearly Japanese: give --encoding utf-8 or --encoding cp932$"),
     # b"\x81\x20": invalid in UTF-8 and in CP932
     ("invalid_in_both.csv", [],
      r"invalid_in_both\.csv, line 3, byte offset 16: cannot decode byte 0x81: the line is "
@@ -184,6 +205,50 @@ CORPUS_CASES = {
         {"encoding": "cp932", "rows": 2, "unsafe_rows": 1, "notes": []},
         "id,name,name_normalized,name_changes\n1,高橋,高橋,\n2,﨑田,崎田,﨑→崎 koseki-parent\n"
         .encode("cp932"),
+    ),
+    # Excel "Unicode text": UTF-16LE with a BOM, TAB, CRLF, Japanese headers.  Read through a
+    # transcoder and written back in UTF-16LE with its BOM (never as CP932 mojibake)
+    "utf16le_bom.tsv": (
+        {"encoding": "utf-16le", "rows": 3, "unsafe_rows": 2, "line_ends": "LF",
+         "columns_selected": ["被保険者番号", "氏名", "カナ"],
+         "chars": {"U+9AD9": 1, "U+20BB7": 1},
+         "notes": ["UTF-16LE text with a byte-order mark: read as text and written back as "
+                   "UTF-16LE; byte offsets in messages are not given for it"]},
+        ("\ufeff被保険者番号\t氏名\tカナ\t氏名_normalized\t氏名_changes\r\n"
+         "1\t髙橋\tﾀｶﾊｼ\t高橋\t髙→高 jis-unification\r\n2\t山田\tﾔﾏﾀﾞ\t山田\t\r\n"
+         "3\t𠮷田\tﾖｼﾀﾞ\t吉田\t𠮷→吉 jis-unification\r\n").encode("utf-16-le"),
+    ),
+    "utf16be_bom.csv": (
+        {"encoding": "utf-16be", "rows": 1, "unsafe_rows": 1},
+        "\ufeffid,name,name_normalized,name_changes\n1,髙橋,高橋,髙→高 jis-unification\n"
+        .encode("utf-16-be"),
+    ),
+    "utf32le_bom.csv": (
+        {"encoding": "utf-32le", "rows": 1, "unsafe_rows": 1},
+        "\ufeffid,name,name_normalized,name_changes\n1,髙橋,高橋,髙→高 jis-unification\n"
+        .encode("utf-32-le"),
+    ),
+    # classic Mac OS export (CR only) with an LF inside a quoted note on the first record: the
+    # LF inside quotes is data, so the line ends are CR (it was read as LF: 0 rows).  The added
+    # fields of record 1 are quoted because its last field is
+    "cr_only_lf_in_cell.csv": (
+        {"rows": 3, "unsafe_rows": 2, "line_ends": "CR", "columns_selected": ["id", "name", "note"],
+         "chars": {"U+000A": 1, "U+9AD9": 1, "U+FA11": 1}},
+        _u('id,name,note,name_normalized,name_changes\r1,髙橋,"line one\nline two","高橋",'
+           '"髙→高 jis-unification"\r2,山田,x,山田,\r3,﨑山,y,崎山,﨑→崎 koseki-parent\r'),
+    ),
+    # CP932 as Python and Java write it: 德 and 﨑 with NEC-selected IBM codes (0xED lead
+    # bytes) make every line valid UTF-8 too, where it reads as Hangul.  Japanese wins, said so
+    "nec_cp932.csv": (
+        {"encoding": "cp932", "rows": 5, "unsafe_rows": 5, "fallback_rows": 0,
+         "chars": {"U+FA11": 3, "U+5FB7": 2},
+         "notes": ["read as CP932: the bytes are also valid UTF-8, where they read as Hangul "
+                   "(힓힎핓), not Japanese (CP932 with NEC-selected IBM codes, as Python and Java "
+                   "write it)"]},
+        # 德 → 徳 and 﨑 → 崎: 戸籍統一文字 親字 (the MJ縮退マップ row)
+        ("id,name,name_normalized,name_changes\n1,德田,徳田,德→徳 koseki-parent\n"
+         "2,德山,徳山,德→徳 koseki-parent\n3,﨑田,崎田,﨑→崎 koseki-parent\n"
+         "4,﨑山,崎山,﨑→崎 koseki-parent\n5,﨑本,崎本,﨑→崎 koseki-parent\n").encode("cp932"),
     ),
     # starts with a BOM, and a second file with its BOM was appended: U+FEFF mid-file is an
     # invisible character (in the "id" column of the repeated header and inside 山<BOM>田)
@@ -455,7 +520,8 @@ def test_record_limit(tmp_path, monkeypatch):
     for sub in "abc":
         (tmp_path / sub).mkdir()
     long_line = Workspace(tmp_path / "a", b"id,name\n1,abc\n2," + b"x" * (2 << 20) + b"\n")
-    pattern = r"in\.csv, byte offset 14: a line longer than 1 MiB \(no line breaks\?\)$"
+    # line 3 starts at byte 14 (b"id,name\n" is 8 bytes, b"1,abc\n" 6)
+    pattern = r"in\.csv, line 3, byte offset 14: a line longer than 1 MiB \(no line breaks\?\)$"
     assert_error(invoke("scan", long_line.src), pattern)
     assert_error(invoke("normalize", long_line.src, "-o", long_line.out), pattern)
     long_line.no_output()

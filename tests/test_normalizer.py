@@ -107,6 +107,16 @@ def test_gaiji_chain_is_explained_step_by_step():
     assert mojinorm.normalize("\ue000田", target="mj", gaiji=GAIJI) == "𠮷田"
 
 
+def test_a_gaiji_char_written_as_an_escape_is_one_character(tmp_path):
+    """YAML double-quoted escapes are the character: ``char: "\\u3000"`` is U+3000 (the
+    ideographic space, inside JIS X 0208), not the six characters of the escape."""
+    table = tmp_path / "g.yaml"
+    table.write_text('gaiji:\n  - code: U+E000\n    char: "\\u3000"\n', encoding="utf-8")
+    assert mojinorm.normalize("山\ue000田", gaiji=str(table)) == "山\u3000田"
+    change = mojinorm.explain("\ue000", gaiji=str(table)).changes[0]
+    assert change.replacement == "\u3000" and change.steps[0].rule == "gaiji-table"
+
+
 def test_unmapped_gaiji_is_reported_not_passed_through():
     for fallback, expected in [("geta", "〓田"), ("black-circle", "●田"), ("keep", "\ue005田")]:
         result = mojinorm.explain("\ue005田", fallback=fallback)

@@ -22,7 +22,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 
 from . import __version__
-from .csvio import ENCODINGS
+from .csvio import ENCODINGS, path_problem
 from .errors import MojinormError
 from .gaiji import is_private_use
 from .invisible import classify
@@ -200,8 +200,11 @@ def _run_with_progress(path: str, quiet: bool, fn: Callable[[Progress | None], _
 
 
 def _check_input(file: str) -> None:
-    if file != "-" and not os.path.exists(file):
-        raise click.BadParameter(f"{file}: no such file", param_hint="'FILE'")
+    if file == "-":
+        return
+    problem = path_problem(file)
+    if problem is not None:
+        raise click.BadParameter(f"{file}: {problem}", param_hint="'FILE'")
 
 
 _TARGET_HELP = (f"target character set: {', '.join(BUILTIN_TARGETS)}, or a YAML profile path "
@@ -224,7 +227,8 @@ def _gaiji_option(fn: _F) -> _F:
 def _input_options(fn: _F) -> _F:
     fn = click.option("--encoding", "-e", type=click.Choice(ENCODINGS), default="auto",
                       show_default=True,
-                      help="input encoding; auto tries UTF-8 (BOM aware), then CP932")(fn)
+                      help="input encoding; auto follows a BOM (UTF-8, UTF-16, UTF-32), else "
+                           "tries UTF-8, then CP932")(fn)
     fn = click.option("--delimiter", "-d", metavar=",|\\t|none", default=None,
                       help="field delimiter: ',' or '\\t' (or tab), none for plain text "
                            "(default: sniffed from the first line: TAB, else comma, else plain "
@@ -357,7 +361,7 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
     if gaiji:
         lines.append(f"gaiji       {', '.join(gaiji)}")
     lines += [
-        f"columns     {', '.join(r.columns_selected) or '-'}  ({delim}, "
+        f"columns     {', '.join(map(show, r.columns_selected)) or '-'}  ({delim}, "
         f"{'header' if r.header else 'no header'}, {r.fields} fields)",
         f"rows        {r.rows:,}",
         f"unsafe      {r.unsafe_rows:,} rows ({_pct(r.unsafe_rows, r.rows)}) would render ● "
@@ -379,7 +383,7 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
         lines.append("")
         lines.append(_table(
             ["column", "values", "unsafe", "fallback", "invisible"],
-            ([name, f"{c['values']:,}", f"{c['unsafe']:,}", f"{c['fallback']:,}",
+            ([show(name), f"{c['values']:,}", f"{c['unsafe']:,}", f"{c['fallback']:,}",
               f"{c['invisible']:,}"] for name, c in r.columns.items()),
             right=(1, 2, 3, 4)))
     if r.chars and top:

@@ -18,12 +18,18 @@ Hostile input (each is an :class:`InputError`, or a documented reading):
 * A quoted field still open at the end of the input is an error naming the line of its
   opening quote (``csv.reader`` silently takes the rest of the file as the field); so is a
   record, or a line, longer than :data:`MAX_RECORD`.
-* Classic Mac OS files, whose line ends are CR only: when the first :data:`EOL_WINDOW` bytes
-  hold a CR and no LF, CR is the record separator (:func:`detect_eol`).  The bytes 0x0D and 0x0A
-  are swapped before decoding (both bytes only ever encode themselves in UTF-8 and CP932), so
-  the rest of the code sees LF-terminated text; raw bytes are copied unswapped.
+* Classic Mac OS files, whose line ends are CR only: when records end with a lone CR and none
+  with LF, counted outside quoted fields over the whole file (a stream: its first
+  :data:`EOL_WINDOW` bytes), CR is the record separator (:class:`LineEndEvidence`); more lone
+  CRs than LFs is refused as conflicting.  The bytes 0x0D and 0x0A are swapped before decoding
+  (both bytes only ever encode themselves in UTF-8 and CP932), so the rest of the code sees
+  LF-terminated text; raw bytes are copied unswapped.
 * Undecodable bytes name the line and byte offset; with ``auto`` the message says whether the
-  line reads in the other encoding (a file mixing UTF-8 and CP932 lines) or in neither.
+  line reads in the other encoding (a file mixing UTF-8 and CP932 lines) or in neither.  Bytes
+  valid in both are decided by which reading is Japanese, or refused (:func:`choose_encoding`).
+* UTF-16 and UTF-32 with a byte-order mark (or named by ``--encoding``) are transcoded to
+  UTF-8 at the edge and written back in their own encoding; without a mark, ASCII text with
+  NUL bytes between the characters is refused as probably UTF-16/UTF-32.
 * Output (:class:`atomic_output`) goes through a temp file renamed when complete; a write error
   (disk full) or an interrupt removes the temp file.  An existing output that is not a regular
   file (``/dev/null``, ``/dev/full``, a FIFO) is written directly, never replaced.
@@ -31,6 +37,8 @@ Hostile input (each is an :class:`InputError`, or a documented reading):
 
 from __future__ import annotations
 
+import codecs
+import errno
 import os
 import re
 import stat
@@ -45,23 +53,25 @@ from typing import BinaryIO, Literal, Protocol
 from .errors import InputError, OutputError
 
 __all__ = [
-    "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "Chunk", "DecodedStream",
-    "Input", "InputError", "OutputError", "Readable", "RecordParser", "UnclosedQuote",
-    "atomic_output", "choose_encoding", "count_newlines", "decode", "detect_encoding",
-    "detect_eol", "format_size", "iter_byte_chunks", "open_input", "quote_field",
-    "sniff_delimiter",
+    "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "WIDE", "Chunk",
+    "DecodedStream", "Input", "InputError", "LineEndEvidence", "OutputError", "Readable",
+    "RecordParser", "UnclosedQuote", "WideDecodeError", "WideReader", "WideSink", "Writable",
+    "atomic_output", "choose_encoding", "decode", "detect_encoding", "detect_eol",
+    "format_size", "iter_byte_chunks", "open_input", "path_problem", "quote_field",
+    "scan_line_ends", "sniff_delimiter",
 ]
 
 CHUNK_SIZE = 2 * 1024 * 1024
 #: A record (a line, or a quoted field spanning lines) longer than this is an input error.
 MAX_RECORD = 16 * 1024 * 1024
-#: Bytes at the start of a file that decide its line ends (CR only, or LF / CRLF).
-EOL_WINDOW = 64 * 1024
+#: Bytes at the start of a stream (stdin, a pipe) that decide its line ends (CR only, or LF /
+#: CRLF); a regular file is looked at whole (:func:`scan_line_ends`).
+EOL_WINDOW = 1024 * 1024
+EOL_BLOCK = 4 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 #: Swaps CR and LF (bytes or str): CR-only input is read as LF-terminated text.
 SWAP_EOL = bytes.maketrans(b"\r\n", b"\n\r")
 SWAP_EOL_STR = str.maketrans("\r\n", "\n\r")
-ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932")
 QUOTE = '"'
 
 #: What :class:`DecodedStream` yields: ``(text, data, final, lines_before)``, the decoded text
@@ -142,6 +152,45 @@ def _open_read(path: Path) -> BinaryIO:
     return open(path, "rb")  # noqa: SIM115 - closed by Input.close
 
 
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be reached, in words (None when it can): a missing file, a symbolic
+    link loop, a link to nothing, a directory on the way that cannot be entered."""
+    try:
+        os.stat(path)
+        return None
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        return "no such file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop (following its links never reaches a file)"
+        if exc.errno == errno.ENOTDIR:
+            return "a part of the path is a file, not a directory"
+        if exc.errno == errno.EACCES:
+            blocked = _first_closed_directory(path)
+            if blocked is not None:
+                return f"permission denied: cannot enter the directory {blocked}"
+            return "permission denied"
+        return exc.strerror or str(exc)
+
+
+def _first_closed_directory(path: str) -> str | None:
+    """The first directory on the way to ``path`` that cannot be searched (entered)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    chain = []
+    while True:
+        chain.append(parent)
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    for d in reversed(chain):
+        if not os.access(d, os.X_OK):
+            return d
+    return None
+
+
 def open_input(file: str) -> Input:
     if file == "-":
         if sys.stdin is None:  # Python sets it so when fd 0 is closed (<&-)
@@ -156,11 +205,13 @@ def open_input(file: str) -> Input:
     except IsADirectoryError:
         raise InputError("is a directory, not a file", name=file) from None
     except FileNotFoundError:
-        raise InputError("no such file", name=file) from None
+        raise InputError(path_problem(file) or "no such file", name=file) from None
     except PermissionError:
-        raise InputError("permission denied (cannot read it)", name=file) from None
+        problem = path_problem(file)
+        raise InputError(problem or "permission denied (cannot read it)", name=file) from None
     except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror or exc}", name=file) from None
+        problem = path_problem(file)
+        raise InputError(problem or f"cannot open: {exc.strerror or exc}", name=file) from None
     try:
         st = os.fstat(f.fileno())
         regular = stat.S_ISREG(st.st_mode) and f.seekable()
@@ -188,6 +239,7 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
     rest = b""
     offset = start
     pos = start
+    lines = 0  # separators before ``offset``: the line number of a line too long to read
     while True:
         want = size if end is None else min(size, end - pos)
         try:
@@ -204,7 +256,7 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
         if cut == 0:
             if len(buf) > MAX_RECORD:
                 raise InputError(f"a line longer than {format_size(MAX_RECORD)} (no line "
-                                 "breaks?)", name=name, offset=offset)
+                                 "breaks?)", name=name, line=lines + 1, offset=offset)
             rest = buf
             continue
         if cut == len(buf):
@@ -213,6 +265,7 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
         else:
             rest = buf[cut:]
             yield offset, buf[:cut], False
+        lines += buf.count(sep, 0, cut)
         offset += cut
 
 
@@ -222,95 +275,181 @@ def format_size(n: int) -> str:
         else f"{n:,} bytes"
 
 
-def count_newlines(path: str, end: int, sep: bytes = b"\n") -> int:
-    """Number of ``sep`` bytes in ``path`` before byte ``end`` (for line numbers in errors)."""
-    n = 0
-    with open(path, "rb") as f:
-        left = end
-        while left > 0:
-            block = f.read(min(left, 1 << 20))
-            if not block:
-                break
-            n += block.count(sep)
-            left -= len(block)
-    return n
+_QUOTED_BYTES = re.compile(rb'"[^"]*"')
 
 
-def detect_eol(head: bytes, eof: bool = True) -> bytes:
-    """The record separator of a file starting with ``head``: ``b"\\r"`` when ``head`` holds a
-    CR and no LF (classic Mac OS line ends), else ``b"\\n"`` (LF or CRLF).
+@dataclass
+class LineEndEvidence:
+    """Line ends found outside quoted fields (a quoted field may hold CR and LF as data).
+
+    Fed block by block (:meth:`feed`); the quote state and a CR at the end of a block (the
+    first half of a CRLF?) carry over to the next block.
+    """
+
+    lf: int = 0  #: records ending in LF or CRLF
+    cr: int = 0  #: records ending in a CR not followed by LF
+    inside: bool = False  #: a quoted field is open at the end of what was fed
+    held: bytes = b""
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        data = self.held + data
+        self.held = b""
+        if not final and data.endswith(b"\r"):
+            data, self.held = data[:-1], b"\r"
+        if self.inside:
+            q = data.find(b'"')
+            if q < 0:
+                return
+            data = b"q" + data[q + 1:]
+            self.inside = False
+        # a quoted field becomes one ordinary byte: a CR and an LF on either side of it stay
+        # two line ends, never one CRLF
+        outside = _QUOTED_BYTES.sub(b"q", data) if b'"' in data else data
+        q = outside.find(b'"')
+        if q >= 0:  # a quote opened in this block closes in a later one
+            outside = outside[:q]
+            self.inside = True
+        self.lf += outside.count(b"\n")
+        cr = outside.count(b"\r")
+        if cr:
+            self.cr += cr - outside.count(b"\r\n")
+
+    def decide(self, name: str = "") -> bytes:
+        """``b"\\r"`` (CR only, classic Mac OS) or ``b"\\n"`` (LF or CRLF).
+
+        CR-only when records end with a lone CR and none with LF.  A lone CR in an LF file is
+        data (an unquoted field may hold one), so LF wins while LF ends are at least as many;
+        more lone CRs than LFs is a file whose line ends conflict: an :class:`InputError`.
+        """
+        if self.cr and not self.lf:
+            return b"\r"
+        if self.cr > self.lf:
+            raise InputError(f"the line ends conflict: {self.cr:,} records end with CR only and "
+                             f"{self.lf:,} with LF (outside quoted fields); convert the file to "
+                             "one kind of line end", name=name)
+        return b"\n"
+
+
+def detect_eol(head: bytes, eof: bool = True, name: str = "") -> bytes:
+    """The record separator of a file starting with ``head`` (see :class:`LineEndEvidence`):
+    ``b"\\r"`` for CR-only line ends, else ``b"\\n"`` (LF or CRLF).
 
     ``eof``: ``head`` is the whole file.  Otherwise a CR that is the last byte of ``head`` may be
     the first half of a CRLF, so it does not count.
     """
-    if b"\n" in head:
-        return b"\n"
-    cr = head.find(b"\r")
-    if cr < 0 or (cr == len(head) - 1 and not eof):
-        return b"\n"
-    return b"\r"
+    evidence = LineEndEvidence()
+    evidence.feed(head, final=eof)
+    return evidence.decide(name)
+
+
+def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> bytes:
+    """:func:`detect_eol` over the whole of a seekable ``stream`` from ``start`` (the structure
+    of the whole input decides, not its head); leaves the stream at ``start``."""
+    evidence = LineEndEvidence()
+    stream.seek(start)
+    while True:
+        block = stream.read(EOL_BLOCK)
+        if not block:
+            break
+        evidence.feed(block)
+    evidence.feed(b"", final=True)
+    stream.seek(start)
+    return evidence.decide(name)
 
 
 # ---------------------------------------------------------------------------- encodings
 
 
-def choose_encoding(window: bytes, sep: bytes = b"\n") -> str:
-    """``utf-8`` when ``window`` decodes as UTF-8, else ``cp932``.
+#: Hangul (jamo, compatibility jamo, syllables): CP932 bytes with the NEC-selected IBM lead
+#: bytes 0xED/0xEE can also be valid UTF-8, where they read as Hangul syllables.
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+#: What Japanese member files hold beyond ASCII: CJK symbols, kana, kanji (compatibility
+#: ideographs such as 﨑 included), full-width forms and half-width katakana.
+_JAPANESE = re.compile("[\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+                       "\uf900-\ufaff\uff01-\uff9f]")
+
+
+def _non_ascii(text: str) -> int:
+    return len(text) - len(text.encode("ascii", "ignore"))
+
+
+def choose_encoding(window: bytes, sep: bytes = b"\n", name: str = "") -> tuple[str, str | None]:
+    """``(codec, note)``: ``utf-8`` when ``window`` decodes as UTF-8, else ``cp932``; ``note``
+    says why when the choice needed evidence.
 
     When neither decodes it, the one that got further wins (a UTF-8 file with one bad byte is
     reported as UTF-8, at that byte).  When the lines before the first non-UTF-8 line hold
     non-ASCII text that is UTF-8 and not CP932, the file is UTF-8 and that line is the error (a
     file mixing encodings is refused, not read as CP932 mojibake).
+
+    Bytes valid in both (CP932 written with NEC-selected IBM codes: 德, 﨑) are decided by what
+    each reading yields: UTF-8 that reads as Hangul with no Japanese, where CP932 reads as
+    Japanese only, is CP932; Hangul in a UTF-8 reading otherwise is weak evidence either way,
+    so the file is refused with a request for ``--encoding``.
     """
     try:
-        window.decode("utf-8")
-        return "utf-8"
+        as_utf8 = window.decode("utf-8")
     except UnicodeDecodeError as exc:
         utf8_at = exc.start
+    else:
+        hangul = _HANGUL.findall(as_utf8)
+        if not hangul:
+            return "utf-8", None
+        try:
+            as_cp932 = window.decode("cp932")
+        except UnicodeDecodeError:
+            return "utf-8", None  # Korean text: CP932 has no reading of it
+        japanese_in_utf8 = len(_JAPANESE.findall(as_utf8))
+        if not japanese_in_utf8 and \
+                len(_JAPANESE.findall(as_cp932)) == _non_ascii(as_cp932):
+            return "cp932", ("read as CP932: the bytes are also valid UTF-8, where they read "
+                             f"as Hangul ({''.join(hangul[:3])}), not Japanese (CP932 with "
+                             "NEC-selected IBM codes, as Python and Java write it)")
+        raise InputError("the bytes read both as UTF-8 (with Hangul: "
+                         f"{''.join(hangul[:3])}) and as CP932, and neither reading is clearly "
+                         "Japanese: give --encoding utf-8 or --encoding cp932", name=name)
     line_start = window.rfind(sep, 0, utf8_at) + 1
     before = window[:line_start]
     if not before.isascii():
         try:
             before.decode("cp932")
         except UnicodeDecodeError:
-            return "utf-8"
+            return "utf-8", None
     try:
         window.decode("cp932")
-        return "cp932"
+        return "cp932", None
     except UnicodeDecodeError as exc:
-        return "utf-8" if utf8_at >= exc.start else "cp932"
+        return ("utf-8" if utf8_at >= exc.start else "cp932"), None
 
 
-def detect_encoding(stream: BinaryIO, size: int, sep: bytes = b"\n") -> tuple[str, bool]:
-    """Decide ``--encoding auto`` for a seekable stream: ``(codec, has_bom)``; rewinds it.
+def detect_encoding(stream: BinaryIO, start: int, size: int, sep: bytes = b"\n",
+                    name: str = "") -> tuple[str, str | None]:
+    """Decide ``--encoding auto`` for a seekable stream without a BOM: ``(codec, note)``; leaves
+    the stream at ``start``.
 
-    Rule (the same one the streaming reader applies on stdin): a UTF-8 BOM means UTF-8;
-    otherwise the first chunk holding a non-ASCII byte, from the line of that byte on, decides
-    (see :func:`choose_encoding`); an all-ASCII file is UTF-8.
+    Rule (the same one the streaming reader applies on stdin): the first chunk holding a
+    non-ASCII byte, from the line of that byte on, decides (see :func:`choose_encoding`); an
+    all-ASCII file is UTF-8.
     """
-    stream.seek(0)
-    head = stream.read(3)
-    if head == BOM:
-        stream.seek(0)
-        return "utf-8", True
-    stream.seek(0)
+    stream.seek(start)
     try:
-        for _, data, _final in iter_byte_chunks(stream, 0, None, size, sep=sep):
-            enc = _decide(data, sep)
-            if enc is not None:
-                return enc, False
-        return "utf-8", False
+        for _, data, _final in iter_byte_chunks(stream, start, None, size, name, sep=sep):
+            decided = _decide(data, sep, name)
+            if decided is not None:
+                return decided
+        return "utf-8", None
     finally:
-        stream.seek(0)
+        stream.seek(start)
 
 
-def _decide(data: bytes, sep: bytes = b"\n") -> str | None:
-    """Encoding decided by this chunk, or None when it is all ASCII."""
+def _decide(data: bytes, sep: bytes = b"\n", name: str = "") -> tuple[str, str | None] | None:
+    """Encoding decided by this chunk (see :func:`choose_encoding`), or None when it is all
+    ASCII."""
     if data.isascii():
         return None
     first = _first_high(data)
     line_start = data.rfind(sep, 0, first) + 1
-    return choose_encoding(data[line_start:], sep)
+    return choose_encoding(data[line_start:], sep, name)
 
 
 _HIGH = re.compile(rb"[\x80-\xff]")
@@ -372,11 +511,11 @@ def decode(data: bytes, encoding: str, *, name: str, offset: int, lines_before: 
 class _Prefixed:
     """A read-once stream whose first bytes were already read (to look at them)."""
 
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+    def __init__(self, head: bytes, stream: Readable) -> None:
         self.head = head
         self.stream = stream
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1, /) -> bytes:
         if self.head:
             if n < 0 or n >= len(self.head):
                 out, self.head = self.head, b""
@@ -388,7 +527,7 @@ class _Prefixed:
         return self.stream.read(n)
 
 
-def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+def _read_up_to(stream: Readable, n: int) -> bytes:
     """Up to ``n`` bytes; fewer only at the end of the stream."""
     parts = []
     left = n
@@ -401,43 +540,139 @@ def _read_up_to(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
+# ---------------------------------------------------------------------------- UTF-16 and UTF-32
+
+#: Encodings read through a transcoder: they become UTF-8 at the edge (every other part of the
+#: reader relies on 0x0A, 0x0D, 0x22 and the delimiter being one byte each) and the output is
+#: written back in the same encoding, byte-order mark included (:class:`WideSink`).
+WIDE = ("utf-16le", "utf-16be", "utf-32le", "utf-32be")
+#: Byte-order marks, longest first (the UTF-32LE mark begins with the UTF-16LE one).
+WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32le"), (b"\x00\x00\xfe\xff", "utf-32be"),
+             (b"\xff\xfe", "utf-16le"), (b"\xfe\xff", "utf-16be"))
+ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932", *WIDE)
+_WIDE_BLOCK = 1024 * 1024
+
+
+def _label(codec: str) -> str:
+    return codec.upper()
+
+
+class WideDecodeError(InputError):
+    """Bytes that are not valid in the input's UTF-16/UTF-32 encoding (the offset is exact)."""
+
+
+class WideReader:
+    """A read-once stream of the UTF-8 bytes of a UTF-16/UTF-32 stream."""
+
+    def __init__(self, stream: Readable, codec: str, name: str, start: int) -> None:
+        self.stream = stream
+        self.codec = codec
+        self.name = name
+        self.decoder = codecs.getincrementaldecoder(codec)("strict")
+        self.consumed = start  #: input bytes read so far (for progress)
+        self.pending = b""
+        self.done = False
+
+    def read(self, n: int = -1, /) -> bytes:
+        while not self.done and (n < 0 or len(self.pending) < n):
+            raw = self.stream.read(_WIDE_BLOCK)
+            held = len(self.decoder.getstate()[0])
+            try:
+                text = self.decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                raise WideDecodeError(
+                    f"cannot decode as {_label(self.codec)}: {exc.reason}", name=self.name,
+                    offset=self.consumed - held + exc.start) from None
+            self.consumed += len(raw)
+            self.pending += text.encode("utf-8")
+            self.done = not raw
+        if n < 0 or n >= len(self.pending):
+            out, self.pending = self.pending, b""
+        else:
+            out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+
+class Writable(Protocol):
+    """What output is written to: a binary file, or a sink that re-encodes."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+class WideSink:
+    """Writes the UTF-8 bytes it is given in the input's UTF-16/UTF-32 encoding (the reverse
+    of :class:`WideReader`: an unchanged record comes back byte for byte)."""
+
+    def __init__(self, f: Writable, codec: str, bom: bool) -> None:
+        self.f = f
+        self.codec = codec
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        if bom:
+            f.write("\ufeff".encode(codec))
+
+    def write(self, data: bytes, /) -> int:
+        self.f.write(self.decoder.decode(data).encode(self.codec))
+        return len(data)
+
+
+def _wide_without_bom(window: bytes) -> str | None:
+    """The UTF-16/UTF-32 encoding that a BOM-less ``window`` looks like (ASCII text with NUL
+    bytes between the characters), or None."""
+    sample = window[:65536]
+    n = len(sample) - len(sample) % 4
+    if n < 8 or sample.count(0, 0, n) * 8 < n:
+        return None
+    zero = [sample[i:n:4].count(0) for i in range(4)]
+    quarter = n // 4
+    # UTF-32: the top byte of every code unit is zero, the next one too outside plane 0
+    if zero[3] == quarter and zero[2] * 10 >= quarter * 9 and zero[0] < quarter:
+        return "utf-32le"
+    if zero[0] == quarter and zero[1] * 10 >= quarter * 9 and zero[3] < quarter:
+        return "utf-32be"
+    odd, even = zero[1] + zero[3], zero[0] + zero[2]
+    if odd > 2 * even:
+        return "utf-16le"
+    if even > 2 * odd:
+        return "utf-16be"
+    return None
+
+
 class DecodedStream:
     """Decoded, line-aligned text chunks of one input, with the encoding and line ends resolved.
 
-    ``encoding`` is ``auto`` / ``utf-8`` / ``utf-8-sig`` / ``cp932``.  With a UTF-8 codec a
-    leading BOM is skipped and remembered (``has_bom``).  On a seekable file ``auto`` is decided
-    up front by :func:`detect_encoding`; on stdin by the first chunk holding a non-ASCII byte
-    (the same rule, applied while streaming).  ``eol`` is the record separator byte
-    (:func:`detect_eol`); with CR (``cr``) the yielded text has CR and LF swapped, so records
-    always end with ``"\\n"`` in the text, while the raw bytes are the file's.
+    ``encoding`` is one of :data:`ENCODINGS`.  With a UTF-8 codec a leading BOM is skipped and
+    remembered (``has_bom``).  A UTF-16/UTF-32 byte-order mark (or such an ``encoding``) puts a
+    transcoder in front: the rest of the reader sees UTF-8 (``wide`` names the encoding, and
+    :meth:`sink` writes output back in it).  On a seekable file ``auto`` is decided up front by
+    :func:`detect_encoding`; on stdin by the first chunk holding a non-ASCII byte (the same
+    rule, applied while streaming).  ``eol`` is the record separator byte: on a regular file
+    decided by its whole structure (:func:`scan_line_ends`), on a stream by its first
+    :data:`EOL_WINDOW` bytes.  With CR (``cr``) the yielded text has CR and LF swapped, so
+    records always end with ``"\\n"`` in the text, while the raw bytes are the file's.
     """
 
-    def __init__(self, inp: Input, encoding: str = "auto", *, start: int = 0,
-                 end: int | None = None, size: int | None = None, lines_before: int = 0,
-                 codec: str | None = None, has_bom: bool = False,
-                 eol: bytes | None = None) -> None:
+    def __init__(self, inp: Input, encoding: str = "auto", *, size: int | None = None) -> None:
         if encoding not in ENCODINGS:
             raise InputError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
         self.inp = inp
         self.source: Readable = inp.stream
         self.requested = encoding
-        self.start = start
-        self.end = end
+        self.start = 0
         self.size = size or CHUNK_SIZE
-        self.lines_before = lines_before
-        self.codec = codec  #: 'utf-8' or 'cp932' once known
-        self.has_bom = has_bom
-        self.eol = eol  #: b"\n" (LF or CRLF) or b"\r" (CR only); None until prepared
-        self.bytes_done = 0
-        if codec is None:
-            if encoding == "cp932":
-                self.codec = "cp932"
-            elif encoding in ("utf-8", "utf-8-sig"):
-                self.codec = "utf-8"
+        #: 'utf-8' or 'cp932' once known (a wide input is transcoded to UTF-8)
+        self.codec = {"cp932": "cp932", "utf-8": "utf-8", "utf-8-sig": "utf-8"}.get(encoding)
+        self.wide: str | None = encoding if encoding in WIDE else None
+        self.has_bom = False
+        self.eol: bytes | None = None  #: b"\n" (LF or CRLF) or b"\r" (CR only)
+        self.notes: list[str] = []  #: what the reader decided on evidence, for the report
+        self._bytes_done = 0
+        self._transcoder: WideReader | None = None
 
     @property
     def encoding(self) -> str:
         """The encoding to report (and to write output in)."""
+        if self.wide is not None:
+            return self.wide
         if self.codec == "cp932":
             return "cp932"
         return "utf-8-sig" if self.has_bom else "utf-8"
@@ -447,70 +682,149 @@ class DecodedStream:
         """Line ends are CR only (classic Mac OS)."""
         return self.eol == b"\r"
 
+    @property
+    def bytes_done(self) -> int:
+        """Input bytes read so far (for progress)."""
+        return self._transcoder.consumed if self._transcoder is not None else self._bytes_done
+
+    def sink(self, f: Writable) -> Writable:
+        """Where output bytes (UTF-8 for a wide input) go: ``f``, or a re-encoding sink."""
+        if self.wide is None:
+            return f
+        return WideSink(f, self.wide, self.has_bom)
+
+    @property
+    def utf8_bom(self) -> bool:
+        """The input starts with a UTF-8 BOM, which the output repeats."""
+        return self.has_bom and self.wide is None
+
     def prepare(self) -> None:
         """Resolve the BOM, the line ends and, on a seekable file, the auto encoding; position
         the stream."""
-        stream = self.inp.stream
-        if self.inp.path is None:
-            # stdin, a pipe: look at the first bytes, then read on from them
-            if self.start != 0:
-                return
-            try:
-                head = _read_up_to(stream, EOL_WINDOW)
-            except OSError as exc:
-                raise InputError(f"cannot read: {exc.strerror or exc}",
-                                 name=self.inp.name) from None
-            if head.startswith(BOM) and self.codec != "cp932":
-                self.has_bom = True
-                self.codec = "utf-8"
-                head = head[3:]
-                self.start = 3
-            if self.eol is None:
-                self.eol = detect_eol(head, eof=len(head) < EOL_WINDOW - self.start)
-            self.source = _Prefixed(head, stream)
-            return
         try:
-            if self.start == 0:
-                stream.seek(0)
-                head = stream.read(3)
-                if head == BOM and self.codec != "cp932":
-                    self.has_bom = True
-                    self.codec = "utf-8"
-                    self.start = 3
-                if self.eol is None:
-                    stream.seek(self.start)
-                    window = stream.read(EOL_WINDOW)
-                    self.eol = detect_eol(window, eof=len(window) < EOL_WINDOW)
-                if self.codec is None:
-                    self.codec, _ = detect_encoding(stream, self.size, self.eol)
-            stream.seek(self.start)
+            self._prepare()
         except InputError as exc:
             exc.name = exc.name or self.inp.name
             raise
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror or exc}", name=self.inp.name) from None
 
+    def _prepare(self) -> None:
+        stream = self.inp.stream
+        name = self.inp.name
+        seekable = self.inp.path is not None
+        if seekable:
+            stream.seek(0)
+            head = stream.read(4)
+        else:
+            head = _read_up_to(stream, 4)
+            self.source = _Prefixed(head, stream)
+        bom = self._wide_bom(head)
+        if self.wide is not None:
+            if seekable:
+                stream.seek(bom)
+            else:
+                self.source.read(bom)
+            self._open_wide(bom > 0)
+            return
+        if head.startswith(BOM) and self.codec != "cp932":
+            self.has_bom = True
+            self.codec = "utf-8"
+            self.start = 3
+        if seekable:
+            stream.seek(self.start)
+            self._refuse_wide_without_bom(stream.read(EOL_WINDOW))
+            self.eol = scan_line_ends(stream, self.start, name)
+            if self.codec is None:
+                self.codec, note = detect_encoding(stream, self.start, self.size, self.eol, name)
+                if note:
+                    self.notes.append(note)
+            stream.seek(self.start)
+            return
+        window = _read_up_to(self.source, EOL_WINDOW)[self.start:]
+        self._refuse_wide_without_bom(window)
+        self.eol = detect_eol(window, eof=len(window) < EOL_WINDOW - self.start, name=name)
+        self.source = _Prefixed(window, stream)
+
+    def _wide_bom(self, head: bytes) -> int:
+        """Length of the UTF-16/UTF-32 byte-order mark ``head`` starts with (0: none); sets
+        ``wide`` from it under ``auto``.  A mark that contradicts ``--encoding`` is an error."""
+        for mark, codec in WIDE_BOMS:
+            if not head.startswith(mark):
+                continue
+            if self.wide is None and self.requested != "auto":
+                raise InputError(f"the file starts with a {_label(codec)} byte-order mark, but "
+                                 f"--encoding {self.requested} was given: pass --encoding "
+                                 f"{codec} (or auto)")
+            if self.wide is not None and codec != self.wide:
+                if codec == "utf-32le" and self.wide == "utf-16le":
+                    return 2  # FF FE then U+0000: the UTF-16LE mark and a NUL
+                raise InputError(f"the file starts with a {_label(codec)} byte-order mark, not "
+                                 f"{_label(self.wide)}: pass --encoding {codec} (or auto)")
+            self.wide = codec
+            return len(mark)
+        return 0
+
+    def _refuse_wide_without_bom(self, window: bytes) -> None:
+        if self.requested != "auto":
+            return  # the encoding was given: NUL is a character like any other
+        guess = _wide_without_bom(window)
+        if guess is not None:
+            raise InputError(f"NUL bytes between the characters: this looks like "
+                             f"{_label(guess)} without a byte-order mark; pass --encoding "
+                             f"{guess}, or convert the file to UTF-8 "
+                             f"(iconv -f {_label(guess)} -t UTF-8)")
+
+    def _open_wide(self, bom: bool) -> None:
+        assert self.wide is not None
+        self.has_bom = bom
+        self.codec = "utf-8"
+        self._transcoder = WideReader(self.source, self.wide, self.inp.name,
+                                       start=4 if self.wide.startswith("utf-32") and bom
+                                       else 2 if bom else 0)
+        window = _read_up_to(self._transcoder, EOL_WINDOW)
+        self.eol = detect_eol(window, eof=len(window) < EOL_WINDOW, name=self.inp.name)
+        self.source = _Prefixed(window, self._transcoder)
+        self.notes.append(f"{_label(self.wide)} text{' with a byte-order mark' if bom else ''}: "
+                          f"read as text and written back as {_label(self.wide)}; byte offsets "
+                          "in messages are not given for it")
+
     def __iter__(self) -> Iterator[Chunk]:
         """Yield ``(text, data, final, lines_before_text)``: decoded text and its raw bytes."""
-        if self.eol is None and self.inp.path is None and self.start == 0:
-            self.prepare()  # a stream read once: the BOM and line ends come from its head
-        lines = self.lines_before
+        if self.eol is None:
+            self.prepare()
+        try:
+            yield from self._chunks()
+        except WideDecodeError:
+            raise
+        except InputError as exc:
+            if self.wide is not None:
+                exc.offset = None  # an offset into the transcoded bytes would mislead
+            raise
+
+    def _chunks(self) -> Iterator[Chunk]:
+        lines = 0
         sep = self.eol or b"\n"
         swap = sep == b"\r"
         auto = self.requested == "auto"
         seen_high = False
-        for offset, data, final in iter_byte_chunks(self.source, self.start, self.end,
-                                                    self.size, self.inp.name, sep):
+        name = self.inp.name
+        for offset, data, final in iter_byte_chunks(self.source, self.start, None, self.size,
+                                                    name, sep):
             if self.codec is None:
-                self.codec = _decide(data, sep)
+                decided = _decide(data, sep, name)
+                if decided is not None:
+                    self.codec, note = decided
+                    if note:
+                        self.notes.append(note)
             view = data.translate(SWAP_EOL) if swap else data
-            text = decode(view, self.codec or "utf-8", name=self.inp.name, offset=offset,
+            text = decode(view, self.codec or "utf-8", name=name, offset=offset,
                           lines_before=lines, auto=auto, seen_high=seen_high)
             if auto and not seen_high:
                 seen_high = not data.isascii()
             before = lines
             lines += view.count(b"\n")
-            self.bytes_done = offset + len(data)
+            self._bytes_done = offset + len(data)
             yield text, data, final, before
 
 
@@ -688,6 +1002,10 @@ class atomic_output:
             self.f = self._open_temp(fd)
             return _Sink(self.f, self.path)
         if os.path.islink(self.path):
+            problem = path_problem(self.path)
+            if problem is not None and problem != "no such file" and \
+                    not problem.startswith("a symbolic link to"):
+                raise OutputError(problem, name=self.path)
             self.dest = os.path.realpath(self.path)  # write the file, keep the link
         target = Path(self.dest)
         try:
@@ -714,6 +1032,10 @@ class atomic_output:
             fd, self.tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                             dir=directory)
         except OSError as exc:
+            problem = path_problem(str(directory))
+            if problem is not None and problem != "no such file":
+                raise OutputError(f"cannot write into {directory}: {problem}",
+                                  name=self.path) from None
             raise OutputError(f"cannot write into {directory}: {exc.strerror or exc}",
                               name=self.path) from None
         try:

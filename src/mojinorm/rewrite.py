@@ -22,10 +22,10 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from . import csvio, records
-from .csvio import DecodedStream, InputError, atomic_output, open_input, quote_field
+from .csvio import DecodedStream, InputError, Writable, atomic_output, open_input, quote_field
 from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter
 from .parquet import is_parquet, normalize_parquet
 from .records import (
@@ -129,10 +129,12 @@ def normalize_file(
                                    line_ends="CR" if stream.cr else "LF",
                                    notes=file_notes(layout, resumed))
         with atomic_output(out, mode=inp.mode, overwrite=overwrite) as f:
-            writer = _Writer(f, normalizer, layout, kana_idx, replace, summary, inp.name,
-                             stream.eol or b"\n")
+            writer = _Writer(stream.sink(f), normalizer, layout, kana_idx, replace, summary,
+                             inp.name, stream.eol or b"\n")
             writer.run(resumed, progress, inp.size)
             inp.check_unchanged()  # inside: a changed input leaves no output behind
+        summary.encoding = stream.encoding  # on a stream, decided while reading
+        summary.notes.extend(n for n in stream.notes if n not in summary.notes)
         if layout.header and text and summary.rows == 0:
             summary.notes.append(NO_DATA_ROWS)
         if summary.kept_empty:
@@ -147,13 +149,10 @@ def _same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return Path(a).resolve() == Path(b).resolve()
-
-
-class _Output(Protocol):
-    """Where the writer writes (what :class:`mojinorm.csvio.atomic_output` gives)."""
-
-    def write(self, data: bytes, /) -> int: ...
+        try:
+            return Path(a).resolve() == Path(b).resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop: atomic_output names it
+            return False
 
 
 #: What a value becomes: ``(normalized, changes, used the fallback, to review)``.
@@ -164,7 +163,7 @@ class _Writer:
     """Writes the output of one input: the header, then every record, with the exact reader
     (and, for plain batches of a table, :class:`_FastWrite`)."""
 
-    def __init__(self, f: _Output, normalizer: Normalizer, layout: Layout, kana_idx: int | None,
+    def __init__(self, f: Writable, normalizer: Normalizer, layout: Layout, kana_idx: int | None,
                  replace: bool, summary: NormalizeSummary, name: str,
                  sep: bytes = b"\n") -> None:
         self.f = f
@@ -218,7 +217,7 @@ class _Writer:
 
     def run(self, stream: ResumedStream, progress: Progress | None, total: int | None) -> None:
         reader = ExactReader(self.layout, self.sep, self.name)
-        if stream.stream.has_bom:
+        if stream.stream.utf8_bom:
             self.f.write(b"\xef\xbb\xbf")
         first = True
         for chunk in stream:

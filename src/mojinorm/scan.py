@@ -96,6 +96,7 @@ def scan_file(
         counts = counting.count(normalizer, layout, resumed, progress, inp.size)
         inp.check_unchanged()
         report.encoding = stream.encoding
+        report.notes.extend(n for n in stream.notes if n not in report.notes)
         fill_report(report, counts, layout, normalizer)
         if layout.header and resumed.first_text and report.rows == 0:
             report.notes.append(NO_DATA_ROWS)

@@ -1,0 +1,229 @@
+"""Encodings and line ends decided on evidence (csvio): UTF-16/UTF-32, bytes valid in two
+encodings, CR-only files with line feeds inside quoted fields.
+
+The corpus files and their exact outcomes are in test_hostile (CORPUS_CASES, ERROR_CASES);
+this file checks the rules underneath them and the stream (stdin) paths.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mojinorm import csvio
+from mojinorm.csvio import LineEndEvidence, choose_encoding
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+
+
+def _run(*args: str, data: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "mojinorm", *args], input=data,
+                          capture_output=True, timeout=120)
+
+
+# ---------------------------------------------------------------------------- line ends
+
+
+def _decide(data: bytes) -> bytes:
+    return csvio.detect_eol(data)
+
+
+def test_line_ends_outside_quotes_decide():
+    # an LF inside a quoted field is data, not a line end: CR-only file
+    assert _decide(b'a,"x\ny"\rb,c\r') == b"\r"
+    # a CR inside a quoted field of an LF file is data
+    assert _decide(b'a,"x\ry"\nb,c\n') == b"\n"
+    assert _decide(b"a,b\r\nc,d\r\n") == b"\n"  # CRLF is LF-terminated
+    assert _decide(b"a,b") == b"\n"  # one record, no line end: nothing to decide
+    # a lone CR in an unquoted field of an LF file is data (no more CRs than LFs)
+    assert _decide(b"a,x\ry\nb,c\n") == b"\n"
+    with pytest.raises(csvio.InputError, match="line ends conflict: 3 records end with CR only "
+                                               "and 1 with LF"):
+        _decide(b"a\rb\rc\nd\r")
+
+
+_PIECES = st.sampled_from([b"a", b",", b'"', b'""', b"\r", b"\n", b"\r\n", b"\xe9\xab\x99"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(_PIECES, max_size=40).map(b"".join),
+       cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=6))
+def test_line_end_evidence_does_not_depend_on_block_boundaries(data: bytes, cuts: list[int]):
+    """The whole file is read in blocks: a CRLF or a quoted field split between two blocks
+    counts as if the file were one block."""
+    whole = LineEndEvidence()
+    whole.feed(data, final=True)
+    split = LineEndEvidence()
+    prev = 0
+    for c in sorted({min(c, len(data)) for c in cuts}):
+        split.feed(data[prev:c])
+        prev = c
+    split.feed(data[prev:], final=True)
+    assert (split.lf, split.cr, split.inside) == (whole.lf, whole.cr, whole.inside)
+
+
+def test_whole_file_decides_not_its_head(tmp_path, monkeypatch):
+    """A regular file's line ends come from all of it: a CR-only file whose first window holds
+    only an open quoted field with line feeds is still CR-only."""
+    monkeypatch.setattr(csvio, "EOL_BLOCK", 64)
+    body = b'id,note\r1,"' + b"x\n" * 200 + b'"\r2,y\r'
+    path = tmp_path / "f.csv"
+    path.write_bytes(body)
+    with open(path, "rb") as f:
+        assert csvio.scan_line_ends(f, 0) == b"\r"
+        assert f.tell() == 0
+
+
+# ---------------------------------------------------------------------------- two encodings
+
+
+def test_nec_selected_cp932_is_japanese_not_hangul():
+    data = "id,name\n1,德田\n2,﨑山\n".encode("cp932")
+    data.decode("utf-8")  # the trap: every byte sequence is valid UTF-8 too
+    codec, note = choose_encoding(data)
+    assert codec == "cp932" and note is not None and "Hangul" in note
+
+
+def test_utf8_japanese_that_also_decodes_as_cp932_stays_utf8():
+    # UTF-8 kana often decodes as CP932 mojibake (あい: E3 81 82 E3 81 84 → three CP932
+    # characters); with no Hangul in the UTF-8 reading, UTF-8 is the answer, with no note
+    data = "id,name\n1,あい\n".encode()
+    data.decode("cp932")
+    assert choose_encoding(data) == ("utf-8", None)
+
+
+def test_korean_utf8_is_utf8():
+    # 김 is EA B9 80: 0xEA 0xB9 is no CP932 character, so there is no second reading
+    assert choose_encoding("id,name\n1,김민준\n".encode()) == ("utf-8", None)
+
+
+def test_nec_cp932_on_stdin_is_read_the_same():
+    data = (HOSTILE / "nec_cp932.csv").read_bytes()
+    done = _run("scan", "-", "-f", "json", data=data)
+    assert done.returncode == 0, done.stderr
+    d = json.loads(done.stdout)
+    assert d["encoding"] == "cp932" and d["rows"] == 5 and d["fallback_rows"] == 0
+    assert any("Hangul" in n for n in d["notes"])
+
+
+# ---------------------------------------------------------------------------- UTF-16, UTF-32
+
+
+def test_utf16_on_stdin_round_trips_to_stdout():
+    data = (HOSTILE / "utf16le_bom.tsv").read_bytes()
+    done = _run("normalize", "-", "-o", "-", "-c", "2", "-q", data=data)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("utf-16")  # a BOM, then UTF-16LE
+    assert done.stdout.startswith(b"\xff\xfe")
+    assert text.splitlines()[1] == "1\t髙橋\tﾀｶﾊｼ\t高橋\t髙→高 jis-unification"
+    # every original field comes back byte for byte: drop the two added columns
+    kept = "\r\n".join("\t".join(line.split("\t")[:3]) for line in text.split("\r\n")[:-1])
+    assert ("\ufeff" + kept + "\r\n").encode("utf-16-le") == data
+
+
+def test_utf16_without_bom_when_named():
+    data = "id,name\r\n1,髙橋\r\n".encode("utf-16-le")
+    refused = _run("scan", "-", data=data)
+    assert refused.returncode == 2 and b"looks like UTF-16LE" in refused.stderr
+    done = _run("scan", "-", "-f", "json", "--encoding", "utf-16le", data=data)
+    assert done.returncode == 0, done.stderr
+    d = json.loads(done.stdout)
+    assert d["encoding"] == "utf-16le" and d["unsafe_rows"] == 1
+    out = _run("normalize", "-", "-o", "-", "--encoding", "utf-16le", "-c", "name", "-q",
+               data=data)
+    # no BOM in, no BOM out
+    assert out.stdout == ("id,name,name_normalized,name_changes\r\n"
+                          "1,髙橋,高橋,髙→高 jis-unification\r\n").encode("utf-16-le")
+
+
+def test_wide_sink_writes_back_what_the_transcoder_read():
+    text = "\ufeffid,name\n1,𠮷田\n"
+    for codec in csvio.WIDE:
+        raw = text.encode(codec)
+        out = io.BytesIO()
+        sink = csvio.WideSink(out, codec, bom=True)
+        reader = csvio.WideReader(io.BytesIO(raw[len("\ufeff".encode(codec)):]), codec, "x", 0)
+        while block := reader.read(3):  # odd sizes: a character split between reads
+            sink.write(block)
+        assert out.getvalue() == raw
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+def test_symlink_loops_are_named(tmp_path):
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    done = _run("scan", str(loop), data=b"")
+    assert done.returncode == 2 and b"a symbolic link loop" in done.stderr
+    assert b"Traceback" not in done.stderr
+    out = tmp_path / "out.csv"
+    out.symlink_to(out)
+    done = _run("normalize", str(HOSTILE / "cp932.csv"), "-o", str(out), data=b"")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.decode().strip() == (f"mojinorm: error: {out}: a symbolic link loop "
+                                            "(following its links never reaches a file)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.csv", "out.csv"]
+
+
+def test_dangling_symlink_input_is_named(tmp_path):
+    link = tmp_path / "in.csv"
+    link.symlink_to(tmp_path / "gone.csv")
+    done = _run("scan", str(link), data=b"")
+    assert done.returncode == 2
+    assert f"a symbolic link to '{tmp_path / 'gone.csv'}', which does not exist" in \
+        done.stderr.decode()
+
+
+def test_a_directory_that_cannot_be_entered_is_named(tmp_path, monkeypatch):
+    """Simulated (root enters every directory): stat fails with EACCES and the first directory
+    without search permission is the one named."""
+    closed = tmp_path / "closed"
+    target = closed / "sub" / "f.csv"
+    real_stat, real_access = csvio.os.stat, csvio.os.access
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(closed) + "/"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    def access(path, mode, *args, **kwargs):
+        return str(path) != str(closed) and real_access(path, mode, *args, **kwargs)
+
+    closed.mkdir()
+    monkeypatch.setattr(csvio.os, "stat", stat)
+    monkeypatch.setattr(csvio.os, "access", access)
+    assert csvio.path_problem(str(target)) == \
+        f"permission denied: cannot enter the directory {closed}"
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+def test_a_stray_latin1_byte_is_named_at_its_offset():
+    # b"id,name\n" is 8 bytes and b"1,Jos" 5 more: the é (0xE9) is at offset 13
+    data = "id,name\n1,José\n".encode("latin-1")
+    done = _run("scan", "-", data=data)
+    assert done.returncode == 2
+    assert done.stderr.decode() == ("mojinorm: error: <stdin>, line 2, byte offset 13: cannot "
+                                    "decode byte 0xE9: the line is neither UTF-8 nor CP932\n")
+
+
+def test_control_characters_in_headers_are_escaped_on_the_terminal():
+    """An ESC in a header would drive the terminal (colours, cursor moves): the table shows it
+    as <U+001B>, and the JSON keeps the name as it is."""
+    data = "id,na\x1bme\n1,髙橋\n".encode()
+    done = _run("scan", "-", data=data)
+    assert done.returncode == 0, done.stderr
+    assert b"\x1b" not in done.stdout
+    assert "columns     id, na<U+001B>me  (comma" in done.stdout.decode()
+    assert "\nna<U+001B>me " in done.stdout.decode()
+    d = json.loads(_run("scan", "-", "-f", "json", data=data).stdout)
+    assert d["columns_selected"] == ["id", "na\x1bme"]
