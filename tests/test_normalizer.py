@@ -50,6 +50,36 @@ def test_output_inside_target_idempotent_and_replayable(target, fallback, text):
     assert n.explain(text, reading="ヤマダ") == result  # deterministic
 
 
+# joiners normalize_many may pick, so that a text holding one is also tried
+_many_texts = st.lists(st.one_of(names, st.sampled_from(["\u00b6", "a\u2021b", "\u266a", "\n"])),
+                       max_size=8)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fallback", ["geta", "keep", "kana"])
+@PROP
+@given(texts=_many_texts, with_readings=st.booleans())
+def test_normalize_many_equals_one_by_one(target, fallback, texts, with_readings):
+    """The batch path (one guard search over the joined texts, one substitution over the
+    unsafe ones) is an accelerator of normalize: the same answer for every list."""
+    n = mojinorm.get_normalizer(target, fallback=fallback, gaiji=GAIJI)
+    readings = ["ヤマダ" if i % 2 else None for i in range(len(texts))] if with_readings \
+        else None
+    want = [n.normalize(t, reading=None if readings is None else readings[i])
+            for i, t in enumerate(texts)]
+    assert n.normalize_many(texts, readings=readings) == want
+
+
+def test_normalize_many_with_a_text_opening_with_a_selector():
+    # U+FE00 opening a text is a unit of its own; joined after another text it must not
+    # attach to the joiner
+    n = mojinorm.get_normalizer("jisx0208")
+    texts = ["髙橋", "\ufe00山", "\u3099田", "山田"]
+    assert n.normalize_many(texts) == [n.normalize(t) for t in texts]
+    with pytest.raises(mojinorm.OptionError):
+        n.normalize_many(["a"], readings=[])
+
+
 @pytest.mark.parametrize("target", TARGETS)
 @PROP
 @given(text=names)

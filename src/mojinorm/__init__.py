@@ -55,6 +55,7 @@ from .normalizer import (
     explain,
     get_normalizer,
     normalize,
+    normalize_many,
 )
 from .rules import DEFAULT_RULES, LOSSLESS_RULES, RANKING
 from .targets import Target, UnsafeUnit, get_target, load_profile, targets
@@ -84,8 +85,8 @@ __all__ = [
     "RANKING", "Result", "ScanReport", "Step", "TableError", "Target", "TargetError",
     "UnmappableCharacter", "UnsafeUnit", "compare", "compare_kana", "explain",
     "get_normalizer", "get_target", "is_safe", "load_gaiji", "load_profile", "lookup",
-    "match_key", "names_match", "normalize", "normalize_file", "normalize_kana", "scan_file",
-    "targets", "unsafe_chars",
+    "match_key", "names_match", "normalize", "normalize_file", "normalize_kana",
+    "normalize_many", "scan_file", "targets", "unsafe_chars",
 ]
 
 

@@ -357,16 +357,15 @@ RESOLVED_COLUMNS: tuple[str, ...] = schema.RESOLVED[schema.RESOLVED_TARGETS[0]].
 
 
 @cache
-def resolved(target: str) -> dict[str, tuple[str, ...]]:
-    """A built-in target's compiled decisions: unit -> (replacement, rules, flags, mj,
-    alternatives), as ``_schema.RESOLVED`` describes them.  Loads the whole table."""
+def resolved(target: str) -> dict[str, str]:
+    """A built-in target's compiled decisions: unit -> the rest of its row, tab-separated
+    (replacement, rules, flags, mj, alternatives, as ``_schema.RESOLVED`` describes them; the
+    caller splits the few rows it reads).  Loads the whole table."""
     with _lock:
-        out: dict[str, tuple[str, ...]] = {}
-        for line in _text(schema.RESOLVED[target].file).split("\n")[1:]:
-            if line:
-                unit, *rest = line.split("\t")
-                out[unit] = tuple(rest)
-        return out
+        lines = _text(schema.RESOLVED[target].file).split("\n")[1:]
+        if lines and not lines[-1]:
+            lines.pop()
+        return dict(line.split("\t", 1) for line in lines)
 
 
 def resolved_frame(target: str) -> Any:

@@ -152,6 +152,11 @@ class UnitOutcome(NamedTuple):
         return f"{_show(self.unit)}→{_show(shown)} {'>'.join(self.rules)}"
 
 
+#: What joins the code point before it into one unit (units.iter_units).
+_JOINS = frozenset(chr(c) for c in [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0),
+                                     0x3099, 0x309A])
+
+
 class _NeedsReference(Exception):
     """The fast path met a unit whose answer depends on the whole text (a target sequence that
     spans units, or a fallback the text-level policy decides): ``explain`` takes over."""
@@ -285,6 +290,67 @@ class Normalizer:
         except _NeedsReference:
             return self.explain(text, reading=reading).text
 
+    def normalize_many(self, texts: Iterable[str], *,
+                       readings: Iterable[str | None] | None = None) -> list[str]:
+        """``[normalize(t) for t in texts]`` (``readings``: one per text, for fallback
+        ``kana``), for a list of names: one guard search runs over all of them joined, and the
+        texts it stops in are substituted together in one pass."""
+        out = list(texts)
+        read = list(readings) if readings is not None else None
+        if read is not None and len(read) != len(out):
+            raise OptionError(f"{len(read)} readings for {len(out)} texts")
+        joined, sep = self._joined(out)
+        if sep is None:
+            return [self.normalize(t, reading=None if read is None else read[i])
+                    for i, t in enumerate(out)]
+        search = self.target.visible_guard.search
+        unsafe: list[int] = []
+        pos = index = 0
+        while (m := search(joined, pos)) is not None:
+            at = m.start()
+            index += joined.count(sep, pos, at)  # the text the unsafe unit is in
+            unsafe.append(index)
+            pos = joined.find(sep, at) + 1
+            if pos == 0:
+                break
+            index += 1
+        if not unsafe:
+            return out
+        done = self._substitute_together([out[i] for i in unsafe], sep)
+        if done is None or read is not None:
+            for i in unsafe:
+                out[i] = self.normalize(out[i], reading=None if read is None else read[i])
+        else:
+            for i, text in zip(unsafe, done, strict=True):
+                out[i] = text
+        return out
+
+    def _substitute_together(self, texts: list[str], sep: str) -> list[str] | None:
+        """:meth:`normalize` of each of ``texts`` (all unsafe, none holding ``sep``) from one
+        substitution over them joined; None when that would not be the same as one by one (a
+        text opens with a selector or mark, which would join ``sep``; a unit needs its text)."""
+        if any(t[0] in _JOINS for t in texts):
+            return None
+        try:
+            done = self._sub(self._replace, sep.join(texts)).split(sep)
+        except _NeedsReference:
+            return None
+        return done if len(done) == len(texts) else None
+
+    #: Joiners for :meth:`normalize_many`: rare in names, inside most targets.
+    _JOINERS = ("\u00b6", "\u2021", "\u266a", "\u222c", "\u203b", "\u3012", "\n")
+
+    def _joined(self, texts: list[str]) -> tuple[str, str | None]:
+        """``texts`` joined by a character inside the target that none of them holds (the
+        count of joiners then says which text a position is in), or ``("", None)``."""
+        for sep in self._JOINERS:
+            if self._search(sep) is not None:
+                continue
+            joined = sep.join(texts)
+            if joined.count(sep) == len(texts) - 1:
+                return joined, sep
+        return "", None
+
     def explain(self, text: str, *, reading: str | None = None) -> Result:
         """Like ``normalize`` but also return every change with its rule and source."""
         if self._search(text) is None:
@@ -332,7 +398,7 @@ class Normalizer:
             if self._live > _LIVE_BEFORE_COMPILED:
                 row = _tables.resolved(self._compiled_name).get(unit)
         if row is not None:
-            replacement, rules, flags, mj, alternatives = row
+            replacement, rules, flags, mj, alternatives = row.split("\t")
             fallback = "F" in flags
             if fallback:
                 replacement = unit if self.fallback == "keep" else self.fallback_char
@@ -364,12 +430,32 @@ class Normalizer:
                 raise _NeedsReference  # æ + U+0300: pairing depends on what came before
             if unit in self._sequences:
                 return unit  # a variation sequence the target has (Moji_Joho IVS in mj)
-        res = self.outcome(unit)
-        if res.fallback and self.fallback in ("error", "kana"):
+        replacement, fallback = self._decision(unit)
+        if fallback and self.fallback in ("error", "kana"):
             raise _NeedsReference
         if not self._sequences and len(self._known) < _CACHE_LIMIT:
-            self._known[unit] = res.replacement
-        return res.replacement
+            self._known[unit] = replacement
+        return replacement
+
+    def _decision(self, unit: str) -> tuple[str, bool]:
+        """``(replacement, used the fallback)`` of ``unit``: what :meth:`outcome` says, without
+        building the outcome when a cheaper source answers (a file meets thousands of distinct
+        units once each)."""
+        found = self._outcomes.get(unit)
+        if found is not None:
+            return found.replacement, found.fallback
+        if len(unit) == 1 and is_private_use(unit) and self.gaiji.get(unit) is None:
+            # resolve_gaiji stops every private-use code no table defines: unmapped-gaiji
+            return (unit if self.fallback == "keep" else self.fallback_char), True
+        if self._compiled_name is not None and self._live >= _LIVE_BEFORE_COMPILED:
+            row = _tables.resolved(self._compiled_name).get(unit)
+            if row is not None:
+                replacement, _rules, flags = row.split("\t", 3)[:3]
+                if "F" in flags:
+                    return (unit if self.fallback == "keep" else self.fallback_char), True
+                return replacement, False
+        res = self.outcome(unit)
+        return res.replacement, res.fallback
 
     # ------------------------------------------------------------------ plan
 
@@ -441,6 +527,13 @@ def normalize(text: str, target: str | Path | Target = "jisx0208", *, reading: s
               **options: Any) -> str:
     """Bring ``text`` into ``target``; options as for :class:`Normalizer`."""
     return get_normalizer(target, **options).normalize(text, reading=reading)
+
+
+def normalize_many(texts: Iterable[str], target: str | Path | Target = "jisx0208", *,
+                   readings: Iterable[str | None] | None = None, **options: Any) -> list[str]:
+    """``normalize`` over a list of texts, faster than one call per text; options as for
+    :class:`Normalizer`."""
+    return get_normalizer(target, **options).normalize_many(texts, readings=readings)
 
 
 def explain(text: str, target: str | Path | Target = "jisx0208", *, reading: str | None = None,
