@@ -22,7 +22,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 
 from . import __version__
-from .csvio import ENCODINGS, path_problem
+from .csvio import ENCODINGS, canonical_encoding, path_problem
 from .errors import MojinormError
 from .gaiji import is_private_use
 from .invisible import classify
@@ -224,11 +224,19 @@ def _gaiji_option(fn: _F) -> _F:
                         help="gaiji table for private-use characters (repeatable)")(fn)
 
 
+def _encoding(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return canonical_encoding(value)
+    except MojinormError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _input_options(fn: _F) -> _F:
-    fn = click.option("--encoding", "-e", type=click.Choice(ENCODINGS), default="auto",
-                      show_default=True,
+    fn = click.option("--encoding", "-e", default="auto", show_default=True,
+                      metavar="|".join(ENCODINGS), callback=_encoding,
                       help="input encoding; auto follows a BOM (UTF-8, UTF-16, UTF-32), else "
-                           "tries UTF-8, then CP932")(fn)
+                           "tries UTF-8, then CP932 (sjis, shift_jis, ms932 and windows-31j "
+                           "name CP932; case does not matter)")(fn)
     fn = click.option("--delimiter", "-d", metavar=",|\\t|none", default=None,
                       help="field delimiter: ',' or '\\t' (or tab), none for plain text "
                            "(default: sniffed from the first line: TAB, else comma, else plain "

@@ -53,12 +53,12 @@ from typing import BinaryIO, Literal, Protocol
 from .errors import InputError, OutputError
 
 __all__ = [
-    "BOM", "CHUNK_SIZE", "ENCODINGS", "EOL_WINDOW", "MAX_RECORD", "WIDE", "Chunk",
-    "DecodedStream", "Input", "InputError", "LineEndEvidence", "OutputError", "Readable",
-    "RecordParser", "UnclosedQuote", "WideDecodeError", "WideReader", "WideSink", "Writable",
-    "atomic_output", "choose_encoding", "decode", "detect_encoding", "detect_eol",
-    "format_size", "iter_byte_chunks", "open_input", "path_problem", "quote_field",
-    "scan_line_ends", "sniff_delimiter",
+    "BOM", "CHUNK_SIZE", "ENCODINGS", "ENCODING_ALIASES", "EOL_WINDOW", "MAX_RECORD", "WIDE",
+    "Chunk", "DecodedStream", "Input", "InputError", "LineEndEvidence", "OutputError",
+    "Readable", "RecordParser", "UnclosedQuote", "WideDecodeError", "WideReader", "WideSink",
+    "Writable", "atomic_output", "canonical_encoding", "choose_encoding", "decode",
+    "detect_encoding", "detect_eol", "format_size", "iter_byte_chunks", "open_input",
+    "path_problem", "quote_field", "scan_line_ends", "sniff_delimiter",
 ]
 
 CHUNK_SIZE = 2 * 1024 * 1024
@@ -550,6 +550,26 @@ WIDE = ("utf-16le", "utf-16be", "utf-32le", "utf-32be")
 WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32le"), (b"\x00\x00\xfe\xff", "utf-32be"),
              (b"\xff\xfe", "utf-16le"), (b"\xfe\xff", "utf-16be"))
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932", *WIDE)
+#: Encoding names as people write them (case, ``-``/``_`` and spaces ignored).  Shift_JIS as
+#: Japanese Windows and Java write it is CP932 (Windows-31J, MS932): one table for all of them.
+ENCODING_ALIASES = {
+    "utf8": "utf-8", "utf8sig": "utf-8-sig", "utf8bom": "utf-8-sig",
+    "cp932": "cp932", "ms932": "cp932", "windows31j": "cp932", "sjis": "cp932",
+    "shiftjis": "cp932", "mskanji": "cp932", "cskanji": "cp932",
+    "utf16le": "utf-16le", "utf16be": "utf-16be", "utf32le": "utf-32le", "utf32be": "utf-32be",
+    "auto": "auto",
+}
+
+
+def canonical_encoding(name: str) -> str:
+    """The :data:`ENCODINGS` entry ``name`` stands for (``SJIS``, ``Shift-JIS``, ``MS932``,
+    ``Windows-31J`` → ``cp932``; ``UTF8`` → ``utf-8``); :class:`InputError` otherwise."""
+    key = "".join(c for c in name.lower() if c.isalnum())
+    found = ENCODING_ALIASES.get(key)
+    if found is None:
+        raise InputError(f"unknown encoding {name!r}; use one of {', '.join(ENCODINGS)} (or "
+                         "sjis, shift_jis, ms932, windows-31j for cp932, utf8 for utf-8)")
+    return found
 _WIDE_BLOCK = 1024 * 1024
 
 
@@ -652,8 +672,7 @@ class DecodedStream:
     """
 
     def __init__(self, inp: Input, encoding: str = "auto", *, size: int | None = None) -> None:
-        if encoding not in ENCODINGS:
-            raise InputError(f"unknown encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+        encoding = canonical_encoding(encoding)
         self.inp = inp
         self.source: Readable = inp.stream
         self.requested = encoding
