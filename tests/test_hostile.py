@@ -148,16 +148,33 @@ ERROR_CASES = [
      r"unbalanced_quote\.csv, line 2: quoted field opened here is never closed"),
     ("unbalanced_quote_header.csv", [],
      r"unbalanced_quote_header\.csv, line 1: quoted field opened here is never closed"),
-    # "id,name,name"
+    # "id,name,name": the name alone is ambiguous; the refusal says how to address each column
     ("duplicate_header.csv", ["--column", "name"],
-     r"duplicate_header\.csv: column 'name' appears more than once \(columns 2 and 3\); give "
-     r"its index$"),
+     r"duplicate_header\.csv: column 'name' appears more than once \(columns 2 and 3\); select "
+     r"one by its label \(name#2 or name#3\) or its index \(2 or 3\)$"),
     # a column that does not exist
     ("ragged.csv", ["--column", "nmae"],
      r"ragged\.csv: no column 'nmae'; the file has columns: 1 'id', 2 'name', 3 'kana'$"),
     ("ragged.csv", ["--column", "4"], r"no column '4'"),
     ("empty.csv", ["--column", "name"],
      r"empty\.csv: no column 'name'; the file has columns: none \(empty file\)$"),
+    # "id,name,name,name#3": the label of column 3 cannot be name#3 (a real header), so it is
+    # name##3; the name alone is still ambiguous
+    ("header_like_label.csv", ["--column", "name"],
+     r"header_like_label\.csv: column 'name' appears more than once \(columns 2 and 3\); "
+     r"select one by its label \(name#2 or name##3\) or its index \(2 or 3\)$"),
+    # "²".isdigit() and "١".isdigit() are true, but only ASCII digits are indexes: no int()
+    # error, and the Arabic-Indic one is not column 1
+    ("header_like_label.csv", ["--column", "²"],
+     r"header_like_label\.csv: no column '²'; the file has columns: 1 'id', 2 'name#2', "
+     r"3 'name##3', 4 'name#3'$"),
+    ("header_like_label.csv", ["--column", "١"], r"header_like_label\.csv: no column '١'; "),
+    ("header_like_label.csv", ["-c", "\uff12"], r"no column '\uff12'"),  # full-width 2: neither
+    # "2,name,name": "-c 2" would mean the header "2" (column 1), so the refusal offers only
+    # the index 3 besides the labels
+    ("numeric_header.csv", ["--column", "name"],
+     r"numeric_header\.csv: column 'name' appears more than once \(columns 2 and 3\); select "
+     r"one by its label \(name#2 or name#3\) or its index \(3\)$"),
 ]
 
 
@@ -241,13 +258,29 @@ CORPUS_CASES = {
         {"rows": 0, "fields": 2, "notes": ["no data rows: the file holds a header only"]},
         b"id,name,name_normalized,name_changes",
     ),
-    # "id,name,name": every column is scanned; the repeat is labelled name#3
+    # "id,name,name": every column is scanned; both repeats are labelled by column number (a
+    # bare "name" would be ambiguous, and is a header, not a label)
     "duplicate_header.csv": (
-        {"rows": 2, "unsafe_rows": 2, "columns_selected": ["id", "name", "name#3"],
-         "notes": ["column name 'name' appears 2 times (columns 2 and 3), reported as name and "
-                   "name#3; select one by its index"]},
-        _u("id,name,name,name_normalized,name_changes\n1,髙橋,高橋,高橋,髙→高 jis-unification\n"
-           "2,山田,﨑,山田,\n"),
+        {"rows": 2, "unsafe_rows": 2, "columns_selected": ["id", "name#2", "name#3"],
+         "notes": ["column name 'name' appears 2 times (columns 2 and 3), reported as name#2 "
+                   "and name#3; select one by its label or index"]},
+        _u("id,name,name,name#2_normalized,name#2_changes\n"
+           "1,髙橋,高橋,高橋,髙→高 jis-unification\n2,山田,﨑,山田,\n"),
+    ),
+    # "id,name,name,name#3": column 3 would be name#3, the header of column 4, so it is
+    # name##3; the real header name#3 keeps its own name
+    "header_like_label.csv": (
+        {"rows": 2, "unsafe_rows": 2, "chars": {"U+9AD9": 2, "U+FA11": 1},
+         "columns_selected": ["id", "name#2", "name##3", "name#3"],
+         "notes": ["column name 'name' appears 2 times (columns 2 and 3), reported as name#2 "
+                   "and name##3; select one by its label or index"]},
+        _u("id,name,name,name#3,name#2_normalized,name#2_changes\n"
+           "1,髙橋,山田,﨑,高橋,髙→高 jis-unification\n2,高橋,髙,崎,高橋,\n"),
+    ),
+    # "2,name,name": a header literally called "2" is column 1; -c 2 below is column 1 too
+    "numeric_header.csv": (
+        {"rows": 1, "unsafe_rows": 1, "columns_selected": ["2", "name#2", "name#3"]},
+        _u("2,name,name,2_normalized,2_changes\n1,髙橋,﨑,1,\n"),
     ),
 }
 
@@ -298,14 +331,51 @@ def test_duplicate_header_by_index_or_label(tmp_path):
     for col in ("3", "name#3"):
         d = scan_json(ws, "--column", col)
         assert d["columns_selected"] == ["name#3"] and d["unsafe_rows"] == 1
-    assert scan_json(ws, "-c", "2")["columns_selected"] == ["name"]
+    for col in ("2", "name#2"):
+        assert scan_json(ws, "-c", col)["columns_selected"] == ["name#2"]
     assert_ok(invoke("normalize", ws.src, "-o", ws.out))
     assert ws.output().split(b"\n")[0] == (
-        b"id,name,name,id_normalized,id_changes,name_normalized,name_changes,"
+        b"id,name,name,id_normalized,id_changes,name#2_normalized,name#2_changes,"
         b"name#3_normalized,name#3_changes")
     # the reading column is resolved the same way
+    ws.out.unlink()
     assert_error(invoke("normalize", ws.src, "-o", ws.out, "--kana-column", "name"),
-                 r"column 'name' appears more than once")
+                 r"column 'name' appears more than once \(columns 2 and 3\); select one by its "
+                 r"label \(name#2 or name#3\) or its index \(2 or 3\)$")
+    ws.no_output()
+    ws.input_untouched()
+
+
+def test_a_header_that_looks_like_a_label(tmp_path):
+    # "id,name,name,name#3": a request equal to a real header means that header
+    ws = Workspace.corpus(tmp_path, "header_like_label.csv")
+    d = scan_json(ws, "-c", "name#3")
+    # column 4 holds 﨑 and 崎: one unsafe value (the third column's 山田 and 髙 are not read)
+    assert d["columns_selected"] == ["name#3"] and d["unsafe_rows"] == 1
+    assert d["chars"][0]["codepoint"] == "U+FA11" and len(d["chars"]) == 1
+    for col in ("3", "name##3"):  # the repeat in column 3: by index or its label
+        d = scan_json(ws, "-c", col)
+        assert d["columns_selected"] == ["name##3"] and d["columns"]["name##3"]["unsafe"] == 1
+    # the report's labels are unique and none of them is another column's header
+    labels = scan_json(ws)["columns"]
+    assert list(labels) == ["id", "name#2", "name##3", "name#3"]
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name#3", "-k", "name#2"))
+    assert ws.output() == _u("id,name,name,name#3,name#3_normalized,name#3_changes\n"
+                             "1,髙橋,山田,﨑,崎,﨑→崎 koseki-parent\n2,高橋,髙,崎,崎,\n")
+    # the reading column follows the same rules: ambiguous by name, no digit but ASCII
+    for kana, pattern in [("name", r"column 'name' appears more than once"),
+                          ("١", r"no column '١'; the file has columns: 1 'id'"),
+                          ("²", r"no column '²'; the file has columns: 1 'id'")]:
+        assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "1", "-k", kana), pattern)
+    ws.input_untouched()
+
+
+def test_a_header_named_like_an_index(tmp_path):
+    # "2,name,name": the header "2" is column 1, so "-c 2" is column 1, never column 2
+    ws = Workspace.corpus(tmp_path, "numeric_header.csv")
+    assert scan_json(ws, "-c", "2")["columns_selected"] == ["2"]
+    assert scan_json(ws, "-c", "name#2")["columns_selected"] == ["name#2"]
+    assert scan_json(ws, "-c", "3")["columns_selected"] == ["name#3"]
     ws.input_untouched()
 
 

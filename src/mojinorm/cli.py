@@ -233,8 +233,9 @@ def _input_options(fn: _F) -> _F:
                       help="first line is a header (default: yes for CSV/TSV, no for plain "
                            "text)")(fn)
     fn = click.option("--column", "-c", "columns", multiple=True, metavar="C",
-                      help="column by header name or 1-based number (repeatable; default: "
-                           "every column; a name the header repeats needs its number)")(fn)
+                      help="column by header name, label or 1-based number (repeatable; "
+                           "default: every column; a name the header repeats needs its label "
+                           "or number)")(fn)
     return fn
 
 
@@ -415,7 +416,7 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @click.option("--output", "-o", required=True, metavar="OUT", help="output file (- for stdout)")
 @_input_options
 @click.option("--kana-column", "-k", metavar="K", default=None,
-              help="reading column used by --fallback kana")
+              help="reading column used by --fallback kana (chosen like --column)")
 @_target_option
 @click.option("--fallback", default=None, metavar="P", help=_FALLBACK_HELP)
 @_gaiji_option

@@ -9,8 +9,9 @@ The layout
 :func:`read_layout` reads the first record of a prepared :class:`~mojinorm.csvio.DecodedStream`
 (merging chunks while a quoted field of it continues) and decides the delimiter (sniffed from
 the first line unless given), the header, the column labels and the selected columns
-(:func:`resolve_columns`).  A header name that occurs more than once is labelled ``name#3``
-(``#`` and the 1-based column number), and :func:`file_notes` says so.  The stream then
+(:func:`resolve_columns`).  Every occurrence of a header name that occurs more than once is
+labelled ``name#3`` (``#`` and the 1-based column number; more ``#`` when that is itself a
+header name, :func:`column_labels`), and :func:`file_notes` says so.  The stream then
 continues as a :class:`ResumedStream` whose first chunk is the one already read.
 
 Two readers
@@ -64,9 +65,12 @@ Read, with the oddity in the report (``scan`` exits 0; ``normalize`` writes byte
   stays data.
 * A field of any size up to ``csvio.MAX_RECORD`` (16 MiB per record; a 10 MB name is read).
 * An empty file (0 rows, note "the file is empty"), a header only (note "no data rows").
-* Duplicate header names: every column is scanned; the repeats are labelled ``name#3``
-  (``#`` and the 1-based column number) and a note says so.  ``--column name`` is then an
-  error (give the index, or the ``name#3`` label).
+* Duplicate header names: every column is scanned; each occurrence is labelled ``name#3``
+  (``#`` and the 1-based column number; ``name##3`` when the file also has a header called
+  ``name#3``: a label never equals a header) and a note says so.  ``--column name`` is then
+  an error listing the labels and indexes that select each (``--column name#3`` selects a
+  header written ``name#3``, never a label).  Only ASCII digits are indexes: ``-c ²`` or
+  ``-c ١`` is "no column".
 
 Refused with exit 2 and one line naming the file, line (and byte offset where known):
 
@@ -84,6 +88,7 @@ import itertools
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -107,7 +112,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_FIELDS", "NO_DATA_ROWS", "RAGGED",
     "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
-    "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
+    "column_labels", "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
     "resolve_columns", "set_threads", "skip_patterns",
 ]
 
@@ -145,7 +150,7 @@ class Layout:
 
     delimiter: str | None  #: None for plain text (one value per line)
     header: bool
-    names: tuple[str, ...]  #: unique labels: a repeated header name gets "#<column number>"
+    names: tuple[str, ...]  #: unique labels (:func:`column_labels`)
     selected: tuple[int, ...]  #: 0-based indexes of the selected columns, in selection order
     data_pos: int  #: index in the first text where data starts
     header_lines: int  #: LF count consumed by the header
@@ -177,34 +182,55 @@ def _and(items: Sequence[object]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+#: A column index is ASCII digits only: ``str.isdigit`` also accepts "²" and "١", which
+#: ``int`` then refuses or reads as 1.
+_INDEX = re.compile(r"[0-9]+")
+
+
 def resolve_columns(requested: Sequence[str] | None, names: Sequence[str],
                     raw_names: Sequence[str] = ()) -> tuple[int, ...]:
-    """0-based indexes of ``requested`` columns (header names, else 1-based numbers).
+    """0-based indexes of ``requested`` columns, in request order.
 
-    A name that the header holds more than once (``raw_names``) is ambiguous: an
-    :class:`InputError` asks for the column's number.  The labels ``name#3`` that the report
-    shows for the repeats are accepted.
+    ``names`` are the column labels (see :func:`column_labels`), ``raw_names`` the header as
+    written (empty without a header).  A request is, in this order: a header name as written
+    (a name the header holds more than once is ambiguous: an :class:`InputError` lists the
+    labels and indexes that address each); a label (one the report shows for a repeated or
+    empty header name, never equal to a header name); a 1-based index in ASCII digits.
     """
     if not requested:
         return tuple(range(len(names)))
     raw = list(raw_names)
+    labels = list(names)
     out: list[int] = []
     for c in requested:
         c = str(c)
-        if raw.count(c) > 1:
-            cols = [i + 1 for i, v in enumerate(raw) if v == c]
-            raise InputError(f"column {c!r} appears more than once (columns {_and(cols)}); "
-                             "give its index")
-        if c in names:
-            idx = list(names).index(c)
-        elif c.strip().isdigit() and 1 <= int(c) <= len(names):
+        hits = [i for i, v in enumerate(raw) if v == c]
+        if len(hits) > 1:
+            raise InputError(_ambiguous(c, hits, labels, raw))
+        if hits:
+            idx = hits[0]  # a header name as written means that header
+        elif c in labels:
+            idx = labels.index(c)
+        elif _INDEX.fullmatch(c) and 1 <= int(c) <= len(labels):
             idx = int(c) - 1
         else:
-            have = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names)) or "none (empty file)"
+            have = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(labels)) or \
+                "none (empty file)"
             raise InputError(f"no column {c!r}; the file has columns: {have}")
         if idx not in out:
             out.append(idx)
     return tuple(out)
+
+
+def _ambiguous(c: str, hits: list[int], labels: list[str], raw: list[str]) -> str:
+    """The refusal of a header name that names several columns: how to address each."""
+    numbers = [i + 1 for i in hits]
+    # an index that is itself a header name would mean that header, not the column
+    indexes = [str(n) for n in numbers if str(n) not in raw]
+    how = f"its label ({' or '.join(labels[i] for i in hits)})"
+    if indexes:
+        how += f" or its index ({' or '.join(indexes)})"
+    return f"column {c!r} appears more than once (columns {_and(numbers)}); select one by {how}"
 
 
 def _layout(text: str, final: bool, delimiter: str | None, header: bool | None,
@@ -249,7 +275,7 @@ def _layout1(text: str, final: bool, delimiter: str | None, header: bool | None,
     raw: tuple[str, ...] = ()
     if header:
         raw = tuple(values)
-        names = _unique(values)
+        names = column_labels(values)
         data_pos = end
         header_lines = text.count("\n", 0, end)
     else:
@@ -260,13 +286,26 @@ def _layout1(text: str, final: bool, delimiter: str | None, header: bool | None,
     return Layout(delimiter, header, names, selected, data_pos, header_lines, raw)
 
 
-def _unique(values: Sequence[str]) -> tuple[str, ...]:
-    seen: set[str] = set()
+def column_labels(values: Sequence[str]) -> tuple[str, ...]:
+    """Unique labels for the header ``values``: a name the header holds once is its own label;
+    every occurrence of a repeated name, and an empty name, is labelled ``name#3`` (``column#3``
+    for an empty one: ``#`` and the 1-based column number).  A label never equals a name the
+    header holds (a header may itself be called ``name#3``): then the ``#`` is doubled until
+    it does not."""
+    count = Counter(values)
+    taken = set(values)
     out = []
     for i, v in enumerate(values):
-        key = v if v and v not in seen else f"{v or 'column'}#{i + 1}"
-        seen.add(key)
-        out.append(key)
+        if v and count[v] == 1:
+            out.append(v)
+            continue
+        mark = "#"
+        label = f"{v or 'column'}{mark}{i + 1}"
+        while label in taken:
+            mark += "#"
+            label = f"{v or 'column'}{mark}{i + 1}"
+        taken.add(label)
+        out.append(label)
     return tuple(out)
 
 
@@ -342,7 +381,7 @@ def file_notes(layout: Layout, stream: ResumedStream) -> list[str]:
     for name, cols in layout.duplicates().items():
         labels = [layout.names[i - 1] for i in cols]
         notes.append(f"column name {name!r} appears {len(cols)} times (columns {_and(cols)}), "
-                     f"reported as {_and(labels)}; select one by its index")
+                     f"reported as {_and(labels)}; select one by its label or index")
     return notes
 
 
