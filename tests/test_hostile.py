@@ -170,6 +170,9 @@ ERROR_CASES = [
      r"3 'name##3', 4 'name#3'$"),
     ("header_like_label.csv", ["--column", "١"], r"header_like_label\.csv: no column '١'; "),
     ("header_like_label.csv", ["-c", "\uff12"], r"no column '\uff12'"),  # full-width 2: neither
+    # "id,name,": the header's trailing delimiter is no column, so there is no column 3
+    ("trailing_delimiter_header.csv", ["--column", "3"],
+     r"trailing_delimiter_header\.csv: no column '3'; the file has columns: 1 'id', 2 'name'$"),
     # "2,name,name": "-c 2" would mean the header "2" (column 1), so the refusal offers only
     # the index 3 besides the labels
     ("numeric_header.csv", ["--column", "name"],
@@ -233,10 +236,11 @@ CORPUS_CASES = {
         '﨑→崎 koseki-parent; <U+000D>→(removed) invisible-removed\r2,高橋,ﾀｶﾊｼ,高橋,\r'
         .encode("cp932"),
     ),
-    # rows 1, 2 and 4 have 2, 4 and 1 fields: counted, checked, copied as they are
+    # rows 1, 2 and 4 have 2, 4 and 1 fields: counted, checked, copied as they are (so the 髙
+    # of row 1 is unsafe but not fixable: normalize leaves it; row 3's 﨑 is fixed)
     "ragged.csv": (
-        {"rows": 4, "ragged_rows": 3, "blank_lines": 1, "unsafe_rows": 2,
-         "chars": {"U+9AD9": 1, "U+FA11": 1}},
+        {"rows": 4, "ragged_rows": 3, "blank_lines": 1, "unsafe_rows": 2, "fixable_rows": 1,
+         "ragged_unsafe_rows": 1, "chars": {"U+9AD9": 1, "U+FA11": 1}},
         _u("id,name,kana,name_normalized,name_changes\n1,髙橋\n2,山田,ヤマダ,extra\n"
            "3,﨑,サキ,崎,﨑→崎 koseki-parent\n\n4\n"),
     ),
@@ -277,6 +281,35 @@ CORPUS_CASES = {
         _u("id,name,name,name#3,name#2_normalized,name#2_changes\n"
            "1,髙橋,山田,﨑,高橋,髙→高 jis-unification\n2,高橋,髙,崎,高橋,\n"),
     ),
+    # header "id,name", every record "1,髙橋,": the same extra empty field on every line is a
+    # trailing delimiter, not raggedness; the new fields go before it, so every line keeps it
+    # last and the added columns line up with the header's (2 + 2 names, 2 + 2 + 1 fields)
+    "trailing_delimiter.csv": (
+        {"rows": 3, "fields": 2, "unsafe_rows": 2, "fixable_rows": 2, "ragged_rows": 0,
+         "notes": ["records end with a delimiter (an empty field after the last column): read "
+                   "as the file's layout, the field kept as written"]},
+        _u("id,name,name_normalized,name_changes\n1,髙橋,高橋,髙→高 jis-unification,\n"
+           "2,山田,山田,,\n3,﨑,崎,﨑→崎 koseki-parent,\n"),
+    ),
+    # header "id,name," and records "1,髙橋,": the header's empty last field is no column
+    # (never selected, no "column#3_normalized"); the header keeps its trailing delimiter too
+    "trailing_delimiter_header.csv": (
+        {"rows": 2, "fields": 2, "unsafe_rows": 1, "fixable_rows": 1, "ragged_rows": 0,
+         "columns_selected": ["id", "name"],
+         "notes": ["the header ends with a delimiter: the empty field after its last name is "
+                   "not a column (a record may end with one too)"]},
+        _u("id,name,name_normalized,name_changes,\n1,髙橋,高橋,髙→高 jis-unification,\n"
+           "2,山田,山田,,\n"),
+    ),
+    # the first record sets the trailing delimiter layout; a row without it has every column
+    # (a record, no trailing field to keep); "3,髙,x" holds a value after the last column:
+    # ragged, copied as it is, so its 髙 is unsafe but neither fixable nor fallback
+    "trailing_delimiter_ragged.csv": (
+        {"rows": 3, "unsafe_rows": 3, "fixable_rows": 2, "fallback_rows": 0, "ragged_rows": 1,
+         "ragged_unsafe_rows": 1, "chars": {"U+9AD9": 2, "U+FA11": 1}},
+        _u("id,name,name_normalized,name_changes\n1,髙橋,高橋,髙→高 jis-unification,\n"
+           "2,﨑,崎,﨑→崎 koseki-parent\n3,髙,x\n"),
+    ),
     # "2,name,name": a header literally called "2" is column 1; -c 2 below is column 1 too
     "numeric_header.csv": (
         {"rows": 1, "unsafe_rows": 1, "columns_selected": ["2", "name#2", "name#3"]},
@@ -314,6 +347,9 @@ def test_corpus_odd_but_valid(tmp_path, name):
         assert f"invisible   {d['invisible_rows']} rows with invisible characters" in table
     if d["ragged_rows"]:
         assert f"ragged      {d['ragged_rows']} rows" in table
+    if d["ragged_unsafe_rows"]:
+        assert f"  ragged    {d['ragged_unsafe_rows']} in ragged rows, which normalize copies " \
+            "as they are" in table
     cols = ["-c", "2"] if d["fields"] else []  # an empty file has no column 2
     _, summary = assert_ok(invoke("normalize", ws.src, "-o", ws.out, *cols))
     assert summary.count("\n") == 1 and summary.startswith(f"wrote {ws.out}")
