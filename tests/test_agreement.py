@@ -11,7 +11,8 @@ space), delimiters, quotes and line breaks inside fields.
 The scan report counts per column, not per cell: the cells come from scanning each prefix of
 the file (the header and the first k records; the layout is decided by the header and the
 first record, so every prefix has the file's layout) and taking what each record adds.  Both
-readers (``records.FAST_PATH``) must give the same reports and the same bytes.
+readers (``records.FAST_PATH``) must give the same reports and the same bytes; ``--replace``
+must rewrite the same cells in place.
 """
 
 from __future__ import annotations
@@ -120,3 +121,12 @@ def test_scan_counts_the_cells_normalize_changes(
         assert now[:n] == was[:n] and now[n + added:] == was[n:] and len(was) - n in (0, 1)
         changed |= {(i, label) for j, label in enumerate(labels) if now[n + 2 * j + 1]}
     assert scanned == changed
+
+    # --replace rewrites the same cells in place (the exact reader's writer) and no other
+    replaced = _read(_normalize(src, tmp / "out.csv", monkeypatch, replace=True, **options),
+                     delimiter)[1:]
+    assert len(replaced) == len(rows)
+    rewritten = {(i, label) for i, (was, now) in enumerate(zip(data_in, replaced, strict=True))
+                 for j, label in enumerate(labels) if j < len(was) and now[j] != was[j]}
+    assert all(len(now) == len(was) for was, now in zip(data_in, replaced, strict=True))
+    assert rewritten == changed
