@@ -169,16 +169,36 @@ ERROR_CASES = [
      r"unbalanced_quote\.csv, line 2: quoted field opened here is never closed"),
     ("unbalanced_quote_header.csv", [],
      r"unbalanced_quote_header\.csv, line 1: quoted field opened here is never closed"),
-    # "id,name,name"
+    # "id,name,name": the name alone is ambiguous; the refusal says how to address each column
     ("duplicate_header.csv", ["--column", "name"],
-     r"duplicate_header\.csv: column 'name' appears more than once \(columns 2 and 3\); give "
-     r"its index$"),
+     r"duplicate_header\.csv: column 'name' appears more than once \(columns 2 and 3\); select "
+     r"one by its label \(name#2 or name#3\) or its index \(2 or 3\)$"),
     # a column that does not exist
     ("ragged.csv", ["--column", "nmae"],
      r"ragged\.csv: no column 'nmae'; the file has columns: 1 'id', 2 'name', 3 'kana'$"),
     ("ragged.csv", ["--column", "4"], r"no column '4'"),
     ("empty.csv", ["--column", "name"],
      r"empty\.csv: no column 'name'; the file has columns: none \(empty file\)$"),
+    # "id,name,name,name#3": the label of column 3 cannot be name#3 (a real header), so it is
+    # name##3; the name alone is still ambiguous
+    ("header_like_label.csv", ["--column", "name"],
+     r"header_like_label\.csv: column 'name' appears more than once \(columns 2 and 3\); "
+     r"select one by its label \(name#2 or name##3\) or its index \(2 or 3\)$"),
+    # "²".isdigit() and "١".isdigit() are true, but only ASCII digits are indexes: no int()
+    # error, and the Arabic-Indic one is not column 1
+    ("header_like_label.csv", ["--column", "²"],
+     r"header_like_label\.csv: no column '²'; the file has columns: 1 'id', 2 'name#2', "
+     r"3 'name##3', 4 'name#3'$"),
+    ("header_like_label.csv", ["--column", "١"], r"header_like_label\.csv: no column '١'; "),
+    ("header_like_label.csv", ["-c", "\uff12"], r"no column '\uff12'"),  # full-width 2: neither
+    # "id,name,": the header's trailing delimiter is no column, so there is no column 3
+    ("trailing_delimiter_header.csv", ["--column", "3"],
+     r"trailing_delimiter_header\.csv: no column '3'; the file has columns: 1 'id', 2 'name'$"),
+    # "2,name,name": "-c 2" would mean the header "2" (column 1), so the refusal offers only
+    # the index 3 besides the labels
+    ("numeric_header.csv", ["--column", "name"],
+     r"numeric_header\.csv: column 'name' appears more than once \(columns 2 and 3\); select "
+     r"one by its label \(name#2 or name#3\) or its index \(3\)$"),
 ]
 
 
@@ -281,10 +301,11 @@ CORPUS_CASES = {
         '﨑→崎 koseki-parent; <U+000D>→(removed) invisible-removed\r2,高橋,ﾀｶﾊｼ,高橋,\r'
         .encode("cp932"),
     ),
-    # rows 1, 2 and 4 have 2, 4 and 1 fields: counted, checked, copied as they are
+    # rows 1, 2 and 4 have 2, 4 and 1 fields: counted, checked, copied as they are (so the 髙
+    # of row 1 is unsafe but not fixable: normalize leaves it; row 3's 﨑 is fixed)
     "ragged.csv": (
-        {"rows": 4, "ragged_rows": 3, "blank_lines": 1, "unsafe_rows": 2,
-         "chars": {"U+9AD9": 1, "U+FA11": 1}},
+        {"rows": 4, "ragged_rows": 3, "blank_lines": 1, "unsafe_rows": 2, "fixable_rows": 1,
+         "ragged_unsafe_rows": 1, "chars": {"U+9AD9": 1, "U+FA11": 1}},
         _u("id,name,kana,name_normalized,name_changes\n1,髙橋\n2,山田,ヤマダ,extra\n"
            "3,﨑,サキ,崎,﨑→崎 koseki-parent\n\n4\n"),
     ),
@@ -306,13 +327,58 @@ CORPUS_CASES = {
         {"rows": 0, "fields": 2, "notes": ["no data rows: the file holds a header only"]},
         b"id,name,name_normalized,name_changes",
     ),
-    # "id,name,name": every column is scanned; the repeat is labelled name#3
+    # "id,name,name": every column is scanned; both repeats are labelled by column number (a
+    # bare "name" would be ambiguous, and is a header, not a label)
     "duplicate_header.csv": (
-        {"rows": 2, "unsafe_rows": 2, "columns_selected": ["id", "name", "name#3"],
-         "notes": ["column name 'name' appears 2 times (columns 2 and 3), reported as name and "
-                   "name#3; select one by its index"]},
-        _u("id,name,name,name_normalized,name_changes\n1,髙橋,高橋,高橋,髙→高 jis-unification\n"
-           "2,山田,﨑,山田,\n"),
+        {"rows": 2, "unsafe_rows": 2, "columns_selected": ["id", "name#2", "name#3"],
+         "notes": ["column name 'name' appears 2 times (columns 2 and 3), reported as name#2 "
+                   "and name#3; select one by its label or index"]},
+        _u("id,name,name,name#2_normalized,name#2_changes\n"
+           "1,髙橋,高橋,高橋,髙→高 jis-unification\n2,山田,﨑,山田,\n"),
+    ),
+    # "id,name,name,name#3": column 3 would be name#3, the header of column 4, so it is
+    # name##3; the real header name#3 keeps its own name
+    "header_like_label.csv": (
+        {"rows": 2, "unsafe_rows": 2, "chars": {"U+9AD9": 2, "U+FA11": 1},
+         "columns_selected": ["id", "name#2", "name##3", "name#3"],
+         "notes": ["column name 'name' appears 2 times (columns 2 and 3), reported as name#2 "
+                   "and name##3; select one by its label or index"]},
+        _u("id,name,name,name#3,name#2_normalized,name#2_changes\n"
+           "1,髙橋,山田,﨑,高橋,髙→高 jis-unification\n2,高橋,髙,崎,高橋,\n"),
+    ),
+    # header "id,name", every record "1,髙橋,": the same extra empty field on every line is a
+    # trailing delimiter, not raggedness; the new fields go before it, so every line keeps it
+    # last and the added columns line up with the header's (2 + 2 names, 2 + 2 + 1 fields)
+    "trailing_delimiter.csv": (
+        {"rows": 3, "fields": 2, "unsafe_rows": 2, "fixable_rows": 2, "ragged_rows": 0,
+         "notes": ["records end with a delimiter (an empty field after the last column): read "
+                   "as the file's layout, the field kept as written"]},
+        _u("id,name,name_normalized,name_changes\n1,髙橋,高橋,髙→高 jis-unification,\n"
+           "2,山田,山田,,\n3,﨑,崎,﨑→崎 koseki-parent,\n"),
+    ),
+    # header "id,name," and records "1,髙橋,": the header's empty last field is no column
+    # (never selected, no "column#3_normalized"); the header keeps its trailing delimiter too
+    "trailing_delimiter_header.csv": (
+        {"rows": 2, "fields": 2, "unsafe_rows": 1, "fixable_rows": 1, "ragged_rows": 0,
+         "columns_selected": ["id", "name"],
+         "notes": ["the header ends with a delimiter: the empty field after its last name is "
+                   "not a column (a record may end with one too)"]},
+        _u("id,name,name_normalized,name_changes,\n1,髙橋,高橋,髙→高 jis-unification,\n"
+           "2,山田,山田,,\n"),
+    ),
+    # the first record sets the trailing delimiter layout; a row without it has every column
+    # (a record, no trailing field to keep); "3,髙,x" holds a value after the last column:
+    # ragged, copied as it is, so its 髙 is unsafe but neither fixable nor fallback
+    "trailing_delimiter_ragged.csv": (
+        {"rows": 3, "unsafe_rows": 3, "fixable_rows": 2, "fallback_rows": 0, "ragged_rows": 1,
+         "ragged_unsafe_rows": 1, "chars": {"U+9AD9": 2, "U+FA11": 1}},
+        _u("id,name,name_normalized,name_changes\n1,髙橋,高橋,髙→高 jis-unification,\n"
+           "2,﨑,崎,﨑→崎 koseki-parent\n3,髙,x\n"),
+    ),
+    # "2,name,name": a header literally called "2" is column 1; -c 2 below is column 1 too
+    "numeric_header.csv": (
+        {"rows": 1, "unsafe_rows": 1, "columns_selected": ["2", "name#2", "name#3"]},
+        _u("2,name,name,2_normalized,2_changes\n1,髙橋,﨑,1,\n"),
     ),
 }
 
@@ -346,6 +412,9 @@ def test_corpus_odd_but_valid(tmp_path, name):
         assert f"invisible   {d['invisible_rows']} rows with invisible characters" in table
     if d["ragged_rows"]:
         assert f"ragged      {d['ragged_rows']} rows" in table
+    if d["ragged_unsafe_rows"]:
+        assert f"  ragged    {d['ragged_unsafe_rows']} in ragged rows, which normalize copies " \
+            "as they are" in table
     cols = ["-c", "2"] if d["fields"] else []  # an empty file has no column 2
     _, summary = assert_ok(invoke("normalize", ws.src, "-o", ws.out, *cols))
     assert summary.count("\n") == 1 and summary.startswith(f"wrote {ws.out}")
@@ -363,14 +432,51 @@ def test_duplicate_header_by_index_or_label(tmp_path):
     for col in ("3", "name#3"):
         d = scan_json(ws, "--column", col)
         assert d["columns_selected"] == ["name#3"] and d["unsafe_rows"] == 1
-    assert scan_json(ws, "-c", "2")["columns_selected"] == ["name"]
+    for col in ("2", "name#2"):
+        assert scan_json(ws, "-c", col)["columns_selected"] == ["name#2"]
     assert_ok(invoke("normalize", ws.src, "-o", ws.out))
     assert ws.output().split(b"\n")[0] == (
-        b"id,name,name,id_normalized,id_changes,name_normalized,name_changes,"
+        b"id,name,name,id_normalized,id_changes,name#2_normalized,name#2_changes,"
         b"name#3_normalized,name#3_changes")
     # the reading column is resolved the same way
+    ws.out.unlink()
     assert_error(invoke("normalize", ws.src, "-o", ws.out, "--kana-column", "name"),
-                 r"column 'name' appears more than once")
+                 r"column 'name' appears more than once \(columns 2 and 3\); select one by its "
+                 r"label \(name#2 or name#3\) or its index \(2 or 3\)$")
+    ws.no_output()
+    ws.input_untouched()
+
+
+def test_a_header_that_looks_like_a_label(tmp_path):
+    # "id,name,name,name#3": a request equal to a real header means that header
+    ws = Workspace.corpus(tmp_path, "header_like_label.csv")
+    d = scan_json(ws, "-c", "name#3")
+    # column 4 holds 﨑 and 崎: one unsafe value (the third column's 山田 and 髙 are not read)
+    assert d["columns_selected"] == ["name#3"] and d["unsafe_rows"] == 1
+    assert d["chars"][0]["codepoint"] == "U+FA11" and len(d["chars"]) == 1
+    for col in ("3", "name##3"):  # the repeat in column 3: by index or its label
+        d = scan_json(ws, "-c", col)
+        assert d["columns_selected"] == ["name##3"] and d["columns"]["name##3"]["unsafe"] == 1
+    # the report's labels are unique and none of them is another column's header
+    labels = scan_json(ws)["columns"]
+    assert list(labels) == ["id", "name#2", "name##3", "name#3"]
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name#3", "-k", "name#2"))
+    assert ws.output() == _u("id,name,name,name#3,name#3_normalized,name#3_changes\n"
+                             "1,髙橋,山田,﨑,崎,﨑→崎 koseki-parent\n2,高橋,髙,崎,崎,\n")
+    # the reading column follows the same rules: ambiguous by name, no digit but ASCII
+    for kana, pattern in [("name", r"column 'name' appears more than once"),
+                          ("١", r"no column '١'; the file has columns: 1 'id'"),
+                          ("²", r"no column '²'; the file has columns: 1 'id'")]:
+        assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "1", "-k", kana), pattern)
+    ws.input_untouched()
+
+
+def test_a_header_named_like_an_index(tmp_path):
+    # "2,name,name": the header "2" is column 1, so "-c 2" is column 1, never column 2
+    ws = Workspace.corpus(tmp_path, "numeric_header.csv")
+    assert scan_json(ws, "-c", "2")["columns_selected"] == ["2"]
+    assert scan_json(ws, "-c", "name#2")["columns_selected"] == ["name#2"]
+    assert scan_json(ws, "-c", "3")["columns_selected"] == ["name#3"]
     ws.input_untouched()
 
 

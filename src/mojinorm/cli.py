@@ -245,8 +245,9 @@ def _input_options(fn: _F) -> _F:
                       help="first line is a header (default: yes for CSV/TSV, no for plain "
                            "text)")(fn)
     fn = click.option("--column", "-c", "columns", multiple=True, metavar="C",
-                      help="column by header name or 1-based number (repeatable; default: "
-                           "every column; a name the header repeats needs its number)")(fn)
+                      help="column by header name, label or 1-based number (repeatable; "
+                           "default: every column; a name the header repeats needs its label "
+                           "or number)")(fn)
     return fn
 
 
@@ -331,7 +332,8 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
     A value is unsafe when a character of it is outside the target (it would show as ●);
     a value whose only findings are invisible characters inside the target (TAB) counts as
     invisible, not unsafe.  Unsafe rows split into fixable (safe without the fallback:
-    same character, or substitution by another one) and fallback (need 〓).
+    same character, or substitution by another one) and fallback (need 〓); an unsafe
+    ragged row is neither (normalize copies it as it is).
     Rows are data records (no header, no blank lines).  Exit status: 0 ok, 1 with
     --fail-on-unsafe when a row is unsafe, 2 usage or input error.
     """
@@ -377,6 +379,8 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
         f"  fixable   {r.fixable_rows:,} become safe without the fallback: "
         f"{r.lossless_rows:,} same character, {r.substituted_rows:,} by substitution",
         f"  fallback  {r.fallback_rows:,} need the fallback (no mapping into the target)",
+        *([f"  ragged    {r.ragged_unsafe_rows:,} in ragged rows, which normalize copies as "
+           "they are"] if r.ragged_unsafe_rows else []),
         f"review      {r.review_rows:,} rows need a person's look (a fallback, an ambiguous "
         f"character or another glyph's mapping)",
         f"invisible   {r.invisible_rows:,} rows with invisible characters",
@@ -427,7 +431,7 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @click.option("--output", "-o", required=True, metavar="OUT", help="output file (- for stdout)")
 @_input_options
 @click.option("--kana-column", "-k", metavar="K", default=None,
-              help="reading column used by --fallback kana")
+              help="reading column used by --fallback kana (chosen like --column)")
 @_target_option
 @click.option("--fallback", default=None, metavar="P", help=_FALLBACK_HELP)
 @_gaiji_option

@@ -32,12 +32,18 @@ Counting rules (also in the CLI help)
   characters), substituted when some change replaces it by another character (a variant).
 * ``invisible_rows``: rows with an invisible character in a selected value.
 * ``ragged_rows``: rows whose field count differs from the header's (the first row's without a
-  header); their existing selected fields are still checked.
+  header; in a layout with a trailing delimiter, see :func:`mojinorm.records.trailing_layout`,
+  a row may have one more field when it is empty).  Their existing selected fields are still
+  checked: an unsafe one counts in ``unsafe_rows`` and in ``ragged_unsafe_rows``, never in
+  ``fixable_rows``, ``fallback_rows`` or ``review_rows``, since ``normalize`` copies a ragged
+  row as it is.  So ``unsafe_rows = fixable_rows + fallback_rows + ragged_unsafe_rows``.
+* ``columns[C]["changed"]``: the values of column C that ``normalize`` changes (an unsafe or
+  invisible character, outside ragged rows): what its ``C_changes`` column will fill.
 * ``chars``: every unit the normalizer would change in the selected values, with its count
   (occurrences), sorted by count, then code point.
 * ``notes``: oddities of a file that is still read, one sentence each (also in the table
   report and in ``normalize``'s summary line): an empty file, a header only, CR-only line
-  ends, a header name that occurs more than once.
+  ends, a trailing delimiter layout, a header name that occurs more than once.
 
 The flags of a value (:func:`value_flags`) or of one unit (:func:`outcome_flags`) are the bits
 :data:`UNSAFE`, :data:`INVISIBLE`, :data:`FALLBACK`, :data:`LOSSY` and :data:`REVIEW`; a row's
@@ -82,13 +88,14 @@ class Counts:
     """Everything a scan adds up (``col_*``: one entry per selected column)."""
 
     __slots__ = ("rows", "unsafe", "fixable", "lossless", "fallback", "review", "invisible",
-                 "ragged", "blank", "multiline", "col_missing", "col_unsafe", "col_invisible",
-                 "col_fallback", "chars")
+                 "ragged", "ragged_unsafe", "blank", "multiline", "col_missing", "col_unsafe",
+                 "col_invisible", "col_fallback", "col_changed", "chars")
 
     def __init__(self, ncols: int) -> None:
         self.rows = self.unsafe = self.fixable = self.lossless = self.fallback = self.review = 0
-        self.invisible = self.ragged = self.blank = self.multiline = 0
+        self.invisible = self.ragged = self.ragged_unsafe = self.blank = self.multiline = 0
         self.col_missing = [0] * ncols
+        self.col_changed = [0] * ncols  #: values ``normalize`` changes (not in ragged rows)
         self.col_unsafe = [0] * ncols
         self.col_invisible = [0] * ncols
         self.col_fallback = [0] * ncols
@@ -151,7 +158,8 @@ class _FastScan:
     def batch(self, text: str, data: bytes, pos: int, codec: str | None) -> PlainBatch | None:
         """The plain batch of ``text[pos:]``, or None when the exact reader must take it."""
         raw = data if pos == 0 and codec == "utf-8" else text[pos:].encode("utf-8")
-        return records.plain_batch(raw, self.layout.delimiter, self.ncols, self.selected)
+        return records.plain_batch(raw, self.layout.delimiter, self.ncols, self.selected,
+                                   self.layout.trailing)
 
     def count(self, batch: PlainBatch, c: Counts) -> None:
         count_values(self.plan, batch.values, c)
@@ -182,6 +190,7 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts) -> None:
         c.col_unsafe[j] += int(frame["unsafe"].sum())
         c.col_invisible[j] += int(frame["invisible"].sum())
         c.col_fallback[j] += int(frame["fallback"].sum())
+        c.col_changed[j] += int((flags != 0).sum())  # a plain batch has no ragged row
         rows = rows | frame["effective"]
     f = pl.col("f")
     unsafe = (f & UNSAFE) != 0
@@ -277,6 +286,8 @@ class _Scanner:
                 info[2] += 1
                 flags = info[1]
                 if flags:
+                    if kind != RAGGED:
+                        c.col_changed[j] += 1
                     if flags & INVISIBLE:
                         c.col_invisible[j] += 1
                     if flags & UNSAFE:
@@ -287,10 +298,17 @@ class _Scanner:
                     else:
                         row_flags |= flags & INVISIBLE
             if row_flags:
-                if row_flags & REVIEW:
-                    c.review += 1
                 if row_flags & INVISIBLE:
                     c.invisible += 1
+                if kind == RAGGED:
+                    # normalize copies a ragged row as it is: nothing in it is fixed or
+                    # replaced by the fallback, nor waits for a review
+                    if row_flags & UNSAFE:
+                        c.unsafe += 1
+                        c.ragged_unsafe += 1
+                    continue
+                if row_flags & REVIEW:
+                    c.review += 1
                 if row_flags & UNSAFE:
                     c.unsafe += 1
                     if row_flags & FALLBACK:

@@ -9,8 +9,9 @@ The layout
 :func:`read_layout` reads the first record of a prepared :class:`~mojinorm.csvio.DecodedStream`
 (merging chunks while a quoted field of it continues) and decides the delimiter (sniffed from
 the first line unless given), the header, the column labels and the selected columns
-(:func:`resolve_columns`).  A header name that occurs more than once is labelled ``name#3``
-(``#`` and the 1-based column number), and :func:`file_notes` says so.  The stream then
+(:func:`resolve_columns`).  Every occurrence of a header name that occurs more than once is
+labelled ``name#3`` (``#`` and the 1-based column number; more ``#`` when that is itself a
+header name, :func:`column_labels`), and :func:`file_notes` says so.  The stream then
 continues as a :class:`ResumedStream` whose first chunk is the one already read.
 
 Two readers
@@ -57,16 +58,26 @@ Read, with the oddity in the report (``scan`` exits 0; ``normalize`` writes byte
   invisible characters: they count in ``invisible_rows`` and show in ``chars``
   (NUL is inside Shift_JIS, so invisible only; U+FEFF is outside every target, so also
   unsafe).  ``normalize`` removes them from the ``C_normalized`` value.
-* Ragged rows are counted (``ragged_rows``), their existing selected fields are checked;
+* Ragged rows are counted (``ragged_rows``), their existing selected fields are checked
+  (an unsafe one counts in ``ragged_unsafe_rows``, never as fixable);
   ``normalize`` copies them unchanged, without the new columns.
+* A trailing delimiter (``1,髙橋,`` under ``id,name``; or a header ``id,name,``): when the
+  header and the first data record differ by one empty last field, that field is a layout
+  (:func:`trailing_layout`), not raggedness: a record has the columns, with or without that
+  empty field; a header's empty last field is no column.  ``normalize`` writes the new fields
+  before it and keeps it, byte for byte, last on the line.  A file whose first record has the
+  header's width keeps every other width ragged.
 * CR-only line ends (classic Mac OS): when the first 64 KiB hold a CR and no LF, CR ends
   records (``line_ends: "CR"``); ``normalize`` keeps CR.  A CR or LF inside a quoted field
   stays data.
 * A field of any size up to ``csvio.MAX_RECORD`` (16 MiB per record; a 10 MB name is read).
 * An empty file (0 rows, note "the file is empty"), a header only (note "no data rows").
-* Duplicate header names: every column is scanned; the repeats are labelled ``name#3``
-  (``#`` and the 1-based column number) and a note says so.  ``--column name`` is then an
-  error (give the index, or the ``name#3`` label).
+* Duplicate header names: every column is scanned; each occurrence is labelled ``name#3``
+  (``#`` and the 1-based column number; ``name##3`` when the file also has a header called
+  ``name#3``: a label never equals a header) and a note says so.  ``--column name`` is then
+  an error listing the labels and indexes that select each (``--column name#3`` selects a
+  header written ``name#3``, never a label).  Only ASCII digits are indexes: ``-c ²`` or
+  ``-c ١`` is "no column".
 
 Refused with exit 2 and one line naming the file, line (and byte offset where known):
 
@@ -84,6 +95,7 @@ import itertools
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -107,7 +119,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_FIELDS", "NO_DATA_ROWS", "RAGGED",
     "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
-    "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
+    "column_labels", "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
     "resolve_columns", "set_threads", "skip_patterns",
 ]
 
@@ -145,11 +157,17 @@ class Layout:
 
     delimiter: str | None  #: None for plain text (one value per line)
     header: bool
-    names: tuple[str, ...]  #: unique labels: a repeated header name gets "#<column number>"
+    names: tuple[str, ...]  #: unique labels (:func:`column_labels`)
     selected: tuple[int, ...]  #: 0-based indexes of the selected columns, in selection order
     data_pos: int  #: index in the first text where data starts
     header_lines: int  #: LF count consumed by the header
-    raw_names: tuple[str, ...] = ()  #: the header's values as written
+    raw_names: tuple[str, ...] = ()  #: the header's values as written (its columns')
+    #: records may end with one more, empty, field after the last column (a trailing
+    #: delimiter, see :func:`trailing_layout`); without it only the layout's field count is a
+    #: record
+    trailing: bool = False
+    #: the header itself ends with a delimiter: its empty last field is not a column
+    header_trailing: bool = False
 
     @property
     def ncols(self) -> int:
@@ -165,11 +183,13 @@ class Layout:
 
 
 class _NeedMore(Exception):
-    """The first record does not end in the text read so far (a quoted field continues)."""
+    """The first record, or the first data record after the header (at ``text[at]``), does
+    not end in the text read so far (a quoted field continues)."""
 
-    def __init__(self, delimiter: str | None) -> None:
+    def __init__(self, delimiter: str | None, at: int = 0) -> None:
         super().__init__(delimiter)
         self.delimiter = delimiter
+        self.at = at
 
 
 def _and(items: Sequence[object]) -> str:
@@ -177,34 +197,55 @@ def _and(items: Sequence[object]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+#: A column index is ASCII digits only: ``str.isdigit`` also accepts "²" and "١", which
+#: ``int`` then refuses or reads as 1.
+_INDEX = re.compile(r"[0-9]+")
+
+
 def resolve_columns(requested: Sequence[str] | None, names: Sequence[str],
                     raw_names: Sequence[str] = ()) -> tuple[int, ...]:
-    """0-based indexes of ``requested`` columns (header names, else 1-based numbers).
+    """0-based indexes of ``requested`` columns, in request order.
 
-    A name that the header holds more than once (``raw_names``) is ambiguous: an
-    :class:`InputError` asks for the column's number.  The labels ``name#3`` that the report
-    shows for the repeats are accepted.
+    ``names`` are the column labels (see :func:`column_labels`), ``raw_names`` the header as
+    written (empty without a header).  A request is, in this order: a header name as written
+    (a name the header holds more than once is ambiguous: an :class:`InputError` lists the
+    labels and indexes that address each); a label (one the report shows for a repeated or
+    empty header name, never equal to a header name); a 1-based index in ASCII digits.
     """
     if not requested:
         return tuple(range(len(names)))
     raw = list(raw_names)
+    labels = list(names)
     out: list[int] = []
     for c in requested:
         c = str(c)
-        if raw.count(c) > 1:
-            cols = [i + 1 for i, v in enumerate(raw) if v == c]
-            raise InputError(f"column {c!r} appears more than once (columns {_and(cols)}); "
-                             "give its index")
-        if c in names:
-            idx = list(names).index(c)
-        elif c.strip().isdigit() and 1 <= int(c) <= len(names):
+        hits = [i for i, v in enumerate(raw) if v == c]
+        if len(hits) > 1:
+            raise InputError(_ambiguous(c, hits, labels, raw))
+        if hits:
+            idx = hits[0]  # a header name as written means that header
+        elif c in labels:
+            idx = labels.index(c)
+        elif _INDEX.fullmatch(c) and 1 <= int(c) <= len(labels):
             idx = int(c) - 1
         else:
-            have = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(names)) or "none (empty file)"
+            have = ", ".join(f"{i + 1} {n!r}" for i, n in enumerate(labels)) or \
+                "none (empty file)"
             raise InputError(f"no column {c!r}; the file has columns: {have}")
         if idx not in out:
             out.append(idx)
     return tuple(out)
+
+
+def _ambiguous(c: str, hits: list[int], labels: list[str], raw: list[str]) -> str:
+    """The refusal of a header name that names several columns: how to address each."""
+    numbers = [i + 1 for i in hits]
+    # an index that is itself a header name would mean that header, not the column
+    indexes = [str(n) for n in numbers if str(n) not in raw]
+    how = f"its label ({' or '.join(labels[i] for i in hits)})"
+    if indexes:
+        how += f" or its index ({' or '.join(indexes)})"
+    return f"column {c!r} appears more than once (columns {_and(numbers)}); select one by {how}"
 
 
 def _layout(text: str, final: bool, delimiter: str | None, header: bool | None,
@@ -247,9 +288,15 @@ def _layout1(text: str, final: bool, delimiter: str | None, header: bool | None,
     if cr:
         values = [v.translate(SWAP_EOL_STR) for v in values]
     raw: tuple[str, ...] = ()
+    trailing = header_trailing = False
     if header:
         raw = tuple(values)
-        names = _unique(values)
+        if delimiter is not None:
+            first = _first_data(parser, text, end, final)
+            trailing, header_trailing = trailing_layout(raw, first)
+            if header_trailing:
+                raw = raw[:-1]
+        names = column_labels(raw)
         data_pos = end
         header_lines = text.count("\n", 0, end)
     else:
@@ -257,16 +304,75 @@ def _layout1(text: str, final: bool, delimiter: str | None, header: bool | None,
         data_pos = 0
         header_lines = 0
     selected = resolve_columns(columns, names, raw)
-    return Layout(delimiter, header, names, selected, data_pos, header_lines, raw)
+    return Layout(delimiter, header, names, selected, data_pos, header_lines, raw, trailing,
+                  header_trailing)
 
 
-def _unique(values: Sequence[str]) -> tuple[str, ...]:
-    seen: set[str] = set()
+def _first_data(parser: RecordParser, text: str, pos: int, final: bool) -> list[str] | None:
+    """The values of the first data record at or after ``text[pos]`` (blank lines skipped),
+    or None when the input has none (or only after :data:`csvio.MAX_RECORD` characters of
+    blank lines: the decision must not wait for the whole input).  Raises :class:`_NeedMore`
+    when that record, or whether there is one, lies past ``text``."""
+    start = pos
+    n = len(text)
+    while pos < n and pos - start <= csvio.MAX_RECORD:
+        if text[pos] == "\n":
+            pos += 1
+            continue
+        if text.startswith("\r\n", pos):
+            pos += 2
+            continue
+        rec = parser.parse(text, pos, final)
+        if rec is None:
+            raise _NeedMore(parser.delimiter, pos)
+        return rec[0]
+    if pos < n or final:
+        return None
+    raise _NeedMore(parser.delimiter, pos)
+
+
+def trailing_layout(header: Sequence[str], first: Sequence[str] | None) -> tuple[bool, bool]:
+    """``(trailing, header_trailing)`` of a file from its header and its first data record.
+
+    A line that ends with a delimiter has one more, empty, field: when the header and the
+    first data record disagree by that field, the file is laid out with a trailing delimiter
+    (what some exports write on every line), not ragged.  ``header_trailing``: the header ends
+    with a delimiter (its last name is empty) and the first record has no value under it (it
+    has one field less, or that field is empty, or there is no data record); that field is no
+    column.  ``trailing``: besides, the first record has one empty field more than the header.
+    In such a layout a record is a row with the columns, with or without one more empty field;
+    any other width is ragged.  Without either, only the header's width is a record (a file
+    whose first record matches its header keeps every other width ragged).
+    """
+    h = len(header)
+    if h >= 2 and header[-1] == "" and (
+            first is None or len(first) == h - 1 or (len(first) == h and first[-1] == "")):
+        return True, True
+    if first is not None and len(first) == h + 1 and first[-1] == "":
+        return True, False
+    return False, False
+
+
+def column_labels(values: Sequence[str]) -> tuple[str, ...]:
+    """Unique labels for the header ``values``: a name the header holds once is its own label;
+    every occurrence of a repeated name, and an empty name, is labelled ``name#3`` (``column#3``
+    for an empty one: ``#`` and the 1-based column number).  A label never equals a name the
+    header holds (a header may itself be called ``name#3``): then the ``#`` is doubled until
+    it does not."""
+    count = Counter(values)
+    taken = set(values)
     out = []
     for i, v in enumerate(values):
-        key = v if v and v not in seen else f"{v or 'column'}#{i + 1}"
-        seen.add(key)
-        out.append(key)
+        if v and count[v] == 1:
+            out.append(v)
+            continue
+        mark = "#"
+        label = f"{v or 'column'}{mark}{i + 1}"
+        while label in taken:
+            mark += "#"
+            label = f"{v or 'column'}{mark}{i + 1}"
+        taken.add(label)
+        out.append(label)
     return tuple(out)
 
 
@@ -307,9 +413,9 @@ def read_layout(stream: DecodedStream, delimiter: str | None, header: bool | Non
             layout = _layout(text, final, delimiter, header, columns, name, stream.cr)
             return layout, ResumedStream(stream, chunks, (text, data, final, lines_before))
         except _NeedMore as more_needed:
-            if len(text) > csvio.MAX_RECORD:
-                raise record_too_long(RecordParser(more_needed.delimiter), text, 0,
-                                      lines_before, name) from None
+            if len(text) - more_needed.at > csvio.MAX_RECORD:
+                raise record_too_long(RecordParser(more_needed.delimiter), text,
+                                      more_needed.at, lines_before, name) from None
             more, more_data, final, _ = next(chunks)
             text += more
             data += more_data
@@ -332,17 +438,23 @@ def record_too_long(parser: RecordParser, text: str, s: int, lines_before: int,
 
 def file_notes(layout: Layout, stream: ResumedStream) -> list[str]:
     """The oddities known once the first record is read (see ``ScanReport.notes``): an empty
-    file, CR-only line ends, repeated header names."""
+    file, CR-only line ends, a trailing delimiter layout, repeated header names."""
     notes = []
     text, _, final, _ = stream.first
     if not text and final:
         notes.append("the file is empty")
     if stream.stream.cr:
         notes.append("line ends are CR only (classic Mac OS): read as record ends")
+    if layout.header_trailing:
+        notes.append("the header ends with a delimiter: the empty field after its last name is "
+                     "not a column (a record may end with one too)")
+    elif layout.trailing:
+        notes.append("records end with a delimiter (an empty field after the last column): "
+                     "read as the file's layout, the field kept as written")
     for name, cols in layout.duplicates().items():
         labels = [layout.names[i - 1] for i in cols]
         notes.append(f"column name {name!r} appears {len(cols)} times (columns {_and(cols)}), "
-                     f"reported as {_and(labels)}; select one by its index")
+                     f"reported as {_and(labels)}; select one by its label or index")
     return notes
 
 
@@ -427,6 +539,7 @@ class ExactReader:
         self.layout = layout
         self.delimiter = layout.delimiter
         self.ncols = layout.ncols
+        self.trailing = layout.trailing
         self.sep = sep
         self.swap = sep == b"\r"  # CR-only input: the text has CR and LF swapped
         self.name = name
@@ -540,7 +653,7 @@ class ExactReader:
             kind = RECORD
         else:
             values = body.split(delim)
-            kind = RECORD if len(values) == self.ncols else RAGGED
+            kind = self._kind(values)
         if self.swap:
             values = [v.translate(SWAP_EOL_STR) for v in values]
         if not self.raw:
@@ -551,6 +664,14 @@ class ExactReader:
             bend = data.index(self.sep, bpos) + 1
         return _new_record(Record, (kind, values, None, line + 1, 0, text, pos, end, data, bpos,
                                     bend))
+
+    def _kind(self, values: list[str]) -> str:
+        """:data:`RECORD` for the layout's field count (or, in a layout with a trailing
+        delimiter, one more field that is empty), else :data:`RAGGED`."""
+        n = len(values)
+        if n == self.ncols or (self.trailing and n == self.ncols + 1 and values[-1] == ""):
+            return RECORD
+        return RAGGED
 
     def _quoted_at(self, text: str, data: bytes, pos: int, bpos: int, final: bool,
                    lines_before: int, line: int, e: int) -> Record | None:
@@ -572,7 +693,7 @@ class ExactReader:
             for v in values:
                 spans.append((a, a + len(v) + 2))
                 a += len(v) + 3
-            kind = RECORD if len(values) == self.ncols else RAGGED
+            kind = self._kind(values)
         else:
             try:
                 rec = self.parser.parse(text, pos, final)
@@ -587,7 +708,7 @@ class ExactReader:
             if len(values) == 1 and spans[0][0] == spans[0][1]:
                 kind = BLANK
             else:
-                kind = RECORD if len(values) == self.ncols else RAGGED
+                kind = self._kind(values)
         if self.swap:
             values = [v.translate(SWAP_EOL_STR) for v in values]
         if not self.raw:
@@ -614,7 +735,7 @@ def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
     """``(good, flag)`` for :class:`ExactReader`'s ``skip``: ``good.match`` accepts a line that
     can be passed over, ``flag.finditer`` reports each LF followed by a line that cannot::
 
-        \\n(?!FIELD,FIELD,FIELD\\r?\\n)
+        \\n(?!FIELD,FIELD,FIELD(?:,)?\\r?\\n)
 
     A selected column's ``FIELD`` is a run of ``allowed`` characters (minus the delimiter,
     quote, CR and LF), or such a run in quotes; another column's ``FIELD`` is anything but the
@@ -622,7 +743,8 @@ def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
     after it holds a character outside ``allowed`` in a selected column, has another field
     count (ragged), is blank, or is anything but a plain well-formed record (a quoted field
     that does not close on the line, a doubled quote, text after a closing quote).  The quoted
-    variant is compiled only for a text holding a quote.
+    variant is compiled only for a text holding a quote.  In a layout with a trailing delimiter
+    (``Layout.trailing``) a line may end with one more, empty, field (``(?:,)?``, or ``,""``).
     """
     delimiter = layout.delimiter
     if delimiter is None:
@@ -641,7 +763,10 @@ def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
             sel = f"{v}*"
             other = any_unquoted
         chosen = set(layout.selected)
-        line = d.join(sel if i in chosen else other for i in range(layout.ncols)) + "\\r?\\n"
+        line = d.join(sel if i in chosen else other for i in range(layout.ncols))
+        if layout.trailing:
+            line += f'(?:{d}(?:"")?)?' if quoted else f"(?:{d})?"
+        line += "\\r?\\n"
         if layout.ncols <= 1:
             line = "(?=[^\\r\\n])" + line  # a blank line is not a one-field record
     return re.compile(line), re.compile(f"\\n(?!{line})")
@@ -671,6 +796,8 @@ class PlainBatch:
     values: pl.DataFrame  #: the selected columns, in selection order, as strings
     crlf: bool  #: every line ends with CRLF (else every line ends with LF)
     terminated: bool  #: the last line has its line end
+    #: every line ends with one more, empty, field (a trailing delimiter, ``,`` or ``,""``)
+    tail: bool = False
 
     @property
     def height(self) -> int:
@@ -691,8 +818,11 @@ def lines_of(data: bytes) -> pl.Series | None:
 
 
 def plain_batch(data: bytes, delimiter: str | None, ncols: int,
-                selected: tuple[int, ...]) -> PlainBatch | None:
-    """Read ``data`` (UTF-8, whole records, no header) when it is plain; else None."""
+                selected: tuple[int, ...], trailing: bool = False) -> PlainBatch | None:
+    """Read ``data`` (UTF-8, whole records, no header) when it is plain; else None.
+
+    ``trailing`` (``Layout.trailing``): a batch whose every line has one more, empty, field is
+    plain too (``PlainBatch.tail``); a batch mixing both widths goes to the exact reader."""
     import polars as pl
 
     if not data:
@@ -710,32 +840,39 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
     if lines is None:
         return None
     expected = lines.len()
-    grammar = _grammar(delimiter, ncols, b'"' in data)
+    quoted = b'"' in data
+    grammar = _grammar(delimiter, ncols, quoted)
+    tail = False
     ok = pl.LazyFrame([lines]).select(
         (pl.col("line") != "").all().alias("nonblank"),
         pl.col("line").str.contains(grammar).all().alias("plain"),
     ).collect().row(0)
+    if ok[0] and not ok[1] and trailing and delimiter is not None:
+        tail = bool(lines.str.contains(_grammar(delimiter, ncols, quoted, True)).all())
+        ok = (True, tail)
     if not all(ok):
         return None
     if delimiter is None:
         values = pl.DataFrame([lines.alias("0")])
     else:
-        names = [str(i) for i in range(ncols)]
+        names = [str(i) for i in range(ncols + tail)]
         frame = pl.read_csv(data, has_header=False, separator=delimiter, quote_char='"',
                             infer_schema=False, new_columns=names)
-        if frame.height != expected or frame.width != ncols:
+        if frame.height != expected or frame.width != ncols + tail:
             return None
         # Every line has all its fields (checked above), so a null is an empty field.
         values = frame.select(pl.col(names[i]).fill_null("") for i in selected)
-    return PlainBatch(lines, values, crlf, terminated)
+    return PlainBatch(lines, values, crlf, terminated, tail)
 
 
 @lru_cache(maxsize=64)
-def _grammar(delimiter: str | None, ncols: int, quoted: bool) -> str:
-    """The regex a plain line of this layout matches (CR was stripped by the line reader)."""
+def _grammar(delimiter: str | None, ncols: int, quoted: bool, tail: bool = False) -> str:
+    """The regex a plain line of this layout matches (CR was stripped by the line reader);
+    ``tail``: with one more, empty, field at the end (a trailing delimiter)."""
     if delimiter is None:
         return r"\A[^\r]*\z"  # a lone CR is data the exact reader keeps: let it decide
     d = re.escape(delimiter)
     plain = f'[^{d}"\\r\\n]*'
     field = f'(?:"(?:[^"]|"")*"|{plain})' if quoted else plain
-    return f"\\A{field}(?:{d}{field}){{{ncols - 1}}}\\z"
+    end = (f'{d}(?:"")?' if quoted else d) if tail else ""
+    return f"\\A{field}(?:{d}{field}){{{ncols - 1}}}{end}\\z"

@@ -70,13 +70,16 @@ class ScanReport:
     review_rows: int = 0
     invisible_rows: int = 0
     ragged_rows: int = 0
+    #: unsafe rows among the ragged ones: ``normalize`` copies them as they are, so they are
+    #: neither fixable nor fallback rows
+    ragged_unsafe_rows: int = 0
     blank_lines: int = 0
     multiline_records: int = 0
     columns: dict[str, dict[str, int]] = field(default_factory=dict)
     chars: list[CharStat] = field(default_factory=list)
     line_ends: str = "LF"  #: "LF" (LF or CRLF) or "CR" (classic Mac OS)
     #: oddities of the file, one sentence each: empty, header only, duplicate header names,
-    #: CR-only line ends
+    #: CR-only line ends, a trailing delimiter layout
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -140,6 +143,7 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
     report.review_rows = c.review
     report.invisible_rows = c.invisible
     report.ragged_rows = c.ragged
+    report.ragged_unsafe_rows = c.ragged_unsafe
     report.blank_lines = c.blank
     report.multiline_records = c.multiline
     report.columns = {
@@ -148,6 +152,7 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
             "unsafe": c.col_unsafe[j],
             "fallback": c.col_fallback[j],
             "invisible": c.col_invisible[j],
+            "changed": c.col_changed[j],
         }
         for j, ci in enumerate(layout.selected)
     }

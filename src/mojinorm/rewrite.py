@@ -83,8 +83,10 @@ def normalize_file(
     original column, in selection order: ``C_normalized`` and ``C_changes`` (``str(Change)``
     joined by ``"; "``).  With ``replace`` the selected fields are rewritten in place (a field
     that was quoted stays quoted) and nothing is added.  Ragged rows and blank lines are copied
-    unchanged.  The output is written to a temp file in its directory and renamed when complete;
-    it is never the input unless ``overwrite``.
+    unchanged.  In a layout with a trailing delimiter (``records.trailing_layout``) the new
+    fields go before a line's trailing empty field, which stays last as it was.  The output is
+    written to a temp file in its directory and renamed when complete; it is never the input
+    unless ``overwrite``.
     """
     src = str(path)
     out = str(output)
@@ -246,14 +248,27 @@ class _Writer:
         if self.replace or self.delim is None:
             pieces.append(rec.raw)
             return
-        body, eol = _split_eol(rec.raw, self.sep)
-        force = rec.quoted(-1)
+        body, tail, eol = self._split(rec)
+        force = rec.quoted(self.ncols - 1)
         extra = "".join(
             self.delim + quote_field(f"{self.layout.names[ci]}_normalized", self.delim, force)
             + self.delim + quote_field(f"{self.layout.names[ci]}_changes", self.delim, force)
             for ci in self.selected
         )
-        pieces.append(body + self._encode(extra, codec, 1) + eol)
+        pieces.append(body + self._encode(extra, codec, 1) + tail + eol)
+
+    def _split(self, rec: Record) -> tuple[bytes, bytes, bytes]:
+        """``rec``'s bytes as ``(body, tail, line end)``: ``tail`` is the trailing delimiter
+        and its empty field (``,`` or ``,""``) of a record with one field more than the layout
+        (``Layout.trailing``), else empty.  New fields go between body and tail, so that every
+        line keeps its trailing delimiter last and the added columns line up with the
+        header's."""
+        body, eol = _split_eol(rec.raw, self.sep)
+        if len(rec.values) <= self.ncols:
+            return body, b"", eol
+        a, b = rec.field_spans[-1]
+        cut = len(body) - (b - a + 1)  # the delimiter and "" or nothing: one byte a character
+        return body[:cut], body[cut:], eol
 
     def _records(self, records: Iterable[Record], pieces: list[bytes], codec: str) -> None:
         s = self.summary
@@ -298,14 +313,14 @@ class _Writer:
             if self.replace:
                 append(self._replaced(rec, results, codec) if changed else rec.raw)
             elif delim is not None:
-                body, eol = _split_eol(rec.raw, self.sep)
-                force = rec.quoted(-1)
+                body, tail, eol = self._split(rec)
+                force = rec.quoted(self.ncols - 1)
                 extra = "".join(
                     delim + quote_field(r[0], delim, force) + delim
                     + quote_field(r[1], delim, force)
                     for r in results
                 )
-                append(body + self._encode(extra, codec, line_no) + eol)
+                append(body + self._encode(extra, codec, line_no) + tail + eol)
 
     def _replaced(self, rec: Record, results: list[_Normalized], codec: str) -> bytes:
         """``rec`` with its selected fields rewritten in place (a quoted field stays quoted)."""
@@ -387,7 +402,7 @@ class _FastWrite:
             if body.encode(codec, "replace") != raw:
                 return False  # bytes that do not round-trip (NEC/IBM duplicates): copy raw
             utf8 = body.encode("utf-8")
-        batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns)
+        batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
         if batch is None:
             return False
         reading = None
@@ -395,7 +410,15 @@ class _FastWrite:
             reading = batch.values.to_series(self.columns.index(w.kana_idx))
         d = w.delim
         assert d is not None
-        force = batch.lines.str.ends_with('"')
+        lines = batch.lines
+        tail = pl.repeat("", batch.height, eager=True)
+        if batch.tail:  # the new fields go before the trailing delimiter (see _Writer._split)
+            split = pl.DataFrame({"line": lines}).select(
+                tail=pl.when(pl.col("line").str.ends_with(d + '""')).then(pl.lit(d + '""'))
+                .otherwise(pl.lit(d))).with_columns(line=lines)
+            split = split.with_columns(pl.col("line").str.strip_suffix(pl.col("tail")))
+            lines, tail = split["line"], split["tail"]
+        force = lines.str.ends_with('"')
         extra: list[pl.Expr] = []
         changed = pl.repeat(False, batch.height, eager=True)
         s = w.summary
@@ -422,7 +445,7 @@ class _FastWrite:
             changed = changed | value_changed
             extra += [pl.lit(d), pl.lit(done["n"]), pl.lit(d), pl.lit(done["c"])]
         eol = "\r\n" if batch.crlf else "\n"
-        joined = pl.select(pl.concat_str([pl.lit(batch.lines), *extra, pl.lit(eol)])
+        joined = pl.select(pl.concat_str([pl.lit(lines), *extra, pl.lit(tail), pl.lit(eol)])
                            .str.join("")).item()
         if not batch.terminated:
             joined = joined[:-len(eol)]
