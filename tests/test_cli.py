@@ -494,3 +494,73 @@ def test_a_cp932_console_gets_escapes_not_a_crash():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.decode("cp932")
     assert "<U+20BB7>" in out and "吉" in out
+
+
+# ---------------------------------------------------------------------------- small things
+
+
+@pytest.mark.parametrize("name", ["sjis", "SJIS", "shift_jis", "Shift-JIS", "MS932", "ms932",
+                                  "Windows-31J", "cp932", "CP932"])
+def test_shift_jis_names_as_people_write_them(runner, tmp_path, name):
+    # one CP932 table for every Shift_JIS name: Windows and Java write CP932 when asked for
+    # "Shift_JIS", and 﨑 (0xFAB1) exists only there
+    src = tmp_path / "in.csv"
+    src.write_bytes("id,name\n1,﨑田\n".encode("cp932"))
+    res = runner.invoke(cli, ["scan", str(src), "-e", name, "-f", "json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["encoding"] == "cp932" and d["encoding_detected"] is False and d["unsafe_rows"] == 1
+
+
+@pytest.mark.parametrize("name", ["utf8", "UTF-8", "Utf_8"])
+def test_utf8_names(runner, tmp_path, name):
+    src = tmp_path / "in.csv"
+    src.write_bytes("id,name\n1,髙橋\n".encode())
+    res = runner.invoke(cli, ["scan", str(src), "-e", name, "-f", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["encoding"] == "utf-8"
+
+
+def test_an_unknown_encoding_lists_the_known_ones(runner, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"id,name\n")
+    res = runner.invoke(cli, ["scan", str(src), "-e", "latin-1"])
+    assert res.exit_code == 2
+    assert "unknown encoding 'latin-1'; use one of auto, utf-8" in res.output
+
+
+@pytest.mark.parametrize("data,want", [
+    (b"id,name\r\n1,a\r\n", "CRLF"),
+    (b"id,name\n1,a\n", "LF"),
+    (b"id,name\r\n1,a\n", "LF and CRLF"),
+    (b"id,name\r1,a\r", "CR"),
+    (b'id,name\r\n1,"a\nb"\r\n', "CRLF"),  # the LF inside quotes is data, not a line end
+])
+def test_line_ends_are_reported_as_written(runner, tmp_path, data, want):
+    src = tmp_path / "in.csv"
+    src.write_bytes(data)
+    d = json.loads(runner.invoke(cli, ["scan", str(src), "-f", "json"]).output)
+    assert d["line_ends"] == want
+
+
+def test_a_tiny_share_is_not_shown_as_zero(runner, tmp_path):
+    # one unsafe row in 20,000 is 0.005%: "0.00%" would read as none
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\n" + "".join(f"{i},山田\n" for i in range(19_999)) + "0,髙橋\n",
+                   encoding="utf-8")
+    res = runner.invoke(cli, ["scan", str(src)])
+    assert "unsafe      1 rows (<0.01%) would render ●" in res.output
+
+
+def test_explain_several_arguments_are_one_name(runner):
+    res = runner.invoke(cli, ["explain", "髙橋", "太郎"])
+    assert res.exit_code == 0, res.output
+    assert "text: 髙橋 太郎" in res.output and res.output.endswith("result: 高橋 太郎\n")
+
+
+def test_explain_dash_reads_names_from_stdin(runner):
+    res = runner.invoke(cli, ["explain", "-", "-f", "json"], input="髙橋\n\n山田\r\n𠮷田\n")
+    assert res.exit_code == 0, res.output
+    got = [json.loads(line) for line in res.output.splitlines()]
+    assert [(d["text"], d["result"]) for d in got] == [("髙橋", "高橋"), ("山田", "山田"),
+                                                       ("𠮷田", "吉田")]

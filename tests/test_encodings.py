@@ -77,7 +77,7 @@ def test_whole_file_decides_not_its_head(tmp_path, monkeypatch):
     path = tmp_path / "f.csv"
     path.write_bytes(body)
     with open(path, "rb") as f:
-        assert csvio.scan_line_ends(f, 0) == b"\r"
+        assert csvio.scan_line_ends(f, 0).line_ends == "CR"
         assert f.tell() == 0
 
 

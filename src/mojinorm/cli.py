@@ -23,7 +23,7 @@ import click
 
 from . import __version__
 from .csvio import ENCODINGS, canonical_encoding, path_problem
-from .errors import MojinormError
+from .errors import InputError, MojinormError
 from .gaiji import is_private_use
 from .invisible import classify
 from .lookup import lookup as _lookup
@@ -354,7 +354,12 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
 
 
 def _pct(n: int, d: int) -> str:
-    return f"{100.0 * n / d:.2f}%" if d else "0%"
+    """A share for the table: never "0.00%" for a share that is not zero."""
+    if not d:
+        return "0%"
+    if 0 < n and 100.0 * n / d < 0.01:
+        return "<0.01%"
+    return f"{100.0 * n / d:.2f}%"
 
 
 def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
@@ -490,7 +495,7 @@ def _summary(s: NormalizeSummary) -> str:
 
 
 @cli.command()
-@click.argument("text")
+@click.argument("text", nargs=-1, required=True)
 @_target_option
 @click.option("--fallback", default=None, metavar="P", help=_FALLBACK_HELP)
 @_gaiji_option
@@ -501,11 +506,33 @@ def _summary(s: NormalizeSummary) -> str:
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @_errors
-def explain(text: str, target: str, fallback: str | None, gaiji: tuple[str, ...], rules: str | None,
-            ambiguity: str, reading: str | None, fmt: str) -> None:
-    """Show every change that brings TEXT into the target, and why."""
+def explain(text: tuple[str, ...], target: str, fallback: str | None, gaiji: tuple[str, ...],
+            rules: str | None, ambiguity: str, reading: str | None, fmt: str) -> None:
+    """Show every change that brings TEXT into the target, and why.
+
+    Several arguments are one name written with spaces (explain 髙橋 太郎); - reads one name
+    per line from standard input and explains each (JSON: one object per line)."""
     n = Normalizer(target, fallback=fallback, gaiji=list(gaiji) or None, rules=rules,
                    ambiguity=ambiguity)
+    if text == ("-",):
+        if sys.stdin is None:
+            raise InputError("standard input is closed: give the name as an argument",
+                             name="<stdin>")
+        first = True
+        for line in sys.stdin:
+            name = line.rstrip("\r\n")
+            if not name:
+                continue
+            if fmt == "table" and not first:
+                click.echo("")
+            first = False
+            _explain_one(n, name, reading, fmt, indent=None)
+        return
+    _explain_one(n, " ".join(text), reading, fmt, indent=2)
+
+
+def _explain_one(n: Normalizer, text: str, reading: str | None, fmt: str,
+                 indent: int | None) -> None:
     res = n.explain(text, reading=reading)
     changes = [{
         "position": c.index,
@@ -524,12 +551,13 @@ def explain(text: str, target: str, fallback: str | None, gaiji: tuple[str, ...]
     if fmt == "json":
         click.echo(json.dumps({"text": text, "target": n.target.name, "result": res.text,
                                "changed": res.changed, "used_fallback": res.used_fallback,
-                               "changes": changes}, ensure_ascii=False, indent=2))
+                               "changes": changes}, ensure_ascii=False, indent=indent))
         return
     if not res.changes:
         click.echo(f"no changes: {show(text)} renders in {n.target.name}")
         click.echo(f"result: {res.text}")
         return
+    click.echo(f"text: {show(text)}")
     click.echo(_table(
         ["pos", "char", "code point", "MJ", "→", "rule", "alternatives", "review"],
         ([str(c.index), show(c.original), _cps(c.original), c.mj or "-", show(c.replacement),

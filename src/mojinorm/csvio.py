@@ -287,6 +287,7 @@ class LineEndEvidence:
     """
 
     lf: int = 0  #: records ending in LF or CRLF
+    crlf: int = 0  #: of those, the ones ending in CRLF
     cr: int = 0  #: records ending in a CR not followed by LF
     inside: bool = False  #: a quoted field is open at the end of what was fed
     held: bytes = b""
@@ -312,7 +313,9 @@ class LineEndEvidence:
         self.lf += outside.count(b"\n")
         cr = outside.count(b"\r")
         if cr:
-            self.cr += cr - outside.count(b"\r\n")
+            crlf = outside.count(b"\r\n")
+            self.crlf += crlf
+            self.cr += cr - crlf
 
     def decide(self, name: str = "") -> bytes:
         """``b"\\r"`` (CR only, classic Mac OS) or ``b"\\n"`` (LF or CRLF).
@@ -329,6 +332,16 @@ class LineEndEvidence:
                              "one kind of line end", name=name)
         return b"\n"
 
+    @property
+    def line_ends(self) -> str:
+        """What the report says: ``CR``, ``CRLF`` (every LF record end is a CRLF), ``LF`` or
+        ``LF and CRLF``; call after :meth:`decide`."""
+        if self.cr and not self.lf:
+            return "CR"
+        if self.crlf and self.crlf == self.lf:
+            return "CRLF"
+        return "LF and CRLF" if self.crlf else "LF"
+
 
 def detect_eol(head: bytes, eof: bool = True, name: str = "") -> bytes:
     """The record separator of a file starting with ``head`` (see :class:`LineEndEvidence`):
@@ -342,9 +355,10 @@ def detect_eol(head: bytes, eof: bool = True, name: str = "") -> bytes:
     return evidence.decide(name)
 
 
-def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> bytes:
-    """:func:`detect_eol` over the whole of a seekable ``stream`` from ``start`` (the structure
-    of the whole input decides, not its head); leaves the stream at ``start``."""
+def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> LineEndEvidence:
+    """The line ends of the whole of a seekable ``stream`` from ``start`` (the structure of the
+    whole input decides, not its head), checked by :meth:`LineEndEvidence.decide`; leaves the
+    stream at ``start``."""
     evidence = LineEndEvidence()
     stream.seek(start)
     while True:
@@ -354,7 +368,8 @@ def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> bytes:
         evidence.feed(block)
     evidence.feed(b"", final=True)
     stream.seek(start)
-    return evidence.decide(name)
+    evidence.decide(name)
+    return evidence
 
 
 # ---------------------------------------------------------------------------- encodings
@@ -683,6 +698,7 @@ class DecodedStream:
         self.wide: str | None = encoding if encoding in WIDE else None
         self.has_bom = False
         self.eol: bytes | None = None  #: b"\n" (LF or CRLF) or b"\r" (CR only)
+        self.line_end_evidence = LineEndEvidence()
         self.notes: list[str] = []  #: what the reader decided on evidence, for the report
         self._bytes_done = 0
         self._transcoder: WideReader | None = None
@@ -700,6 +716,12 @@ class DecodedStream:
     def cr(self) -> bool:
         """Line ends are CR only (classic Mac OS)."""
         return self.eol == b"\r"
+
+    @property
+    def line_ends(self) -> str:
+        """``CR``, ``CRLF``, ``LF`` or ``LF and CRLF`` (from the whole file, or a stream's
+        head), for the report."""
+        return self.line_end_evidence.line_ends
 
     @property
     def bytes_done(self) -> int:
@@ -753,7 +775,8 @@ class DecodedStream:
         if seekable:
             stream.seek(self.start)
             self._refuse_wide_without_bom(stream.read(EOL_WINDOW))
-            self.eol = scan_line_ends(stream, self.start, name)
+            self.line_end_evidence = scan_line_ends(stream, self.start, name)
+            self.eol = self.line_end_evidence.decide(name)
             if self.codec is None:
                 self.codec, note = detect_encoding(stream, self.start, self.size, self.eol, name)
                 if note:
@@ -762,8 +785,12 @@ class DecodedStream:
             return
         window = _read_up_to(self.source, EOL_WINDOW)[self.start:]
         self._refuse_wide_without_bom(window)
-        self.eol = detect_eol(window, eof=len(window) < EOL_WINDOW - self.start, name=name)
+        self.eol = self._head_line_ends(window, len(window) < EOL_WINDOW - self.start)
         self.source = _Prefixed(window, stream)
+
+    def _head_line_ends(self, window: bytes, eof: bool) -> bytes:
+        self.line_end_evidence.feed(window, final=eof)
+        return self.line_end_evidence.decide(self.inp.name)
 
     def _wide_bom(self, head: bytes) -> int:
         """Length of the UTF-16/UTF-32 byte-order mark ``head`` starts with (0: none); sets
@@ -802,7 +829,7 @@ class DecodedStream:
                                        start=4 if self.wide.startswith("utf-32") and bom
                                        else 2 if bom else 0)
         window = _read_up_to(self._transcoder, EOL_WINDOW)
-        self.eol = detect_eol(window, eof=len(window) < EOL_WINDOW, name=self.inp.name)
+        self.eol = self._head_line_ends(window, len(window) < EOL_WINDOW)
         self.source = _Prefixed(window, self._transcoder)
         self.notes.append(f"{_label(self.wide)} text{' with a byte-order mark' if bom else ''}: "
                           f"read as text and written back as {_label(self.wide)}; byte offsets "

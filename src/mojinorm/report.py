@@ -77,7 +77,8 @@ class ScanReport:
     multiline_records: int = 0
     columns: dict[str, dict[str, int]] = field(default_factory=dict)
     chars: list[CharStat] = field(default_factory=list)
-    line_ends: str = "LF"  #: "LF" (LF or CRLF) or "CR" (classic Mac OS)
+    #: "LF", "CRLF", "LF and CRLF" or "CR" (classic Mac OS); a stream's from its first MiB
+    line_ends: str = "LF"
     #: oddities of the file, one sentence each: empty, header only, duplicate header names,
     #: CR-only line ends, a trailing delimiter layout
     notes: list[str] = field(default_factory=list)
@@ -127,7 +128,7 @@ class NormalizeSummary:
     ragged_rows: int = 0
     blank_lines: int = 0
     multiline_records: int = 0
-    line_ends: str = "LF"  #: "LF" (LF or CRLF, each record's own kept) or "CR"
+    line_ends: str = "LF"  #: as ScanReport.line_ends (each record's own line end is kept)
     notes: list[str] = field(default_factory=list)  #: as in ``ScanReport.notes``
 
 

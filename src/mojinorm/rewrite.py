@@ -128,7 +128,7 @@ def normalize_file(
                 layout = dataclasses.replace(
                     layout, selected=tuple(i for i in layout.selected if i != kana_idx))
         summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
-                                   line_ends="CR" if stream.cr else "LF",
+                                   line_ends=stream.line_ends,
                                    notes=file_notes(layout, resumed))
         with atomic_output(out, mode=inp.mode, overwrite=overwrite) as f:
             writer = _Writer(stream.sink(f), normalizer, layout, kana_idx, replace, summary,

@@ -90,7 +90,7 @@ def scan_file(
             encoding_detected=encoding == "auto", delimiter=layout.delimiter,
             header=layout.header, fields=len(layout.names),
             columns_selected=[layout.names[i] for i in layout.selected],
-            line_ends="CR" if stream.cr else "LF",
+            line_ends=stream.line_ends,
             notes=file_notes(layout, resumed),
         )
         counts = counting.count(normalizer, layout, resumed, progress, inp.size)
