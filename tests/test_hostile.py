@@ -229,7 +229,7 @@ CORPUS_CASES = {
     # Excel "Unicode text": UTF-16LE with a BOM, TAB, CRLF, Japanese headers.  Read through a
     # transcoder and written back in UTF-16LE with its BOM (never as CP932 mojibake)
     "utf16le_bom.tsv": (
-        {"encoding": "utf-16le", "rows": 3, "unsafe_rows": 2, "line_ends": "LF",
+        {"encoding": "utf-16le", "rows": 3, "unsafe_rows": 2, "line_ends": "CRLF",
          "columns_selected": ["被保険者番号", "氏名", "カナ"],
          "chars": {"U+9AD9": 1, "U+20BB7": 1},
          "notes": ["UTF-16LE text with a byte-order mark: read as text and written back as "
@@ -694,7 +694,7 @@ def test_cr_only_parallel_equals_serial(tmp_path):
 def test_crlf_is_not_cr_only(tmp_path):
     ws = Workspace(tmp_path, "id,name\r\n1,髙橋\r\n".encode())
     d = scan_json(ws)
-    assert d["line_ends"] == "LF" and d["rows"] == 1 and d["notes"] == []
+    assert d["line_ends"] == "CRLF" and d["rows"] == 1 and d["notes"] == []
 
 
 # ---------------------------------------------------------------------------- the output
