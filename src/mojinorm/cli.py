@@ -24,10 +24,10 @@ import click
 from . import __version__
 from .csvio import ENCODINGS, canonical_encoding, path_problem
 from .errors import InputError, MojinormError
-from .gaiji import is_private_use
 from .invisible import classify
 from .lookup import lookup as _lookup
 from .normalizer import FALLBACKS, Normalizer
+from .normalizer import show as show_code_points
 from .records import Progress
 from .report import NormalizeSummary, ScanReport
 from .rewrite import normalize_file
@@ -138,10 +138,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]],
 
 
 def show(s: str) -> str:
-    """Printable form of a unit: invisible code points as <U+XXXX>."""
-    if not s:
-        return "(removed)"
-    return "".join(f"<U+{ord(c):04X}>" if classify(c) or is_private_use(c) else c for c in s)
+    """Printable form of a unit: invisible code points as <U+XXXX>, nothing as (removed)."""
+    return show_code_points(s) if s else "(removed)"
 
 
 def _cps(s: str) -> str:
@@ -435,8 +433,13 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @click.argument("file", metavar="FILE")
 @click.option("--output", "-o", required=True, metavar="OUT", help="output file (- for stdout)")
 @_input_options
-@click.option("--kana-column", "-k", metavar="K", default=None,
-              help="reading column used by --fallback kana (chosen like --column)")
+@click.option("--kana-column", "-k", "kana_columns", metavar="K", multiple=True,
+              help="a reading (フリガナ) column, chosen like --column (repeatable): it gets "
+                   "K_normalized through normalize_kana; with one --column it is that "
+                   "name's reading. Pair several names with their readings as -c 姓:セイ")
+@click.option("--kana-script", type=click.Choice(["katakana", "hiragana"]),
+              default="katakana", show_default=True,
+              help="script of the normalized readings")
 @_target_option
 @click.option("--fallback", default=None, metavar="P", help=_FALLBACK_HELP)
 @_gaiji_option
@@ -451,24 +454,29 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar and no summary")
 @_errors
 def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | None,
-              delimiter: str | None, encoding: str, kana_column: str | None, target: str,
-              fallback: str | None, gaiji: tuple[str, ...], rules: str | None, ambiguity: str,
-              jobs: int | None, replace: bool, overwrite: bool, quiet: bool) -> None:
+              delimiter: str | None, encoding: str, kana_columns: tuple[str, ...],
+              kana_script: str, target: str, fallback: str | None, gaiji: tuple[str, ...],
+              rules: str | None, ambiguity: str, jobs: int | None, replace: bool,
+              overwrite: bool, quiet: bool) -> None:
     """Write OUT: FILE with its name columns brought into the target.
 
     \b
     Every original field is kept byte for byte, with the input's delimiter, encoding (BOM
     included) and line endings.  For each column C (default: every column but the
-    --kana-column) two columns are appended after the last original one, in order:
-    C_normalized and C_changes (e.g. "髙→高 jis-unification; ...").  --replace rewrites C
-    in place instead.  Ragged rows and blank lines are copied as they are.  OUT is written
-    to a temp file and renamed when complete; it may not be FILE unless --overwrite.
+    readings) two columns are appended after the last original one, in order:
+    C_normalized and C_changes (e.g. "髙→高 jis-unification; ...").  -c 姓:セイ pairs a
+    name with its reading column: --fallback kana writes that row's own reading, and is
+    refused for a name without one.  Reading columns get R_normalized and R_changes
+    (half-width to full-width, voiced marks composed, one script).  --replace rewrites the
+    columns in place instead.  Ragged rows and blank lines are copied as they are.  OUT is
+    written to a temp file and renamed when complete; it may not be FILE unless --overwrite.
     """
     _check_input(file)
     delim = _delimiter(delimiter)
     cols: list[str] | None = list(columns) or None
     summary = _run_with_progress(file, quiet, lambda progress: normalize_file(
-        file, output, columns=cols, kana_column=kana_column, target=target, fallback=fallback,
+        file, output, columns=cols, kana_column=list(kana_columns) or None,
+        kana_script=kana_script, target=target, fallback=fallback,
         gaiji=list(gaiji) or None, rules=rules, ambiguity=ambiguity, replace=replace,
         encoding=encoding,
         delimiter=delim, header=header, overwrite=overwrite, progress=progress, jobs=jobs))
@@ -481,6 +489,8 @@ def _summary(s: NormalizeSummary) -> str:
     parts = [f"wrote {where} ({s.encoding}): {s.rows:,} rows, {s.values_changed:,} values "
              f"changed in {s.rows_changed:,} rows, {s.fallback_values:,} with the fallback, "
              f"{s.review_values:,} to review"]
+    if s.readings_changed:
+        parts.append(f"{s.readings_changed:,} readings normalized")
     if s.ragged_rows:
         parts.append(f"{s.ragged_rows:,} ragged rows kept as they are")
     if s.blank_lines:

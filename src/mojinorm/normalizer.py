@@ -44,8 +44,8 @@ from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS, iter_units
 
 __all__ = [
     "AMBIGUITY_MODES", "Change", "Normalizer", "Result", "Step", "UnitOutcome",
-    "UnmappableCharacter", "FALLBACKS", "normalize", "explain", "get_normalizer",
-    "compile_resolved",
+    "UnmappableCharacter", "FALLBACKS", "normalize", "normalize_many", "explain",
+    "get_normalizer", "compile_resolved", "kana_change", "show",
 ]
 
 #: Named fallbacks; any single character inside the target is accepted too.
@@ -90,10 +90,19 @@ class Change:
     def __str__(self) -> str:
         chain = ">".join(s.rule for s in self.steps) or self.rule
         shown = self.replacement if self.replacement else "(removed)"
-        return f"{_show(self.original)}→{_show(shown)} {chain}"
+        return f"{show(self.original)}→{show(shown)} {chain}"
 
 
-def _show(s: str) -> str:
+def kana_change(reading: str, hiragana: bool = False) -> tuple[str, str]:
+    """A reading field through :func:`normalize_kana`: ``(text, change text)``, the change
+    text ``ﾀｶﾊｼ→タカハシ kana-normalized``, empty when nothing changed."""
+    text = normalize_kana(reading, hiragana=hiragana)
+    if text == reading:
+        return reading, ""
+    return text, f"{show(reading)}→{show(text) if text else '(empty)'} kana-normalized"
+
+
+def show(s: str) -> str:
     """Text for people: invisible, private-use and selector code points written as <U+XXXX>."""
     return "".join(f"<U+{ord(c):04X}>" if classify(c) or is_private_use(c) else c for c in s)
 
@@ -149,7 +158,7 @@ class UnitOutcome(NamedTuple):
     def change_text(self) -> str:
         """``str(Change)`` of the unit's change."""
         shown = self.replacement if self.replacement else "(removed)"
-        return f"{_show(self.unit)}→{_show(shown)} {'>'.join(self.rules)}"
+        return f"{show(self.unit)}→{show(shown)} {'>'.join(self.rules)}"
 
 
 #: What joins the code point before it into one unit (units.iter_units).

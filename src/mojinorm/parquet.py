@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from .counting import Counts, count_values
 from .csvio import atomic_output
 from .errors import InputError, OutputError
-from .normalizer import Normalizer
-from .records import Layout, resolve_columns
+from .normalizer import Normalizer, kana_change
+from .records import Layout, plan_outputs, resolve_pairs
 from .report import NormalizeSummary, ScanReport, fill_report
 
 if TYPE_CHECKING:
@@ -56,12 +56,13 @@ def _layout(path: Path, columns: Sequence[str] | None) -> tuple[Layout, list[str
         raise InputError(f"not a readable Parquet file ({exc})".split("\n")[0],
                          name=str(path)) from None
     names = tuple(schema)
+    readings: tuple[tuple[int, int], ...] = ()
     if columns:
-        selected = resolve_columns(list(columns), names)
+        selected, readings = resolve_pairs(list(columns), names, names)
     else:
         selected = tuple(i for i, n in enumerate(names) if schema[n] == pl.String)
     layout = Layout(delimiter=None, header=True, names=names, selected=selected, data_pos=0,
-                    header_lines=0, raw_names=names)
+                    header_lines=0, raw_names=names, readings=readings)
     return layout, [names[i] for i in selected]
 
 
@@ -104,10 +105,12 @@ def scan_parquet(path: str | Path, normalizer: Normalizer,
 
 
 def normalize_parquet(path: str | Path, output: str | Path, normalizer: Normalizer, *,
-                      columns: Sequence[str] | None = None, kana_column: str | None = None,
+                      columns: Sequence[str] | None = None,
+                      kana_columns: Sequence[str] = (), hiragana: bool = False,
                       replace: bool = False) -> NormalizeSummary:
     """Write ``output`` (Parquet): the input with ``C_normalized``/``C_changes`` after the
-    columns (or the selected columns rewritten, with ``replace``)."""
+    columns (or the selected columns rewritten, with ``replace``); names and readings paired
+    as for CSV (:func:`mojinorm.records.plan_outputs`)."""
     import polars as pl
 
     from . import column
@@ -117,19 +120,32 @@ def normalize_parquet(path: str | Path, output: str | Path, normalizer: Normaliz
         raise OutputError("a Parquet input is written as Parquet: name the output *.parquet",
                           name=out)
     p = Path(path)
-    layout, names = _layout(p, columns)
-    reading_name = None
-    if kana_column is not None:
-        reading_name = layout.names[resolve_columns([str(kana_column)], layout.names)[0]]
+    layout, _ = _layout(p, columns)
+    try:
+        layout, outputs = plan_outputs(layout, kana_columns, not columns,
+                                       normalizer.fallback == "kana")
+    except InputError as exc:
+        exc.name = str(path)
+        raise
     summary = NormalizeSummary(str(path), out, "parquet", normalizer.target.name,
                                line_ends="")
     frame = pl.read_parquet(p)
     summary.rows = frame.height
     changed_rows = pl.repeat(False, frame.height, eager=True)
-    reading = frame[reading_name].cast(pl.String) if reading_name else None
     new_columns = []
-    for name in names:
+    for o in outputs:
+        name = layout.names[o.column]
         values = frame[name].cast(pl.String)
+        if o.kana:
+            normalized = column.normalize_kana(values, hiragana=hiragana)
+            changes = column.map_distinct(values, lambda v: kana_change(v, hiragana)[1])
+            changed = (changes != "").fill_null(False)
+            summary.readings_changed += int(changed.sum())
+            changed_rows = changed_rows | changed
+            new_columns += [normalized.alias(name)] if replace else [
+                normalized.alias(f"{name}_normalized"), changes.alias(f"{name}_changes")]
+            continue
+        reading = None if o.reading is None else frame[layout.names[o.reading]].cast(pl.String)
         done = column.explain(values, normalizer, reading=reading)
         changed = ((done["normalized"] != values) | (done["changes"] != "")).fill_null(False)
         flags, _ = column.unit_flags(values, column.column_plan(normalizer),

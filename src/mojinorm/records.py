@@ -91,6 +91,7 @@ Refused with exit 2 and one line naming the file, line (and byte offset where kn
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import re
@@ -120,7 +121,8 @@ __all__ = [
     "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_FIELDS", "NO_DATA_ROWS", "RAGGED",
     "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
     "column_labels", "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
-    "resolve_columns", "set_threads", "skip_patterns",
+    "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
+    "set_threads", "skip_patterns",
 ]
 
 #: Plain batches go to the polars reader (and then the column kernel); False sends every batch
@@ -168,6 +170,8 @@ class Layout:
     trailing: bool = False
     #: the header itself ends with a delimiter: its empty last field is not a column
     header_trailing: bool = False
+    #: ``(name column, its reading column)`` from requests ``姓:セイ`` (see :func:`resolve_pairs`)
+    readings: tuple[tuple[int, int], ...] = ()
 
     @property
     def ncols(self) -> int:
@@ -237,6 +241,110 @@ def resolve_columns(requested: Sequence[str] | None, names: Sequence[str],
     return tuple(out)
 
 
+def _is_column(c: str, labels: Sequence[str], raw: Sequence[str]) -> bool:
+    return c in raw or c in labels or bool(_INDEX.fullmatch(c)) and 1 <= int(c) <= len(labels)
+
+
+def resolve_pairs(requested: Sequence[str] | None, names: Sequence[str],
+                  raw_names: Sequence[str] = ()
+                  ) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """The selected columns and ``(name, reading)`` pairs of ``requested``.
+
+    A request ``姓:セイ`` selects the name column 姓 and pairs it with its reading column セイ
+    (each part as :func:`resolve_columns` reads it), unless ``姓:セイ`` is itself a column: a
+    header written with a colon means that header.  A reading column is never also a name
+    column, and a name has one reading.
+    """
+    if not requested:
+        return resolve_columns(requested, names, raw_names), ()
+    plain: list[str] = []
+    specs: list[tuple[str, str]] = []
+    for c in map(str, requested):
+        if ":" in c and not _is_column(c, names, raw_names):
+            name, reading = c.rsplit(":", 1)
+            plain.append(name)
+            specs.append((name, reading))
+        else:
+            plain.append(c)
+    selected = resolve_columns(plain, names, raw_names)
+    pairs: dict[int, int] = {}
+    for name, reading in specs:
+        ni = resolve_columns([name], names, raw_names)[0]
+        ri = resolve_columns([reading], names, raw_names)[0]
+        if ri == ni:
+            raise InputError(f"column {name!r} cannot be its own reading")
+        if pairs.get(ni, ri) != ri:
+            raise InputError(f"column {name!r} is paired with two readings "
+                             f"({names[pairs[ni]]!r} and {names[ri]!r})")
+        pairs[ni] = ri
+    both = [ri for ri in pairs.values() if ri in selected]
+    if both:
+        raise InputError(f"column {names[both[0]]!r} is a reading (after ':') and also asked "
+                         "for as a name column")
+    return selected, tuple(pairs.items())
+
+
+class Output(NamedTuple):
+    """One column the writer normalizes: it adds ``C_normalized`` and ``C_changes`` for it (or
+    rewrites it in place with ``--replace``)."""
+
+    column: int
+    reading: int | None  #: a name's own reading column (fallback ``kana`` reads it)
+    kana: bool  #: a reading column itself: normalize_kana, not the target
+
+
+def listed_columns(kana_column: str | int | Sequence[str | int] | None) -> list[str]:
+    if kana_column is None:
+        return []
+    if isinstance(kana_column, (str, int)):
+        return [str(kana_column)]
+    return [str(k) for k in kana_column]
+
+
+def plan_outputs(layout: Layout, kana_columns: Sequence[str], every: bool,
+                 kana_fallback: bool) -> tuple[Layout, tuple[Output, ...]]:
+    """The columns to normalize, each name with its own reading, then the readings.
+
+    ``every``: no column was asked for, so every column but the readings is a name column.
+    One listed reading column and one name column pair up; under fallback ``kana`` every name
+    column must have its reading, or the run is refused before anything is written.
+    """
+    listed = [resolve_columns([k], layout.names, layout.raw_names)[0] for k in kana_columns]
+    pairs = dict(layout.readings)
+    readings = set(pairs.values()) | set(listed)
+    selected = layout.selected
+    if every:
+        selected = tuple(i for i in selected if i not in readings)
+        layout = dataclasses.replace(layout, selected=selected)
+    both = [i for i in selected if i in listed]
+    if both:
+        raise InputError(f"column {layout.names[both[0]]!r} is asked for both as a name "
+                         "(--column) and as a reading (--kana-column)")
+    if not pairs and len(listed) == 1 and len(selected) == 1:
+        pairs = {selected[0]: listed[0]}  # -c 氏名 -k カナ: one name, one reading
+    if kana_fallback:
+        lonely = [layout.names[i] for i in selected if i not in pairs]
+        if lonely:
+            example = f"-c {lonely[0]}:<its reading column>"
+            raise InputError(
+                f"--fallback kana writes a name's own reading, so every name column needs its "
+                f"reading column paired ({example}); no reading for "
+                f"{', '.join(repr(n) for n in lonely)}")
+    outputs: list[Output] = []
+    done: set[int] = set()
+    for ci in selected:
+        outputs.append(Output(ci, pairs.get(ci), False))
+        ri = pairs.get(ci)
+        if ri is not None and ri not in done:
+            outputs.append(Output(ri, None, True))
+            done.add(ri)
+    for ri in listed:
+        if ri not in done:
+            outputs.append(Output(ri, None, True))
+            done.add(ri)
+    return layout, tuple(outputs)
+
+
 def _ambiguous(c: str, hits: list[int], labels: list[str], raw: list[str]) -> str:
     """The refusal of a header name that names several columns: how to address each."""
     numbers = [i + 1 for i in hits]
@@ -278,7 +386,7 @@ def _layout1(text: str, final: bool, delimiter: str | None, header: bool | None,
     if not text:
         names: tuple[str, ...] = ()
         if columns:
-            resolve_columns(columns, names)
+            resolve_pairs(columns, names)
         return Layout(delimiter, header, names, (), 0, 0)
     parser = RecordParser(delimiter)
     rec = parser.parse(text, 0, final)
@@ -303,9 +411,9 @@ def _layout1(text: str, final: bool, delimiter: str | None, header: bool | None,
         names = tuple(str(i + 1) for i in range(len(values)))
         data_pos = 0
         header_lines = 0
-    selected = resolve_columns(columns, names, raw)
+    selected, readings = resolve_pairs(columns, names, raw)
     return Layout(delimiter, header, names, selected, data_pos, header_lines, raw, trailing,
-                  header_trailing)
+                  header_trailing, readings)
 
 
 def _first_data(parser: RecordParser, text: str, pos: int, final: bool) -> list[str] | None:

@@ -123,6 +123,7 @@ class NormalizeSummary:
     values_changed: int = 0
     fallback_values: int = 0
     review_values: int = 0
+    readings_changed: int = 0  #: reading (kana) values normalize_kana changed
     #: plain-text records kept as they were because their value would have become empty
     kept_empty: int = 0  #: values a person should look at (fallback, ambiguous, sibling glyph)
     ragged_rows: int = 0

@@ -17,7 +17,6 @@ until the complete output replaces it.  An interrupt (Ctrl-C) exits 130 with the
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from . import csvio, records
 from .csvio import DecodedStream, InputError, Writable, atomic_output, open_input, quote_field
-from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter
+from .errors import OptionError
+from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter, kana_change
 from .parquet import is_parquet, normalize_parquet
 from .records import (
     BLANK,
@@ -34,12 +34,14 @@ from .records import (
     RAGGED,
     ExactReader,
     Layout,
+    Output,
     Progress,
     Record,
     ResumedStream,
     file_notes,
+    listed_columns,
+    plan_outputs,
     read_layout,
-    resolve_columns,
     set_threads,
 )
 from .report import NormalizeSummary
@@ -61,7 +63,8 @@ def normalize_file(
     output: str | Path,
     *,
     columns: Sequence[str | int] | None = None,
-    kana_column: str | int | None = None,
+    kana_column: str | int | Sequence[str | int] | None = None,
+    kana_script: str = "katakana",
     target: str | Path | Target = "jisx0208",
     fallback: str | None = None,
     gaiji: str | Path | Iterable[str | Path] | GaijiTable | None = None,
@@ -87,7 +90,16 @@ def normalize_file(
     fields go before a line's trailing empty field, which stays last as it was.  The output is
     written to a temp file in its directory and renamed when complete; it is never the input
     unless ``overwrite``.
+
+    ``columns`` may pair a name column with its reading column, ``"姓:セイ"``: fallback ``kana``
+    then takes that row's own reading for that name (a name column without a paired reading is
+    refused under fallback ``kana``: another column's reading would be a different person's
+    name).  ``kana_column`` lists reading columns (one reading column and one name column pair
+    up).  Every paired or listed reading column gets ``R_normalized`` and ``R_changes`` through
+    :func:`mojinorm.normalize_kana` (``kana_script``: ``katakana`` or ``hiragana``).
     """
+    if kana_script not in ("katakana", "hiragana"):
+        raise OptionError(f"unknown kana script {kana_script!r}; use katakana or hiragana")
     src = str(path)
     out = str(output)
     if src != "-" and out != "-" and not overwrite and _same_file(src, out):
@@ -101,7 +113,8 @@ def normalize_file(
     cols = [str(c) for c in columns] if columns else None
     if src != "-" and is_parquet(src):
         return normalize_parquet(src, out, normalizer, columns=cols, replace=replace,
-                                 kana_column=None if kana_column is None else str(kana_column))
+                                 kana_columns=listed_columns(kana_column),
+                                 hiragana=kana_script == "hiragana")
     inp = open_input(src)
     try:
         # polars pays a fixed cost per batch: plain files are read in larger chunks
@@ -115,24 +128,18 @@ def normalize_file(
             raise InputError("plain text input (no delimiter in the first line): pass "
                              "--replace to write one normalized value per line, or --delimiter "
                              "to treat it as a one-column table", name=inp.name)
-        kana_idx = None
-        if kana_column is not None:
-            try:
-                kana_idx = resolve_columns([str(kana_column)], layout.names,
-                                           layout.raw_names)[0]
-            except InputError as exc:
-                exc.name = inp.name
-                raise
-            if cols is None:
-                # every column but the reading column, decided from the one read of the input
-                layout = dataclasses.replace(
-                    layout, selected=tuple(i for i in layout.selected if i != kana_idx))
+        try:
+            layout, outputs = plan_outputs(layout, listed_columns(kana_column), cols is None,
+                                           normalizer.fallback == "kana")
+        except InputError as exc:
+            exc.name = inp.name
+            raise
         summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
                                    line_ends=stream.line_ends,
                                    notes=file_notes(layout, resumed))
         with atomic_output(out, mode=inp.mode, overwrite=overwrite) as f:
-            writer = _Writer(stream.sink(f), normalizer, layout, kana_idx, replace, summary,
-                             inp.name, stream.eol or b"\n")
+            writer = _Writer(stream.sink(f), normalizer, layout, outputs, replace, summary,
+                             inp.name, stream.eol or b"\n", kana_script == "hiragana")
             writer.run(resumed, progress, inp.size)
             inp.check_unchanged()  # inside: a changed input leaves no output behind
         summary.encoding = stream.encoding  # on a stream, decided while reading
@@ -165,9 +172,9 @@ class _Writer:
     """Writes the output of one input: the header, then every record, with the exact reader
     (and, for plain batches of a table, :class:`_FastWrite`)."""
 
-    def __init__(self, f: Writable, normalizer: Normalizer, layout: Layout, kana_idx: int | None,
-                 replace: bool, summary: NormalizeSummary, name: str,
-                 sep: bytes = b"\n") -> None:
+    def __init__(self, f: Writable, normalizer: Normalizer, layout: Layout,
+                 outputs: tuple[Output, ...], replace: bool, summary: NormalizeSummary,
+                 name: str, sep: bytes = b"\n", hiragana: bool = False) -> None:
         self.f = f
         self.sep = sep
         self.swap = sep == b"\r"  # CR-only input: the text has CR and LF swapped
@@ -176,8 +183,9 @@ class _Writer:
         self.layout = layout
         self.delim = layout.delimiter
         self.ncols = layout.ncols
-        self.selected = layout.selected
-        self.kana_idx = kana_idx
+        self.outputs = outputs
+        self.hiragana = hiragana
+        self.kana_cache: dict[str, _Normalized] = {}
         self.replace = replace
         self.summary = summary
         self.name = name
@@ -217,6 +225,14 @@ class _Writer:
             self.cache[key] = hit
         return hit
 
+    def _kana(self, value: str) -> _Normalized:
+        hit = self.kana_cache.get(value)
+        if hit is None:
+            hit = kana_field(value, self.hiragana)
+            if len(value) <= _CACHEABLE and len(self.kana_cache) < _CACHE_LIMIT:
+                self.kana_cache[value] = hit
+        return hit
+
     def run(self, stream: ResumedStream, progress: Progress | None, total: int | None) -> None:
         reader = ExactReader(self.layout, self.sep, self.name)
         if stream.stream.utf8_bom:
@@ -253,7 +269,7 @@ class _Writer:
         extra = "".join(
             self.delim + quote_field(f"{self.layout.names[ci]}_normalized", self.delim, force)
             + self.delim + quote_field(f"{self.layout.names[ci]}_changes", self.delim, force)
-            for ci in self.selected
+            for ci, _, _ in self.outputs
         )
         pieces.append(body + self._encode(extra, codec, 1) + tail + eol)
 
@@ -274,7 +290,7 @@ class _Writer:
         s = self.summary
         delim = self.delim
         guard = self.guard
-        selected = self.selected
+        outputs = self.outputs
         append = pieces.append
         for rec in records:
             if rec.newlines:
@@ -291,15 +307,21 @@ class _Writer:
                 continue
             values = rec.values
             line_no = rec.line
-            reading = values[self.kana_idx] if self.kana_idx is not None else None
             changed = False
             results: list[_Normalized] = []
-            for ci in selected:
+            for ci, ri, kana in outputs:
                 v = values[ci]
+                if kana:
+                    r = self._kana(v)
+                    if r[1]:
+                        changed = True
+                        s.readings_changed += 1
+                    results.append(r)
+                    continue
                 if guard(v) is None:
                     results.append((v, "", False, False))
                     continue
-                r = self._norm(v, reading, line_no)
+                r = self._norm(v, None if ri is None else values[ri], line_no)
                 if r[0] != v or r[1]:
                     changed = True
                     s.values_changed += 1
@@ -324,7 +346,7 @@ class _Writer:
 
     def _replaced(self, rec: Record, results: list[_Normalized], codec: str) -> bytes:
         """``rec`` with its selected fields rewritten in place (a quoted field stays quoted)."""
-        new = dict(zip(self.selected, results, strict=True))
+        new = {o.column: r for o, r in zip(self.outputs, results, strict=True)}
         text, raw, values = rec.text, rec.raw, rec.values
         out = []
         prev = rec.start  # character position of the next raw byte to copy
@@ -380,9 +402,11 @@ class _FastWrite:
 
         self.w = writer
         self.plan = column.column_plan(writer.normalizer)
-        columns = list(writer.selected)
-        if writer.kana_idx is not None and writer.kana_idx not in columns:
-            columns.append(writer.kana_idx)
+        columns: list[int] = []
+        for o in writer.outputs:
+            for i in (o.column, o.reading):
+                if i is not None and i not in columns:
+                    columns.append(i)
         self.columns = tuple(columns)
         self.target = writer.normalizer.target
 
@@ -405,9 +429,6 @@ class _FastWrite:
         batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
         if batch is None:
             return False
-        reading = None
-        if w.kana_idx is not None:
-            reading = batch.values.to_series(self.columns.index(w.kana_idx))
         d = w.delim
         assert d is not None
         lines = batch.lines
@@ -422,15 +443,25 @@ class _FastWrite:
         extra: list[pl.Expr] = []
         changed = pl.repeat(False, batch.height, eager=True)
         s = w.summary
-        for j in range(len(w.selected)):
-            values = batch.values.to_series(j)
-            try:
-                out = column.explain(values, w.normalizer, reading=reading,
-                                     outputs=("normalized", "changes"))
-            except UnmappableCharacter:
-                return False  # the exact reader raises it with the line
-            flags, _ = column.unit_flags(values, self.plan, _fallback_review)
-            frame = pl.DataFrame({"v": values, "n": out["normalized"], "c": out["changes"],
+        for o in w.outputs:
+            values = batch.values.to_series(self.columns.index(o.column))
+            if o.kana:
+                normalized = column.map_distinct(
+                    values, column.kana_hiragana if w.hiragana else column.kana_katakana)
+                changes = column.map_distinct(
+                    values, lambda v: kana_field(v, w.hiragana)[1])
+                flags = pl.repeat(0, batch.height, eager=True, dtype=pl.Int64)
+            else:
+                reading = None if o.reading is None else \
+                    batch.values.to_series(self.columns.index(o.reading))
+                try:
+                    out = column.explain(values, w.normalizer, reading=reading,
+                                         outputs=("normalized", "changes"))
+                except UnmappableCharacter:
+                    return False  # the exact reader raises it with the line
+                normalized, changes = out["normalized"], out["changes"]
+                flags, _ = column.unit_flags(values, self.plan, _fallback_review)
+            frame = pl.DataFrame({"v": values, "n": normalized, "c": changes,
                                   "f": flags, "force": force})
             frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
             done = frame.select(
@@ -439,6 +470,11 @@ class _FastWrite:
                 review=(pl.col("f") & 2) != 0,
                 n=_quoted(pl.col("n"), d), c=_quoted(pl.col("c"), d))
             value_changed = done["changed"]
+            if o.kana:
+                s.readings_changed += int(value_changed.sum())
+                changed = changed | value_changed
+                extra += [pl.lit(d), pl.lit(done["n"]), pl.lit(d), pl.lit(done["c"])]
+                continue
             s.values_changed += int(value_changed.sum())
             s.fallback_values += int((value_changed & done["fallback"]).sum())
             s.review_values += int((value_changed & done["review"]).sum())
@@ -459,6 +495,17 @@ class _FastWrite:
         s.rows += batch.height
         s.rows_changed += int(changed.sum())
         return True
+
+
+def kana_field(value: str, hiragana: bool = False) -> _Normalized:
+    """A reading field as the writer writes it: :func:`mojinorm.normalizer.kana_change`, and a
+    value that would become a formula (a TAB stripped before ``=``) guarded like a name."""
+    text, change = kana_change(value, hiragana)
+    if change:
+        guarded = formula_guard(value, text)
+        if guarded is not None:
+            text, change = guarded, f"{change}; {guard_change(guarded)}"
+    return text, change, False, False
 
 
 def _formula_guarded(original: pl.Expr, normalized: pl.Expr,
