@@ -148,7 +148,7 @@ def test_wide_sink_writes_back_what_the_transcoder_read():
     for codec in csvio.WIDE:
         raw = text.encode(codec)
         out = io.BytesIO()
-        sink = csvio.WideSink(out, codec, bom=True)
+        sink = csvio.RecodingSink(out, "utf-8", codec, bom=True)
         reader = csvio.WideReader(io.BytesIO(raw[len("\ufeff".encode(codec)):]), codec, "x", 0)
         while block := reader.read(3):  # odd sizes: a character split between reads
             sink.write(block)
@@ -227,3 +227,56 @@ def test_control_characters_in_headers_are_escaped_on_the_terminal():
     assert "\nna<U+001B>me " in done.stdout.decode()
     d = json.loads(_run("scan", "-", "-f", "json", data=data).stdout)
     assert d["columns_selected"] == ["id", "na\x1bme"]
+
+
+# ---------------------------------------------------------------------------- --output-encoding
+
+
+def _normalize(tmp_path, data: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+    src = tmp_path / "in.csv"
+    src.write_bytes(data)
+    return subprocess.run([sys.executable, "-m", "mojinorm", "normalize", str(src), "-o",
+                           str(tmp_path / "out.csv"), *args], capture_output=True, timeout=120)
+
+
+def test_output_encoding_cp932_with_replace(tmp_path):
+    done = _normalize(tmp_path, "id,name\r\n1,髙橋\r\n2,𠮷田\r\n".encode(), "-c", "name",
+                      "--replace", "--output-encoding", "sjis", "-q")
+    assert done.returncode == 0, done.stderr
+    # 髙 → 高 and 𠮷 → 吉 (JIS X 0208 unification): every value fits CP932, CRLF kept
+    assert (tmp_path / "out.csv").read_bytes() == "id,name\r\n1,高橋\r\n2,吉田\r\n".encode("cp932")
+
+
+def test_output_encoding_refuses_an_original_it_cannot_hold(tmp_path):
+    done = _normalize(tmp_path, "id,name\n1,髙橋\n2,𠮷田\n".encode(), "-c", "name",
+                      "--output-encoding", "cp932")
+    assert done.returncode == 2
+    assert done.stderr.decode().endswith(
+        "in.csv, line 3: cannot write '𠮷' (U+20BB7) in cp932: a field of the input holds it; "
+        "pass --replace to write the normalized values instead, or keep the input's "
+        "encoding\n")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_output_encoding_utf8_sig_from_cp932_keeps_every_field(tmp_path):
+    text = "被保険者番号,氏名\r\n1,﨑山\r\n2,山田\r\n"
+    done = _normalize(tmp_path, text.encode("cp932"), "-c", "氏名", "--output-encoding",
+                      "UTF-8-SIG", "-q")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.csv").read_bytes() == (
+        "\ufeff被保険者番号,氏名,氏名_normalized,氏名_changes\r\n"
+        "1,﨑山,崎山,﨑→崎 koseki-parent\r\n2,山田,山田,\r\n").encode()
+
+
+def test_output_encoding_from_utf16_to_utf8(tmp_path):
+    done = _normalize(tmp_path, "\ufeffid\tname\r\n1\t髙橋\r\n".encode("utf-16-le"), "-c",
+                      "name", "--output-encoding", "utf-8", "-q")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.csv").read_bytes() == \
+        "id\tname\tname_normalized\tname_changes\r\n1\t髙橋\t高橋\t髙→高 jis-unification\r\n" \
+        .encode()
+
+
+def test_output_encoding_auto_is_refused(tmp_path):
+    done = _normalize(tmp_path, b"id,name\n", "--output-encoding", "auto")
+    assert done.returncode == 2 and b"not auto" in done.stderr

@@ -451,13 +451,28 @@ def _chars_csv(r: ScanReport, top: int | None) -> str:
 @click.option("--replace", is_flag=True,
               help="rewrite the columns in place instead of adding C_normalized, C_changes")
 @click.option("--overwrite", is_flag=True, help="allow OUT to be FILE itself")
+@click.option("--output-encoding", default="keep", show_default=True,
+              metavar="keep|cp932|utf-8|utf-8-sig",
+              help="encoding of OUT: keep the input's, or re-encode (a character the encoding "
+                   "cannot hold is refused with its line; with --replace the normalized values "
+                   "are written)")
+@click.option("--log", "log", metavar="LOG.csv", default=None,
+              help="write one row per change (line, --id columns, column, original, "
+                   "replacement, rule, source, MJ id, alternatives, review) to LOG.csv, UTF-8 "
+                   "with a BOM; with --fallback error it lists every value that cannot be "
+                   "mapped, then fails")
+@click.option("--id", "log_ids", metavar="COL", multiple=True,
+              help="key column(s) copied into each --log row (repeatable)")
+@click.option("--review-only", is_flag=True,
+              help="--log keeps only the rows a person must look at")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar and no summary")
 @_errors
 def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | None,
               delimiter: str | None, encoding: str, kana_columns: tuple[str, ...],
               kana_script: str, target: str, fallback: str | None, gaiji: tuple[str, ...],
               rules: str | None, ambiguity: str, jobs: int | None, replace: bool,
-              overwrite: bool, quiet: bool) -> None:
+              overwrite: bool, output_encoding: str, log: str | None,
+              log_ids: tuple[str, ...], review_only: bool, quiet: bool) -> None:
     """Write OUT: FILE with its name columns brought into the target.
 
     \b
@@ -479,9 +494,14 @@ def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | N
         kana_script=kana_script, target=target, fallback=fallback,
         gaiji=list(gaiji) or None, rules=rules, ambiguity=ambiguity, replace=replace,
         encoding=encoding,
-        delimiter=delim, header=header, overwrite=overwrite, progress=progress, jobs=jobs))
+        delimiter=delim, header=header, overwrite=overwrite, progress=progress, jobs=jobs,
+        log=log, log_ids=list(log_ids), review_only=review_only,
+        output_encoding=output_encoding))
     if not quiet:
         click.echo(_summary(summary), err=True)
+        if replace and log is None and summary.values_changed + summary.readings_changed:
+            click.echo("mojinorm: warning: --replace without --log keeps the original values "
+                       "nowhere; pass --log FILE to keep what each value was", err=True)
 
 
 def _summary(s: NormalizeSummary) -> str:
@@ -491,6 +511,8 @@ def _summary(s: NormalizeSummary) -> str:
              f"{s.review_values:,} to review"]
     if s.readings_changed:
         parts.append(f"{s.readings_changed:,} readings normalized")
+    if s.log_rows:
+        parts.append(f"{s.log_rows:,} rows in the change log")
     if s.ragged_rows:
         parts.append(f"{s.ragged_rows:,} ragged rows kept as they are")
     if s.blank_lines:

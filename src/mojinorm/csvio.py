@@ -55,7 +55,7 @@ from .errors import InputError, OutputError
 __all__ = [
     "BOM", "CHUNK_SIZE", "ENCODINGS", "ENCODING_ALIASES", "EOL_WINDOW", "MAX_RECORD", "WIDE",
     "Chunk", "DecodedStream", "Input", "InputError", "LineEndEvidence", "OutputError",
-    "Readable", "RecordParser", "UnclosedQuote", "WideDecodeError", "WideReader", "WideSink",
+    "Readable", "RecordParser", "UnclosedQuote", "WideDecodeError", "WideReader", "RecodingSink",
     "Writable", "atomic_output", "canonical_encoding", "choose_encoding", "decode",
     "detect_encoding", "detect_eol", "format_size", "iter_byte_chunks", "open_input",
     "path_problem", "quote_field", "scan_line_ends", "sniff_delimiter",
@@ -559,7 +559,7 @@ def _read_up_to(stream: Readable, n: int) -> bytes:
 
 #: Encodings read through a transcoder: they become UTF-8 at the edge (every other part of the
 #: reader relies on 0x0A, 0x0D, 0x22 and the delimiter being one byte each) and the output is
-#: written back in the same encoding, byte-order mark included (:class:`WideSink`).
+#: written back in the same encoding, byte-order mark included (:class:`RecodingSink`).
 WIDE = ("utf-16le", "utf-16be", "utf-32le", "utf-32be")
 #: Byte-order marks, longest first (the UTF-32LE mark begins with the UTF-16LE one).
 WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32le"), (b"\x00\x00\xfe\xff", "utf-32be"),
@@ -634,19 +634,42 @@ class Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-class WideSink:
-    """Writes the UTF-8 bytes it is given in the input's UTF-16/UTF-32 encoding (the reverse
-    of :class:`WideReader`: an unchanged record comes back byte for byte)."""
+class RecodingSink:
+    """Writes the bytes it is given (in ``source``) in ``codec``: a UTF-16/UTF-32 input's output
+    back in its own encoding (the reverse of :class:`WideReader`: an unchanged record comes back
+    byte for byte), or the output in ``--output-encoding``.
 
-    def __init__(self, f: Writable, codec: str, bom: bool) -> None:
+    ``bom``: start with ``codec``'s byte-order mark; ``drop_bom``: the writer starts with the
+    input's UTF-8 BOM, which is not text.  A character ``codec`` cannot hold is an
+    :class:`InputError` naming the output line: never a silent replacement.
+    """
+
+    def __init__(self, f: Writable, source: str, codec: str, *, bom: bool = False,
+                 drop_bom: bool = False, name: str = "") -> None:
         self.f = f
         self.codec = codec
-        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.name = name
+        self.decoder = codecs.getincrementaldecoder(source)("strict")
+        self.drop_bom = drop_bom
+        self.lines = 0
         if bom:
             f.write("\ufeff".encode(codec))
 
     def write(self, data: bytes, /) -> int:
-        self.f.write(self.decoder.decode(data).encode(self.codec))
+        text = self.decoder.decode(data)
+        if self.drop_bom and text:
+            text = text.removeprefix("\ufeff")
+            self.drop_bom = False
+        try:
+            out = text.encode(self.codec)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start]
+            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {self.codec}: a field "
+                             "of the input holds it; pass --replace to write the normalized "
+                             "values instead, or keep the input's encoding", name=self.name,
+                             line=self.lines + text.count("\n", 0, exc.start) + 1) from None
+        self.lines += text.count("\n")
+        self.f.write(out)
         return len(data)
 
 
@@ -728,11 +751,30 @@ class DecodedStream:
         """Input bytes read so far (for progress)."""
         return self._transcoder.consumed if self._transcoder is not None else self._bytes_done
 
-    def sink(self, f: Writable) -> Writable:
-        """Where output bytes (UTF-8 for a wide input) go: ``f``, or a re-encoding sink."""
-        if self.wide is None:
+    def sink(self, f: Writable, output_encoding: str = "keep") -> Writable:
+        """Where output bytes go (the writer writes UTF-8 for a wide input, else the input's
+        codec): ``f``, or a re-encoding sink for a wide input or another ``output_encoding``
+        (``keep`` or one of :data:`ENCODINGS` but ``auto``)."""
+        source = self.codec or "utf-8"
+        if output_encoding == "keep":
+            if self.wide is None:
+                return f
+            return RecodingSink(f, source, self.wide, bom=self.has_bom, name=self.inp.name)
+        codec = canonical_encoding(output_encoding)
+        if codec == "auto":
+            raise InputError("--output-encoding is keep or an encoding, not auto")
+        bom = codec == "utf-8-sig" or codec in WIDE and self.has_bom
+        target = "utf-8" if codec == "utf-8-sig" else codec
+        if target == source and bom == self.utf8_bom and self.wide is None:
             return f
-        return WideSink(f, self.wide, self.has_bom)
+        return RecodingSink(f, source, target, bom=bom, drop_bom=self.utf8_bom,
+                            name=self.inp.name)
+
+    def output_encoding(self, output_encoding: str = "keep") -> str:
+        """The encoding the output is written in, for the summary."""
+        if output_encoding == "keep":
+            return self.encoding
+        return canonical_encoding(output_encoding)
 
     @property
     def utf8_bom(self) -> bool:

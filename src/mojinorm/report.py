@@ -124,6 +124,7 @@ class NormalizeSummary:
     fallback_values: int = 0
     review_values: int = 0
     readings_changed: int = 0  #: reading (kana) values normalize_kana changed
+    log_rows: int = 0  #: rows written to the change log (``--log``)
     #: plain-text records kept as they were because their value would have become empty
     kept_empty: int = 0  #: values a person should look at (fallback, ambiguous, sibling glyph)
     ragged_rows: int = 0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import csvio, records
+from .changelog import ChangeLog
 from .csvio import DecodedStream, InputError, Writable, atomic_output, open_input, quote_field
 from .errors import OptionError
 from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter, kana_change
@@ -42,6 +43,7 @@ from .records import (
     listed_columns,
     plan_outputs,
     read_layout,
+    resolve_columns,
     set_threads,
 )
 from .report import NormalizeSummary
@@ -77,6 +79,10 @@ def normalize_file(
     overwrite: bool = False,
     progress: Progress | None = None,
     jobs: int | None = None,
+    log: str | Path | None = None,
+    log_ids: Sequence[str | int] = (),
+    review_only: bool = False,
+    output_encoding: str = "keep",
 ) -> NormalizeSummary:
     """Write ``output`` (``"-"``: stdout): the input with normalized columns.
 
@@ -97,7 +103,21 @@ def normalize_file(
     name).  ``kana_column`` lists reading columns (one reading column and one name column pair
     up).  Every paired or listed reading column gets ``R_normalized`` and ``R_changes`` through
     :func:`mojinorm.normalize_kana` (``kana_script``: ``katakana`` or ``hiragana``).
+
+    ``output_encoding``: ``keep`` (the input's), or ``cp932``, ``utf-8``, ``utf-8-sig`` (any
+    name :func:`mojinorm.csvio.canonical_encoding` takes): the whole output is re-encoded, and
+    a character the encoding cannot hold is refused with its line (with ``replace`` the
+    normalized values are what is written).
+
+    ``log``: write one row per change there (:mod:`mojinorm.changelog`), with the ``log_ids``
+    key columns; ``review_only`` keeps the rows a person must look at.  With fallback
+    ``error`` and a log, every value that cannot be brought into the target is listed in the
+    log, and then the run fails with no output written.
     """
+    if output_encoding != "keep" and csvio.canonical_encoding(output_encoding) == "auto":
+        raise OptionError("--output-encoding is keep or an encoding, not auto")
+    if (log_ids or review_only) and log is None:
+        raise OptionError("--id and --review-only shape the change log: give --log FILE")
     if kana_script not in ("katakana", "hiragana"):
         raise OptionError(f"unknown kana script {kana_script!r}; use katakana or hiragana")
     src = str(path)
@@ -105,6 +125,10 @@ def normalize_file(
     if src != "-" and out != "-" and not overwrite and _same_file(src, out):
         raise InputError(f"output {out} is the input file; choose another -o or pass "
                          "--overwrite")
+    if log is not None and (str(log) in ("-", "") or
+                            any(p != "-" and _same_file(str(log), p) for p in (src, out))):
+        raise OptionError(f"--log {log} must be a file of its own, not the input, the output "
+                          "or stdout")
     if out != "-" and os.path.isdir(out):
         raise csvio.OutputError("is a directory; give a file name", name=out)
     set_threads(jobs)
@@ -137,12 +161,36 @@ def normalize_file(
         summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
                                    line_ends=stream.line_ends,
                                    notes=file_notes(layout, resumed))
+        try:
+            id_columns = [resolve_columns([str(k)], layout.names, layout.raw_names)[0]
+                          for k in log_ids]
+        except InputError as exc:
+            exc.name = inp.name
+            raise
         with atomic_output(out, mode=inp.mode, overwrite=overwrite) as f:
-            writer = _Writer(stream.sink(f), normalizer, layout, outputs, replace, summary,
-                             inp.name, stream.eol or b"\n", kana_script == "hiragana")
-            writer.run(resumed, progress, inp.size)
-            inp.check_unchanged()  # inside: a changed input leaves no output behind
-        summary.encoding = stream.encoding  # on a stream, decided while reading
+            writer = _Writer(stream.sink(f, output_encoding), normalizer, layout, outputs,
+                             replace, summary, inp.name, stream.eol or b"\n",
+                             kana_script == "hiragana")
+            if log is None:
+                writer.run(resumed, progress, inp.size)
+                inp.check_unchanged()  # inside: a changed input leaves no output behind
+            else:
+                with atomic_output(str(log), mode=inp.mode, overwrite=overwrite) as lf:
+                    changelog = ChangeLog(lf, [layout.names[i] for i in id_columns],
+                                          review_only)
+                    writer.log_to(changelog, id_columns)
+                    writer.run(resumed, progress, inp.size)
+                    changelog.flush()
+                    inp.check_unchanged()
+                summary.log_rows = changelog.rows
+                if changelog.unmappable:
+                    # the log (the to-do list) is written; the output is not
+                    raise InputError(
+                        f"{changelog.unmappable:,} values cannot be brought into "
+                        f"{normalizer.target.name} (--fallback error): every one is listed in "
+                        f"{log}; no output was written", name=inp.name)
+        summary.encoding = stream.output_encoding(output_encoding)  # a stream's: decided
+        # while reading
         summary.notes.extend(n for n in stream.notes if n not in summary.notes)
         if layout.header and text and summary.rows == 0:
             summary.notes.append(NO_DATA_ROWS)
@@ -186,6 +234,8 @@ class _Writer:
         self.outputs = outputs
         self.hiragana = hiragana
         self.kana_cache: dict[str, _Normalized] = {}
+        self.log: ChangeLog | None = None
+        self.id_columns: list[int] = []
         self.replace = replace
         self.summary = summary
         self.name = name
@@ -205,6 +255,29 @@ class _Writer:
                              f"target that fits the file's encoding", name=self.name,
                              line=line) from None
 
+    def log_to(self, log: ChangeLog, id_columns: list[int]) -> None:
+        """Write every change to ``log`` too (through the exact reader: it knows each
+        record's line)."""
+        self.log = log
+        self.id_columns = id_columns
+        self.fast = None
+
+    def _log(self, line: int, values: list[str], o: Output, value: str,
+             r: _Normalized) -> None:
+        assert self.log is not None
+        ids = [values[i] if i < len(values) else "" for i in self.id_columns]
+        column = self.layout.names[o.column]
+        if o.kana:
+            self.log.value(line, ids, column, value, r[0], "kana-normalized",
+                           "normalize_kana (half-width, voiced marks, one script, spaces)")
+            return
+        reading = None if o.reading is None else values[o.reading]
+        res = self.normalizer.explain(value, reading=reading)
+        self.log.changes(line, ids, column, res.changes)
+        if r[0] != res.text:
+            self.log.value(line, ids, column, res.text, r[0], "formula-guarded",
+                           "a leading ' keeps the value text in a spreadsheet")
+
     def _norm(self, value: str, reading: str | None, line: int) -> _Normalized:
         key: str | tuple[str, str | None] = (value, reading) if self.kana else value
         hit = self.cache.get(key)
@@ -213,6 +286,8 @@ class _Writer:
         try:
             res = self.normalizer.explain(value, reading=reading)
         except UnmappableCharacter as exc:
+            if self.log is not None:
+                raise  # listed in the log by the caller, which knows the column
             raise InputError(str(exc), name=self.name, line=line) from None
         text, changes = res.text, "; ".join(str(c) for c in res.changes)
         guarded = formula_guard(value, text)
@@ -309,19 +384,32 @@ class _Writer:
             line_no = rec.line
             changed = False
             results: list[_Normalized] = []
-            for ci, ri, kana in outputs:
+            for o in outputs:
+                ci, ri, kana = o
                 v = values[ci]
                 if kana:
                     r = self._kana(v)
                     if r[1]:
                         changed = True
                         s.readings_changed += 1
+                        if self.log is not None:
+                            self._log(line_no, values, o, v, r)
                     results.append(r)
                     continue
                 if guard(v) is None:
                     results.append((v, "", False, False))
                     continue
-                r = self._norm(v, None if ri is None else values[ri], line_no)
+                try:
+                    r = self._norm(v, None if ri is None else values[ri], line_no)
+                except UnmappableCharacter as exc:  # fallback error, with a log
+                    assert self.log is not None
+                    self.log.unmappable_value(
+                        line_no, [values[i] if i < len(values) else "" for i in self.id_columns],
+                        self.layout.names[ci], v, exc.char, exc.reason)
+                    results.append((v, "", False, False))
+                    continue
+                if self.log is not None and (r[0] != v or r[1]):
+                    self._log(line_no, values, o, v, r)
                 if r[0] != v or r[1]:
                     changed = True
                     s.values_changed += 1
