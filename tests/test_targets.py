@@ -186,3 +186,33 @@ def test_readme_profile_example_works_as_written(tmp_path):
     profile.write_text(example, encoding="utf-8")
     # 髙 and U+E000 are added, 〓 removed; 彅 maps nowhere, so the profile's ● stands in.
     assert mojinorm.normalize("髙橋\ue000彅", str(profile)) == "髙橋\ue000●"
+
+
+def test_a_full_width_only_profile_folds_width(tmp_path):
+    """レセ電 name fields take full-width characters only: a profile that removes ASCII and
+    half-width katakana gets the same characters in full width (rule width-folded, lossless),
+    not the fallback."""
+    profile = tmp_path / "rece.yaml"
+    profile.write_text('name: rece-name\nbase: jisx0208\n'
+                       'remove: ["U+0020..U+007E", "U+FF61..U+FF9F"]\n', encoding="utf-8")
+    # ﾀ→タ, ｶ→カ, ﾊ→ハ, ｼ→シ (NFKC <narrow>); A→Ａ (<wide>); the space → U+3000
+    assert mojinorm.normalize("ﾀｶﾊｼ AB", target=str(profile)) == "タカハシ\u3000ＡＢ"
+    change = mojinorm.explain("A", target=str(profile)).changes[0]
+    assert (change.replacement, change.rule, change.lossless) == ("Ａ", "width-folded", True)
+    # the half-width voiced mark becomes the standalone full-width ゛ (JIS X 0208 1-11)
+    assert mojinorm.normalize("ﾞ", target=str(profile)) == "゛"
+
+
+def test_a_half_width_only_profile_folds_the_other_way(tmp_path):
+    profile = tmp_path / "narrow.yaml"
+    profile.write_text('name: narrow\nbase: jisx0208\nremove: ["U+FF01..U+FF5E"]\n',
+                       encoding="utf-8")
+    assert mojinorm.normalize("ＡＢ１", target=str(profile)) == "AB1"
+
+
+def test_width_folding_comes_after_the_same_jis_code():
+    # － (U+FF0D) is CP932's form of JIS X 0208 1-29 MINUS SIGN: the same JIS code in the same
+    # width (−) is nearer than the ASCII hyphen-minus
+    assert mojinorm.explain("－").changes[0].replacement == "−"
+    # ＂ (U+FF02) has no JIS X 0208 code: only the width differs from JIS X 0201's "
+    assert mojinorm.explain("＂").changes[0].rule == "width-folded"

@@ -52,6 +52,8 @@ STEP_RULES: dict[str, str] = {
     "variation-selector-stripped": "a variation selector the target cannot carry was dropped",
     "compat-to-unified": "a CJK compatibility ideograph became its unified ideograph",
     "kana-composed": "a kana and its combining voiced mark became the precomposed kana",
+    "width-folded": "a character the target has only in the other width took that width "
+                    "(ｱ→ア, A→Ａ, space→U+3000)",
     "kana-mark-separated": "a voiced kana the target lacks became kana + standalone ゛/゜",
     "unmapped-gaiji": "a private-use character with no gaiji table entry went to the fallback",
     "no-mapping": "no allowed rule reaches the target, so the fallback was used",
@@ -68,7 +70,7 @@ STEP_RULES: dict[str, str] = {
 LOSSLESS_RULES = frozenset({
     "jis-unification", "same-jis-code", "compat-to-unified", "svs-to-compat",
     "variation-selector-stripped", "kana-composed", "kana-mark-separated", "gaiji-table",
-    "invisible-removed", "space-normalized",
+    "invisible-removed", "space-normalized", "width-folded",
 })
 
 
@@ -96,6 +98,8 @@ def _build_rule_sources() -> dict[str, str]:
         "compat-to-unified": "Unicode canonical decomposition of the compatibility ideograph",
         "kana-composed": "Unicode canonical composition (NFC) of the kana pair",
         "kana-mark-separated": "Unicode canonical decomposition; standalone marks U+309B/U+309C",
+        "width-folded": "Unicode compatibility decomposition <wide>/<narrow> (NFKC); "
+                        "half-width ﾞﾟ as ゛゜",
         "invisible-removed": "mojinorm invisible-character policy",
         "space-normalized": "mojinorm invisible-character policy",
         "ambiguous": "mojinorm pipeline: no source decides between the tied characters",

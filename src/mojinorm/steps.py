@@ -177,6 +177,36 @@ def compat_ideograph(ctx: Context, w: Walk) -> tuple[Step, ...]:
     return (Step("compat-to-unified", cur, unified, rule_source("compat-to-unified")),)
 
 
+def _other_widths(ch: str) -> tuple[str, ...]:
+    """``ch`` in its other width: full-width for ASCII, the ASCII space and half-width kana
+    (ｱ→ア, A→Ａ, ' '→U+3000, ﾞ→゛), half-width (NFKC) for a full-width form (Ａ→A)."""
+    cp = ord(ch)
+    if 0x21 <= cp <= 0x7E:
+        return (chr(cp + 0xFEE0),)
+    if ch == " ":
+        return ("\u3000",)
+    if 0xFF61 <= cp <= 0xFF9F:
+        wide = {"\uff9e": "\u309b", "\uff9f": "\u309c"}.get(
+            ch, unicodedata.normalize("NFKC", ch))
+        return (wide,) if wide != ch else ()
+    if 0xFF01 <= cp <= 0xFF5E:
+        return (unicodedata.normalize("NFKC", ch),)
+    return ()
+
+
+def width_fold(ctx: Context, w: Walk) -> tuple[Step, ...]:
+    """A character the target has only in the other width takes that width: a profile of
+    full-width-only name fields (レセ電) gets ア for ｱ, Ａ for A, U+3000 for a space.  After
+    the variant rules: the same JIS code in the same width (－ → − in JIS X 0208) is nearer."""
+    cur = w.cur
+    if len(cur) != 1:
+        return ()
+    for other in _other_widths(cur):
+        if ctx.ok_text(other):
+            return (Step("width-folded", cur, other, rule_source("width-folded")),)
+    return ()
+
+
 def variant_mapping(ctx: Context, w: Walk) -> tuple[Step, ...]:
     """The ranked variant rules, the character's own glyph first (see the module docstring)."""
     cur = w.cur
@@ -208,7 +238,7 @@ def variant_mapping(ctx: Context, w: Walk) -> tuple[Step, ...]:
 
 PIPELINE: tuple[Callable[[Context, Walk], tuple[Step, ...]], ...] = (
     remove_invisible, resolve_gaiji, variation_sequence, kana_marks, compat_ideograph,
-    variant_mapping,
+    variant_mapping, width_fold,
 )
 
 
