@@ -105,7 +105,8 @@ def test_scan_json_keys_and_order(runner, tmp_path):
     assert REQUIRED_KEYS <= set(d)
     assert (d["rows"], d["unsafe_rows"], d["fixable_rows"], d["fallback_rows"]) == (6, 3, 2, 1)
     assert (d["lossless_rows"], d["substituted_rows"]) == (1, 1)
-    assert d["columns"]["name"] == {"values": 6, "unsafe": 3, "fallback": 1, "invisible": 0}
+    assert d["columns"]["name"] == {"values": 6, "unsafe": 3, "fallback": 1, "invisible": 0,
+                                    "lossless": 1, "substituted": 1, "review": 1}
     assert set(d["columns"]) == {"id", "name", "kana"}
     for c in d["chars"]:
         assert {"char", "codepoint", "count", "replacement", "rule"} <= set(c)
