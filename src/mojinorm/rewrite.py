@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from .gaiji import GaijiTable
 
-__all__ = ["normalize_file"]
+__all__ = ["normalize_file", "same_file"]
 
 _CACHE_LIMIT = 100_000  # distinct normalized values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are normalized each time, never kept
@@ -88,7 +88,7 @@ def normalize_file(
     """
     src = str(path)
     out = str(output)
-    if src != "-" and out != "-" and not overwrite and _same_file(src, out):
+    if src != "-" and out != "-" and not overwrite and same_file(src, out):
         raise InputError(f"output {out} is the input file; choose another -o or pass "
                          "--overwrite")
     if out != "-" and os.path.isdir(out):
@@ -145,7 +145,8 @@ def normalize_file(
         inp.close()
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
+    """``a`` and ``b`` name the same file (also through links, or both still missing)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
