@@ -350,8 +350,9 @@ class _Scanner:
             if row_flags:
                 if row_flags & REVIEW:
                     c.review += 1
-                    c.add_review_example(self.normalizer, rec.line,
-                                         [values[ci] if ci < nv else None for _, ci in sel])
+                    if len(c.review_examples) < REVIEW_EXAMPLES:
+                        c.add_review_example(self.normalizer, rec.line,
+                                             [values[ci] if ci < nv else None for _, ci in sel])
                 if row_flags & INVISIBLE:
                     c.invisible += 1
                 if row_flags & UNSAFE:

@@ -298,7 +298,11 @@ def _outcomes(r: ScanReport) -> str:
     width = label_w + bar_w + num_w
     y = 0
     shapes = []
-    for group, counts in groups.items():
+    # a column where every value renders as it is gets no bars (a member file has many such
+    # columns: ids, dates); the table below still lists it
+    charted = {g: c for g, c in groups.items() if g == ALL_ROWS or c["safe"] != c["total"]}
+    plain = [g for g in groups if g not in charted]
+    for group, counts in charted.items():
         total = counts["total"]
         name = group if group == ALL_ROWS else f"column {group}"
         shapes.append(f'<text class="group" x="0" y="{y + 14}">{_a(name)} '
@@ -332,7 +336,10 @@ def _outcomes(r: ScanReport) -> str:
     return (f'<section id="outcomes">\n<h2>Rows by outcome</h2>\n'
             '<p class="note">Per column, the values; for all rows, a row counts by its worst '
             "value.</p>\n"
-            f"{svg}\n<p class=\"legend note\">{legend}</p>\n"
+            f"{svg}\n"
+            + (f'<p class="note" id="all-safe">Every value renders as it is in: '
+               f'{_t(", ".join(plain))}.</p>\n' if plain else "")
+            + f"<p class=\"legend note\">{legend}</p>\n"
             f'<table id="outcome-table"><thead><tr><th></th><th class="num">total</th>{head}'
             f"</tr></thead>\n<tbody>\n{rows}\n</tbody></table>\n</section>")
 
