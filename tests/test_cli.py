@@ -107,7 +107,8 @@ def test_scan_json_keys_and_order(runner, tmp_path):
     assert (d["lossless_rows"], d["substituted_rows"]) == (1, 1)
     # changed: the 3 unsafe values (the fallback too) are what normalize rewrites
     assert d["columns"]["name"] == {"values": 6, "unsafe": 3, "fallback": 1, "invisible": 0,
-                                    "changed": 3}
+                                    "changed": 3, "lossless": 1, "substituted": 1,
+                                    "review": 1}
     assert set(d["columns"]) == {"id", "name", "kana"}
     for c in d["chars"]:
         assert {"char", "codepoint", "count", "replacement", "rule"} <= set(c)

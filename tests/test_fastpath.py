@@ -112,6 +112,44 @@ def test_a_large_generated_file_agrees(tmp_path: Path, monkeypatch: pytest.Monke
     assert fast["ragged_rows"] == 1 and fast["multiline_records"] == 1
 
 
+@pytest.mark.parametrize("limit", [5, 15])
+def test_both_readers_keep_the_same_review_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 limit: int) -> None:
+    # Rows to review spread over many chunks, some read by polars and some by the exact
+    # reader (a blank line, a record over two lines, a ragged row): the same lines, and each
+    # the line where its record starts.
+    from mojinorm import counting
+
+    records = ["id,name,kana"]
+    review = []
+    for i in range(20_000):
+        if i == 7_000:
+            records.append("")
+        if i == 9_000:
+            records.append('x,"two\nlines 彅",y')
+        elif i == 13_000:
+            records.append("r,彅")  # ragged
+        else:
+            records.append(f"{i},{'草彅' if i % 997 == 0 else '佐藤'}\u3000一,カナ")
+        # a ragged row is copied as it is by normalize, so it is not a row to review
+        if "彅" in records[-1] and i != 13_000:
+            review.append(len(records) - 1)
+    starts = [1]
+    for rec in records[:-1]:
+        starts.append(starts[-1] + rec.count("\n") + 1)
+    expected = [starts[k] for k in review]
+    path = tmp_path / "m.csv"
+    path.write_text("\n".join(records) + "\n", encoding="utf-8")
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 16 * 1024)
+    monkeypatch.setattr(counting, "REVIEW_EXAMPLES", limit)
+    fast, exact = _both(path, monkeypatch)
+    assert fast == exact
+    assert fast["review_rows"] == len(expected) > limit
+    assert [e["line"] for e in fast["review_examples"]] == expected[:limit]
+    assert all(e["chars"] == ["彅"] and e["columns"] == ["name"]
+               for e in fast["review_examples"])
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
 @pytest.mark.parametrize("crlf", [False, True])
 def test_a_plain_member_file_never_falls_to_the_exact_reader(

@@ -88,7 +88,10 @@ def test_handmade_counts(tmp_path):
     assert r.encoding == "utf-8"
     # changed: the 7 values normalize rewrites, the unsafe ones and the TAB of row 8
     assert r.columns["name"] == {"values": 10, "unsafe": 6, "fallback": 2, "invisible": 2,
-                                 "changed": 7}
+                                 "changed": 7, "lossless": 3, "substituted": 1, "review": 2}
+    # rows 4 and 6 need the fallback: lines 5 and 7 (the header is line 1)
+    assert [(e.line, e.columns, e.chars) for e in r.review_examples] == [
+        (5, ("name",), ("彅",)), (7, ("name",), ("\ue000",))]
     assert r.columns["kana"]["unsafe"] == 0
     chars = {c.char: c for c in r.chars}
     assert chars["髙"].replacement == "高" and chars["髙"].rule == "jis-unification"

@@ -22,7 +22,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 
 from . import __version__
-from .csvio import ENCODINGS, canonical_encoding, path_problem
+from .csvio import ENCODINGS, atomic_output, canonical_encoding, path_problem
 from .errors import InputError, MojinormError
 from .invisible import classify
 from .lookup import lookup as _lookup
@@ -30,7 +30,8 @@ from .normalizer import FALLBACKS, Normalizer
 from .normalizer import show as show_code_points
 from .records import Progress
 from .report import NormalizeSummary, ScanReport
-from .rewrite import normalize_file
+from .report_html import render as render_html
+from .rewrite import normalize_file, same_file
 from .scan import scan_file
 from .targets import BUILTIN_TARGETS, get_target
 
@@ -306,11 +307,15 @@ _ambiguity_option = click.option(
 @_input_options
 @_target_option
 @_gaiji_option
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv"]),
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "html"]),
               default="table", show_default=True,
-              help="report format (csv: the characters table)")
+              help="report format (csv: the characters table; html: one self-contained page "
+                   "with a chart, the characters, the rows to review and the next command)")
+@click.option("--output", "-o", default=None, metavar="OUT",
+              help="write the report to OUT, through a temp file renamed when complete "
+                   "(default: stdout)")
 @click.option("--top", type=click.IntRange(min=0), default=None, metavar="N",
-              help="characters to list (default: 20 in the table, all in json/csv)")
+              help="characters to list (default: 20 in the table, all in json/csv/html)")
 @click.option("--fail-on-unsafe", is_flag=True, help="exit 1 when a row would render ●")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="threads of the column engine (default: every CPU; capped to the CPUs)")
@@ -321,9 +326,9 @@ _ambiguity_option = click.option(
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @_errors
 def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: str | None,
-         encoding: str, target: str, gaiji: tuple[str, ...], fmt: str, top: int | None,
-         fail_on_unsafe: bool, jobs: int | None, rules: str | None, ambiguity: str,
-         quiet: bool) -> None:
+         encoding: str, target: str, gaiji: tuple[str, ...], fmt: str, output: str | None,
+         top: int | None, fail_on_unsafe: bool, jobs: int | None, rules: str | None,
+         ambiguity: str, quiet: bool) -> None:
     """Count the rows of FILE (CSV, TSV or plain text; - for stdin) that would render as ●.
 
     \b
@@ -337,16 +342,36 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
     """
     _check_input(file)
     delim = _delimiter(delimiter)
+    if output is not None and output != "-" and file != "-" and same_file(file, output):
+        raise _Fail(f"output {output} is the input file; choose another -o")
     report = _run_with_progress(file, quiet, lambda progress: scan_file(
         file, columns=columns or None, target=target, gaiji=list(gaiji) or None,
         encoding=encoding, delimiter=delim, header=header, jobs=jobs, progress=progress,
         rules=rules, ambiguity=ambiguity))
     if fmt == "json":
-        click.echo(report.to_json(top))
+        text = report.to_json(top) + "\n"
     elif fmt == "csv":
-        click.echo(_chars_csv(report, top), nl=False)
+        text = _chars_csv(report, top)
+    elif fmt == "html":
+        # what the scan was told, repeated in the suggested normalize command
+        again = [*(["--target", target] if target != "jisx0208" else []),
+                 *(w for g in gaiji for w in ("--gaiji", g)),
+                 *(["--encoding", encoding] if encoding != "auto" else []),
+                 *(["--delimiter", {"\t": "tab", "": "none"}.get(delim, delim)]
+                   if delim is not None else []),
+                 *([] if header is None else ["--header" if header else "--no-header"]),
+                 *(["--rules", rules] if rules else []),
+                 *(["--ambiguity", ambiguity] if ambiguity != "fallback" else [])]
+        text = render_html(report, top=top, gaiji=gaiji, options=again,
+                           target_description=_target_description(report.target),
+                           version=__version__)
     else:
-        click.echo(_scan_table(report, 20 if top is None else top, gaiji))
+        text = _scan_table(report, 20 if top is None else top, gaiji) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with atomic_output(output) as f:
+            f.write(text.encode("utf-8"))
     if fail_on_unsafe and report.unsafe_rows > 0:
         sys.exit(1)
 
@@ -360,9 +385,13 @@ def _pct(n: int, d: int) -> str:
     return f"{100.0 * n / d:.2f}%"
 
 
+def _target_description(name: str) -> str:
+    target = get_target(name) if name in BUILTIN_TARGETS else None
+    return target.description if target is not None else ""
+
+
 def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
-    target = get_target(r.target) if r.target in BUILTIN_TARGETS else None
-    desc = target.description if target is not None else ""
+    desc = _target_description(r.target)
     delim = "Parquet" if r.encoding == "parquet" else \
         {",": "comma", "\t": "tab", None: "plain text"}.get(r.delimiter, repr(r.delimiter))
     lines = [

@@ -31,6 +31,12 @@ Counting rules (also in the CLI help)
   JIS/UCS unification, compatibility/variation forms, gaiji table entries, and removed invisible
   characters), substituted when some change replaces it by another character (a variant).
 * ``invisible_rows``: rows with an invisible character in a selected value.
+* per column (``col_*``): the same counts over one column's values: unsafe, of those the ones
+  that need the fallback, are lossless (same character) or need a person's look (review).
+* ``review_examples``: the first :data:`REVIEW_EXAMPLES` rows to review, in file order, each
+  with its line (where the record starts; a Parquet file: the row number), the selected
+  columns whose value needs the look and the units that made it so.  Both readers keep the
+  same ones.
 * ``ragged_rows``: rows whose field count differs from the header's (the first row's without a
   header; in a layout with a trailing delimiter, see :func:`mojinorm.records.trailing_layout`,
   a row may have one more field when it is empty).  Their existing selected fields are still
@@ -53,8 +59,8 @@ flags are the OR of its values' flags.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import records
 from .normalizer import Normalizer, Result, UnitOutcome
@@ -70,7 +76,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FALLBACK", "INVISIBLE", "INVISIBLE_RULES", "LOSSLESS_RULES", "LOSSY", "REVIEW", "UNSAFE",
-    "Counts", "count", "count_values", "outcome_flags", "value_flags",
+    "REVIEW_EXAMPLES", "Counts", "ReviewExample", "count", "count_values", "outcome_flags",
+    "review_example", "value_flags",
 ]
 
 #: Rules of a change that is about an invisible character or an odd space.
@@ -83,13 +90,25 @@ UNSAFE, INVISIBLE, FALLBACK, LOSSY, REVIEW = 1, 2, 4, 8, 16
 _CACHE_LIMIT = 100_000  # distinct analysed values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are analysed each time, never kept
 
+#: Rows to review kept with their line numbers: enough to start the work, bounded in memory.
+REVIEW_EXAMPLES = 100
+
+
+class ReviewExample(NamedTuple):
+    """A row a person should look at."""
+
+    line: int  #: where the record starts (1-based, the header counted); Parquet: the row
+    columns: tuple[int, ...]  #: positions in the selection of the values to look at
+    units: tuple[str, ...]  #: the units of those values marked for review, first seen first
+
 
 class Counts:
     """Everything a scan adds up (``col_*``: one entry per selected column)."""
 
     __slots__ = ("rows", "unsafe", "fixable", "lossless", "fallback", "review", "invisible",
                  "ragged", "ragged_unsafe", "blank", "multiline", "col_missing", "col_unsafe",
-                 "col_invisible", "col_fallback", "col_changed", "chars")
+                 "col_invisible", "col_fallback", "col_changed", "col_lossless", "col_review",
+                 "chars", "review_examples")
 
     def __init__(self, ncols: int) -> None:
         self.rows = self.unsafe = self.fixable = self.lossless = self.fallback = self.review = 0
@@ -99,7 +118,34 @@ class Counts:
         self.col_unsafe = [0] * ncols
         self.col_invisible = [0] * ncols
         self.col_fallback = [0] * ncols
+        self.col_lossless = [0] * ncols
+        self.col_review = [0] * ncols
         self.chars: Counter[str] = Counter()
+        self.review_examples: list[ReviewExample] = []
+
+    def add_review_example(self, normalizer: Normalizer, line: int,
+                           values: Sequence[str | None]) -> None:
+        """Keep the row at ``line`` (``values``: the selected ones, None when missing) while
+        fewer than :data:`REVIEW_EXAMPLES` are kept."""
+        if len(self.review_examples) < REVIEW_EXAMPLES:
+            self.review_examples.append(review_example(normalizer, line, values))
+
+
+def review_example(normalizer: Normalizer, line: int,
+                   values: Sequence[str | None]) -> ReviewExample:
+    """The :class:`ReviewExample` of one row to review.  Worked out again from the values
+    (both readers call this on the same values): at most :data:`REVIEW_EXAMPLES` per scan."""
+    target = normalizer.target
+    columns: list[int] = []
+    units: dict[str, None] = {}
+    for j, value in enumerate(values):
+        if not value:
+            continue
+        res = normalizer.explain(value)
+        if value_flags(res, target) & (UNSAFE | REVIEW) == UNSAFE | REVIEW:
+            columns.append(j)
+            units.update((ch.original, None) for ch in res.changes if ch.review)
+    return ReviewExample(line, tuple(columns), tuple(units))
 
 
 def change_flags(unit: str, rule: str, fallback: bool, review: bool, target: Target) -> int:
@@ -161,14 +207,16 @@ class _FastScan:
         return records.plain_batch(raw, self.layout.delimiter, self.ncols, self.selected,
                                    self.layout.trailing)
 
-    def count(self, batch: PlainBatch, c: Counts) -> None:
-        count_values(self.plan, batch.values, c)
+    def count(self, batch: PlainBatch, c: Counts, first_line: int) -> None:
+        count_values(self.plan, batch.values, c, first_line)
 
 
-def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts) -> None:
+def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
+                 first_line: int | None = None) -> None:
     """Add the rows of ``values`` (the selected columns, in selection order, as strings) to
     ``c`` on the column kernel: each distinct unit decided once, every row counted by polars.
-    The counting rules are those of the exact path (see the module docstring)."""
+    The counting rules are those of the exact path (see the module docstring).  Row ``i`` is
+    on line ``first_line + i`` (one record per line; default: the rows counted so far + 1)."""
     import polars as pl
 
     from .column import unit_flags
@@ -184,6 +232,8 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts) -> None:
             unsafe=(pl.col("f") & UNSAFE) != 0,
             invisible=(pl.col("f") & INVISIBLE) != 0,
             fallback=(pl.col("f") & (UNSAFE | FALLBACK)) == (UNSAFE | FALLBACK),
+            lossless=(pl.col("f") & (UNSAFE | FALLBACK | LOSSY)) == UNSAFE,
+            review=(pl.col("f") & (UNSAFE | REVIEW)) == (UNSAFE | REVIEW),
             effective=pl.when((pl.col("f") & UNSAFE) != 0).then(pl.col("f"))
             .otherwise(pl.col("f") & INVISIBLE),
         )
@@ -191,6 +241,8 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts) -> None:
         c.col_invisible[j] += int(frame["invisible"].sum())
         c.col_fallback[j] += int(frame["fallback"].sum())
         c.col_changed[j] += int((flags != 0).sum())  # a plain batch has no ragged row
+        c.col_lossless[j] += int(frame["lossless"].sum())
+        c.col_review[j] += int(frame["review"].sum())
         rows = rows | frame["effective"]
     f = pl.col("f")
     unsafe = (f & UNSAFE) != 0
@@ -204,6 +256,12 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts) -> None:
         fixable=fixable.sum(),
         lossless=(fixable & ((f & LOSSY) == 0)).sum(),
     ).row(0, named=True)
+    room = REVIEW_EXAMPLES - len(c.review_examples)
+    if totals["review"] and room > 0:
+        line = c.rows + 1 if first_line is None else first_line
+        at = ((rows & REVIEW) != 0).arg_true().head(room)
+        for i, row in zip(at, values[at].iter_rows(), strict=True):
+            c.add_review_example(plan.normalizer, line + i, row)
     c.rows += height
     c.review += totals["review"]
     c.invisible += totals["invisible"]
@@ -294,6 +352,10 @@ class _Scanner:
                         c.col_unsafe[j] += 1
                         if flags & FALLBACK:
                             c.col_fallback[j] += 1
+                        elif not flags & LOSSY:
+                            c.col_lossless[j] += 1
+                        if flags & REVIEW:
+                            c.col_review[j] += 1
                         row_flags |= flags
                     else:
                         row_flags |= flags & INVISIBLE
@@ -309,6 +371,9 @@ class _Scanner:
                     continue
                 if row_flags & REVIEW:
                     c.review += 1
+                    if len(c.review_examples) < REVIEW_EXAMPLES:
+                        c.add_review_example(self.normalizer, rec.line,
+                                             [values[ci] if ci < nv else None for _, ci in sel])
                 if row_flags & UNSAFE:
                     c.unsafe += 1
                     if row_flags & FALLBACK:
@@ -327,11 +392,12 @@ def _run(scanner: _Scanner, reader: ExactReader, stream: ResumedStream, c: Count
     record still open at a chunk's end into the next chunk)."""
     pos = first_pos
     for chunk in stream:
-        text, data, _, _ = chunk
+        text, data, _, lines_before = chunk
         if fast is not None and not reader.pending and pos < len(text):
             batch = fast.batch(text, data, pos, stream.stream.codec)
             if batch is not None:
-                fast.count(batch, c)
+                # a plain batch holds one record per line: its first one starts here
+                fast.count(batch, c, lines_before + text.count("\n", 0, pos) + 1)
                 pos = len(text)
         if pos < len(text) or reader.pending:
             scanner.records(reader.read(chunk, pos), c)

@@ -22,7 +22,7 @@ from .normalizer import Normalizer
 from .records import Layout
 from .units import is_variation_selector
 
-__all__ = ["CharStat", "NormalizeSummary", "ScanReport", "fill_report"]
+__all__ = ["CharStat", "NormalizeSummary", "ReviewRow", "ScanReport", "fill_report"]
 
 
 @dataclass
@@ -46,6 +46,18 @@ class CharStat:
                 "replacement": self.replacement, "rule": self.rule, "steps": self.steps,
                 "mj": self.mj, "category": self.category, "in_target": self.in_target,
                 "fallback": self.fallback, "alternatives": list(self.alternatives)}
+
+
+@dataclass
+class ReviewRow:
+    """A row a person should look at (one of the first ``counting.REVIEW_EXAMPLES``)."""
+
+    line: int  #: where the record starts (1-based, the header counted); Parquet: the row
+    columns: tuple[str, ...]  #: the selected columns whose value needs the look
+    chars: tuple[str, ...]  #: the units of those values marked for review
+
+    def to_dict(self) -> dict[str, object]:
+        return {"line": self.line, "columns": list(self.columns), "chars": list(self.chars)}
 
 
 @dataclass
@@ -82,6 +94,8 @@ class ScanReport:
     #: oddities of the file, one sentence each: empty, header only, duplicate header names,
     #: CR-only line ends, a trailing delimiter layout
     notes: list[str] = field(default_factory=list)
+    #: the first rows to review, in file order (``review_rows`` counts them all)
+    review_examples: list[ReviewRow] = field(default_factory=list)
 
     @property
     def unsafe_percent(self) -> float:
@@ -90,24 +104,30 @@ class ScanReport:
     def to_dict(self, top: int | None = None) -> dict[str, Any]:
         """The report as plain data (what ``--format json`` prints).  Built field by field:
         a report may hold tens of thousands of characters."""
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chars"}
+        d = {f.name: getattr(self, f.name) for f in fields(self)
+             if f.name not in ("chars", "review_examples")}
         d["columns_selected"] = list(self.columns_selected)
         d["columns"] = {k: dict(v) for k, v in self.columns.items()}
         d["notes"] = list(self.notes)
         d["unsafe_percent"] = round(self.unsafe_percent, 3)
+        d["review_examples"] = [r.to_dict() for r in self.review_examples]
         chars = self.chars if top is None else self.chars[:top]
         d["chars"] = [c.to_dict() for c in chars]
         return d
 
     def to_json(self, top: int | None = None) -> str:
-        """``to_dict`` as JSON: indented, one line per character (the C encoder does those)."""
+        """``to_dict`` as JSON: indented, one line per character and per review row (the C
+        encoder does those)."""
         d = self.to_dict(top)
-        chars = d.pop("chars")
-        head = json.dumps(d, ensure_ascii=False, indent=2)
-        if not chars:
-            return head[:-2] + ',\n  "chars": []\n}'
-        lines = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in chars)
-        return head[:-2] + ',\n  "chars": [\n' + lines + "\n  ]\n}"
+        lists = {key: d.pop(key) for key in ("review_examples", "chars")}
+        out = json.dumps(d, ensure_ascii=False, indent=2)[:-2]
+        for key, items in lists.items():
+            if not items:
+                out += f',\n  "{key}": []'
+                continue
+            lines = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in items)
+            out += f',\n  "{key}": [\n' + lines + "\n  ]"
+        return out + "\n}"
 
 
 @dataclass
@@ -156,9 +176,16 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
             "fallback": c.col_fallback[j],
             "invisible": c.col_invisible[j],
             "changed": c.col_changed[j],
+            "lossless": c.col_lossless[j],
+            "substituted": c.col_unsafe[j] - c.col_fallback[j] - c.col_lossless[j],
+            "review": c.col_review[j],
         }
         for j, ci in enumerate(layout.selected)
     }
+    names = [layout.names[ci] for ci in layout.selected]
+    report.review_examples = [
+        ReviewRow(e.line, tuple(names[j] for j in e.columns), e.units)
+        for e in c.review_examples]
     target = normalizer.target
     stats = []
     for unit, count in c.chars.items():

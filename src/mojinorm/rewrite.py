@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from .gaiji import GaijiTable
 
-__all__ = ["normalize_file"]
+__all__ = ["normalize_file", "same_file"]
 
 _CACHE_LIMIT = 100_000  # distinct normalized values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are normalized each time, never kept
@@ -122,11 +122,11 @@ def normalize_file(
         raise OptionError(f"unknown kana script {kana_script!r}; use katakana or hiragana")
     src = str(path)
     out = str(output)
-    if src != "-" and out != "-" and not overwrite and _same_file(src, out):
+    if src != "-" and out != "-" and not overwrite and same_file(src, out):
         raise InputError(f"output {out} is the input file; choose another -o or pass "
                          "--overwrite")
     if log is not None and (str(log) in ("-", "") or
-                            any(p != "-" and _same_file(str(log), p) for p in (src, out))):
+                            any(p != "-" and same_file(str(log), p) for p in (src, out))):
         raise OptionError(f"--log {log} must be a file of its own, not the input, the output "
                           "or stdout")
     if out != "-" and os.path.isdir(out):
@@ -202,7 +202,8 @@ def normalize_file(
         inp.close()
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
+    """``a`` and ``b`` name the same file (also through links, or both still missing)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
