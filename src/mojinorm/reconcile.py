@@ -55,6 +55,7 @@ Importing this module does not import polars; the functions do.
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -259,13 +260,12 @@ class _Classes:
 
 
 def _block_keys(names: pl.Series) -> pl.DataFrame:
-    """``name`` -> ``key`` (the blocking key), ``n`` (compared positions) for distinct names."""
+    """The blocking key (``key``) and compared length (``n``) of each name, in order."""
     import polars as pl
 
     from .column import rust_class
 
-    frame = pl.DataFrame({"name": names.unique()})
-    stripped = frame["name"].str.replace_all(_SPACES, "")
+    stripped = names.str.replace_all(_SPACES, "")
     chars = stripped.str.split("").explode().drop_nulls().unique().to_list()
     simple = [c for c in chars if c and _simple(c)]
     others = [c for c in chars if c and not _simple(c)]
@@ -274,28 +274,25 @@ def _block_keys(names: pl.Series) -> pl.DataFrame:
     for f in folded.values():
         for x in f:
             classes.add((x,))
-    slow_names: list[str] = []
-    slow_positions: list[list[str]] = []
+    slow: dict[str, list[str]] = {}
+    has_other = None
     if others:
         has_other = stripped.str.contains(f"[{rust_class(others)}]")
-        for name in frame["name"].filter(has_other).to_list():
+        for name in names.filter(has_other).unique().to_list():
             positions, _ = _explained(_fold(name))
             for p in positions:
                 classes.add(_seeds(p))
-            slow_names.append(name)
-            slow_positions.append([p.char for p in positions])
+            slow[name] = [p.char for p in positions]
     mapping = {c: "".join(classes.rep(x) for x in f) for c, f in folded.items()}
     mapping = {c: k for c, k in mapping.items() if k != c}
     keys = stripped.str.replace_many(list(mapping), list(mapping.values())) if mapping \
         else stripped
-    frame = frame.with_columns(key=keys)
-    if slow_names:
-        slow = pl.DataFrame({"name": slow_names,
-                             "slow": ["".join(classes.rep(x) for x in pos)
-                                      for pos in slow_positions]})
-        frame = frame.join(slow, on="name", how="left").with_columns(
-            key=pl.coalesce("slow", "key")).drop("slow")
-    return frame.with_columns(n=pl.col("key").str.len_chars())
+    if has_other is not None:
+        slow_keys = {name: "".join(classes.rep(x) for x in pos) for name, pos in slow.items()}
+        keys = pl.select(pl.when(has_other).then(
+            names.replace_strict(slow_keys, default=None, return_dtype=pl.String))
+            .otherwise(keys)).to_series()
+    return pl.DataFrame({"key": keys}).with_columns(n=pl.col("key").str.len_chars())
 
 
 def _pattern(key: str) -> str:
@@ -328,17 +325,20 @@ def _project_text(key: str, positions: Iterable[int]) -> str:
 
 
 def _candidates(left: pl.DataFrame, right: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """``(l, r)`` row pairs that meet: equal exact keys and blocking keys, masks projected.
+    """``(l, r, a, b)``: row pairs that meet (equal exact keys and blocking keys, masks
+    projected) and their names.
 
-    ``left``/``right`` hold ``row``, the exact key columns ``keys``, ``key``, ``n``, ``pattern``.
+    ``left``/``right`` hold ``row``, ``name``, the exact key columns ``keys``, ``key``, ``n``,
+    ``pattern``.
     """
     import polars as pl
 
     on = [*keys, "key"]
     lu, lm = left.filter(pl.col("pattern") == ""), left.filter(pl.col("pattern") != "")
     ru, rm = right.filter(pl.col("pattern") == ""), right.filter(pl.col("pattern") != "")
-    found = [lu.select("row", *on).join(ru.select("row", *on), on=on, suffix="_r")
-             .select(l="row", r="row_r")]
+    found = [lu.select("row", "name", *on).join(ru.select("row", "name", *on), on=on,
+                                                 suffix="_r")
+             .select(l="row", r="row_r", a="name", b="name_r")]
     # a masked row against the unmasked rows of the other side, projected on its pattern
     for masked, plain, swap in ((lm, ru, False), (rm, lu, True)):
         if masked.is_empty() or plain.is_empty():
@@ -349,14 +349,14 @@ def _candidates(left: pl.DataFrame, right: pl.DataFrame, keys: list[str]) -> pl.
             other = by_n.get(n)
             if other is None or len(positions) * 2 > int(n):
                 continue  # compare: masks for more than half of the characters never match
-            projected = other.select("row", *keys, key=_project(positions))
-            pairs = group.select("row", *on).join(projected, on=on, suffix="_o")
-            found.append(pairs.select(l="row_o", r="row") if swap else
-                         pairs.select(l="row", r="row_o"))
+            projected = other.select("row", "name", *keys, key=_project(positions))
+            pairs = group.select("row", "name", *on).join(projected, on=on, suffix="_o")
+            found.append(pairs.select(l="row_o", r="row", a="name_o", b="name") if swap else
+                         pairs.select(l="row", r="row_o", a="name", b="name_o"))
     # masked against masked: keys agree outside the union of both patterns
     if not lm.is_empty() and not rm.is_empty():
         found.append(_masked_pairs(lm, rm, keys))
-    return pl.concat(found, how="vertical").unique()
+    return pl.concat(found, how="vertical").unique(["l", "r"])
 
 
 def _masked_pairs(lm: pl.DataFrame, rm: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -377,12 +377,12 @@ def _masked_pairs(lm: pl.DataFrame, rm: pl.DataFrame, keys: list[str]) -> pl.Dat
         return pl.DataFrame(rows, schema={"key": pl.String, "theirs": pl.String,
                                           "proj": pl.String}, orient="row")
 
-    le = expand(lm, rm).join(lm.select("row", "key", "pattern", *keys), on="key")
-    re_ = expand(rm, lm).join(rm.select("row", "key", "pattern", *keys), on="key")
+    le = expand(lm, rm).join(lm.select("row", "name", "key", "pattern", *keys), on="key")
+    re_ = expand(rm, lm).join(rm.select("row", "name", "key", "pattern", *keys), on="key")
     # left's "theirs" is right's pattern and the reverse
     pairs = le.join(re_, left_on=["proj", "theirs", "pattern", *keys],
                     right_on=["proj", "pattern", "theirs", *keys], suffix="_r")
-    return pairs.select(l="row", r="row_r")
+    return pairs.select(l="row", r="row_r", a="name", b="name_r")
 
 
 # =========================================================================== grading
@@ -417,8 +417,39 @@ def _grade_names(pairs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _name_row(a: str, b: str) -> tuple[str, str, str, str, str]:
+    quick = _quick_masked(a, b)
+    if quick is not None:
+        return a, b, "masked", quick, ""
     m = compare(a, b)
     return a, b, m.grade, _why(m.steps) if m.grade != "different" else "", m.reason
+
+
+#: Kanji of the unified blocks, the iteration marks and the masks: one compared position each,
+#: as written (``_quick_masked`` also checks the fold's special characters).
+_KANJI_MASKS = re.compile(
+    "[\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ebef\U00030000-\U0003134f"
+    "\u25cf\u3013]*")
+
+
+def _quick_masked(a: str, b: str) -> str | None:
+    """``compare``'s explanation of two kanji names equal but for masks (the common ● pair),
+    without building its steps; None when ``compare`` must decide."""
+    sa = a.replace(" ", "").replace("\u3000", "")
+    sb = b.replace(" ", "").replace("\u3000", "")
+    n = len(sa)
+    if n != len(sb) or not _KANJI_MASKS.fullmatch(sa) or not _KANJI_MASKS.fullmatch(sb) or \
+            _special_re().search(sa) or _special_re().search(sb):
+        return None
+    steps = []
+    for x, y in zip(sa, sb, strict=True):
+        if x == y:
+            continue
+        if x not in _WILDCARDS and y not in _WILDCARDS:
+            return None
+        steps.append(f"{x}/{y} mask")
+    if not steps or len(steps) * 2 > n:
+        return None
+    return "; ".join(steps)
 
 
 def _grade_kana(pairs: pl.DataFrame) -> pl.DataFrame:
@@ -501,19 +532,16 @@ def match_frames(left: pl.DataFrame, right: pl.DataFrame, *, name: Column,
     lf, rf = prepare(left, 0), prepare(right, 1)
     lu, ru = lf.filter("usable"), rf.filter("usable")
     blocks = _block_keys(pl.concat([lu["name"], ru["name"]]))
-    masked = blocks.filter(pl.col("key").str.contains(_MASK, literal=True))
-    patterns = pl.DataFrame({"key": masked["key"].unique()})
-    patterns = patterns.with_columns(
-        pattern=pl.Series([_pattern(k) for k in patterns["key"].to_list()], dtype=pl.String))
-    blocks = blocks.join(patterns, on="key", how="left").with_columns(
-        pl.col("pattern").fill_null(""))
-    lb = lu.join(blocks, on="name", how="left")
-    rb = ru.join(blocks, on="name", how="left")
+    masked = blocks.filter(pl.col("key").str.contains(_MASK, literal=True))["key"].unique()
+    patterns = dict(zip(masked.to_list(), (_pattern(k) for k in masked.to_list()),
+                        strict=True))
+    blocks = blocks.with_columns(pattern=pl.col("key").replace_strict(
+        patterns, default="", return_dtype=pl.String))
+    lb = pl.concat([lu, blocks.slice(0, lu.height)], how="horizontal")
+    rb = pl.concat([ru, blocks.slice(lu.height)], how="horizontal")
     cand = _candidates(lb, rb, key_cols)
 
     # grade: names equal without a mask, or equal without spaces and keyed in polars
-    cand = cand.join(lf.select(l="row", a="name"), on="l").join(rf.select(r="row", b="name"),
-                                                                on="r")
     strip_a = pl.col("a").str.replace_all(_SPACES, "")
     strip_b = pl.col("b").str.replace_all(_SPACES, "")
     masks = f"[{_MASK}〓]"
@@ -532,18 +560,51 @@ def match_frames(left: pl.DataFrame, right: pl.DataFrame, *, name: Column,
     if kana_lr is not None:
         pairs = pairs.join(lf.select(l="row", ka="kana"), on="l") \
             .join(rf.select(r="row", kb="kana"), on="r")
+        # equal as full-width katakana without spaces: same-reading, decided in polars
+        wide_a, wide_b = _full_katakana(pl.col("ka")), _full_katakana(pl.col("kb"))
+        pairs = pairs.with_columns(same=(wide_a == wide_b) & wide_a.str.contains(
+            "^[\u30a1-\u30fa\u30fc]+$"))
         todo = pairs.filter(pl.col("ka").is_not_null() & pl.col("kb").is_not_null()
-                            & (pl.col("ka") != pl.col("kb"))).select("ka", "kb").unique()
+                            & (pl.col("ka") != pl.col("kb")) & ~pl.col("same")) \
+            .select("ka", "kb").unique()
         kg = _grade_kana(todo)
         pairs = pairs.join(kg, on=["ka", "kb"], how="left").with_columns(
             kana_grade=pl.when(pl.col("ka").is_null() | pl.col("kb").is_null())
             .then(pl.lit(None, pl.String))
             .when(pl.col("ka") == pl.col("kb")).then(pl.lit("identical"))
+            .when(pl.col("same")).then(pl.lit("same-reading"))
             .otherwise(pl.col("kana_grade")),
-            kana_why=pl.col("kana_why").fill_null("")).drop("ka", "kb")
+            kana_why=pl.col("kana_why").fill_null("")).drop("ka", "kb", "same")
 
     return _assemble(left, right, lf, rf, pairs, rejected, name_l, name_r, key_specs, key_cols,
                      id_specs, kana_lr)
+
+
+def _build_half_width() -> tuple[dict[str, str], dict[str, str]]:
+    """Half-width katakana -> full-width (NFKC): voiced pairs (ｶﾞ), then single characters."""
+    pairs: dict[str, str] = {}
+    singles: dict[str, str] = {}
+    for cp in range(0xFF66, 0xFF9E):
+        c = chr(cp)
+        singles[c] = unicodedata.normalize("NFKC", c)
+        for mark in "\uff9e\uff9f":
+            composed = unicodedata.normalize("NFKC", c + mark)
+            if len(composed) == 1:
+                pairs[c + mark] = composed
+    return pairs, singles
+
+
+_HALF_PAIRS, _HALF_SINGLES = _build_half_width()
+
+
+def _full_katakana(expr: pl.Expr) -> pl.Expr:
+    """Readings with half-width katakana made full-width and spaces removed.  Two readings
+    equal this way, made of katakana and ー only, are what ``compare_kana`` grades
+    ``same-reading`` (its key is ``normalize_kana`` without spaces; a test checks it)."""
+    # polars takes the first pattern that matches, not the longest: pairs in a pass of their own
+    return expr.str.replace_many(list(_HALF_PAIRS), list(_HALF_PAIRS.values())) \
+        .str.replace_many(list(_HALF_SINGLES), list(_HALF_SINGLES.values())) \
+        .str.replace_all(_SPACES, "")
 
 
 def _all_simple(expr: pl.Expr) -> pl.Expr:
@@ -616,8 +677,9 @@ def _assemble(left: pl.DataFrame, right: pl.DataFrame, lf: pl.DataFrame, rf: pl.
     name_cols = (f"left_{name_l}", f"right_{name_r}")
     if kana_lr is not None:
         add(f"left_{kana_lr[0]}", f"right_{kana_lr[1]}", kana_lr[0], kana_lr[1])
-    lsel = left.with_row_index("l").select(pl.col("l").cast(pl.Int64), *lcols)
-    rsel = right.with_row_index("r").select(pl.col("r").cast(pl.Int64), *rcols)
+    # row numbers made inside select: a user column may be called "l" or "r"
+    lsel = left.select(pl.int_range(0, pl.len(), dtype=pl.Int64).alias("l"), *lcols)
+    rsel = right.select(pl.int_range(0, pl.len(), dtype=pl.Int64).alias("r"), *rcols)
     out = every.join(lsel, on="l", how="left").join(rsel, on="r", how="left")
     rank = pl.col("status").replace_strict(
         {s: i for i, s in enumerate(STATUSES)}, return_dtype=pl.Int8)
