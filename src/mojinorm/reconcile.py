@@ -729,6 +729,8 @@ def match_files(left: str | Path, right: str | Path, output: str, *, name: Colum
     unclosed quote) raises an :class:`InputError` or :class:`OptionError` before anything is
     written.
     """
+    import polars as pl
+
     from .rewrite import _same_file
 
     if str(left) == "-" and str(right) == "-":
@@ -750,7 +752,8 @@ def match_files(left: str | Path, right: str | Path, output: str, *, name: Colum
     buf = io.BytesIO()
     if bom:
         buf.write(csvio.BOM)
-    result.write_csv(buf)
+    # an empty value is written as an empty field, not as "" (what polars writes for it)
+    result.with_columns(pl.col(pl.String).replace("", None)).write_csv(buf)
     with atomic_output(output, overwrite=overwrite) as f:
         f.write(buf.getvalue())
     status = result["status"]
