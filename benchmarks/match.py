@@ -133,14 +133,17 @@ def make(rows: int, seed: int = 20261201) -> tuple[Path, Path]:
     return results_path, master_path
 
 
-def peak_and_time(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall time, peak RSS (MB) of one fresh process, and its stderr."""
+def peak_and_time(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Wall time, CPU time (user + system, all threads), peak RSS (MB) of one fresh process,
+    and its stderr.  CPU time says more than wall time on a machine shared with other work."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, usage = os.wait4(proc.pid, 0)[1:]
-    elapsed = time.perf_counter() - t
     err = proc.stderr.read() if proc.stderr else ""
-    return elapsed, usage.ru_maxrss / 1024, err
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t
+    if status:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{err}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, err
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
            "-o", str(OUT / f"match-pairs-{args.rows}.csv")]
     runs = [peak_and_time(cmd) for _ in range(args.repeat)]
     best = min(r[0] for r in runs)
-    print(f"mojinorm match {args.rows:,} x {args.rows:,} rows: best {best:.2f} s of "
-          f"{', '.join(f'{r[0]:.2f}' for r in runs)}; peak RSS {max(r[1] for r in runs):.0f} MB")
-    print(runs[-1][2].strip())
+    print(f"mojinorm match {args.rows:,} x {args.rows:,} rows: wall best {best:.2f} s of "
+          f"{', '.join(f'{r[0]:.2f}' for r in runs)}; CPU (user + system) best "
+          f"{min(r[1] for r in runs):.2f} s; peak RSS {max(r[2] for r in runs):.0f} MB; "
+          f"1-minute load average after the runs {os.getloadavg()[0]:.1f}")
+    print(runs[-1][3].strip())
     return 0
 
 

@@ -541,40 +541,43 @@ def match_frames(left: pl.DataFrame, right: pl.DataFrame, *, name: Column,
     rb = pl.concat([ru, blocks.slice(lu.height)], how="horizontal")
     cand = _candidates(lb, rb, key_cols)
 
-    # grade: names equal without a mask, or equal without spaces and keyed in polars
+    # grade: names equal without a mask, or equal without spaces and keyed in polars; the
+    # string work runs on the pairs that are not equal only (a minority)
+    masks = f"[{_MASK}〓]"
+    equal = (pl.col("a") == pl.col("b")) & ~pl.col("a").str.contains(masks)
+    same = cand.filter(equal).with_columns(grade=pl.lit("identical"), why=pl.lit(""))
+    rest = cand.filter(~equal)
     strip_a = pl.col("a").str.replace_all(_SPACES, "")
     strip_b = pl.col("b").str.replace_all(_SPACES, "")
-    masks = f"[{_MASK}〓]"
-    no_mask = ~pl.col("a").str.contains(masks) & ~pl.col("b").str.contains(masks)
-    cand = cand.with_columns(
-        fast=pl.when((pl.col("a") == pl.col("b")) & no_mask).then(pl.lit("identical"))
-        .when((strip_a == strip_b) & no_mask & _all_simple(strip_a))
-        .then(pl.lit("same-characters")))
-    slow = cand.filter(pl.col("fast").is_null()).select("a", "b").unique()
-    graded = _grade_names(slow)
-    cand = cand.join(graded, on=["a", "b"], how="left").with_columns(
-        grade=pl.coalesce("fast", "grade"), why=pl.col("why").fill_null(""))
+    spaces = (strip_a == strip_b) & ~pl.col("a").str.contains(masks) & _all_simple(strip_a)
+    spaced = rest.filter(spaces).with_columns(grade=pl.lit("same-characters"), why=pl.lit(""))
+    rest = rest.filter(~spaces)
+    graded = _grade_names(rest.select("a", "b").unique())
+    rest = rest.join(graded, on=["a", "b"], how="left").select(*same.columns, "reason")
+    cand = pl.concat([same.with_columns(reason=pl.lit("")),
+                      spaced.with_columns(reason=pl.lit("")), rest], how="vertical")
     rejected = cand.filter(pl.col("grade") == "different")
     pairs = cand.filter(pl.col("grade") != "different").select("l", "r", "grade", "why")
 
     if kana_lr is not None:
         pairs = pairs.join(lf.select(l="row", ka="kana"), on="l") \
             .join(rf.select(r="row", kb="kana"), on="r")
-        # equal as full-width katakana without spaces: same-reading, decided in polars
+        # equal, or equal as full-width katakana without spaces (same-reading): decided in
+        # polars, on the pairs whose readings differ only
+        known = pl.col("ka").is_null() | pl.col("kb").is_null() | (pl.col("ka") == pl.col("kb"))
+        done = pairs.filter(known).with_columns(
+            kana_grade=pl.when(pl.col("ka") == pl.col("kb")).then(pl.lit("identical")),
+            kana_why=pl.lit(""))
+        rest = pairs.filter(~known)
         wide_a, wide_b = _full_katakana(pl.col("ka")), _full_katakana(pl.col("kb"))
-        pairs = pairs.with_columns(same=(wide_a == wide_b) & wide_a.str.contains(
-            "^[\u30a1-\u30fa\u30fc]+$"))
-        todo = pairs.filter(pl.col("ka").is_not_null() & pl.col("kb").is_not_null()
-                            & (pl.col("ka") != pl.col("kb")) & ~pl.col("same")) \
-            .select("ka", "kb").unique()
-        kg = _grade_kana(todo)
-        pairs = pairs.join(kg, on=["ka", "kb"], how="left").with_columns(
-            kana_grade=pl.when(pl.col("ka").is_null() | pl.col("kb").is_null())
-            .then(pl.lit(None, pl.String))
-            .when(pl.col("ka") == pl.col("kb")).then(pl.lit("identical"))
-            .when(pl.col("same")).then(pl.lit("same-reading"))
-            .otherwise(pl.col("kana_grade")),
-            kana_why=pl.col("kana_why").fill_null("")).drop("ka", "kb", "same")
+        wide = (wide_a == wide_b) & wide_a.str.contains("^[\u30a1-\u30fa\u30fc]+$")
+        widened = rest.filter(wide).with_columns(kana_grade=pl.lit("same-reading"),
+                                                 kana_why=pl.lit(""))
+        rest = rest.filter(~wide)
+        kg = _grade_kana(rest.select("ka", "kb").unique())
+        rest = rest.join(kg, on=["ka", "kb"], how="left")
+        pairs = pl.concat([done, widened, rest.select(done.columns)], how="vertical") \
+            .drop("ka", "kb")
 
     return _assemble(left, right, lf, rf, pairs, rejected, name_l, name_r, key_specs, key_cols,
                      id_specs, kana_lr)
