@@ -290,3 +290,21 @@ def test_cli_undecodable_input_is_one_line(tmp_path):
                                  "--encoding", "utf-8"])
     assert r.exit_code == 2 and r.stderr.startswith("mojinorm: error: ")
     assert r.stderr.count("\n") == 1 and not out.exists()
+
+
+def test_cli_columns_by_number_keep_their_header_names(files, tmp_path):
+    results, master = files
+    out = tmp_path / "pairs.csv"
+    r = CliRunner().invoke(cli, ["match", str(results), str(master), "--name", "2",
+                                 "--key", "4", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    header = out.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "status,left_line,right_line,生年月日,left_氏名,right_漢字氏名,grade,why"
+
+
+def test_cli_missing_file_is_one_line(files, tmp_path):
+    _, master = files
+    r = CliRunner().invoke(cli, ["match", str(tmp_path / "nope.csv"), str(master),
+                                 "--name", "1", "-o", str(tmp_path / "o.csv")])
+    assert r.exit_code == 2
+    assert r.stderr == f"mojinorm: error: {tmp_path / 'nope.csv'}: no such file\n"

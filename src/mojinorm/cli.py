@@ -594,7 +594,9 @@ def match(left: str, right: str, name: str, kana: str | None, keys: tuple[str, .
     from .records import set_threads
 
     for file in (left, right):
-        _check_input(file)
+        problem = None if file == "-" else path_problem(file)
+        if problem is not None:
+            raise _Fail(f"{file}: {problem}")
     delim = _delimiter(delimiter)
     set_threads(jobs)
     summary = match_files(

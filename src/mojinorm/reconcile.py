@@ -110,6 +110,8 @@ class Table:
     file: str
     encoding: str
     notes: list[str] = field(default_factory=list)
+    #: requested column -> its label in ``frame`` (the header name, also for a column number)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "auto",
@@ -135,7 +137,7 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
         sel = tuple(dict.fromkeys(index.values()))
         if layout.delimiter is None and sel not in ((), (0,)):
             raise InputError("plain text has one column", name=inp.name)
-        labels = [f"c{i}" for i in sel]
+        inner = [f"c{i}" for i in sel]
         parts: list[pl.DataFrame] = []
         lines: list[int] = []
         values: list[list[str | None]] = [[] for _ in sel]
@@ -152,7 +154,7 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
                 if batch is not None:
                     first = lines_before + text.count("\n", 0, pos) + 1
                     frame = batch.values
-                    parts.append(frame.rename(dict(zip(frame.columns, labels, strict=True)))
+                    parts.append(frame.rename(dict(zip(frame.columns, inner, strict=True)))
                                  .with_columns(line=pl.int_range(first, first + frame.height,
                                                                  dtype=pl.Int64)))
                     pos = len(text)
@@ -170,14 +172,15 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
         if lines or not parts:
             parts.append(pl.DataFrame(
                 {"line": pl.Series(lines, dtype=pl.Int64),
-                 **{lab: pl.Series(v, dtype=pl.String) for lab, v in zip(labels, values,
+                 **{lab: pl.Series(v, dtype=pl.String) for lab, v in zip(inner, values,
                                                                          strict=True)}}))
-        frame = pl.concat([p.select("line", *labels) for p in parts], how="vertical")
+        frame = pl.concat([p.select("line", *inner) for p in parts], how="vertical")
+        labels = {c: layout.names[index[c]] for c in wanted}
         frame = frame.sort("line").select(
-            "line", *(pl.col(f"c{index[c]}").alias(c) for c in wanted))
+            "line", *(pl.col(f"c{i}").alias(layout.names[i]) for i in sel))
         notes = [n for n in records.file_notes(layout, resumed) if "appears" not in n]
         notes.extend(n for n in stream.notes if n not in notes)
-        return Table(frame, inp.name, stream.encoding, notes)
+        return Table(frame, inp.name, stream.encoding, notes, labels)
     finally:
         inp.close()
 
@@ -751,7 +754,14 @@ def match_files(left: str | Path, right: str | Path, output: str, *, name: Colum
         tables.append(read_table(path, cols, encoding=encoding, delimiter=delimiter,
                                  header=header))
     lt, rt = tables
-    result = match_frames(lt.frame, rt.frame, name=name, kana=kana, keys=keys, ids=ids)
+
+    def label(spec: Column) -> tuple[str, str]:
+        left_col, right_col = _sides(spec)
+        return lt.labels[left_col], rt.labels[right_col]
+
+    result = match_frames(lt.frame, rt.frame, name=label(name),
+                          kana=label(kana) if kana is not None else None,
+                          keys=[label(k) for k in keys], ids=[label(i) for i in ids])
     buf = io.BytesIO()
     if bom:
         buf.write(csvio.BOM)
