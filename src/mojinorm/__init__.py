@@ -63,9 +63,11 @@ from .targets import Target, UnsafeUnit, get_target, load_profile, targets
 __version__ = "0.1.0"
 
 #: File scanning, loaded on first use (its readers bring polars in once a file is read).
-_LAZY = {"ScanReport": "report", "normalize_file": "rewrite", "scan_file": "scan"}
+_LAZY = {"ScanReport": "report", "normalize_file": "rewrite", "scan_file": "scan",
+         "match_files": "reconcile", "match_frames": "reconcile"}
 
 if TYPE_CHECKING:
+    from .reconcile import match_files, match_frames
     from .report import ScanReport
     from .rewrite import normalize_file
     from .scan import scan_file
@@ -85,8 +87,8 @@ __all__ = [
     "RANKING", "Result", "ScanReport", "Step", "TableError", "Target", "TargetError",
     "UnmappableCharacter", "UnsafeUnit", "compare", "compare_kana", "explain",
     "get_normalizer", "get_target", "is_safe", "load_gaiji", "load_profile", "lookup",
-    "match_key", "names_match", "normalize", "normalize_file", "normalize_kana",
-    "normalize_many", "scan_file", "targets", "unsafe_chars",
+    "match_files", "match_frames", "match_key", "names_match", "normalize", "normalize_file",
+    "normalize_kana", "normalize_many", "scan_file", "targets", "unsafe_chars",
 ]
 
 

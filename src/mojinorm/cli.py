@@ -1,4 +1,4 @@
-"""``mojinorm`` command line: scan, normalize, explain, lookup, targets.
+"""``mojinorm`` command line: scan, normalize, match, explain, lookup, targets.
 
 Exit codes: 0 ok; 1 ``scan --fail-on-unsafe`` found unsafe rows; 2 usage or input error (one
 line on stderr, no traceback, no partial output file).
@@ -26,6 +26,7 @@ from .csvio import ENCODINGS, atomic_output, canonical_encoding, path_problem
 from .errors import InputError, MojinormError
 from .invisible import classify
 from .lookup import lookup as _lookup
+from .matching import GRADES, KANA_GRADES
 from .normalizer import FALLBACKS, Normalizer
 from .normalizer import show as show_code_points
 from .records import Progress
@@ -626,6 +627,95 @@ def _explain_one(n: Normalizer, text: str, reading: str | None, fmt: str,
           "yes" if c.review else ""] for c in res.changes),
         right=(0,)))
     click.echo(f"result: {res.text}")
+
+
+# ---------------------------------------------------------------------------- match
+
+
+def _column_pair(value: str) -> str | tuple[str, str]:
+    """``C`` (the same column on both sides) or ``LEFT=RIGHT``."""
+    if "=" in value:
+        left, _, right = value.partition("=")
+        if not left or not right:
+            raise click.BadParameter(f"{value!r}: give COLUMN or LEFT=RIGHT")
+        return left, right
+    return value
+
+
+@cli.command()
+@click.argument("left", metavar="RESULTS")
+@click.argument("right", metavar="MASTER")
+@click.option("--name", "-n", required=True, metavar="C|L=R",
+              help="name column: one header name (or 1-based number) for both files, or "
+                   "LEFT=RIGHT when they differ")
+@click.option("--kana", "-k", default=None, metavar="C|L=R",
+              help="reading column; adds kana_grade and kana_why")
+@click.option("--key", "keys", multiple=True, metavar="C|L=R",
+              help="column that must be equal on both sides, exactly (repeatable): date of "
+                   "birth, insurer number …")
+@click.option("--id", "ids", multiple=True, metavar="C|L=R",
+              help="column copied to the output for each side (repeatable), beside the line "
+                   "numbers")
+@click.option("--output", "-o", required=True, metavar="OUT", help="output CSV (- for stdout)")
+@click.option("--encoding", "-e", type=click.Choice(ENCODINGS), default="auto",
+              show_default=True,
+              help="input encoding of both files; auto follows a BOM, else tries UTF-8, then "
+                   "CP932 (each file on its own)")
+@click.option("--delimiter", "-d", metavar=",|\\t", default=None,
+              help="field delimiter of both files (default: sniffed from each first line)")
+@click.option("--header/--no-header", default=None,
+              help="first line is a header (default: yes); without one, give column numbers")
+@click.option("--bom", is_flag=True, help="start OUT with a UTF-8 byte-order mark (Excel)")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="threads of the column engine (default: every CPU; capped to the CPUs)")
+@click.option("--overwrite", is_flag=True, help="allow OUT to be one of the inputs")
+@click.option("--quiet", "-q", is_flag=True, help="no summary")
+@_errors
+def match(left: str, right: str, name: str, kana: str | None, keys: tuple[str, ...],
+          ids: tuple[str, ...], output: str, encoding: str, delimiter: str | None,
+          header: bool | None, bom: bool, jobs: int | None, overwrite: bool,
+          quiet: bool) -> None:
+    """Pair the rows of RESULTS (e.g. eligibility results with ● names) with MASTER rows.
+
+    \b
+    Rows pair when every --key column is equal and the names are related: compare grades
+    them identical, same-characters, variant or masked (● / 〓 standing for one character).
+    A row may pair with several rows of the other side.  OUT is one UTF-8 CSV:
+      status        pair, left-only (a RESULTS row with no pair) or right-only (MASTER)
+      left_line, right_line   the line where each row starts in its file
+      left_ID, right_ID       each --id column; then each --key column (one value)
+      left_NAME, right_NAME, grade, why (what made the names equal, e.g. "●/髙 mask";
+                    for an unpaired row, the candidates graded different)
+      left_KANA, right_KANA, kana_grade, kana_why   with --kana
+    Pairs come first (by RESULTS line), then left-only, then right-only rows.  A row with an
+    empty name or key never pairs.  OUT is written to a temp file and renamed when complete.
+    Exit status: 0 ok, 2 usage or input error.
+    """
+    from .reconcile import match_files
+    from .records import set_threads
+
+    for file in (left, right):
+        problem = None if file == "-" else path_problem(file)
+        if problem is not None:
+            raise _Fail(f"{file}: {problem}")
+    delim = _delimiter(delimiter)
+    set_threads(jobs)
+    summary = match_files(
+        left, right, output, name=_column_pair(name),
+        kana=_column_pair(kana) if kana is not None else None,
+        keys=[_column_pair(k) for k in keys], ids=[_column_pair(i) for i in ids],
+        encoding=encoding, delimiter=delim, header=header, bom=bom, overwrite=overwrite)
+    if not quiet:
+        where = "stdout" if output == "-" else output
+        grades = ", ".join(f"{g} {summary.grades.get(g, 0):,}" for g in GRADES[:-1])
+        lines = [f"wrote {where}: {summary.pairs:,} pairs ({grades}); "
+                 f"{summary.left_only:,} of {summary.left_rows:,} RESULTS rows and "
+                 f"{summary.right_only:,} of {summary.right_rows:,} MASTER rows unpaired"]
+        if summary.kana_grades:
+            lines.append("readings: " + ", ".join(
+                f"{g} {summary.kana_grades.get(g, 0):,}" for g in KANA_GRADES))
+        lines.extend(f"note: {n}" for n in summary.notes)
+        click.echo("\n".join(lines), err=True)
 
 
 # ---------------------------------------------------------------------------- lookup
