@@ -737,12 +737,12 @@ def match_files(left: str | Path, right: str | Path, output: str, *, name: Colum
     """
     import polars as pl
 
-    from .rewrite import _same_file
+    from .rewrite import same_file
 
     if str(left) == "-" and str(right) == "-":
         raise OptionError("only one input can be standard input")
     for src in (left, right):
-        if str(src) != "-" and output != "-" and not overwrite and _same_file(str(src), output):
+        if str(src) != "-" and output != "-" and not overwrite and same_file(str(src), output):
             raise OptionError(f"{output}: is an input file; give another output or pass "
                               "--overwrite")
     tables = []
