@@ -525,7 +525,10 @@ def unit_flags(values: pl.Series, plan: ColumnPlan,
         row = row.scatter(pos, pl.Series(flags, dtype=pl.UInt8))
         tokens = tokens.filter(~work.context)
     units = tokens.explode()
-    units = units.filter(units.is_in(key_series.implode()))
+    # only the units the normalizer changes: a unit the target keeps (an IVS of mj) is a key
+    # too, with flags 0, and is not counted
+    changed = table.filter(~pl.col("inside"))["unit"]
+    units = units.filter(units.is_in(changed.implode()))
     if units.len():
         for unit, n in units.value_counts().iter_rows():
             counts[unit] += n

@@ -21,16 +21,17 @@ records are read by polars (Rust, all cores) instead of Python (:func:`plain_bat
 
 * the lines come from ``read_csv`` with a separator byte the batch does not contain and no
   quoting, so each line is one value (polars strips the CR of a CRLF);
-* one regex checks every line against the CSV grammar of the layout, the exact field count
-  included: ``F(,F)*`` with ``F`` a quoted field (``"…"`` with doubled quotes) or a run without
-  delimiter, quote or CR.  For lines of that shape ``csv.reader``'s reading is unambiguous, so
-  polars' ``read_csv`` gives the same values;
+* one regex checks every line against the CSV grammar, ``F(,F)*`` with ``F`` a quoted field
+  (``"…"`` with doubled quotes) or a run without delimiter, quote or CR, and a count of the
+  delimiters outside quoted fields checks the layout's field count.  For lines of that shape
+  ``csv.reader``'s reading is unambiguous, so polars' ``read_csv`` gives the same values;
 * the selected columns come from ``read_csv``.
 
 Anything else (a blank line, a ragged row, a record spanning lines, a stray quote, a lone CR,
-mixed line ends, CR-only files) makes :func:`plain_batch` return None, and the caller reads that
-batch with the exact reader, :class:`ExactReader`: the one place that decides blank lines,
-CRLF, ragged rows and records spanning lines, for ``scan`` and ``normalize`` alike.  It yields
+mixed line ends, CR-only files, a line longer than :data:`MAX_FAST_LINE`) makes
+:func:`plain_batch` return None, and the caller reads that batch with the exact reader,
+:class:`ExactReader`: the one place that decides blank lines, CRLF, ragged rows and records
+spanning lines, for ``scan`` and ``normalize`` alike.  It yields
 each :class:`Record` with its values, field spans, line number, kind (record, blank, ragged)
 and raw byte span; a line without a quote is split at the delimiter, a line whose fields are
 all quoted is split at ``","``, any other line with a quote is parsed by
@@ -105,7 +106,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
-    "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_FIELDS", "NO_DATA_ROWS", "RAGGED",
+    "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_LINE", "NO_DATA_ROWS", "RAGGED",
     "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
     "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
     "resolve_columns", "set_threads", "skip_patterns",
@@ -604,6 +605,12 @@ class ExactReader:
 _new_record = tuple.__new__
 
 
+#: Runs of adjacent selected columns that the skip pattern checks one by one; a selection in
+#: more pieces is checked as if every column were selected.
+MAX_SKIP_RUNS = 8
+_INLINE_FIELDS = 4  # shorter runs of equal fields are written out (re runs them faster)
+
+
 def _cls(chars: frozenset[str]) -> str:
     return f"[{char_class(chars)}]" if chars else "(?!)"
 
@@ -623,6 +630,10 @@ def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
     count (ragged), is blank, or is anything but a plain well-formed record (a quoted field
     that does not close on the line, a doubled quote, text after a closing quote).  The quoted
     variant is compiled only for a text holding a quote.
+
+    The pattern's size does not grow with the columns: a run of equal fields is one group with
+    a count, and a selection in more than :data:`MAX_SKIP_RUNS` pieces holds every field to
+    ``allowed`` (a line that fails only for an unselected column is read and counted right).
     """
     delimiter = layout.delimiter
     if delimiter is None:
@@ -641,10 +652,37 @@ def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
             sel = f"{v}*"
             other = any_unquoted
         chosen = set(layout.selected)
-        line = d.join(sel if i in chosen else other for i in range(layout.ncols)) + "\\r?\\n"
+        if _runs(chosen) > MAX_SKIP_RUNS:
+            # each run of selected columns repeats the target's class in the pattern: past a
+            # few runs, every field is held to the class (a line that fails is only read)
+            chosen = set(range(layout.ncols))
+        line = _fields(d, [sel if i in chosen else other for i in range(layout.ncols)]) \
+            + "\\r?\\n"
         if layout.ncols <= 1:
             line = "(?=[^\\r\\n])" + line  # a blank line is not a one-field record
     return re.compile(line), re.compile(f"\\n(?!{line})")
+
+
+def _runs(chosen: set[int]) -> int:
+    """How many runs of adjacent columns ``chosen`` makes."""
+    return sum(1 for i in chosen if i - 1 not in chosen)
+
+
+def _fields(delimiter: str, fields: list[str]) -> str:
+    """``fields`` joined by ``delimiter``, a run of equal fields written once with a count:
+    the pattern of a 5,000-column layout stays a few fields long (``re`` repeats the group,
+    it does not copy it)."""
+    out: list[str] = []
+    for pattern, group in itertools.groupby(fields):
+        k = len(list(group))
+        if not out:
+            out.append(pattern)
+            k -= 1
+        if k > _INLINE_FIELDS:
+            out.append(f"(?:{delimiter}{pattern}){{{k}}}")
+        else:
+            out.extend(delimiter + pattern for _ in range(k))
+    return "".join(out)
 
 
 def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
@@ -657,10 +695,14 @@ def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
 # ---------------------------------------------------------------------------- the fast reader
 
 
+#: A batch holding a line longer than this (bytes) is read by the exact reader.  The kernel
+#: holds a list element per code point of each value it works on, tens of bytes for each; the
+#: exact reader holds the value and its distinct units.  Names are far shorter: this only
+#: sends a field of megabytes there.
+MAX_FAST_LINE = 1 << 20
+
 #: Bytes tried as the separator that turns ``read_csv`` into a line reader.
 _LINE_SEPARATORS = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x01")
-#: Layouts wider than this are read by the exact reader (the grammar regex grows per field).
-MAX_FAST_FIELDS = 512
 
 
 @dataclass(frozen=True)
@@ -704,17 +746,24 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
         if not data.count(b"\r") == data.count(b"\r\n") == lf or not data.endswith(b"\n"):
             return None
     terminated = data.endswith(b"\n")
-    if delimiter is not None and ncols > MAX_FAST_FIELDS:
-        return None
     lines = lines_of(data)
     if lines is None:
         return None
+    if len(data) > MAX_FAST_LINE and lines.str.len_bytes().gt(MAX_FAST_LINE).any():
+        return None
     expected = lines.len()
-    grammar = _grammar(delimiter, ncols, b'"' in data)
-    ok = pl.LazyFrame([lines]).select(
-        (pl.col("line") != "").all().alias("nonblank"),
-        pl.col("line").str.contains(grammar).all().alias("plain"),
-    ).collect().row(0)
+    quoted = b'"' in data
+    line = pl.col("line")
+    checks = [(line != "").all().alias("nonblank"),
+              line.str.contains(_grammar(delimiter, quoted)).all().alias("plain")]
+    if delimiter is not None:
+        # The field count: a line of that grammar has one field more than delimiters outside
+        # its quoted fields.  (A count in the regex would copy the field pattern per column:
+        # a 5,000-column layout exceeds the regex engine's size limit.)
+        bare = line.str.replace_all(_QUOTED_FIELD, "") if quoted else line
+        checks.append((bare.str.count_matches(delimiter, literal=True) == ncols - 1).all()
+                      .alias("fields"))
+    ok = pl.LazyFrame([lines]).select(checks).collect().row(0)
     if not all(ok):
         return None
     if delimiter is None:
@@ -730,12 +779,17 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
     return PlainBatch(lines, values, crlf, terminated)
 
 
+#: A quoted field (polars regex): what the line grammar reads as one.
+_QUOTED_FIELD = '"(?:[^"]|"")*"'
+
+
 @lru_cache(maxsize=64)
-def _grammar(delimiter: str | None, ncols: int, quoted: bool) -> str:
-    """The regex a plain line of this layout matches (CR was stripped by the line reader)."""
+def _grammar(delimiter: str | None, quoted: bool) -> str:
+    """The regex a plain line of this delimiter matches, whatever its field count (CR was
+    stripped by the line reader): ``F(,F)*`` with ``F`` a field."""
     if delimiter is None:
         return r"\A[^\r]*\z"  # a lone CR is data the exact reader keeps: let it decide
     d = re.escape(delimiter)
     plain = f'[^{d}"\\r\\n]*'
-    field = f'(?:"(?:[^"]|"")*"|{plain})' if quoted else plain
-    return f"\\A{field}(?:{d}{field}){{{ncols - 1}}}\\z"
+    field = f'(?:{_QUOTED_FIELD}|{plain})' if quoted else plain
+    return f"\\A{field}(?:{d}{field})*\\z"

@@ -54,6 +54,7 @@ __all__ = ["normalize_file"]
 
 _CACHE_LIMIT = 100_000  # distinct normalized values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are normalized each time, never kept
+_LONG_OUTPUT = 1 << 20  # characters of new fields past which a record is written piecewise
 
 
 def normalize_file(
@@ -201,20 +202,51 @@ class _Writer:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        try:
-            res = self.normalizer.explain(value, reading=reading)
-        except UnmappableCharacter as exc:
-            raise InputError(str(exc), name=self.name, line=line) from None
-        text, changes = res.text, "; ".join(str(c) for c in res.changes)
+        long = self._long(value) if len(value) > _CACHEABLE else None
+        if long is not None:
+            text, changes, fallback, review = long
+        else:
+            try:
+                res = self.normalizer.explain(value, reading=reading)
+            except UnmappableCharacter as exc:
+                raise InputError(str(exc), name=self.name, line=line) from None
+            text, changes = res.text, "; ".join(str(c) for c in res.changes)
+            fallback, review = res.used_fallback, any(c.review for c in res.changes)
         guarded = formula_guard(value, text)
         if guarded is not None:
             text, changes = guarded, "; ".join(filter(None, [changes, guard_change(guarded)]))
-        hit = (text, changes, res.used_fallback, any(c.review for c in res.changes))
+        hit = (text, changes, fallback, review)
         if len(value) <= _CACHEABLE:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
             self.cache[key] = hit
         return hit
+
+    def _long(self, value: str) -> _Normalized | None:
+        """What ``explain`` gives for a long value (a 10 MB field), without a ``Change`` per
+        occurrence: each distinct unit is decided once (``Normalizer.outcome``) and the text
+        between changes is copied as one slice.  None when a fallback acts on the whole text
+        (``error``, ``kana``): :meth:`_norm` asks ``explain`` then."""
+        n = self.normalizer
+        decided: dict[str, tuple[UnitOutcome, str]] = {}
+        out: list[str] = []
+        texts: list[str] = []
+        pos = 0
+        for index, unit in n.target.iter_unclean(value):
+            d = decided.get(unit)
+            if d is None:
+                o = n.outcome(unit)
+                if o.fallback and n.fallback in ("error", "kana"):
+                    return None
+                d = decided[unit] = (o, o.change_text)
+            out.append(value[pos:index])
+            out.append(d[0].replacement)
+            texts.append(d[1])
+            pos = index + len(unit)
+        out.append(value[pos:])
+        outcomes = [o for o, _ in decided.values()]
+        return ("".join(out), "; ".join(texts), any(o.fallback for o in outcomes),
+                any(o.review for o in outcomes))
 
     def run(self, stream: ResumedStream, progress: Progress | None, total: int | None) -> None:
         reader = ExactReader(self.layout, self.sep, self.name)
@@ -301,12 +333,33 @@ class _Writer:
             elif delim is not None:
                 body, eol = _split_eol(rec.raw, self.sep)
                 force = rec.quoted(-1)
+                if sum(len(r[0]) + len(r[1]) for r in results) > _LONG_OUTPUT:
+                    self._write_long(pieces, body, eol, [
+                        f for r in results for f in (quote_field(r[0], delim, force),
+                                                     quote_field(r[1], delim, force))],
+                        codec, line_no)
+                    continue
                 extra = "".join(
                     delim + quote_field(r[0], delim, force) + delim
                     + quote_field(r[1], delim, force)
                     for r in results
                 )
                 append(body + self._encode(extra, codec, line_no) + eol)
+
+    def _write_long(self, pieces: list[bytes], body: bytes, eol: bytes, fields: list[str],
+                    codec: str, line: int) -> None:
+        """Write a record whose new fields are long (a 10 MB field) now, after ``pieces``: each
+        field is encoded and written on its own, so the record is never copied whole into
+        one more string or bytes object."""
+        write = self.f.write
+        write(b"".join(pieces))
+        pieces.clear()
+        write(body)
+        delim = self._encode(self.delim or "", codec, line)
+        for field in fields:
+            write(delim)
+            write(self._encode(field, codec, line))
+        write(eol)
 
     def _replaced(self, rec: Record, results: list[_Normalized], codec: str) -> bytes:
         """``rec`` with its selected fields rewritten in place (a quoted field stays quoted)."""
@@ -396,34 +449,44 @@ class _FastWrite:
             reading = batch.values.to_series(self.columns.index(w.kana_idx))
         d = w.delim
         assert d is not None
+        height, width = batch.height, len(w.selected)
+        if not width:
+            return False  # nothing to add (the reading column alone): the exact reader copies
+        # Every selected column in one series, column after column (the reading repeated for
+        # each): the kernel runs once per batch whatever the number of columns.
+        values = pl.concat([batch.values.to_series(j).alias("v") for j in range(width)])
+        if reading is not None:
+            reading = pl.concat([reading] * width)
+        try:
+            out = column.explain(values, w.normalizer, reading=reading,
+                                 outputs=("normalized", "changes"))
+        except UnmappableCharacter:
+            return False  # the exact reader raises it with the line
+        flags, _ = column.unit_flags(values, self.plan, _fallback_review)
         force = batch.lines.str.ends_with('"')
-        extra: list[pl.Expr] = []
-        changed = pl.repeat(False, batch.height, eager=True)
+        frame = pl.DataFrame({"v": values, "n": out["normalized"], "c": out["changes"],
+                              "f": flags, "force": pl.concat([force] * width)})
+        frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
+        done = frame.select(
+            changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
+            fallback=(pl.col("f") & 1) != 0,
+            review=(pl.col("f") & 2) != 0,
+            piece=pl.concat_str([pl.lit(d), _quoted(pl.col("n"), d), pl.lit(d),
+                                 _quoted(pl.col("c"), d)]))
+        value_changed = done["changed"]
         s = w.summary
-        for j in range(len(w.selected)):
-            values = batch.values.to_series(j)
-            try:
-                out = column.explain(values, w.normalizer, reading=reading,
-                                     outputs=("normalized", "changes"))
-            except UnmappableCharacter:
-                return False  # the exact reader raises it with the line
-            flags, _ = column.unit_flags(values, self.plan, _fallback_review)
-            frame = pl.DataFrame({"v": values, "n": out["normalized"], "c": out["changes"],
-                                  "f": flags, "force": force})
-            frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
-            done = frame.select(
-                changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
-                fallback=(pl.col("f") & 1) != 0,
-                review=(pl.col("f") & 2) != 0,
-                n=_quoted(pl.col("n"), d), c=_quoted(pl.col("c"), d))
-            value_changed = done["changed"]
-            s.values_changed += int(value_changed.sum())
-            s.fallback_values += int((value_changed & done["fallback"]).sum())
-            s.review_values += int((value_changed & done["review"]).sum())
-            changed = changed | value_changed
-            extra += [pl.lit(d), pl.lit(done["n"]), pl.lit(d), pl.lit(done["c"])]
+        s.values_changed += int(value_changed.sum())
+        s.fallback_values += int((value_changed & done["fallback"]).sum())
+        s.review_values += int((value_changed & done["review"]).sum())
+        changed = value_changed.slice(0, height)
+        for j in range(1, width):
+            changed = changed | value_changed.slice(j * height, height)
+        # each line's new fields, in column order: the pieces taken row after row
+        i = pl.int_range(height * width, eager=True, dtype=pl.UInt32)
+        extra = done["piece"].gather((i % width) * height + i // width) \
+            .reshape((height, width)).arr.join("")
         eol = "\r\n" if batch.crlf else "\n"
-        joined = pl.select(pl.concat_str([pl.lit(batch.lines), *extra, pl.lit(eol)])
+        joined = pl.select(pl.concat_str([pl.lit(batch.lines), pl.lit(extra), pl.lit(eol)])
                            .str.join("")).item()
         if not batch.terminated:
             joined = joined[:-len(eol)]
