@@ -31,12 +31,12 @@ Anything else (a blank line, a ragged row, a record spanning lines, a stray quot
 mixed line ends, CR-only files, a line longer than :data:`MAX_FAST_LINE`) makes
 :func:`plain_batch` return None, and the caller reads that batch with the exact reader,
 :class:`ExactReader`: the one place that decides blank lines, CRLF, ragged rows and records
-spanning lines, for ``scan`` and ``normalize`` alike.  It yields
-each :class:`Record` with its values, field spans, line number, kind (record, blank, ragged)
-and raw byte span; a line without a quote is split at the delimiter, a line whose fields are
-all quoted is split at ``","``, any other line with a quote is parsed by
-:class:`mojinorm.csvio.RecordParser` (``csv.reader``'s dialect), which continues a record over
-line breaks inside quotes, across chunk ends too.  Both readers give the same values;
+spanning lines, for ``scan`` and ``normalize`` alike.  It yields each :class:`Record` with its
+values, field spans, line number, kind (record, blank, ragged) and raw byte span; a line
+without a quote is split at the delimiter, a line whose fields are all quoted is split at
+``","``, any other line with a quote is parsed by :class:`mojinorm.csvio.RecordParser`
+(``csv.reader``'s dialect), which continues a record over line breaks inside quotes, across
+chunk ends too.  Both readers give the same values;
 ``tests/test_fastpath.py`` checks the scans and rewrites built on them against each other.
 :data:`FAST_PATH` is the switch between them (False: every batch goes to the exact reader,
 the reference), :data:`FAST_CHUNKS` the fast reader's batch size and :func:`set_threads`

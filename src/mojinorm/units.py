@@ -53,9 +53,11 @@ def unit_pattern(visible_class: str, sequences: Set[str] = frozenset()) -> re.Pa
 
     Equal by construction: ``iter_units`` pairs a code point with the next one when that is a
     selector or voiced mark (and the first is no selector), or when the pair is in
-    ``sequences``; the pattern tries those pairs first, then a code point outside the class,
-    and passes over a lone visible code point, as ``iter_units`` makes it a unit of its own.
-    So a long text is walked in C, and only the units that need a look reach Python.
+    ``sequences``.  At each index the pattern tries a pair of ``sequences`` the first rule does
+    not make, then a code point outside the class with the selector or mark that follows it,
+    any base with its selector or mark, a lone selector; a visible code point that pairs with
+    nothing matches nothing, and ``iter_units`` makes it a unit of its own, so both go on at the
+    next index.  A long text is walked in C; only the units that need a look reach Python.
     """
     vs = VARIATION_SELECTOR_CLASS
     joins = vs + KANA_MARK_CLASS
