@@ -481,12 +481,11 @@ class _FastWrite:
         changed = value_changed.slice(0, height)
         for j in range(1, width):
             changed = changed | value_changed.slice(j * height, height)
-        # each line's new fields, in column order: the pieces taken row after row
-        i = pl.int_range(height * width, eager=True, dtype=pl.UInt32)
-        extra = done["piece"].gather((i % width) * height + i // width) \
-            .reshape((height, width)).arr.join("")
+        # each line's new fields, column after column (slices of one series are views)
+        piece = done["piece"]
+        extra = [pl.lit(piece.slice(j * height, height)) for j in range(width)]
         eol = "\r\n" if batch.crlf else "\n"
-        joined = pl.select(pl.concat_str([pl.lit(batch.lines), pl.lit(extra), pl.lit(eol)])
+        joined = pl.select(pl.concat_str([pl.lit(batch.lines), *extra, pl.lit(eol)])
                            .str.join("")).item()
         if not batch.terminated:
             joined = joined[:-len(eol)]
