@@ -21,6 +21,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -224,28 +225,39 @@ class _Writer:
 
     def _long(self, value: str) -> _Normalized | None:
         """What ``explain`` gives for a long value (a 10 MB field), without a ``Change`` per
-        occurrence: each distinct unit is decided once (``Normalizer.outcome``) and the text
-        between changes is copied as one slice.  None when a fallback acts on the whole text
-        (``error``, ``kana``): :meth:`_norm` asks ``explain`` then."""
+        occurrence: each distinct unit is decided once (``Normalizer.outcome``), and the units
+        are walked by ``re`` (a substitution, then the change texts joined from a second walk)
+        instead of a Python loop.  None when a fallback acts on the whole text (``error``,
+        ``kana``): :meth:`_norm` asks ``explain`` then."""
         n = self.normalizer
-        decided: dict[str, tuple[UnitOutcome, str]] = {}
-        out: list[str] = []
-        texts: list[str] = []
-        pos = 0
-        for index, unit in n.target.iter_unclean(value):
-            d = decided.get(unit)
-            if d is None:
-                o = n.outcome(unit)
-                if o.fallback and n.fallback in ("error", "kana"):
-                    return None
-                d = decided[unit] = (o, o.change_text)
-            out.append(value[pos:index])
-            out.append(d[0].replacement)
-            texts.append(d[1])
-            pos = index + len(unit)
-        out.append(value[pos:])
-        outcomes = [o for o, _ in decided.values()]
-        return ("".join(out), "; ".join(texts), any(o.fallback for o in outcomes),
+        target = n.target
+        pattern = target.unit_pattern
+        # unit -> (replacement, change text); None for a unit the target keeps (a sequence)
+        decided: dict[str, tuple[str, str] | None] = {}
+        outcomes: list[UnitOutcome] = []
+
+        def replace(m: re.Match[str]) -> str:
+            unit = m.group()
+            if unit in decided:
+                d = decided[unit]
+            else:
+                d = None
+                if unit not in target.visible_chars and unit not in target.sequences:
+                    o = n.outcome(unit)
+                    if o.fallback and n.fallback in ("error", "kana"):
+                        raise _WholeText
+                    outcomes.append(o)
+                    d = (o.replacement, o.change_text)
+                decided[unit] = d
+            return unit if d is None else d[0]
+
+        try:
+            text = pattern.sub(replace, value)
+        except _WholeText:
+            return None
+        found = map(decided.__getitem__, map(re.Match.group, pattern.finditer(value)))
+        changes = "; ".join(map(itemgetter(1), filter(None, found)))
+        return (text, changes, any(o.fallback for o in outcomes),
                 any(o.review for o in outcomes))
 
     def run(self, stream: ResumedStream, progress: Progress | None, total: int | None) -> None:
@@ -388,6 +400,10 @@ class _Writer:
             prev = b
         out.append(raw[bprev:])
         return b"".join(out)
+
+
+class _WholeText(Exception):
+    """A unit of a long value needs a fallback that acts on the whole text."""
 
 
 #: Characters that make a spreadsheet read a cell as a formula (or that hide one).
