@@ -74,7 +74,7 @@ def _write(rows: list[list[str]], crlf: bool, quote_all: bool) -> bytes:
                                                                    HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(_CELLS, min_size=1, max_size=4), min_size=1, max_size=12),
        crlf=st.booleans(), quote_all=st.booleans(), blank=st.booleans(),
-       target=st.sampled_from(["jisx0208", "cp932", "jisx0213"]))
+       target=st.sampled_from(["jisx0208", "cp932", "jisx0213", "mj"]))
 def test_fast_and_exact_readers_agree_on_generated_files(
         tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
         rows: list[list[str]], crlf: bool, quote_all: bool, blank: bool, target: str) -> None:

@@ -489,10 +489,10 @@ def unit_flags(values: pl.Series, plan: ColumnPlan,
     # flags_of depends on what the outcome says, not on the unit itself (but for the target's
     # membership): call it once per distinct kind of outcome.
     target = normalizer.target
-    kinds = table.select(
-        "rule", "review", "fallback", "inside",
-        member=pl.col("unit").is_in(pl.Series(sorted(target.chars | target.sequences),
-                                              dtype=pl.String).implode()),
+    # membership asked per distinct unit (a series of the whole target costs per call what
+    # mj's 65,000 units cost)
+    kinds = table.select("rule", "review", "fallback", "inside").with_columns(
+        member=pl.Series([u in target for u in table["unit"].to_list()], dtype=pl.Boolean),
     ).with_row_index("i")
     flag_of_kind: dict[tuple[object, ...], int] = {}
     per_key = []
@@ -525,7 +525,10 @@ def unit_flags(values: pl.Series, plan: ColumnPlan,
         row = row.scatter(pos, pl.Series(flags, dtype=pl.UInt8))
         tokens = tokens.filter(~work.context)
     units = tokens.explode()
-    units = units.filter(units.is_in(key_series.implode()))
+    # only the units the normalizer changes: a unit the target keeps (an IVS of mj) is a key
+    # too, with flags 0, and is not counted
+    changed = table.filter(~pl.col("inside"))["unit"]
+    units = units.filter(units.is_in(changed.implode()))
     if units.len():
         for unit, n in units.value_counts().iter_rows():
             counts[unit] += n

@@ -58,6 +58,7 @@ flags are the OR of its values' flags.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -222,33 +223,49 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
     from .column import unit_flags
 
     target = plan.normalizer.target
-    height = values.height
-    rows = pl.repeat(0, height, dtype=pl.UInt8, eager=True)
-    for j in range(values.width):
-        flags, chars = unit_flags(values.to_series(j), plan,
-                                  lambda out: outcome_flags(out, target))
-        c.chars.update(chars)
-        frame = pl.DataFrame({"f": flags}).select(
-            unsafe=(pl.col("f") & UNSAFE) != 0,
-            invisible=(pl.col("f") & INVISIBLE) != 0,
-            fallback=(pl.col("f") & (UNSAFE | FALLBACK)) == (UNSAFE | FALLBACK),
-            lossless=(pl.col("f") & (UNSAFE | FALLBACK | LOSSY)) == UNSAFE,
-            review=(pl.col("f") & (UNSAFE | REVIEW)) == (UNSAFE | REVIEW),
-            effective=pl.when((pl.col("f") & UNSAFE) != 0).then(pl.col("f"))
-            .otherwise(pl.col("f") & INVISIBLE),
-        )
-        c.col_unsafe[j] += int(frame["unsafe"].sum())
-        c.col_invisible[j] += int(frame["invisible"].sum())
-        c.col_fallback[j] += int(frame["fallback"].sum())
-        c.col_changed[j] += int((flags != 0).sum())  # a plain batch has no ragged row
-        c.col_lossless[j] += int(frame["lossless"].sum())
-        c.col_review[j] += int(frame["review"].sum())
-        rows = rows | frame["effective"]
+    height, width = values.height, values.width
+    first = c.rows + 1 if first_line is None else first_line
+    c.rows += height
+    if not height or not width:
+        return
+    # Every selected column in one series, column after column: the guard, the units and
+    # their decisions run once per batch whatever the number of columns (a polars query per
+    # column costs milliseconds, and a 5,000-column file makes that minutes).
+    stacked = pl.concat([values.to_series(j).alias("v") for j in range(width)])
+    flags, chars = unit_flags(stacked, plan, lambda out: outcome_flags(out, target))
+    c.chars.update(chars)
     f = pl.col("f")
+    frame = pl.DataFrame({"f": flags}).with_columns(
+        col=pl.int_range(pl.len(), dtype=pl.UInt32) // height,
+        # what a value adds to its row: its flags when unsafe, else its invisible bit
+        effective=pl.when((f & UNSAFE) != 0).then(f).otherwise(f & INVISIBLE),
+    )
+    per_column = frame.group_by("col").agg(
+        unsafe=((f & UNSAFE) != 0).sum(),
+        invisible=((f & INVISIBLE) != 0).sum(),
+        fallback=((f & (UNSAFE | FALLBACK)) == (UNSAFE | FALLBACK)).sum(),
+        changed=(f != 0).sum(),  # a plain batch has no ragged row
+        lossless=((f & (UNSAFE | FALLBACK | LOSSY)) == UNSAFE).sum(),
+        review=((f & (UNSAFE | REVIEW)) == (UNSAFE | REVIEW)).sum(),
+    ).sort("col")
+    for j, unsafe_n, invisible_n, fallback_n, changed_n, lossless_n, review_n in \
+            per_column.iter_rows():
+        c.col_unsafe[j] += unsafe_n
+        c.col_invisible[j] += invisible_n
+        c.col_fallback[j] += fallback_n
+        c.col_changed[j] += changed_n
+        c.col_lossless[j] += lossless_n
+        c.col_review[j] += review_n
+    # The row's flags: the OR of its values' (slices of one series are views, not copies).
+    effective = frame["effective"]
+    row_flags = effective.slice(0, height)
+    for j in range(1, width):
+        row_flags = row_flags | effective.slice(j * height, height)
+    rows = pl.DataFrame({"f": row_flags})
     unsafe = (f & UNSAFE) != 0
     fallback = unsafe & ((f & FALLBACK) != 0)
     fixable = unsafe & ((f & FALLBACK) == 0)
-    totals = pl.DataFrame({"f": rows}).select(
+    totals = rows.select(
         review=((f & REVIEW) != 0).sum(),
         invisible=((f & INVISIBLE) != 0).sum(),
         unsafe=unsafe.sum(),
@@ -258,11 +275,9 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
     ).row(0, named=True)
     room = REVIEW_EXAMPLES - len(c.review_examples)
     if totals["review"] and room > 0:
-        line = c.rows + 1 if first_line is None else first_line
-        at = ((rows & REVIEW) != 0).arg_true().head(room)
+        at = ((row_flags & REVIEW) != 0).arg_true().head(room)
         for i, row in zip(at, values[at].iter_rows(), strict=True):
-            c.add_review_example(plan.normalizer, line + i, row)
-    c.rows += height
+            c.add_review_example(plan.normalizer, first + i, row)
     c.review += totals["review"]
     c.invisible += totals["invisible"]
     c.unsafe += totals["unsafe"]
@@ -298,18 +313,35 @@ class _Scanner:
         self.cache.clear()
 
     def analyse(self, value: str, c: Counts) -> list[Any]:
+        if len(value) > _CACHEABLE:
+            return self._analyse_long(value, c)
         res = self.normalizer.explain(value)
         flags = value_flags(res, self.target)
         units = tuple(ch.original for ch in res.changes)
-        if len(value) > _CACHEABLE:
-            for u in units:  # counted now, since the value is not kept for flush()
-                c.chars[u] += 1
-            return [units, flags, 0]
         if len(self.cache) >= _CACHE_LIMIT:
             self.flush(c)
         info: list[Any] = [units, flags, 0]
         self.cache[value] = info
         return info
+
+    def _analyse_long(self, value: str, c: Counts) -> list[Any]:
+        """:meth:`analyse` for a value too long to keep (a 10 MB field): its units are counted
+        now, as they are found, and each distinct one is decided once; no ``Change`` is made
+        per occurrence, so memory stays bounded by the distinct units."""
+        n = self.normalizer
+        target = self.target
+        # counted in C: the units the pattern finds, less those the target keeps (a sequence)
+        units = Counter(map(re.Match.group, target.unit_pattern.finditer(value)))
+        for u in [u for u in units if u in target.visible_chars or u in target.sequences]:
+            del units[u]
+        outcomes = [n.outcome(u) for u in units]
+        if n.fallback == "error" and any(o.fallback for o in outcomes):
+            n.explain(value)  # raises the per-name error
+        flags = 0
+        for o in outcomes:
+            flags |= outcome_flags(o, self.target)
+        c.chars.update(units)
+        return [(), flags, 0]
 
     def records(self, records: Iterable[Record], c: Counts) -> None:
         """Count ``records`` (what :meth:`ExactReader.read` yields) into ``c``."""

@@ -450,6 +450,10 @@ def _fold_code_point(c: str, pending: list[MatchLink]) -> str:
     nf = unicodedata.normalize("NFKC", c)
     if nf != c:
         nf = "".join(x for x in nf if not x.isspace())  # ゛ is NFKC " " + U+3099
+        if nf and nf[0] not in "\u3099\u309a" and all(unicodedata.combining(x) for x in nf):
+            # a spacing accent (¯ ￣ ´): its mark alone would join the character before it
+            # (e + U+0304 is ē), so it keeps a base of its own
+            nf = "\u25cc" + nf
         rule = _nfkc_rule(c)
         pending.append(MatchLink(c, nf, rule, _source(rule)))
     split = "".join(_VOICED.get(x, x) for x in nf)

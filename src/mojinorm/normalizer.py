@@ -65,7 +65,7 @@ _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
 _LIVE_BEFORE_COMPILED = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a long text makes one per changed unit
 class Change:
     """What happened to one unit of the input."""
 
@@ -362,18 +362,20 @@ class Normalizer:
 
     def explain(self, text: str, *, reading: str | None = None) -> Result:
         """Like ``normalize`` but also return every change with its rule and source."""
-        if self._search(text) is None:
-            return Result(text)
         out = []
         changes = []
-        for index, unit in iter_units(text, self._sequences):
-            if unit in self._visible or unit in self._sequences:
-                out.append(unit)
-                continue
+        pos = 0  # the text up to here is in out
+        for index, unit in self.target.iter_unclean(text):
             res = self._resolve(unit)
+            # the text between changes is copied as one slice, never unit by unit
+            out.append(text[pos:index])
             out.append(res.replacement)
+            pos = index + len(unit)
             changes.append(Change(index, unit, res.replacement, res.rule, res.source, res.mj,
                                   res.alternatives, res.steps, res.fallback, res.review))
+        if not changes:
+            return Result(text)
+        out.append(text[pos:])
         return self._text_policy(text, "".join(out), tuple(changes), reading)
 
     def _text_policy(self, text: str, out: str, changes: tuple[Change, ...],

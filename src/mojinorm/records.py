@@ -22,21 +22,22 @@ records are read by polars (Rust, all cores) instead of Python (:func:`plain_bat
 
 * the lines come from ``read_csv`` with a separator byte the batch does not contain and no
   quoting, so each line is one value (polars strips the CR of a CRLF);
-* one regex checks every line against the CSV grammar of the layout, the exact field count
-  included: ``F(,F)*`` with ``F`` a quoted field (``"…"`` with doubled quotes) or a run without
-  delimiter, quote or CR.  For lines of that shape ``csv.reader``'s reading is unambiguous, so
-  polars' ``read_csv`` gives the same values;
+* one regex checks every line against the CSV grammar, ``F(,F)*`` with ``F`` a quoted field
+  (``"…"`` with doubled quotes) or a run without delimiter, quote or CR, and a count of the
+  delimiters outside quoted fields checks the layout's field count.  For lines of that shape
+  ``csv.reader``'s reading is unambiguous, so polars' ``read_csv`` gives the same values;
 * the selected columns come from ``read_csv``.
 
 Anything else (a blank line, a ragged row, a record spanning lines, a stray quote, a lone CR,
-mixed line ends, CR-only files) makes :func:`plain_batch` return None, and the caller reads that
-batch with the exact reader, :class:`ExactReader`: the one place that decides blank lines,
-CRLF, ragged rows and records spanning lines, for ``scan`` and ``normalize`` alike.  It yields
-each :class:`Record` with its values, field spans, line number, kind (record, blank, ragged)
-and raw byte span; a line without a quote is split at the delimiter, a line whose fields are
-all quoted is split at ``","``, any other line with a quote is parsed by
-:class:`mojinorm.csvio.RecordParser` (``csv.reader``'s dialect), which continues a record over
-line breaks inside quotes, across chunk ends too.  Both readers give the same values;
+mixed line ends, CR-only files, a line longer than :data:`MAX_FAST_LINE`) makes
+:func:`plain_batch` return None, and the caller reads that batch with the exact reader,
+:class:`ExactReader`: the one place that decides blank lines, CRLF, ragged rows and records
+spanning lines, for ``scan`` and ``normalize`` alike.  It yields each :class:`Record` with its
+values, field spans, line number, kind (record, blank, ragged) and raw byte span; a line
+without a quote is split at the delimiter, a line whose fields are all quoted is split at
+``","``, any other line with a quote is parsed by :class:`mojinorm.csvio.RecordParser`
+(``csv.reader``'s dialect), which continues a record over line breaks inside quotes, across
+chunk ends too.  Both readers give the same values;
 ``tests/test_fastpath.py`` checks the scans and rewrites built on them against each other.
 :data:`FAST_PATH` is the switch between them (False: every batch goes to the exact reader,
 the reference), :data:`FAST_CHUNKS` the fast reader's batch size and :func:`set_threads`
@@ -118,7 +119,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
-    "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_FIELDS", "NO_DATA_ROWS", "RAGGED",
+    "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_LINE", "NO_DATA_ROWS", "RAGGED",
     "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
     "column_labels", "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
     "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
@@ -833,6 +834,12 @@ class ExactReader:
 _new_record = tuple.__new__
 
 
+#: Runs of adjacent selected columns that the skip pattern checks one by one; a selection in
+#: more pieces is checked as if every column were selected.
+MAX_SKIP_RUNS = 8
+_INLINE_FIELDS = 4  # shorter runs of equal fields are written out (re runs them faster)
+
+
 def _cls(chars: frozenset[str]) -> str:
     return f"[{char_class(chars)}]" if chars else "(?!)"
 
@@ -853,6 +860,10 @@ def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
     that does not close on the line, a doubled quote, text after a closing quote).  The quoted
     variant is compiled only for a text holding a quote.  In a layout with a trailing delimiter
     (``Layout.trailing``) a line may end with one more, empty, field (``(?:,)?``, or ``,""``).
+
+    The pattern's size does not grow with the columns: a run of equal fields is one group with
+    a count, and a selection in more than :data:`MAX_SKIP_RUNS` pieces holds every field to
+    ``allowed`` (a line that fails only for an unselected column is read and counted right).
     """
     delimiter = layout.delimiter
     if delimiter is None:
@@ -871,13 +882,39 @@ def skip_patterns(layout: Layout, allowed: frozenset[str], quoted: bool,
             sel = f"{v}*"
             other = any_unquoted
         chosen = set(layout.selected)
-        line = d.join(sel if i in chosen else other for i in range(layout.ncols))
+        if _runs(chosen) > MAX_SKIP_RUNS:
+            # each run of selected columns repeats the target's class in the pattern: past a
+            # few runs, every field is held to the class (a line that fails is only read)
+            chosen = set(range(layout.ncols))
+        line = _fields(d, [sel if i in chosen else other for i in range(layout.ncols)])
         if layout.trailing:
             line += f'(?:{d}(?:"")?)?' if quoted else f"(?:{d})?"
         line += "\\r?\\n"
         if layout.ncols <= 1:
             line = "(?=[^\\r\\n])" + line  # a blank line is not a one-field record
     return re.compile(line), re.compile(f"\\n(?!{line})")
+
+
+def _runs(chosen: set[int]) -> int:
+    """How many runs of adjacent columns ``chosen`` makes."""
+    return sum(1 for i in chosen if i - 1 not in chosen)
+
+
+def _fields(delimiter: str, fields: list[str]) -> str:
+    """``fields`` joined by ``delimiter``, a run of equal fields written once with a count:
+    the pattern of a 5,000-column layout stays a few fields long (``re`` repeats the group,
+    it does not copy it)."""
+    out: list[str] = []
+    for pattern, group in itertools.groupby(fields):
+        k = len(list(group))
+        if not out:
+            out.append(pattern)
+            k -= 1
+        if k > _INLINE_FIELDS:
+            out.append(f"(?:{delimiter}{pattern}){{{k}}}")
+        else:
+            out.extend(delimiter + pattern for _ in range(k))
+    return "".join(out)
 
 
 def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
@@ -890,10 +927,14 @@ def _advance(data: bytes, bpos: int, nlines: int, sep: bytes = b"\n") -> int:
 # ---------------------------------------------------------------------------- the fast reader
 
 
+#: A batch holding a line longer than this (bytes) is read by the exact reader.  The kernel
+#: holds a list element per code point of each value it works on, tens of bytes for each; the
+#: exact reader holds the value and its distinct units.  Names are far shorter: this only
+#: sends a field of megabytes there.
+MAX_FAST_LINE = 1 << 20
+
 #: Bytes tried as the separator that turns ``read_csv`` into a line reader.
 _LINE_SEPARATORS = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x01")
-#: Layouts wider than this are read by the exact reader (the grammar regex grows per field).
-MAX_FAST_FIELDS = 512
 
 
 @dataclass(frozen=True)
@@ -942,22 +983,37 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
         if not data.count(b"\r") == data.count(b"\r\n") == lf or not data.endswith(b"\n"):
             return None
     terminated = data.endswith(b"\n")
-    if delimiter is not None and ncols > MAX_FAST_FIELDS:
-        return None
     lines = lines_of(data)
     if lines is None:
         return None
+    if len(data) > MAX_FAST_LINE and lines.str.len_bytes().gt(MAX_FAST_LINE).any():
+        return None
     expected = lines.len()
     quoted = b'"' in data
-    grammar = _grammar(delimiter, ncols, quoted)
+    line = pl.col("line")
+    checks = [(line != "").all().alias("nonblank"),
+              line.str.contains(_grammar(delimiter, quoted)).all().alias("plain")]
+    if delimiter is not None:
+        # The field count: a line of that grammar has one field more than delimiters outside
+        # its quoted fields.  (A count in the regex would copy the field pattern per column:
+        # a 5,000-column layout exceeds the regex engine's size limit.)
+        bare = line.str.replace_all(_QUOTED_FIELD, "") if quoted else line
+        count = bare.str.count_matches(delimiter, literal=True)
+        checks.append((count == ncols - 1).all().alias("fields"))
+        if trailing:
+            # every line with one field more, an empty one: a trailing delimiter
+            empty_last = line.str.ends_with(delimiter)
+            if quoted:
+                empty_last = empty_last | line.str.ends_with(delimiter + '""')
+            checks.append(((count == ncols) & empty_last).all().alias("tail"))
+    ok = pl.LazyFrame([lines]).select(checks).collect().row(0, named=True)
+    if not (ok["nonblank"] and ok["plain"]):
+        return None
     tail = False
-    ok = pl.LazyFrame([lines]).select(
-        (pl.col("line") != "").all().alias("nonblank"),
-        pl.col("line").str.contains(grammar).all().alias("plain"),
-    ).collect().row(0)
-    if ok[0] and not ok[1] and trailing and delimiter is not None:
-        tail = bool(lines.str.contains(_grammar(delimiter, ncols, quoted, True)).all())
-        ok = (True, tail)
+    if delimiter is not None and not ok["fields"]:
+        if not ok.get("tail"):
+            return None
+        tail = True
     if not all(ok):
         return None
     if delimiter is None:
@@ -973,14 +1029,17 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
     return PlainBatch(lines, values, crlf, terminated, tail)
 
 
+#: A quoted field (polars regex): what the line grammar reads as one.
+_QUOTED_FIELD = '"(?:[^"]|"")*"'
+
+
 @lru_cache(maxsize=64)
-def _grammar(delimiter: str | None, ncols: int, quoted: bool, tail: bool = False) -> str:
-    """The regex a plain line of this layout matches (CR was stripped by the line reader);
-    ``tail``: with one more, empty, field at the end (a trailing delimiter)."""
+def _grammar(delimiter: str | None, quoted: bool) -> str:
+    """The regex a plain line of this delimiter matches, whatever its field count (CR was
+    stripped by the line reader): ``F(,F)*`` with ``F`` a field."""
     if delimiter is None:
         return r"\A[^\r]*\z"  # a lone CR is data the exact reader keeps: let it decide
     d = re.escape(delimiter)
     plain = f'[^{d}"\\r\\n]*'
-    field = f'(?:"(?:[^"]|"")*"|{plain})' if quoted else plain
-    end = (f'{d}(?:"")?' if quoted else d) if tail else ""
-    return f"\\A{field}(?:{d}{field}){{{ncols - 1}}}{end}\\z"
+    field = f'(?:{_QUOTED_FIELD}|{plain})' if quoted else plain
+    return f"\\A{field}(?:{d}{field})*\\z"

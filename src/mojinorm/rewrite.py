@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,7 @@ __all__ = ["normalize_file", "same_file"]
 
 _CACHE_LIMIT = 100_000  # distinct normalized values kept (a member file repeats names)
 _CACHEABLE = 256  # longer values (a 10 MB field) are normalized each time, never kept
+_LONG_OUTPUT = 1 << 20  # characters of new fields past which a record is written piecewise
 
 
 def normalize_file(
@@ -284,17 +286,23 @@ class _Writer:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        try:
-            res = self.normalizer.explain(value, reading=reading)
-        except UnmappableCharacter as exc:
-            if self.log is not None:
-                raise  # listed in the log by the caller, which knows the column
-            raise InputError(str(exc), name=self.name, line=line) from None
-        text, changes = res.text, "; ".join(str(c) for c in res.changes)
+        long = self._long(value) if len(value) > _CACHEABLE else None
+        if long is not None:
+            text, changes, fallback, review = long
+        else:
+            try:
+                res = self.normalizer.explain(value, reading=reading)
+            except UnmappableCharacter as exc:
+                if self.log is not None:
+                    raise  # listed in the log by the caller, which knows the column
+                raise InputError(str(exc), name=self.name, line=line) from None
+            text, changes = res.text, "; ".join(str(c) for c in res.changes)
+            fallback, review = res.used_fallback, any(c.review for c in res.changes)
+
         guarded = formula_guard(value, text)
         if guarded is not None:
             text, changes = guarded, "; ".join(filter(None, [changes, guard_change(guarded)]))
-        hit = (text, changes, res.used_fallback, any(c.review for c in res.changes))
+        hit = (text, changes, fallback, review)
         if len(value) <= _CACHEABLE:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
@@ -308,6 +316,43 @@ class _Writer:
             if len(value) <= _CACHEABLE and len(self.kana_cache) < _CACHE_LIMIT:
                 self.kana_cache[value] = hit
         return hit
+
+    def _long(self, value: str) -> _Normalized | None:
+        """What ``explain`` gives for a long value (a 10 MB field), without a ``Change`` per
+        occurrence: each distinct unit is decided once (``Normalizer.outcome``), and the units
+        are walked by ``re`` (a substitution, then the change texts joined from a second walk)
+        instead of a Python loop.  None when a fallback acts on the whole text (``error``,
+        ``kana``): :meth:`_norm` asks ``explain`` then."""
+        n = self.normalizer
+        target = n.target
+        pattern = target.unit_pattern
+        # unit -> (replacement, change text); None for a unit the target keeps (a sequence)
+        decided: dict[str, tuple[str, str] | None] = {}
+        outcomes: list[UnitOutcome] = []
+
+        def replace(m: re.Match[str]) -> str:
+            unit = m.group()
+            if unit in decided:
+                d = decided[unit]
+            else:
+                d = None
+                if unit not in target.visible_chars and unit not in target.sequences:
+                    o = n.outcome(unit)
+                    if o.fallback and n.fallback in ("error", "kana"):
+                        raise _WholeText
+                    outcomes.append(o)
+                    d = (o.replacement, o.change_text)
+                decided[unit] = d
+            return unit if d is None else d[0]
+
+        try:
+            text = pattern.sub(replace, value)
+        except _WholeText:
+            return None
+        found = map(decided.__getitem__, map(re.Match.group, pattern.finditer(value)))
+        changes = "; ".join(map(itemgetter(1), filter(None, found)))
+        return (text, changes, any(o.fallback for o in outcomes),
+                any(o.review for o in outcomes))
 
     def run(self, stream: ResumedStream, progress: Progress | None, total: int | None) -> None:
         reader = ExactReader(self.layout, self.sep, self.name)
@@ -426,12 +471,33 @@ class _Writer:
             elif delim is not None:
                 body, tail, eol = self._split(rec)
                 force = rec.quoted(self.ncols - 1)
+                if sum(len(r[0]) + len(r[1]) for r in results) > _LONG_OUTPUT:
+                    self._write_long(pieces, body, tail + eol, [
+                        f for r in results for f in (quote_field(r[0], delim, force),
+                                                     quote_field(r[1], delim, force))],
+                        codec, line_no)
+                    continue
                 extra = "".join(
                     delim + quote_field(r[0], delim, force) + delim
                     + quote_field(r[1], delim, force)
                     for r in results
                 )
                 append(body + self._encode(extra, codec, line_no) + tail + eol)
+
+    def _write_long(self, pieces: list[bytes], body: bytes, eol: bytes, fields: list[str],
+                    codec: str, line: int) -> None:
+        """Write a record whose new fields are long (a 10 MB field) now, after ``pieces``: each
+        field is encoded and written on its own, so the record is never copied whole into
+        one more string or bytes object."""
+        write = self.f.write
+        write(b"".join(pieces))
+        pieces.clear()
+        write(body)
+        delim = self._encode(self.delim or "", codec, line)
+        for field in fields:
+            write(delim)
+            write(self._encode(field, codec, line))
+        write(eol)
 
     def _replaced(self, rec: Record, results: list[_Normalized], codec: str) -> bytes:
         """``rec`` with its selected fields rewritten in place (a quoted field stays quoted)."""
@@ -460,6 +526,10 @@ class _Writer:
             prev = b
         out.append(raw[bprev:])
         return b"".join(out)
+
+
+class _WholeText(Exception):
+    """A unit of a long value needs a fallback that acts on the whole text."""
 
 
 #: Characters that make a spreadsheet read a cell as a formula (or that hide one).
@@ -499,6 +569,26 @@ class _FastWrite:
         self.columns = tuple(columns)
         self.target = writer.normalizer.target
 
+    def _series(self, batch: records.PlainBatch, column: int) -> pl.Series:
+        return batch.values.to_series(self.columns.index(column)).alias("v")
+
+    @staticmethod
+    def _pieces(values: pl.Series, normalized: pl.Series, changes: pl.Series,
+                flags: pl.Series, force: pl.Series, d: str) -> pl.DataFrame:
+        """Per value: changed, fallback, review, and its new fields as written
+        (``,normalized,changes``, guarded and quoted)."""
+        import polars as pl
+
+        frame = pl.DataFrame({"v": values, "n": normalized, "c": changes, "f": flags,
+                              "force": force})
+        frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
+        return frame.select(
+            changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
+            fallback=(pl.col("f") & 1) != 0,
+            review=(pl.col("f") & 2) != 0,
+            piece=pl.concat_str([pl.lit(d), _quoted(pl.col("n"), d), pl.lit(d),
+                                 _quoted(pl.col("c"), d)]))
+
     def write(self, text: str, data: bytes, pos: int, bpos: int, codec: str, lines_before: int,
               pieces: list[bytes]) -> bool:
         """Append the rewritten ``text[pos:]`` to ``pieces``; False when the batch is not plain
@@ -528,47 +618,48 @@ class _FastWrite:
                 .otherwise(pl.lit(d))).with_columns(line=lines)
             split = split.with_columns(pl.col("line").str.strip_suffix(pl.col("tail")))
             lines, tail = split["line"], split["tail"]
+        height = batch.height
         force = lines.str.ends_with('"')
-        extra: list[pl.Expr] = []
-        changed = pl.repeat(False, batch.height, eager=True)
         s = w.summary
-        for o in w.outputs:
-            values = batch.values.to_series(self.columns.index(o.column))
-            if o.kana:
-                normalized = column.map_distinct(
-                    values, column.kana_hiragana if w.hiragana else column.kana_katakana)
-                changes = column.map_distinct(
-                    values, lambda v: kana_field(v, w.hiragana)[1])
-                flags = pl.repeat(0, batch.height, eager=True, dtype=pl.Int64)
-            else:
-                reading = None if o.reading is None else \
-                    batch.values.to_series(self.columns.index(o.reading))
-                try:
-                    out = column.explain(values, w.normalizer, reading=reading,
-                                         outputs=("normalized", "changes"))
-                except UnmappableCharacter:
-                    return False  # the exact reader raises it with the line
-                normalized, changes = out["normalized"], out["changes"]
-                flags, _ = column.unit_flags(values, self.plan, _fallback_review)
-            frame = pl.DataFrame({"v": values, "n": normalized, "c": changes,
-                                  "f": flags, "force": force})
-            frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
-            done = frame.select(
-                changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
-                fallback=(pl.col("f") & 1) != 0,
-                review=(pl.col("f") & 2) != 0,
-                n=_quoted(pl.col("n"), d), c=_quoted(pl.col("c"), d))
+        names = [o for o in w.outputs if not o.kana]
+        # Every name column in one series, column after column (each with its own reading):
+        # the kernel runs once per batch whatever the number of columns.
+        pieces_of: dict[Output, pl.Series] = {}
+        changed = pl.repeat(False, height, eager=True)
+        if names:
+            values = pl.concat([self._series(batch, o.column) for o in names])
+            reading = None
+            if w.normalizer.fallback == "kana":  # plan_outputs paired every name
+                reading = pl.concat([self._series(batch, o.reading) for o in names
+                                     if o.reading is not None])
+            try:
+                out = column.explain(values, w.normalizer, reading=reading,
+                                     outputs=("normalized", "changes"))
+            except UnmappableCharacter:
+                return False  # the exact reader raises it with the line
+            flags, _ = column.unit_flags(values, self.plan, _fallback_review)
+            done = self._pieces(values, out["normalized"], out["changes"], flags,
+                                pl.concat([force] * len(names)), d)
             value_changed = done["changed"]
-            if o.kana:
-                s.readings_changed += int(value_changed.sum())
-                changed = changed | value_changed
-                extra += [pl.lit(d), pl.lit(done["n"]), pl.lit(d), pl.lit(done["c"])]
-                continue
             s.values_changed += int(value_changed.sum())
             s.fallback_values += int((value_changed & done["fallback"]).sum())
             s.review_values += int((value_changed & done["review"]).sum())
-            changed = changed | value_changed
-            extra += [pl.lit(d), pl.lit(done["n"]), pl.lit(d), pl.lit(done["c"])]
+            for j, o in enumerate(names):
+                changed = changed | value_changed.slice(j * height, height)
+                pieces_of[o] = done["piece"].slice(j * height, height)
+        for o in w.outputs:
+            if not o.kana:
+                continue
+            values = self._series(batch, o.column)
+            normalized = column.map_distinct(
+                values, column.kana_hiragana if w.hiragana else column.kana_katakana)
+            changes = column.map_distinct(values, lambda v: kana_field(v, w.hiragana)[1])
+            done = self._pieces(values, normalized, changes,
+                                pl.repeat(0, height, eager=True, dtype=pl.Int64), force, d)
+            s.readings_changed += int(done["changed"].sum())
+            changed = changed | done["changed"]
+            pieces_of[o] = done["piece"]
+        extra = [pl.lit(pieces_of[o]) for o in w.outputs]
         eol = "\r\n" if batch.crlf else "\n"
         joined = pl.select(pl.concat_str([pl.lit(lines), *extra, pl.lit(tail), pl.lit(eol)])
                            .str.join("")).item()

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from . import _tables
 from .errors import TargetError
-from .units import iter_units
+from .units import iter_units, unit_pattern
 
 __all__ = [
     "Target", "TargetError", "UnsafeUnit", "get_target", "load_profile", "targets",
@@ -104,43 +104,50 @@ class Target:
         """Finds the first code point a normalizer must look at (outside, or invisible)."""
         return re.compile(f"[^{self.visible_class}]")
 
+    @cached_property
+    def unit_pattern(self) -> re.Pattern[str]:
+        """Finds the units of a text a normalizer looks at: every unit of ``iter_units`` but a
+        lone visible code point, at its index (:func:`mojinorm.units.unit_pattern`)."""
+        return unit_pattern(self.visible_class, self.sequences)
+
     def is_safe(self, text: str) -> bool:
-        """True when every unit of ``text`` is in the target (renders; invisibles included)."""
+        """True when every unit of ``text`` is in the target (renders; invisibles included).
+
+        Stops at the first unit outside: a long text costs no more than the scan up to it."""
         if self.guard.search(text) is None:
             return True
-        return all(u in self for _, u in iter_units(text, self.sequences))
+        # the units the pattern passes over are visible code points, all in the target
+        return all(m.group() in self for m in self.unit_pattern.finditer(text))
 
     def unsafe_units(self, text: str) -> list[tuple[int, str]]:
         """``(index, unit)`` of every unit outside the target (membership only)."""
         if self.guard.search(text) is None:
             return []
-        return [(i, u) for i, u in iter_units(text, self.sequences) if u not in self]
+        return [(m.start(), m.group()) for m in self.unit_pattern.finditer(text)
+                if m.group() not in self]
+
+    def iter_unclean(self, text: str) -> Iterator[tuple[int, str]]:
+        """``(index, unit)`` of each unit a normalizer would change, lazily, left to right."""
+        if self.visible_guard.search(text) is None:
+            return
+        visible = self.visible_chars
+        seqs = self.sequences
+        for m in self.unit_pattern.finditer(text):
+            u = m.group()
+            if u not in visible and u not in seqs:
+                yield m.start(), u
 
     def is_clean(self, text: str) -> bool:
         """True when a normalizer leaves ``text`` as it is: every unit renders and is visible.
 
         Stops at the first unit that needs a change, so a long text costs no more than the scan
-        up to it.  Without multi-code-point units any guard hit is such a unit.
+        up to it.
         """
-        if self.visible_guard.search(text) is None:
-            return True
-        if not self.sequences:
-            return False
-        visible = self.visible_chars
-        seqs = self.sequences
-        for _, u in iter_units(text, seqs):
-            if u not in visible and u not in seqs:
-                return False
-        return True
+        return next(self.iter_unclean(text), None) is None
 
     def unclean_units(self, text: str) -> list[UnsafeUnit]:
         """Every unit a normalizer would change, with its category (see :class:`UnsafeUnit`)."""
-        if self.visible_guard.search(text) is None:
-            return []
-        visible = self.visible_chars
-        seqs = self.sequences
-        return [UnsafeUnit(i, u, _category(u)) for i, u in iter_units(text, seqs)
-                if u not in visible and u not in seqs]
+        return [UnsafeUnit(i, u, _category(u)) for i, u in self.iter_unclean(text)]
 
 
 class UnsafeUnit(tuple[int, str]):

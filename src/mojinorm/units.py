@@ -8,9 +8,11 @@ A variation selector with no base is a unit of its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Set
 
-__all__ = ["is_variation_selector", "iter_units", "KANA_MARK_CLASS", "VARIATION_SELECTOR_CLASS"]
+__all__ = ["is_variation_selector", "iter_units", "unit_pattern", "KANA_MARK_CLASS",
+           "VARIATION_SELECTOR_CLASS"]
 
 #: ``re`` character-class body matching every variation selector (VS1-16 and VS17-256).
 VARIATION_SELECTOR_CLASS = "\\uFE00-\\uFE0F\\U000E0100-\\U000E01EF"
@@ -42,3 +44,26 @@ def iter_units(text: str, sequences: Set[str] = frozenset()) -> Iterator[tuple[i
                 j += 1
         yield i, text[i:j]
         i = j
+
+
+def unit_pattern(visible_class: str, sequences: Set[str] = frozenset()) -> re.Pattern[str]:
+    """A pattern whose ``finditer`` over a text finds the units of ``iter_units(text,
+    sequences)`` that are not a lone code point of ``visible_class`` (a ``re`` class body),
+    each at its index.
+
+    Equal by construction: ``iter_units`` pairs a code point with the next one when that is a
+    selector or voiced mark (and the first is no selector), or when the pair is in
+    ``sequences``.  At each index the pattern tries a pair of ``sequences`` the first rule does
+    not make, then a code point outside the class with the selector or mark that follows it,
+    any base with its selector or mark, a lone selector; a visible code point that pairs with
+    nothing matches nothing, and ``iter_units`` makes it a unit of its own, so both go on at the
+    next index.  A long text is walked in C; only the units that need a look reach Python.
+    """
+    vs = VARIATION_SELECTOR_CLASS
+    joins = vs + KANA_MARK_CLASS
+    # pairs that only the sequences rule makes (the joiner rule makes the others)
+    by_context = sorted(s for s in sequences if len(s) == 2 and not (
+        (is_variation_selector(s[1]) or s[1] in _KANA_MARKS) and not is_variation_selector(s[0])))
+    return re.compile("|".join([*(re.escape(s) for s in by_context),
+                                f"[^{visible_class}{vs}][{joins}]?", f"[^{vs}][{joins}]",
+                                f"[{vs}]"]))
