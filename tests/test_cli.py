@@ -567,3 +567,26 @@ def test_explain_dash_reads_names_from_stdin(runner):
     got = [json.loads(line) for line in res.output.splitlines()]
     assert [(d["text"], d["result"]) for d in got] == [("髙橋", "高橋"), ("山田", "山田"),
                                                        ("𠮷田", "吉田")]
+
+
+def test_scan_says_what_to_do_next(runner, tmp_path):
+    """The table names the fix per character (same character, substitute, fallback), the
+    Shift_JIS code of a CP932 file's private-use character (gaiji lists use it), the rows to
+    review and the normalize command to run."""
+    src = tmp_path / "pua.csv"
+    src.write_bytes("被保険者番号,氏名\r\n1,\ue000田\r\n2,髙橋\r\n3,彅子\r\n".encode("cp932"))
+    res = runner.invoke(cli, ["scan", str(src)])
+    assert res.exit_code == 0, res.output
+    rows = {line.split()[1]: line for line in res.output.splitlines()
+            if line.startswith("    1  ")}
+    # 髙 → 高: JIS X 0208 unifies them (the same character); 彅 has no mapping
+    assert " same " in rows["髙"] and " fallback " in rows["彅"]
+    # U+E000 is CP932 F040, the first user-defined code
+    assert "U+E000 (SJIS F040)" in rows["<U+E000>"]
+    assert "review at   line 2 (<U+E000>), line 4 (彅)" in res.output
+    assert f"next        mojinorm normalize {src} -o {tmp_path / 'pua.normalized.csv'} " \
+           "--column '氏名'" in res.output
+    d = json.loads(runner.invoke(cli, ["scan", str(src), "-f", "json"]).output)
+    by_char = {c["char"]: c for c in d["chars"]}
+    assert by_char["\ue000"]["sjis"] == "F040" and by_char["髙"]["fix"] == "same"
+    assert "sjis" not in by_char["髙"]

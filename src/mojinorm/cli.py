@@ -30,7 +30,7 @@ from .matching import GRADES, KANA_GRADES
 from .normalizer import FALLBACKS, Normalizer
 from .normalizer import show as show_code_points
 from .records import Progress
-from .report import NormalizeSummary, ScanReport
+from .report import NormalizeSummary, ScanReport, next_command
 from .report_html import render as render_html
 from .rewrite import normalize_file, same_file
 from .scan import scan_file
@@ -349,25 +349,26 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
         file, columns=columns or None, target=target, gaiji=list(gaiji) or None,
         encoding=encoding, delimiter=delim, header=header, jobs=jobs, progress=progress,
         rules=rules, ambiguity=ambiguity))
+    # what the scan was told, repeated in the suggested normalize command
+    again = [*(["--target", target] if target != "jisx0208" else []),
+             *(w for g in gaiji for w in ("--gaiji", g)),
+             *(["--encoding", encoding] if encoding != "auto" else []),
+             *(["--delimiter", {"\t": "tab", "": "none"}.get(delim, delim)]
+               if delim is not None else []),
+             *([] if header is None else ["--header" if header else "--no-header"]),
+             *(["--rules", rules] if rules else []),
+             *(["--ambiguity", ambiguity] if ambiguity != "fallback" else [])]
     if fmt == "json":
         text = report.to_json(top) + "\n"
     elif fmt == "csv":
         text = _chars_csv(report, top)
     elif fmt == "html":
-        # what the scan was told, repeated in the suggested normalize command
-        again = [*(["--target", target] if target != "jisx0208" else []),
-                 *(w for g in gaiji for w in ("--gaiji", g)),
-                 *(["--encoding", encoding] if encoding != "auto" else []),
-                 *(["--delimiter", {"\t": "tab", "": "none"}.get(delim, delim)]
-                   if delim is not None else []),
-                 *([] if header is None else ["--header" if header else "--no-header"]),
-                 *(["--rules", rules] if rules else []),
-                 *(["--ambiguity", ambiguity] if ambiguity != "fallback" else [])]
         text = render_html(report, top=top, gaiji=gaiji, options=again,
                            target_description=_target_description(report.target),
                            version=__version__)
     else:
-        text = _scan_table(report, 20 if top is None else top, gaiji) + "\n"
+        text = _scan_table(report, 20 if top is None else top, gaiji,
+                           next_command(report, again)) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -391,7 +392,8 @@ def _target_description(name: str) -> str:
     return target.description if target is not None else ""
 
 
-def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
+def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str],
+                command: str | None = None) -> str:
     desc = _target_description(r.target)
     delim = "Parquet" if r.encoding == "parquet" else \
         {",": "comma", "\t": "tab", None: "plain text"}.get(r.delimiter, repr(r.delimiter))
@@ -437,11 +439,23 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str]) -> str:
         more = f" (of {len(r.chars)})" if len(r.chars) > len(shown) else ""
         lines.append(f"top characters{more}")
         lines.append(_table(
-            ["count", "char", "code point", "●", "MJ", "→", "rule", "category"],
-            ([f"{c.count:,}", show(c.char), c.codepoint, "" if c.in_target else "●",
-              c.mj or "-", show(c.replacement), c.steps or c.rule, c.category]
+            ["count", "char", "code point", "●", "MJ", "→", "fix", "rule", "category"],
+            ([f"{c.count:,}", show(c.char),
+              c.codepoint + (f" (SJIS {c.sjis})" if c.sjis else ""),
+              "" if c.in_target else "●", c.mj or "-", show(c.replacement), c.fix,
+              c.steps or c.rule, c.category]
              for c in shown),
             right=(0,)))
+    if r.review_examples:
+        lines.append("")
+        first = r.review_examples[:10]
+        rest = r.review_rows - len(first)
+        lines.append("review at   " + ", ".join(
+            f"line {e.line} ({' '.join(show(ch) for ch in e.chars)})" for e in first)
+            + (f", and {rest:,} more rows" if rest > 0 else ""))
+    if command is not None:
+        lines.append("")
+        lines.append(f"next        {command}")
     return "\n".join(lines)
 
 

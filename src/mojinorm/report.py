@@ -11,8 +11,11 @@ the command line's interface.
 from __future__ import annotations
 
 import json
+import shlex
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import PurePath
 from typing import Any
 
 from .counting import Counts
@@ -20,9 +23,11 @@ from .gaiji import is_private_use
 from .invisible import classify
 from .normalizer import Normalizer
 from .records import Layout
+from .rules import LOSSLESS_RULES
 from .units import is_variation_selector
 
-__all__ = ["CharStat", "NormalizeSummary", "ReviewRow", "ScanReport", "fill_report"]
+__all__ = ["CharStat", "NormalizeSummary", "ReviewRow", "ScanReport", "fill_report",
+           "next_command", "shift_jis_codes"]
 
 
 @dataclass
@@ -40,12 +45,28 @@ class CharStat:
     in_target: bool
     fallback: bool
     alternatives: tuple[str, ...] = ()
+    #: the Shift_JIS code of a private-use character read from a CP932 file (F040...): what
+    #: gaiji lists of such systems use
+    sjis: str | None = None
+
+    @property
+    def fix(self) -> str:
+        """``same`` (the character itself in another form), ``substitute`` (another
+        character) or ``fallback``."""
+        if self.fallback:
+            return "fallback"
+        steps = self.steps.split(">") if self.steps else [self.rule]
+        return "same" if all(s in LOSSLESS_RULES for s in steps) else "substitute"
 
     def to_dict(self) -> dict[str, object]:
-        return {"char": self.char, "codepoint": self.codepoint, "count": self.count,
-                "replacement": self.replacement, "rule": self.rule, "steps": self.steps,
-                "mj": self.mj, "category": self.category, "in_target": self.in_target,
-                "fallback": self.fallback, "alternatives": list(self.alternatives)}
+        out: dict[str, object] = {
+            "char": self.char, "codepoint": self.codepoint, "count": self.count,
+            "replacement": self.replacement, "rule": self.rule, "steps": self.steps,
+            "mj": self.mj, "category": self.category, "in_target": self.in_target,
+            "fallback": self.fallback, "fix": self.fix, "alternatives": list(self.alternatives)}
+        if self.sjis is not None:
+            out["sjis"] = self.sjis
+        return out
 
 
 @dataclass
@@ -222,3 +243,35 @@ def _category(unit: str) -> str:
             unicodedata.normalize("NFC", first) != first:
         return "compatibility-ideograph"
     return "outside-target"
+
+
+def next_command(report: ScanReport, options: Sequence[str] = ()) -> str | None:
+    """The ``mojinorm normalize`` command for the columns with values that would render ●
+    (None when there are none); ``options``: the scan's own options to repeat (target,
+    gaiji, rules, encoding...), as command-line words."""
+    columns = [name for name, c in report.columns.items() if c["unsafe"]]
+    if not columns:
+        return None
+    stdin = report.file == "<stdin>"
+    src = "-" if stdin else report.file
+    path = PurePath("normalized.csv" if stdin else report.file)
+    suffix = path.suffix or ""
+    out = str(path.with_name(f"{path.stem if suffix else path.name}.normalized{suffix}"))
+    words = ["mojinorm", "normalize", src, "-o", out]
+    for name in columns:
+        words += ["--column", name]
+    words += list(options)
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def shift_jis_codes(report: ScanReport) -> None:
+    """Name each private-use character of a CP932 file by its Shift_JIS code (U+E000 is
+    F040): the code a gaiji list of the sending system uses."""
+    if report.encoding != "cp932":
+        return
+    for c in report.chars:
+        if len(c.char) == 1 and is_private_use(c.char):
+            try:
+                c.sjis = c.char.encode("cp932").hex().upper()
+            except UnicodeEncodeError:
+                pass

@@ -14,14 +14,12 @@ to review (their lines) and the suggested ``normalize`` command.
 from __future__ import annotations
 
 import html
-import shlex
 import unicodedata
 from collections.abc import Sequence
-from pathlib import PurePath
 
 from .gaiji import is_private_use
 from .invisible import classify
-from .report import CharStat, ScanReport
+from .report import CharStat, ScanReport, next_command
 from .units import is_variation_selector
 
 __all__ = ["OUTCOMES", "next_command", "outcome_counts", "render"]
@@ -125,25 +123,6 @@ def outcome_counts(report: ScanReport) -> dict[str, dict[str, int]]:
             "review": c.get("review", 0),
         }
     return groups
-
-
-def next_command(report: ScanReport, options: Sequence[str] = ()) -> str | None:
-    """The ``mojinorm normalize`` command for the columns with values that would render ●
-    (None when there are none); ``options``: the scan's own options to repeat (target,
-    gaiji, rules, encoding...), as command-line words."""
-    columns = [name for name, c in report.columns.items() if c["unsafe"]]
-    if not columns:
-        return None
-    stdin = report.file == "<stdin>"
-    src = "-" if stdin else report.file
-    path = PurePath("normalized.csv" if stdin else report.file)
-    suffix = path.suffix or ""
-    out = str(path.with_name(f"{path.stem if suffix else path.name}.normalized{suffix}"))
-    words = ["mojinorm", "normalize", src, "-o", out]
-    for name in columns:
-        words += ["--column", name]
-    words += list(options)
-    return " ".join(shlex.quote(w) for w in words)
 
 
 # ---------------------------------------------------------------------------- page

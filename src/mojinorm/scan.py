@@ -30,7 +30,7 @@ from .csvio import DecodedStream, open_input
 from .normalizer import Normalizer
 from .parquet import is_parquet, scan_parquet
 from .records import NO_DATA_ROWS, Progress, file_notes, read_layout, resolve_columns, set_threads
-from .report import CharStat, NormalizeSummary, ScanReport, fill_report
+from .report import CharStat, NormalizeSummary, ScanReport, fill_report, shift_jis_codes
 from .rewrite import normalize_file
 from .targets import Target
 
@@ -98,6 +98,7 @@ def scan_file(
         report.encoding = stream.encoding
         report.notes.extend(n for n in stream.notes if n not in report.notes)
         fill_report(report, counts, layout, normalizer)
+        shift_jis_codes(report)
         if layout.header and resumed.first_text and report.rows == 0:
             report.notes.append(NO_DATA_ROWS)
         return report
