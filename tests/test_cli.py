@@ -325,11 +325,17 @@ def test_normalize_fallback_kana(runner, tmp_path):
 def test_normalize_default_columns_skip_kana(runner, tmp_path):
     src = write(tmp_path / "in.csv", members())
     out = tmp_path / "out.csv"
-    assert run(runner, "normalize", src, "-o", out, "-k", "kana").exit_code == 0
+    assert run(runner, "normalize", src, "-o", out, "-k", "kana", "-c", "all").exit_code == 0
     header = out.read_text("utf-8").split("\n", 1)[0]
     # the reading column is no name column; it is normalized as a reading, last
     assert header == ("id,name,kana,id_normalized,id_changes,name_normalized,name_changes,"
                       "kana_normalized,kana_changes")
+    # by default: the columns with something to change (the ID has nothing), said so
+    r = run(runner, "normalize", src, "-o", out, "-k", "kana")
+    assert r.exit_code == 0
+    assert out.read_text("utf-8").split("\n", 1)[0] == (
+        "id,name,kana,name_normalized,name_changes,kana_normalized,kana_changes")
+    assert "columns with something to change: name (--column all for every column)" in r.output
 
 
 def test_normalize_refuses_to_overwrite_input(runner, tmp_path):

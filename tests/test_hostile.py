@@ -434,10 +434,14 @@ def test_duplicate_header_by_index_or_label(tmp_path):
         assert d["columns_selected"] == ["name#3"] and d["unsafe_rows"] == 1
     for col in ("2", "name#2"):
         assert scan_json(ws, "-c", col)["columns_selected"] == ["name#2"]
-    assert_ok(invoke("normalize", ws.src, "-o", ws.out))
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "all"))
     assert ws.output().split(b"\n")[0] == (
         b"id,name,name,id_normalized,id_changes,name#2_normalized,name#2_changes,"
         b"name#3_normalized,name#3_changes")
+    # by default only the columns with something to change (髙 in one, 﨑 in the other)
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out))
+    assert ws.output().split(b"\n")[0] == (
+        b"id,name,name,name#2_normalized,name#2_changes,name#3_normalized,name#3_changes")
     # the reading column is resolved the same way
     ws.out.unlink()
     assert_error(invoke("normalize", ws.src, "-o", ws.out, "--kana-column", "name"),

@@ -455,7 +455,7 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str],
             + (f", and {rest:,} more rows" if rest > 0 else ""))
     if command is not None:
         lines.append("")
-        lines.append(f"next        {command}")
+        lines.append(f"next        {show(command)}")  # a header may hold an ESC
     return "\n".join(lines)
 
 
@@ -521,8 +521,9 @@ def normalize(file: str, output: str, columns: tuple[str, ...], header: bool | N
 
     \b
     Every original field is kept byte for byte, with the input's delimiter, encoding (BOM
-    included) and line endings.  For each column C (default: every column but the
-    readings) two columns are appended after the last original one, in order:
+    included) and line endings.  For each column C (default: the columns in which a scan
+    finds something to change, said in the summary; --column all: every column but the
+    readings; a pipe: every column) two columns are appended after the last one, in order:
     C_normalized and C_changes (e.g. "髙→高 jis-unification; ...").  -c 姓:セイ pairs a
     name with its reading column: --fallback kana writes that row's own reading, and is
     refused for a name without one.  Reading columns get R_normalized and R_changes

@@ -17,6 +17,7 @@ until the complete output replaces it.  An interrupt (Ctrl-C) exits 130 with the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -137,6 +138,11 @@ def normalize_file(
     normalizer = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules,
                             ambiguity=ambiguity)
     cols = [str(c) for c in columns] if columns else None
+    # every column: asked for by name ("all"), or by default only those with something to
+    # change (an ID or a date column never gets _normalized twins), known from a scan first
+    every = cols is not None and [c.lower() for c in cols] == ["all"]
+    if every:
+        cols = None
     if src != "-" and is_parquet(src):
         return normalize_parquet(src, out, normalizer, columns=cols, replace=replace,
                                  kana_columns=listed_columns(kana_column),
@@ -154,6 +160,12 @@ def normalize_file(
             raise InputError("plain text input (no delimiter in the first line): pass "
                              "--replace to write one normalized value per line, or --delimiter "
                              "to treat it as a one-column table", name=inp.name)
+        narrowed = None
+        if cols is None and not every and inp.path is not None and layout.delimiter is not None:
+            narrowed = _columns_to_change(inp.path, layout, target, gaiji, rules, ambiguity,
+                                          stream.encoding)
+            layout = dataclasses.replace(
+                layout, selected=tuple(i for i in layout.selected if i in narrowed))
         try:
             layout, outputs = plan_outputs(layout, listed_columns(kana_column), cols is None,
                                            normalizer.fallback == "kana")
@@ -163,6 +175,10 @@ def normalize_file(
         summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
                                    line_ends=stream.line_ends,
                                    notes=file_notes(layout, resumed))
+        if narrowed is not None:
+            names = ", ".join(layout.names[o.column] for o in outputs if not o.kana) or "none"
+            summary.notes.append(f"columns with something to change: {names} (--column all "
+                                 "for every column)")
         try:
             id_columns = [resolve_columns([str(k)], layout.names, layout.raw_names)[0]
                           for k in log_ids]
@@ -202,6 +218,21 @@ def normalize_file(
         return summary
     finally:
         inp.close()
+
+
+def _columns_to_change(path: str, layout: Layout, target: str | Path | Target,
+                       gaiji: str | Path | Iterable[str | Path] | GaijiTable | None,
+                       rules: Iterable[str] | str | None, ambiguity: str,
+                       encoding: str) -> set[int]:
+    """The columns in which a scan finds a value to change (a regular file is read twice:
+    once to know, once to write)."""
+    from .scan import scan_file
+
+    report = scan_file(path, target=target, gaiji=gaiji, rules=rules, ambiguity=ambiguity,
+                       encoding=encoding, delimiter=layout.delimiter or "",
+                       header=layout.header)
+    return {i for i, name in enumerate(layout.names)
+            if report.columns.get(name, {}).get("changed")}
 
 
 def same_file(a: str, b: str) -> bool:
