@@ -150,3 +150,16 @@ def test_parquet_pairs_names_and_readings_the_same_way(tmp_path):
     with pytest.raises(mojinorm.InputError, match="no reading for '名'"):
         mojinorm.normalize_file(src, tmp_path / "o2.parquet", columns=["姓:セイ", "名"],
                                 fallback="kana")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_reading_that_becomes_a_formula_is_guarded_once(tmp_path, monkeypatch, fast):
+    # a form feed kept "=" from being a formula; normalize_kana strips it (whitespace), so
+    # the value is guarded, and the guard is said once, on both readers
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("id,name,kana\n1,髙橋,\x0c=\n", encoding="utf-8")
+    monkeypatch.setattr(records, "FAST_PATH", fast)
+    mojinorm.normalize_file(src, out, columns=["name"], kana_column="kana")
+    assert out.read_text(encoding="utf-8").splitlines()[1] == \
+        "1,髙橋,\x0c=,高橋,髙→高 jis-unification,'=,<U+000C>=→= kana-normalized; " \
+        "=→'= formula-guarded"

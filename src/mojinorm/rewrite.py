@@ -684,7 +684,8 @@ class _FastWrite:
             values = self._series(batch, o.column)
             normalized = column.map_distinct(
                 values, column.kana_hiragana if w.hiragana else column.kana_katakana)
-            changes = column.map_distinct(values, lambda v: kana_field(v, w.hiragana)[1])
+            # the change without the guard: _pieces guards, once, as for names
+            changes = column.map_distinct(values, lambda v: kana_change(v, w.hiragana)[1])
             done = self._pieces(values, normalized, changes,
                                 pl.repeat(0, height, eager=True, dtype=pl.Int64), force, d)
             s.readings_changed += int(done["changed"].sum())
