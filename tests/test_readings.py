@@ -160,6 +160,6 @@ def test_a_reading_that_becomes_a_formula_is_guarded_once(tmp_path, monkeypatch,
     src.write_text("id,name,kana\n1,髙橋,\x0c=\n", encoding="utf-8")
     monkeypatch.setattr(records, "FAST_PATH", fast)
     mojinorm.normalize_file(src, out, columns=["name"], kana_column="kana")
-    assert out.read_text(encoding="utf-8").splitlines()[1] == \
+    assert out.read_text(encoding="utf-8").split("\n")[1] == \
         "1,髙橋,\x0c=,高橋,髙→高 jis-unification,'=,<U+000C>=→= kana-normalized; " \
         "=→'= formula-guarded"
