@@ -306,7 +306,11 @@ _ambiguity_option = click.option(
 @cli.command()
 @click.argument("file", metavar="FILE")
 @_input_options
-@_target_option
+@click.option("--target", "-t", "targets", multiple=True, metavar="T",
+              help=_TARGET_HELP + "; repeat it for systems a name goes through in turn "
+                   "(--target jisx0213 --target jisx0208-1983): one pass gives each one's "
+                   "counts and the rows that pass one and fail the next; the report is the "
+                   "last one's")
 @_gaiji_option
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "html"]),
               default="table", show_default=True,
@@ -327,7 +331,8 @@ _ambiguity_option = click.option(
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @_errors
 def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: str | None,
-         encoding: str, target: str, gaiji: tuple[str, ...], fmt: str, output: str | None,
+         encoding: str, targets: tuple[str, ...], gaiji: tuple[str, ...], fmt: str,
+         output: str | None,
          top: int | None, fail_on_unsafe: bool, jobs: int | None, rules: str | None,
          ambiguity: str, quiet: bool) -> None:
     """Count the rows of FILE (CSV, TSV or plain text; - for stdin) that would render as ●.
@@ -345,8 +350,10 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
     delim = _delimiter(delimiter)
     if output is not None and output != "-" and file != "-" and same_file(file, output):
         raise _Fail(f"output {output} is the input file; choose another -o")
+    target = targets[-1] if targets else "jisx0208"
     report = _run_with_progress(file, quiet, lambda progress: scan_file(
-        file, columns=columns or None, target=target, gaiji=list(gaiji) or None,
+        file, columns=columns or None, target=list(targets) if len(targets) > 1 else target,
+        gaiji=list(gaiji) or None,
         encoding=encoding, delimiter=delim, header=header, jobs=jobs, progress=progress,
         rules=rules, ambiguity=ambiguity))
     # what the scan was told, repeated in the suggested normalize command
@@ -446,6 +453,16 @@ def _scan_table(r: ScanReport, top: int, gaiji: Sequence[str],
               c.steps or c.rule, c.category]
              for c in shown),
             right=(0,)))
+    if r.stages:
+        lines.append("")
+        lines.append(_table(
+            ["stage", "target", "unsafe", "fixable", "fallback", "review",
+             "render in the previous, not here"],
+            ([str(k + 1), st["target"], f"{st['unsafe_rows']:,}", f"{st['fixable_rows']:,}",
+              f"{st['fallback_rows']:,}", f"{st['review_rows']:,}",
+              "-" if st["newly_unsafe_rows"] is None else f"{st['newly_unsafe_rows']:,}"]
+             for k, st in enumerate(r.stages)),
+            right=(0, 2, 3, 4, 5, 6)))
     if r.review_examples:
         lines.append("")
         first = r.review_examples[:10]

@@ -77,7 +77,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FALLBACK", "INVISIBLE", "INVISIBLE_RULES", "LOSSLESS_RULES", "LOSSY", "REVIEW", "UNSAFE",
-    "REVIEW_EXAMPLES", "Counts", "ReviewExample", "count", "count_values", "outcome_flags",
+    "REVIEW_EXAMPLES", "Counts", "ReviewExample", "count", "count_staged", "count_values",
+    "outcome_flags",
     "review_example", "value_flags",
 ]
 
@@ -186,6 +187,49 @@ def count(normalizer: Normalizer, layout: Layout, stream: ResumedStream,
     return counts
 
 
+def count_staged(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStream,
+                 progress: Progress | None = None, total: int | None = None
+                 ) -> tuple[list[Counts], list[set[int]]]:
+    """:func:`count` for several targets in one pass over ``stream``: the counts of each, and
+    the lines of the rows each finds unsafe (a name that passes one system and fails the
+    next is a line in one set and not in the previous)."""
+    counts = [Counts(len(layout.selected)) for _ in normalizers]
+    unsafe: list[set[int]] = [set() for _ in normalizers]
+    # a record skipped unread must render in every target
+    skip = frozenset.intersection(*(frozenset(n.target.visible_chars) for n in normalizers))
+    reader = ExactReader(layout, stream.stream.eol or b"\n", stream.inp.name, raw=False,
+                         skip=skip)
+    fast = [_FastScan(n, layout) for n in normalizers] \
+        if records.FAST_PATH and not stream.stream.cr else []
+    scanners = [_Scanner(n, layout) for n in normalizers]
+    pos = layout.data_pos
+    for chunk in stream:
+        text, data, _, lines_before = chunk
+        if fast and not reader.pending and pos < len(text):
+            batch = fast[0].batch(text, data, pos, stream.stream.codec)
+            if batch is not None:
+                first = lines_before + text.count("\n", 0, pos) + 1
+                for f, c, lines in zip(fast, counts, unsafe, strict=True):
+                    flags = count_values(f.plan, batch.values, c, first)
+                    if flags is not None:
+                        lines.update(first + i for i in
+                                     ((flags & UNSAFE) != 0).arg_true().to_list())
+                pos = len(text)
+        if pos < len(text) or reader.pending:
+            read = list(reader.read(chunk, pos))
+            for scanner, c, lines in zip(scanners, counts, unsafe, strict=True):
+                scanner.records(read, c, lines)
+        pos = 0
+        if progress is not None:
+            progress(stream.bytes_done, total)
+    for scanner, c in zip(scanners, counts, strict=True):
+        scanner.flush(c)
+    reader.finish()
+    for c in counts:
+        c.rows += reader.skipped
+    return counts, unsafe
+
+
 # ---------------------------------------------------------------------------- the fast path
 
 
@@ -213,7 +257,7 @@ class _FastScan:
 
 
 def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
-                 first_line: int | None = None) -> None:
+                 first_line: int | None = None) -> pl.Series | None:
     """Add the rows of ``values`` (the selected columns, in selection order, as strings) to
     ``c`` on the column kernel: each distinct unit decided once, every row counted by polars.
     The counting rules are those of the exact path (see the module docstring).  Row ``i`` is
@@ -227,7 +271,7 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
     first = c.rows + 1 if first_line is None else first_line
     c.rows += height
     if not height or not width:
-        return
+        return None
     # Every selected column in one series, column after column: the guard, the units and
     # their decisions run once per batch whatever the number of columns (a polars query per
     # column costs milliseconds, and a 5,000-column file makes that minutes).
@@ -284,6 +328,7 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
     c.fallback += totals["fallback"]
     c.fixable += totals["fixable"]
     c.lossless += totals["lossless"]
+    return row_flags  # each row's flags (the staged scan compares targets row by row)
 
 
 # ---------------------------------------------------------------------------- the exact path
@@ -343,8 +388,10 @@ class _Scanner:
         c.chars.update(units)
         return [(), flags, 0]
 
-    def records(self, records: Iterable[Record], c: Counts) -> None:
-        """Count ``records`` (what :meth:`ExactReader.read` yields) into ``c``."""
+    def records(self, records: Iterable[Record], c: Counts,
+                unsafe_lines: set[int] | None = None) -> None:
+        """Count ``records`` (what :meth:`ExactReader.read` yields) into ``c``; the line of
+        each unsafe row goes to ``unsafe_lines`` too when it is given."""
         guard = self.guard
         cache = self.cache
         sel = self.sel
@@ -400,6 +447,8 @@ class _Scanner:
                     if row_flags & UNSAFE:
                         c.unsafe += 1
                         c.ragged_unsafe += 1
+                        if unsafe_lines is not None:
+                            unsafe_lines.add(rec.line)
                     continue
                 if row_flags & REVIEW:
                     c.review += 1
@@ -408,6 +457,8 @@ class _Scanner:
                                              [values[ci] if ci < nv else None for _, ci in sel])
                 if row_flags & UNSAFE:
                     c.unsafe += 1
+                    if unsafe_lines is not None:
+                        unsafe_lines.add(rec.line)
                     if row_flags & FALLBACK:
                         c.fallback += 1
                     else:

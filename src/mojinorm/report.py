@@ -117,6 +117,11 @@ class ScanReport:
     notes: list[str] = field(default_factory=list)
     #: the first rows to review, in file order (``review_rows`` counts them all)
     review_examples: list[ReviewRow] = field(default_factory=list)
+    #: staged targets (``scan --target A --target B``), in order, one pass: per target its
+    #: ``unsafe_rows``, ``fixable_rows``, ``fallback_rows``, ``review_rows``, and
+    #: ``newly_unsafe_rows``, the rows that render in the previous target and not in this
+    #: one (None for the first); empty for one target
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def unsafe_percent(self) -> float:
@@ -130,6 +135,7 @@ class ScanReport:
         d["columns_selected"] = list(self.columns_selected)
         d["columns"] = {k: dict(v) for k, v in self.columns.items()}
         d["notes"] = list(self.notes)
+        d["stages"] = [dict(s) for s in self.stages]
         d["unsafe_percent"] = round(self.unsafe_percent, 3)
         d["review_examples"] = [r.to_dict() for r in self.review_examples]
         chars = self.chars if top is None else self.chars[:top]

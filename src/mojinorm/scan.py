@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from . import counting, csvio, records
 from .counting import INVISIBLE_RULES, LOSSLESS_RULES
 from .csvio import DecodedStream, open_input
+from .errors import OptionError
 from .normalizer import Normalizer
 from .parquet import is_parquet, scan_parquet
 from .records import NO_DATA_ROWS, Progress, file_notes, read_layout, resolve_columns, set_threads
@@ -53,7 +54,7 @@ def scan_file(
     path: str | Path,
     *,
     columns: Sequence[str | int] | None = None,
-    target: str | Path | Target = "jisx0208",
+    target: str | Path | Target | Sequence[str | Path | Target] = "jisx0208",
     gaiji: str | Path | Iterable[str | Path] | GaijiTable | None = None,
     encoding: str = "auto",
     delimiter: str | None = None,
@@ -71,12 +72,25 @@ def scan_file(
     None means yes for a delimited file, no for plain text.
     ``progress(bytes_done, total_bytes)`` is called after each chunk.  Raises
     :class:`mojinorm.csvio.InputError` for bad input.
+
+    ``target`` may be a list of targets a name goes through in turn (staged systems: it
+    passes the eligibility check, then a claim is rejected): the report is the last target's
+    (the one a name must finally pass), and ``stages`` gives the counts of each from the same
+    single pass, with the rows that render in one target and not in the next.
     """
     set_threads(jobs)
-    normalizer = Normalizer(target, gaiji=gaiji, fallback="geta", rules=rules,
-                            ambiguity=ambiguity)
+    targets: list[str | Path | Target] = \
+        [target] if isinstance(target, (str, Path, Target)) else list(target)
+    if not targets:
+        raise OptionError("no target given")
+    normalizers = [Normalizer(t, gaiji=gaiji, fallback="geta", rules=rules,
+                              ambiguity=ambiguity) for t in targets]
+    normalizer = normalizers[-1]
     cols = [str(c) for c in columns] if columns else None
     if str(path) != "-" and is_parquet(path):
+        if len(normalizers) > 1:
+            raise OptionError("several targets are read from a CSV/TSV file; scan a Parquet "
+                              "file once per target")
         return scan_parquet(path, normalizer, cols)
     inp = open_input(str(path))
     try:
@@ -93,7 +107,17 @@ def scan_file(
             line_ends=stream.line_ends,
             notes=file_notes(layout, resumed),
         )
-        counts = counting.count(normalizer, layout, resumed, progress, inp.size)
+        if len(normalizers) == 1:
+            counts = counting.count(normalizer, layout, resumed, progress, inp.size)
+        else:
+            staged, unsafe = counting.count_staged(normalizers, layout, resumed, progress,
+                                                   inp.size)
+            counts = staged[-1]
+            report.stages = [
+                {"target": n.target.name, "unsafe_rows": c.unsafe, "fixable_rows": c.fixable,
+                 "fallback_rows": c.fallback, "review_rows": c.review,
+                 "newly_unsafe_rows": len(unsafe[k] - unsafe[k - 1]) if k else None}
+                for k, (n, c) in enumerate(zip(normalizers, staged, strict=True))]
         inp.check_unchanged()
         report.encoding = stream.encoding
         report.notes.extend(n for n in stream.notes if n not in report.notes)
