@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from mojinorm import compare, compare_kana
 from mojinorm.cli import cli
-from mojinorm.reconcile import _why, match_files, match_frames, read_table
+from mojinorm.reconcile import LINE, _why, match_files, match_frames, read_table
 
 # (left name, right name, expected grade, why that grade is right)
 LABELLED = [
@@ -221,7 +221,7 @@ def test_read_table_cp932_crlf_quoted(files):
     _, master = files
     t = read_table(master, ["漢字氏名", "カナ"])
     assert t.encoding == "cp932"
-    assert t.frame["line"].to_list() == [2, 3, 5, 6]  # the record at line 3 spans two lines
+    assert t.frame[LINE].to_list() == [2, 3, 5, 6]  # the record at line 3 spans two lines
     assert t.frame["カナ"][1] == "ヤマダ\r\nハナコ"
     assert t.frame["漢字氏名"][2] == "渡邉, 一"
 
@@ -308,3 +308,19 @@ def test_cli_missing_file_is_one_line(files, tmp_path):
                                  "--name", "1", "-o", str(tmp_path / "o.csv")])
     assert r.exit_code == 2
     assert r.stderr == f"mojinorm: error: {tmp_path / 'nope.csv'}: no such file\n"
+
+
+def test_a_column_called_line_is_a_column_like_any_other(tmp_path):
+    # the line numbers live in a column no header can be named: "line" is the user's
+    left = tmp_path / "l.csv"
+    right = tmp_path / "r.csv"
+    left.write_text("line,氏名\nA,髙橋太郎\n", encoding="utf-8")
+    right.write_text("line,氏名\nB,高橋太郎\n", encoding="utf-8")
+    out = tmp_path / "pairs.csv"
+    res = CliRunner().invoke(cli, ["match", str(left), str(right), "--name", "氏名",
+                                   "--id", "line", "-o", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert [(r["status"], r["left_line"], r["right_line"], r["grade"]) for r in rows] == [
+        ("pair", "2", "2", "same-characters")]
+    assert (rows[0]["left_line"], rows[0]["right_line"]) == ("2", "2")

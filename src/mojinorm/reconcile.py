@@ -89,6 +89,10 @@ __all__ = [
     "STATUSES", "Column", "MatchSummary", "Table", "match_files", "match_frames", "read_table",
 ]
 
+#: The column of the line numbers in a frame :func:`read_table` gives: a name no header can
+#: have (a file may well have a column called "line").
+LINE = "\x00line"
+
 #: A column of both inputs: one name for both, or ``(left, right)``.
 Column = str | tuple[str, str]
 
@@ -106,7 +110,7 @@ _SPACES = "[ \u3000]"  # the spaces compare's plain path removes; any other goes
 class Table:
     """The columns of one input file that a match reads."""
 
-    frame: pl.DataFrame  #: ``line`` (1-based line where the record starts) + the columns
+    frame: pl.DataFrame  #: :data:`LINE` (1-based line where the record starts) + the columns
     file: str
     encoding: str
     notes: list[str] = field(default_factory=list)
@@ -121,8 +125,8 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
     The file is read by the scanner's readers (:mod:`mojinorm.records`): encoding detection
     (UTF-8 with or without BOM, CP932, UTF-16/32 with a BOM), CRLF, CR-only line ends, quoted
     fields spanning lines.  Blank lines are no rows; a ragged row lacks the fields it does not
-    have (null).  Frame columns are named as requested; ``line`` is the physical line where the
-    record starts.  Bad input is an :class:`InputError` naming the file and line.
+    have (null).  Frame columns are named as requested; :data:`LINE` is the physical line where
+    the record starts.  Bad input is an :class:`InputError` naming the file and line.
     """
     import polars as pl
 
@@ -150,13 +154,14 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
                 raw = data if pos == 0 and stream.codec == "utf-8" else \
                     text[pos:].encode("utf-8")
                 batch = records.plain_batch(raw, layout.delimiter, layout.ncols,
-                                            sel if layout.delimiter is not None else (0,))
+                                            sel if layout.delimiter is not None else (0,),
+                                            layout.trailing)
                 if batch is not None:
                     first = lines_before + text.count("\n", 0, pos) + 1
                     frame = batch.values
                     parts.append(frame.rename(dict(zip(frame.columns, inner, strict=True)))
-                                 .with_columns(line=pl.int_range(first, first + frame.height,
-                                                                 dtype=pl.Int64)))
+                                 .with_columns(pl.int_range(first, first + frame.height,
+                                                            dtype=pl.Int64).alias(LINE)))
                     pos = len(text)
             if pos < len(text) or reader.pending:
                 for rec in reader.read(chunk, pos):
@@ -171,13 +176,13 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
         inp.check_unchanged()
         if lines or not parts:
             parts.append(pl.DataFrame(
-                {"line": pl.Series(lines, dtype=pl.Int64),
+                {LINE: pl.Series(lines, dtype=pl.Int64),
                  **{lab: pl.Series(v, dtype=pl.String) for lab, v in zip(inner, values,
                                                                          strict=True)}}))
-        frame = pl.concat([p.select("line", *inner) for p in parts], how="vertical")
+        frame = pl.concat([p.select(LINE, *inner) for p in parts], how="vertical")
         labels = {c: layout.names[index[c]] for c in wanted}
-        frame = frame.sort("line").select(
-            "line", *(pl.col(f"c{i}").alias(layout.names[i]) for i in sel))
+        frame = frame.sort(LINE).select(
+            LINE, *(pl.col(f"c{i}").alias(layout.names[i]) for i in sel))
         notes = [n for n in records.file_notes(layout, resumed) if "appears" not in n]
         notes.extend(n for n in stream.notes if n not in notes)
         return Table(frame, inp.name, stream.encoding, notes, labels)
@@ -476,7 +481,7 @@ def _sides(spec: Column) -> tuple[str, str]:
 def _check_columns(frame: pl.DataFrame, wanted: Iterable[str], side: str) -> None:
     for c in wanted:
         if c not in frame.columns:
-            have = ", ".join(repr(x) for x in frame.columns if x != "line") or "none"
+            have = ", ".join(repr(x) for x in frame.columns if x != LINE) or "none"
             raise OptionError(f"{side}: no column {c!r}; it has columns: {have}")
 
 
@@ -488,8 +493,8 @@ def match_frames(left: pl.DataFrame, right: pl.DataFrame, *, name: Column,
     Column arguments name a column of both frames, or ``(left, right)``.  Rows pair when every
     ``keys`` column is equal (exactly; an empty or null key never pairs) and
     :func:`mojinorm.compare` grades the names anything but ``different`` (an empty name never
-    pairs).  A row may pair with several rows of the other side (1:n).  A ``line`` column, when
-    present, numbers the rows (else 1, 2, 3 …).
+    pairs).  A row may pair with several rows of the other side (1:n).  A :data:`LINE` column
+    (what :func:`read_table` gives), when present, numbers the rows (else 1, 2, 3 …).
 
     Output columns, in order: ``status`` (``pair``, ``left-only``, ``right-only``),
     ``left_line``, ``right_line``, ``left_<id>``/``right_<id>`` for each ``ids`` column, one
@@ -516,7 +521,7 @@ def match_frames(left: pl.DataFrame, right: pl.DataFrame, *, name: Column,
 
     def prepare(frame: pl.DataFrame, side: int) -> pl.DataFrame:
         cols = [pl.int_range(0, pl.len(), dtype=pl.Int64).alias("row"),
-                pl.col("line").cast(pl.Int64),
+                pl.col(LINE).cast(pl.Int64).alias("line"),
                 pl.col((name_l, name_r)[side]).cast(pl.String).fill_null("").alias("name"),
                 *(pl.col(k[side]).cast(pl.String).alias(c) for k, c in zip(key_specs, key_cols,
                                                                              strict=True))]
@@ -529,8 +534,8 @@ def match_frames(left: pl.DataFrame, right: pl.DataFrame, *, name: Column,
         return out.with_columns(usable=usable)
 
     # rows numbered from 1 when a frame has no line column
-    left, right = (f if "line" in f.columns else
-                   f.with_columns(line=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    left, right = (f if LINE in f.columns else
+                   f.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(LINE))
                    for f in (left, right))
     lf, rf = prepare(left, 0), prepare(right, 1)
     lu, ru = lf.filter("usable"), rf.filter("usable")
@@ -658,8 +663,8 @@ def _assemble(left: pl.DataFrame, right: pl.DataFrame, lf: pl.DataFrame, rf: pl.
     every = pl.concat([pairs.with_columns(status=pl.lit("pair")).select(order), lo.select(order),
                        ro.select(order)], how="vertical")
 
-    lcols = [pl.col("line").alias("left_line")]
-    rcols = [pl.col("line").alias("right_line")]
+    lcols = [pl.col(LINE).alias("left_line")]
+    rcols = [pl.col(LINE).alias("right_line")]
     names: list[str] = ["status", "left_line", "right_line"]
 
     def add(lname: str | None, rname: str | None, lsrc: str, rsrc: str) -> None:
