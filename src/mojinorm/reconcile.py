@@ -86,7 +86,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
-    "STATUSES", "Column", "MatchSummary", "Table", "match_files", "match_frames", "read_table",
+    "LINE", "STATUSES", "Column", "MatchSummary", "Table", "match_files", "match_frames",
+    "read_table",
 ]
 
 #: The column of the line numbers in a frame :func:`read_table` gives: a name no header can
