@@ -155,7 +155,8 @@ def make(path: Path, rows: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--big", type=int, default=10_000_000, help="rows of the large file")
+    ap.add_argument("--big", type=int, default=10_000_000,
+                    help="rows of the large file (0: none)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one repetition, no large file")
     ap.add_argument("--data", type=Path, default=OUT / "data")
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     args.data.mkdir(parents=True, exist_ok=True)
     tiny = make(args.data / "rows-10.csv", 10)
     f = make(args.data / f"rows-{args.rows}.csv", args.rows)
-    big = None if args.quick else make(args.data / f"rows-{args.big}.csv", args.big)
+    big = None if args.quick or not args.big else \
+        make(args.data / f"rows-{args.big}.csv", args.big)
     out = args.data / "out.csv"
     py = sys.executable
     results: list[dict[str, object]] = []

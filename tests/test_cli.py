@@ -596,3 +596,27 @@ def test_scan_says_what_to_do_next(runner, tmp_path):
     by_char = {c["char"]: c for c in d["chars"]}
     assert by_char["\ue000"]["sjis"] == "F040" and by_char["髙"]["fix"] == "same"
     assert "sjis" not in by_char["髙"]
+
+
+def test_scan_takes_the_profile_fallback_and_fallback_option(runner, tmp_path):
+    """README's profile example as written: its fallback (black-circle) is what scan shows
+    for a character no rule maps; --fallback overrides it; error and kana act on whole names
+    when normalizing, so scan shows 〓 for them and still counts the fallback rows."""
+    profile = tmp_path / "server.yaml"
+    profile.write_text('name: server-2026\nbase: jisx0208\n'
+                       'add: [髙, 﨑, "U+5FB7", "U+E000..U+E00F"]\nremove: ["〓"]\n'
+                       'fallback: black-circle\n', encoding="utf-8")
+    src = tmp_path / "in.csv"
+    src.write_text("id,name\n1,彅子\n2,髙橋\n", encoding="utf-8")
+
+    def replacement(*args: str) -> tuple[str, int]:
+        res = runner.invoke(cli, ["scan", str(src), "-t", str(profile), "-f", "json", *args])
+        assert res.exit_code == 0, res.output
+        d = json.loads(res.output)
+        return {c["char"]: c["replacement"] for c in d["chars"]}["彅"], d["fallback_rows"]
+
+    assert replacement() == ("●", 1)  # 髙 is in the profile: only 彅 needs the fallback
+    assert replacement("--fallback", "＊") == ("＊", 1)
+    assert replacement("--fallback", "keep") == ("彅", 1)
+    res = runner.invoke(cli, ["scan", str(src), "--fallback", "error", "-f", "json"])
+    assert res.exit_code == 0 and json.loads(res.output)["fallback_rows"] == 1

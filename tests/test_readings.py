@@ -163,3 +163,11 @@ def test_a_reading_that_becomes_a_formula_is_guarded_once(tmp_path, monkeypatch,
     assert out.read_text(encoding="utf-8").split("\n")[1] == \
         "1,髙橋,\x0c=,高橋,髙→高 jis-unification,'=,<U+000C>=→= kana-normalized; " \
         "=→'= formula-guarded"
+
+
+def test_kana_script_without_a_reading_is_an_error(split_csv, tmp_path):
+    # an option that would change nothing in this run is refused, never silently ignored
+    res = CliRunner().invoke(cli, ["normalize", str(split_csv), "-o", str(tmp_path / "o.csv"),
+                                   "-c", "姓", "--kana-script", "hiragana"])
+    assert res.exit_code == 2
+    assert "--kana-script hiragana has no effect without a reading column" in res.output

@@ -312,6 +312,9 @@ _ambiguity_option = click.option(
                    "counts and the rows that pass one and fail the next; the report is the "
                    "last one's")
 @_gaiji_option
+@click.option("--fallback", default=None, metavar="P",
+              help="the replacement the report shows for a character no rule maps, as for "
+                   "normalize (default: the profile's fallback, else geta 〓)")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "html"]),
               default="table", show_default=True,
               help="report format (csv: the characters table; html: one self-contained page "
@@ -331,8 +334,8 @@ _ambiguity_option = click.option(
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @_errors
 def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: str | None,
-         encoding: str, targets: tuple[str, ...], gaiji: tuple[str, ...], fmt: str,
-         output: str | None,
+         encoding: str, targets: tuple[str, ...], gaiji: tuple[str, ...],
+         fallback: str | None, fmt: str, output: str | None,
          top: int | None, fail_on_unsafe: bool, jobs: int | None, rules: str | None,
          ambiguity: str, quiet: bool) -> None:
     """Count the rows of FILE (CSV, TSV or plain text; - for stdin) that would render as ●.
@@ -355,7 +358,7 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
         file, columns=columns or None, target=list(targets) if len(targets) > 1 else target,
         gaiji=list(gaiji) or None,
         encoding=encoding, delimiter=delim, header=header, jobs=jobs, progress=progress,
-        rules=rules, ambiguity=ambiguity))
+        rules=rules, ambiguity=ambiguity, fallback=fallback))
     # what the scan was told, repeated in the suggested normalize command
     again = [*(["--target", target] if target != "jisx0208" else []),
              *(w for g in gaiji for w in ("--gaiji", g)),
@@ -364,7 +367,8 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
                if delim is not None else []),
              *([] if header is None else ["--header" if header else "--no-header"]),
              *(["--rules", rules] if rules else []),
-             *(["--ambiguity", ambiguity] if ambiguity != "fallback" else [])]
+             *(["--ambiguity", ambiguity] if ambiguity != "fallback" else []),
+             *(["--fallback", fallback] if fallback else [])]
     if fmt == "json":
         text = report.to_json(top) + "\n"
     elif fmt == "csv":

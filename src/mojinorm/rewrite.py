@@ -172,6 +172,9 @@ def normalize_file(
         except InputError as exc:
             exc.name = inp.name
             raise
+        if kana_script != "katakana" and not any(o.kana for o in outputs):
+            raise OptionError("--kana-script hiragana has no effect without a reading column "
+                              "(-c 姓:セイ or --kana-column)")
         summary = NormalizeSummary(inp.name, out, stream.encoding, normalizer.target.name,
                                    line_ends=stream.line_ends,
                                    notes=file_notes(layout, resumed))

@@ -63,6 +63,7 @@ def scan_file(
     progress: Progress | None = None,
     rules: Iterable[str] | str | None = None,
     ambiguity: str = "fallback",
+    fallback: str | None = None,
 ) -> ScanReport:
     """Scan a member file (``"-"``: stdin) and report what would render as ● in ``target``.
 
@@ -72,6 +73,9 @@ def scan_file(
     None means yes for a delimited file, no for plain text.
     ``progress(bytes_done, total_bytes)`` is called after each chunk.  Raises
     :class:`mojinorm.csvio.InputError` for bad input.
+
+    ``fallback``: what the report shows as the replacement of a unit nothing maps (default:
+    the target profile's fallback, else geta 〓).
 
     ``target`` may be a list of targets a name goes through in turn (staged systems: it
     passes the eligibility check, then a claim is rejected): the report is the last target's
@@ -83,8 +87,7 @@ def scan_file(
         [target] if isinstance(target, (str, Path, Target)) else list(target)
     if not targets:
         raise OptionError("no target given")
-    normalizers = [Normalizer(t, gaiji=gaiji, fallback="geta", rules=rules,
-                              ambiguity=ambiguity) for t in targets]
+    normalizers = [_scanning(t, gaiji, fallback, rules, ambiguity) for t in targets]
     normalizer = normalizers[-1]
     cols = [str(c) for c in columns] if columns else None
     if str(path) != "-" and is_parquet(path):
@@ -128,6 +131,19 @@ def scan_file(
         return report
     finally:
         inp.close()
+
+
+def _scanning(target: str | Path | Target,
+              gaiji: str | Path | Iterable[str | Path] | GaijiTable | None,
+              fallback: str | None, rules: Iterable[str] | str | None,
+              ambiguity: str) -> Normalizer:
+    """The normalizer a scan reports with: ``fallback`` (else the profile's, else geta) shows
+    as the replacement; ``error`` and ``kana`` act on whole names when normalizing, so a scan
+    counts those units as fallback units and shows 〓."""
+    n = Normalizer(target, gaiji=gaiji, fallback=fallback, rules=rules, ambiguity=ambiguity)
+    if n.fallback in ("error", "kana"):
+        n = Normalizer(target, gaiji=gaiji, fallback="geta", rules=rules, ambiguity=ambiguity)
+    return n
 
 
 class _ScanModule(types.ModuleType):
