@@ -252,7 +252,7 @@ def test_output_encoding_refuses_an_original_it_cannot_hold(tmp_path):
                       "--output-encoding", "cp932")
     assert done.returncode == 2
     assert done.stderr.decode().endswith(
-        "in.csv, line 3: cannot write '𠮷' (U+20BB7) in cp932: a field of the input holds it; "
+        "in.csv, line 3: cannot write '𠮷' (U+20BB7) in cp932: column 'name' holds it; "
         "pass --replace to write the normalized values instead, or keep the input's "
         "encoding\n")
     assert not (tmp_path / "out.csv").exists()

@@ -44,7 +44,7 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -646,6 +646,9 @@ class RecodingSink:
 
     def __init__(self, f: Writable, source: str, codec: str, *, bom: bool = False,
                  drop_bom: bool = False, name: str = "") -> None:
+        #: set by the writer once the layout is known: names the column of a refusal
+        self.delimiter: str | None = None
+        self.columns: Sequence[str] = ()
         self.f = f
         self.codec = codec
         self.name = name
@@ -664,13 +667,30 @@ class RecodingSink:
             out = text.encode(self.codec)
         except UnicodeEncodeError as exc:
             bad = exc.object[exc.start]
-            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {self.codec}: a field "
-                             "of the input holds it; pass --replace to write the normalized "
-                             "values instead, or keep the input's encoding", name=self.name,
+            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {self.codec}: "
+                             f"{self._where(text, exc.start)} holds it; pass --replace to "
+                             "write the normalized values instead, or keep the input's "
+                             "encoding", name=self.name,
                              line=self.lines + text.count("\n", 0, exc.start) + 1) from None
         self.lines += text.count("\n")
         self.f.write(out)
         return len(data)
+
+
+    def _where(self, text: str, pos: int) -> str:
+        """The column of ``text[pos]`` (its line parsed as a record), for the message."""
+        start = text.rfind("\n", 0, pos) + 1
+        if self.delimiter is not None:
+            try:
+                rec = RecordParser(self.delimiter).parse(text, start, final=True)
+            except InputError:
+                rec = None
+            if rec is not None:
+                for i, (a, b) in enumerate(rec[1]):
+                    if a <= pos < b or a <= pos <= b and i == len(rec[1]) - 1:
+                        name = self.columns[i] if i < len(self.columns) else str(i + 1)
+                        return f"column {name!r}"
+        return "a field of the input"
 
 
 def _wide_without_bom(window: bytes) -> str | None:

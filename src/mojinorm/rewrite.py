@@ -189,9 +189,14 @@ def normalize_file(
             exc.name = inp.name
             raise
         with atomic_output(out, mode=inp.mode, overwrite=overwrite) as f:
-            writer = _Writer(stream.sink(f, output_encoding), normalizer, layout, outputs,
-                             replace, summary, inp.name, stream.eol or b"\n",
-                             kana_script == "hiragana")
+            sink = stream.sink(f, output_encoding)
+            if isinstance(sink, csvio.RecodingSink):  # a refusal names the column
+                sink.delimiter = layout.delimiter
+                sink.columns = [*layout.names, *(f"{layout.names[o.column]}_{part}"
+                                                 for o in outputs
+                                                 for part in ("normalized", "changes"))]
+            writer = _Writer(sink, normalizer, layout, outputs, replace, summary, inp.name,
+                             stream.eol or b"\n", kana_script == "hiragana")
             if log is None:
                 writer.run(resumed, progress, inp.size)
                 inp.check_unchanged()  # inside: a changed input leaves no output behind
