@@ -206,10 +206,11 @@ class ColumnPlan:
             out.update(resolved)
         return out
 
-    def table(self, keys: list[str]) -> pl.DataFrame:
+    def table(self, keys: list[str], changes: bool = True) -> pl.DataFrame:
         """One row per unit of ``keys``, in order: ``replacement``, ``changes`` (the change
-        text), ``rule`` (the deciding rule), ``review``, ``fallback``, ``raises`` and
-        ``inside`` (the target takes the unit as it is).
+        text; null without ``changes``: counting needs no text), ``rule`` (the deciding rule),
+        ``review``, ``fallback``, ``raises`` and ``inside`` (the target takes the unit as it
+        is).
 
         With the default options of a built-in target the compiled decisions answer by a join
         (no Python per unit); the other units are decided by :meth:`outcomes`.
@@ -221,7 +222,7 @@ class ColumnPlan:
             joined = frame.join(compiled, on="unit", how="left")
             known = joined.filter(pl.col("rules").is_not_null())
             if known.height:
-                parts.append(self._from_compiled(known))
+                parts.append(self._from_compiled(known, changes))
             rest = joined.filter(pl.col("rules").is_null()).select("i", "unit")
         else:
             rest = frame
@@ -231,7 +232,8 @@ class ColumnPlan:
             rows = [outcomes[u] for u in units]
             parts.append(rest.with_columns(
                 replacement=pl.Series([o.replacement for o in rows], dtype=pl.String),
-                changes=pl.Series([o.changes for o in rows], dtype=pl.String),
+                changes=pl.Series([o.changes for o in rows] if changes
+                                  else [None] * len(rows), dtype=pl.String),
                 rule=pl.Series([o.unit_outcome.rule if o.unit_outcome is not None else ""
                                 for o in rows], dtype=pl.String),
                 review=pl.Series([o.review for o in rows], dtype=pl.Boolean),
@@ -259,7 +261,7 @@ class ColumnPlan:
                 self._compiled_frame = _tables.resolved_frame(name)
         return self._compiled_frame
 
-    def _from_compiled(self, known: pl.DataFrame) -> pl.DataFrame:
+    def _from_compiled(self, known: pl.DataFrame, changes: bool = True) -> pl.DataFrame:
         n = self.normalizer
         fallback = pl.col("flags").fill_null("").str.contains("F", literal=True)
         fallback_text = pl.col("unit") if n.fallback == "keep" else pl.lit(n.fallback_char)
@@ -272,6 +274,8 @@ class ColumnPlan:
             raises=fallback & pl.lit(n.fallback == "error"),
             inside=pl.lit(False),
         )
+        if not changes:
+            return frame.with_columns(changes=pl.lit(None, pl.String))
         # The change text: what str(Change) writes.  Code points shown as <U+XXXX> (selectors
         # of an IVS, a private-use fallback) are rare: those rows are written in Python.
         shown = pl.when(pl.col("replacement") == "").then(pl.lit("(removed)")) \
@@ -484,7 +488,7 @@ def unit_flags(values: pl.Series, plan: ColumnPlan,
         return zeros, counts
     normalizer = plan.normalizer
     keys = _units(work, normalizer.target.visible_chars)
-    table = plan.table(keys)
+    table = plan.table(keys, changes=False)
     key_series = table["unit"]
     # flags_of depends on what the outcome says, not on the unit itself (but for the target's
     # membership): call it once per distinct kind of outcome.

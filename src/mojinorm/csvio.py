@@ -239,7 +239,6 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
     rest = b""
     offset = start
     pos = start
-    lines = 0  # separators before ``offset``: the line number of a line too long to read
     while True:
         want = size if end is None else min(size, end - pos)
         try:
@@ -255,8 +254,9 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
         cut = buf.rfind(sep) + 1
         if cut == 0:
             if len(buf) > MAX_RECORD:
+                # the caller, who counts the lines it was given, sets the line number
                 raise InputError(f"a line longer than {format_size(MAX_RECORD)} (no line "
-                                 "breaks?)", name=name, line=lines + 1, offset=offset)
+                                 "breaks?)", name=name, offset=offset)
             rest = buf
             continue
         if cut == len(buf):
@@ -265,7 +265,6 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
         else:
             rest = buf[cut:]
             yield offset, buf[:cut], False
-        lines += buf.count(sep, 0, cut)
         offset += cut
 
 
@@ -447,12 +446,18 @@ def detect_encoding(stream: BinaryIO, start: int, size: int, sep: bytes = b"\n",
     all-ASCII file is UTF-8.
     """
     stream.seek(start)
+    lines = 0
     try:
         for _, data, _final in iter_byte_chunks(stream, start, None, size, name, sep=sep):
             decided = _decide(data, sep, name)
             if decided is not None:
                 return decided
+            lines += data.count(sep)
         return "utf-8", None
+    except InputError as exc:
+        if exc.line is None and exc.offset is not None:
+            exc.line = lines + 1  # a line too long: it starts after those read
+        raise
     finally:
         stream.seek(start)
 
@@ -917,8 +922,16 @@ class DecodedStream:
         auto = self.requested == "auto"
         seen_high = False
         name = self.inp.name
-        for offset, data, final in iter_byte_chunks(self.source, self.start, None, self.size,
-                                                    name, sep):
+        chunks = iter_byte_chunks(self.source, self.start, None, self.size, name, sep)
+        while True:
+            try:
+                offset, data, final = next(chunks)
+            except StopIteration:
+                return
+            except InputError as exc:
+                if exc.line is None and exc.offset is not None:
+                    exc.line = lines + 1  # a line too long: it starts after those read
+                raise
             if self.codec is None:
                 decided = _decide(data, sep, name)
                 if decided is not None:

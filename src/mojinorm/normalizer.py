@@ -403,6 +403,13 @@ class Normalizer:
         found = self._outcomes.get(unit)
         if found is not None:
             return found
+        if len(unit) == 1 and is_private_use(unit) and self.gaiji.get(unit) is None \
+                and unit not in self._visible:
+            # resolve_gaiji stops every private-use code no table defines (a file meets
+            # thousands of them, each once): the pipeline's answer without running it
+            return self._remember(UnitOutcome(
+                unit, unit if self.fallback == "keep" else self.fallback_char,
+                ("unmapped-gaiji",), True, True, None, ()))
         row = None
         if self._compiled_name is not None:
             self._live += 1
@@ -420,9 +427,12 @@ class Normalizer:
             res = self._resolve(unit)
             found = UnitOutcome(unit, res.replacement, tuple(s.rule for s in res.steps),
                                 res.fallback, res.review, res.mj, res.alternatives)
+        return self._remember(found)
+
+    def _remember(self, found: UnitOutcome) -> UnitOutcome:
         if len(self._outcomes) >= _CACHE_LIMIT:
             self._outcomes.clear()
-        self._outcomes[unit] = found
+        self._outcomes[found.unit] = found
         return found
 
     # ------------------------------------------------------------------ fast path
