@@ -230,7 +230,7 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
             fallback=out.fallback,
             alternatives=out.alternatives,
         ))
-    stats.sort(key=lambda s: (-s.count, [ord(x) for x in s.char]))
+    stats.sort(key=lambda s: (-s.count, s.char))  # str order is code point order
     report.chars = stats
 
 
