@@ -295,3 +295,19 @@ def test_kernel_over_every_compiled_unit_equals_explain(target: str) -> None:
         assert (text, changes, review) == (
             res.text, "; ".join(str(c) for c in res.changes),
             any(c.review for c in res.changes)), unit
+
+
+@pytest.mark.parametrize("fallback", [None, "keep", "black-circle"])
+@pytest.mark.parametrize("target", ["jisx0208", "jisx0213", "mj"])
+def test_report_characters_from_compiled_rows_equal_the_outcomes(
+        monkeypatch: pytest.MonkeyPatch, target: str, fallback: str | None) -> None:
+    # fill_report reads a built-in target's compiled rows directly; without them every unit
+    # goes through Normalizer.outcome: the same characters table either way
+    from mojinorm.normalizer import Normalizer
+
+    fast = scan_mod.scan_file(SAMPLE, target=target, fallback=fallback).to_dict()["chars"]
+    with monkeypatch.context() as m:
+        m.setattr(Normalizer, "compiled_target", property(lambda self: None))
+        live = scan_mod.scan_file(SAMPLE, target=target, fallback=fallback).to_dict()["chars"]
+    assert fast == live
+    assert len(fast) >= 5  # the sample has that many offending units even in mj
