@@ -848,7 +848,7 @@ def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(records, "FAST_PATH", True)
-    monkeypatch.setattr(counting._FastScan, "count", stop)  # the polars reader
+    monkeypatch.setattr(counting._FastScan, "batch", stop)  # the polars reader
     assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
     monkeypatch.setattr(rewrite._FastWrite, "write", stop)
     assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),

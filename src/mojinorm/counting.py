@@ -177,14 +177,7 @@ def count(normalizer: Normalizer, layout: Layout, stream: ResumedStream,
           progress: Progress | None = None, total: int | None = None) -> Counts:
     """Count every record of ``stream`` after the header: plain batches on the column kernel
     (when :data:`mojinorm.records.FAST_PATH`), the others with the exact reader."""
-    counts = Counts(len(layout.selected))
-    # the exact reader passes over the records whose selected values all render as they are
-    reader = ExactReader(layout, stream.stream.eol or b"\n", stream.inp.name, raw=False,
-                         skip=normalizer.target.visible_chars)
-    fast = _FastScan(normalizer, layout) if records.FAST_PATH and not stream.stream.cr else None
-    _run(_Scanner(normalizer, layout), reader, stream, counts, layout.data_pos, progress, total,
-         fast)
-    return counts
+    return _count([normalizer], layout, stream, progress, total, track=False)[0][0]
 
 
 def count_staged(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStream,
@@ -193,10 +186,22 @@ def count_staged(normalizers: Sequence[Normalizer], layout: Layout, stream: Resu
     """:func:`count` for several targets in one pass over ``stream``: the counts of each, and
     the lines of the rows each finds unsafe (a name that passes one system and fails the
     next is a line in one set and not in the previous)."""
+    return _count(normalizers, layout, stream, progress, total, track=True)
+
+
+def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStream,
+           progress: Progress | None, total: int | None, track: bool
+           ) -> tuple[list[Counts], list[set[int]]]:
+    """Count every chunk of ``stream`` for each normalizer: on the column kernel when the
+    chunk is plain, else with the exact reader (which carries a record still open at a
+    chunk's end into the next chunk); ``track``: keep the lines of the unsafe rows."""
     counts = [Counts(len(layout.selected)) for _ in normalizers]
     unsafe: list[set[int]] = [set() for _ in normalizers]
-    # a record skipped unread must render in every target
-    skip = frozenset.intersection(*(frozenset(n.target.visible_chars) for n in normalizers))
+    lines_of_unsafe: list[set[int] | None] = list(unsafe) if track else [None] * len(unsafe)
+    # the exact reader passes over the records whose selected values all render as they are
+    # (in every target)
+    skip = normalizers[0].target.visible_chars if len(normalizers) == 1 else \
+        frozenset.intersection(*(frozenset(n.target.visible_chars) for n in normalizers))
     reader = ExactReader(layout, stream.stream.eol or b"\n", stream.inp.name, raw=False,
                          skip=skip)
     fast = [_FastScan(n, layout) for n in normalizers] \
@@ -208,16 +213,19 @@ def count_staged(normalizers: Sequence[Normalizer], layout: Layout, stream: Resu
         if fast and not reader.pending and pos < len(text):
             batch = fast[0].batch(text, data, pos, stream.stream.codec)
             if batch is not None:
+                # a plain batch holds one record per line: its first one starts here
                 first = lines_before + text.count("\n", 0, pos) + 1
-                for f, c, lines in zip(fast, counts, unsafe, strict=True):
+                for f, c, lines in zip(fast, counts, lines_of_unsafe, strict=True):
                     flags = count_values(f.plan, batch.values, c, first)
-                    if flags is not None:
+                    if lines is not None and flags is not None:
                         lines.update(first + i for i in
                                      ((flags & UNSAFE) != 0).arg_true().to_list())
                 pos = len(text)
         if pos < len(text) or reader.pending:
-            read = list(reader.read(chunk, pos))
-            for scanner, c, lines in zip(scanners, counts, unsafe, strict=True):
+            read: Iterable[Record] = reader.read(chunk, pos)
+            if len(scanners) > 1:
+                read = list(read)  # every scanner reads the same records
+            for scanner, c, lines in zip(scanners, counts, lines_of_unsafe, strict=True):
                 scanner.records(read, c, lines)
         pos = 0
         if progress is not None:
@@ -251,9 +259,6 @@ class _FastScan:
         raw = data if pos == 0 and codec == "utf-8" else text[pos:].encode("utf-8")
         return records.plain_batch(raw, self.layout.delimiter, self.ncols, self.selected,
                                    self.layout.trailing)
-
-    def count(self, batch: PlainBatch, c: Counts, first_line: int) -> None:
-        count_values(self.plan, batch.values, c, first_line)
 
 
 def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
@@ -465,28 +470,3 @@ class _Scanner:
                         c.fixable += 1
                         if not row_flags & LOSSY:
                             c.lossless += 1
-
-
-def _run(scanner: _Scanner, reader: ExactReader, stream: ResumedStream, c: Counts,
-         first_pos: int, progress: Progress | None, total: int | None,
-         fast: _FastScan | None = None) -> None:
-    """Count every chunk of ``stream`` (the first one from ``first_pos``): on the column kernel
-    when ``fast`` is given and the chunk is plain, else with the exact reader (which carries a
-    record still open at a chunk's end into the next chunk)."""
-    pos = first_pos
-    for chunk in stream:
-        text, data, _, lines_before = chunk
-        if fast is not None and not reader.pending and pos < len(text):
-            batch = fast.batch(text, data, pos, stream.stream.codec)
-            if batch is not None:
-                # a plain batch holds one record per line: its first one starts here
-                fast.count(batch, c, lines_before + text.count("\n", 0, pos) + 1)
-                pos = len(text)
-        if pos < len(text) or reader.pending:
-            scanner.records(reader.read(chunk, pos), c)
-        pos = 0
-        if progress is not None:
-            progress(stream.bytes_done, total)
-    scanner.flush(c)
-    reader.finish()
-    c.rows += reader.skipped

@@ -414,20 +414,33 @@ class Normalizer:
         if self._compiled_name is not None:
             self._live += 1
             if self._live > _LIVE_BEFORE_COMPILED:
-                row = _tables.resolved(self._compiled_name).get(unit)
+                row = self.compiled_row(unit)
         if row is not None:
-            replacement, rules, flags, mj, alternatives = row.split("\t")
-            fallback = "F" in flags
-            if fallback:
-                replacement = unit if self.fallback == "keep" else self.fallback_char
-            found = UnitOutcome(unit, replacement, tuple(rules.split(">")), fallback,
-                                "R" in flags, mj or None,
-                                tuple(alternatives.split("|")) if alternatives else ())
+            replacement, rules, fallback, review, mj, alternatives = row
+            found = UnitOutcome(unit, replacement, tuple(rules.split(">")), fallback, review,
+                                mj, alternatives)
         else:
             res = self._resolve(unit)
             found = UnitOutcome(unit, res.replacement, tuple(s.rule for s in res.steps),
                                 res.fallback, res.review, res.mj, res.alternatives)
         return self._remember(found)
+
+    def compiled_row(self, unit: str
+                     ) -> tuple[str, str, bool, bool, str | None, tuple[str, ...]] | None:
+        """``unit``'s compiled decision, when the built-in target's table has it (see
+        :attr:`compiled_target`): ``(replacement, rules joined by ">", fallback, review, MJ id,
+        alternatives)``, the replacement of a fallback being this plan's."""
+        if self._compiled_name is None:
+            return None
+        row = _tables.resolved(self._compiled_name).get(unit)
+        if row is None:
+            return None
+        replacement, rules, flags, mj, alternatives = row.split("\t")
+        fallback = "F" in flags
+        if fallback:
+            replacement = unit if self.fallback == "keep" else self.fallback_char
+        return (replacement, rules, fallback, "R" in flags, mj or None,
+                tuple(alternatives.split("|")) if alternatives else ())
 
     def _remember(self, found: UnitOutcome) -> UnitOutcome:
         if len(self._outcomes) >= _CACHE_LIMIT:
@@ -465,16 +478,10 @@ class Normalizer:
         found = self._outcomes.get(unit)
         if found is not None:
             return found.replacement, found.fallback
-        if len(unit) == 1 and is_private_use(unit) and self.gaiji.get(unit) is None:
-            # resolve_gaiji stops every private-use code no table defines: unmapped-gaiji
-            return (unit if self.fallback == "keep" else self.fallback_char), True
-        if self._compiled_name is not None and self._live >= _LIVE_BEFORE_COMPILED:
-            row = _tables.resolved(self._compiled_name).get(unit)
+        if self._live >= _LIVE_BEFORE_COMPILED:
+            row = self.compiled_row(unit)
             if row is not None:
-                replacement, _rules, flags = row.split("\t", 3)[:3]
-                if "F" in flags:
-                    return (unit if self.fallback == "keep" else self.fallback_char), True
-                return replacement, False
+                return row[0], row[2]
         res = self.outcome(unit)
         return res.replacement, res.fallback
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import PurePath
 from typing import Any
 
-from . import _tables
 from .counting import Counts
 from .gaiji import is_private_use
 from .invisible import classify
@@ -216,24 +215,17 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
         for e in c.review_examples]
     target = normalizer.target
     stats = []
-    # a built-in target with the default options: the compiled rows answer directly (what
-    # Normalizer.outcome reads from them, without building an outcome per unit)
-    compiled = normalizer.compiled_target
-    rows = _tables.resolved(compiled) if compiled is not None else {}
-    fallback_text = normalizer.fallback_char
     for unit, count in c.chars.items():
-        row = rows.get(unit)
+        # a built-in target with the default options: its compiled row answers, without an
+        # outcome object per unit
+        row = normalizer.compiled_row(unit)
         if row is not None:
-            replacement, rules, flags, mj, alternatives = row.split("\t")
-            fallback = "F" in flags
-            if fallback:
-                replacement = unit if normalizer.fallback == "keep" else fallback_text
+            replacement, rules, fallback, _review, mj, alternatives = row
             stats.append(CharStat(
                 char=unit, codepoint=" ".join(f"U+{ord(x):04X}" for x in unit), count=count,
-                replacement=replacement, rule=rules.rpartition(">")[2], steps=rules,
-                mj=mj or None, category=_category(unit), in_target=unit in target,
-                fallback=fallback,
-                alternatives=tuple(alternatives.split("|")) if alternatives else ()))
+                replacement=replacement, rule=rules.rpartition(">")[2], steps=rules, mj=mj,
+                category=_category(unit), in_target=unit in target, fallback=fallback,
+                alternatives=alternatives))
             continue
         out = normalizer.outcome(unit)
         stats.append(CharStat(
