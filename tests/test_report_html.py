@@ -372,3 +372,18 @@ def test_a_browser_renders_the_page(tmp_path: Path, sample: tuple) -> None:
                    capture_output=True, timeout=120, check=False)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 20_000  # more than a blank page
+
+
+def test_staged_targets_have_their_own_section() -> None:
+    # the staged case: rows per target from one pass, and those that pass one system
+    # and fail the next
+    report = scan_file(SAMPLE, target=["jisx0213", "jisx0208-1983"], gaiji=str(GAIJI))
+    page = Page(render(report))
+    rows = page.body_rows("stage-table")
+    assert [(r[1], r[2], r[6]) for r in rows] == [
+        (s["target"], f"{s['unsafe_rows']:,}",
+         "-" if s["newly_unsafe_rows"] is None else f"{s['newly_unsafe_rows']:,}")
+        for s in report.stages]
+    bars = {b["data-target"]: int(b["data-count"] or 0) for b in page.bars if b.get("data-target")}
+    assert bars == {s["target"]: s["unsafe_rows"] for s in report.stages}
+    assert "stage-table" not in Page(render(scan_file(SAMPLE))).tables

@@ -212,6 +212,7 @@ def render(report: ScanReport, *, top: int | None = None, gaiji: Sequence[str] =
         "</header>",
         _totals(report, gaiji, target_description),
         _outcomes(report),
+        _stages(report),
         _characters(report, top),
         _review(report),
         _next(report, options),
@@ -321,6 +322,50 @@ def _outcomes(r: ScanReport) -> str:
             + f"<p class=\"legend note\">{legend}</p>\n"
             f'<table id="outcome-table"><thead><tr><th></th><th class="num">total</th>{head}'
             f"</tr></thead>\n<tbody>\n{rows}\n</tbody></table>\n</section>")
+
+
+def _stages(r: ScanReport) -> str:
+    """Staged targets (``scan --target A --target B``): rows by outcome per target, and the
+    rows that render in one and not in the next; empty for one target."""
+    if not r.stages:
+        return ""
+    label_w, bar_w, num_w, bar_h, gap = 190, 520, 150, 14, 6
+    width = label_w + bar_w + num_w
+    shapes = []
+    for k, st in enumerate(r.stages):
+        y = k * (bar_h + gap)
+        n, total = st["unsafe_rows"], r.rows
+        w = bar_w * n / total if total else 0.0
+        if n and w < 2:
+            w = 2.0
+        shapes.append(
+            f'<text x="{label_w - 8}" y="{y + bar_h - 3}" text-anchor="end">'
+            f"{_t(st['target'])}</text>"
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" class="bar o-fallback" '
+            f'data-target="{_a(st["target"])}" data-count="{n}"><title>{_a(st["target"])}: '
+            f"unsafe {_n(n)} ({_pct(n, total)})</title></rect>"
+            f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h - 3}">{_n(n)} '
+            f"({_pct(n, total)})</text>")
+    height = len(r.stages) * (bar_h + gap)
+    svg = (f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'aria-label="unsafe rows per target">\n' + "\n".join(shapes) + "\n</svg>")
+    rows = "\n".join(
+        f"<tr><td>{k + 1}</td><td>{_t(st['target'])}</td>"
+        + "".join(f'<td class="num">{_n(st[key])}</td>'
+                  for key in ("unsafe_rows", "fixable_rows", "fallback_rows", "review_rows"))
+        + '<td class="num">'
+        + ("-" if st["newly_unsafe_rows"] is None else _n(st["newly_unsafe_rows"]))
+        + "</td></tr>"
+        for k, st in enumerate(r.stages))
+    return ('<section id="stages">\n<h2>Targets in turn</h2>\n'
+            '<p class="note">Unsafe rows per target, read in one pass; the last column counts '
+            "the rows that render in the previous target and not in this one.</p>\n"
+            f"{svg}\n"
+            '<table id="stage-table"><thead><tr><th>stage</th><th>target</th>'
+            '<th class="num">unsafe</th><th class="num">fixable</th>'
+            '<th class="num">fallback</th><th class="num">review</th>'
+            '<th class="num">render in the previous, not here</th></tr></thead>\n'
+            f"<tbody>\n{rows}\n</tbody></table>\n</section>")
 
 
 def _characters(r: ScanReport, top: int | None) -> str:
