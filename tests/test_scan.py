@@ -545,3 +545,22 @@ def test_long_values_are_counted_but_not_cached(tmp_path):
     report = scan_file(path)
     assert report.unsafe_rows == 4
     assert {s.char: s.count for s in report.chars} == {"髙": 4}
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=4), count=st.integers(0, 10**12), flags=st.booleans(),
+       mj=st.none() | st.text(max_size=8), sjis=st.none() | st.text(max_size=4),
+       alternatives=st.lists(st.text(max_size=3), max_size=3))
+def test_char_line_is_what_json_dumps_writes(text: str, count: int, flags: bool,
+                                             mj: str | None, sjis: str | None,
+                                             alternatives: list[str]) -> None:
+    # The report writes each character's line itself (a report may hold tens of thousands):
+    # it must be byte for byte what json.dumps writes for the same dict, quotes, backslashes,
+    # controls and lone surrogates included.
+    from mojinorm.report import CharStat
+
+    stat = CharStat(char=text or "x", codepoint="U+0078", count=count, replacement=text,
+                    rule="no-mapping", steps=text, mj=mj, category="gaiji",
+                    in_target=flags, fallback=not flags, alternatives=tuple(alternatives),
+                    sjis=sjis)
+    assert stat.to_json() == json.dumps(stat.to_dict(), ensure_ascii=False)

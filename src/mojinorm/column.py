@@ -471,14 +471,16 @@ def unsafe_chars(values: pl.Series, target: TargetLike = "jisx0208") -> pl.Serie
     return extended.gather(pos_all).alias(s.name)
 
 
-def unit_flags(values: pl.Series, plan: ColumnPlan,
-               flags_of: Callable[[UnitOutcome], int]) -> tuple[pl.Series, Counter[str]]:
+def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutcome], int],
+               memo: dict[str, int] | None = None) -> tuple[pl.Series, Counter[str]]:
     """For each value, the bitwise OR of ``flags_of(Normalizer.outcome(unit))`` over the units
     the normalizer changes (0 for a value it leaves alone, null for null), and how many times
     each such unit occurs in ``values``.
 
     Equals the OR over ``Normalizer.explain(value).changes`` per value (scan's counting);
-    rows whose units pair up by context go per name.
+    rows whose units pair up by context go per name.  ``memo`` (unit -> flags, -1 for a unit
+    the target keeps) carries the answers from one batch to the next: give the same dict for
+    the same ``flags_of``.
     """
     s = as_strings(values)
     counts: Counter[str] = Counter()
@@ -487,56 +489,75 @@ def unit_flags(values: pl.Series, plan: ColumnPlan,
     if work is None:
         return zeros, counts
     normalizer = plan.normalizer
-    keys = _units(work, normalizer.target.visible_chars)
-    table = plan.table(keys, changes=False)
-    key_series = table["unit"]
-    # flags_of depends on what the outcome says, not on the unit itself (but for the target's
-    # membership): call it once per distinct kind of outcome.
-    target = normalizer.target
-    # membership asked per distinct unit (a series of the whole target costs per call what
-    # mj's 65,000 units cost)
-    kinds = table.select("rule", "review", "fallback", "inside").with_columns(
-        member=pl.Series([u in target for u in table["unit"].to_list()], dtype=pl.Boolean),
-    ).with_row_index("i")
-    flag_of_kind: dict[tuple[object, ...], int] = {}
-    per_key = []
-    for i, rule, review, fallback, inside, member in kinds.iter_rows():
-        kind = (rule, review, fallback, inside, member)
-        value = flag_of_kind.get(kind)
-        if value is None:
-            if inside:
-                value = 0
-            else:
-                unit = keys[i]
-                value = flags_of(UnitOutcome(unit, "", (rule,), fallback, review))
-                # membership is the only property of the unit itself flags_of may read
-                assert (unit in target) == member
-            flag_of_kind[kind] = value
-        per_key.append(value)
-    mapped = _per_token(work.tokens, key_series, per_key, pl.UInt8, 0)
-    row = mapped.list.eval(pl.element().bitwise_or()).list.first().fill_null(0)
-    tokens = work.tokens
+    if memo is None:
+        memo = {}
+    # The units of the work rows, one row each: the tokens outside the visible target (a code
+    # point the guard finds, or a base with its selector or voiced mark).  Rows whose units
+    # pair up by context go per name, below.
+    rows = pl.DataFrame({"r": pl.int_range(work.tokens.len(), eager=True, dtype=pl.UInt32),
+                         "t": work.tokens})
+    if work.context is not None:
+        rows = rows.filter(~work.context)
+    token = pl.col("t")
+    pairs = rows.lazy().explode("t").filter(
+        token.str.contains(plan.patterns.guard) | (token.str.len_chars() > 1)).collect()
+    row = pl.repeat(0, work.tokens.len(), dtype=pl.UInt8, eager=True)
+    if pairs.height:
+        per_unit = pairs.group_by("t").len()
+        keys = per_unit["t"].to_list()
+        new = [u for u in keys if u not in memo]
+        if new:
+            memo.update(_flags_of_units(new, normalizer, flags_of))
+        key_flags = [memo[u] for u in keys]
+        for unit, n, f in zip(keys, per_unit["len"].to_list(), key_flags, strict=True):
+            if f >= 0:  # a unit the target keeps (an IVS of mj) is not counted
+                counts[unit] += n
+        flag_frame = per_unit.select(
+            "t", f=pl.Series(key_flags, dtype=pl.Int16).clip(0).cast(pl.UInt8))
+        per_row = (pairs.lazy().join(flag_frame.lazy(), on="t", how="left")
+                   .group_by("r").agg(pl.col("f").bitwise_or()).collect())
+        row = row.scatter(per_row["r"], per_row["f"])
     if work.context is not None:
         pos = work.context.arg_true()
-        results = [normalizer.explain(t) for t in work.texts.gather(pos).to_list()]
         flags = []
-        for r in results:
+        for text in work.texts.gather(pos).to_list():
             value_flags = 0
-            for c in r.changes:
+            for c in normalizer.explain(text).changes:
                 value_flags |= flags_of(normalizer.outcome(c.original))
                 counts[c.original] += 1
             flags.append(value_flags)
         row = row.scatter(pos, pl.Series(flags, dtype=pl.UInt8))
-        tokens = tokens.filter(~work.context)
-    units = tokens.explode()
-    # only the units the normalizer changes: a unit the target keeps (an IVS of mj) is a key
-    # too, with flags 0, and is not counted
-    changed = table.filter(~pl.col("inside"))["unit"]
-    units = units.filter(units.is_in(changed.implode()))
-    if units.len():
-        for unit, n in units.value_counts().iter_rows():
-            counts[unit] += n
     return zeros.scatter(work.idx, row), counts
+
+
+def _flags_of_units(units: list[str], normalizer: Normalizer,
+                    flags_of: Callable[[UnitOutcome], int]) -> dict[str, int]:
+    """``flags_of`` for each of ``units`` (-1 for a unit the target keeps), called once per
+    distinct kind of outcome: flags depend on what the outcome says, and on the unit itself
+    only through the target's membership.  A built-in target's compiled row answers without
+    running the pipeline."""
+    target = normalizer.target
+    kept = target.visible_chars
+    sequences = target.sequences
+    flag_of_kind: dict[tuple[object, ...], int] = {}
+    out: dict[str, int] = {}
+    for unit in units:
+        if unit in kept or unit in sequences:
+            out[unit] = -1
+            continue
+        row = normalizer.compiled_row(unit)
+        if row is not None:
+            rule, fallback, review = row[1].rpartition(">")[2], row[2], row[3]
+        else:
+            o = normalizer.outcome(unit)
+            rule, fallback, review = o.rule, o.fallback, o.review
+        kind = (rule, review, fallback, unit in target)
+        value = flag_of_kind.get(kind)
+        if value is None:
+            value = flags_of(UnitOutcome(unit, "", (rule,), fallback, review))
+            flag_of_kind[kind] = value
+        out[unit] = value
+    return out
 
 
 # --------------------------------------------------------------------------- normalizing

@@ -216,7 +216,7 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
                 # a plain batch holds one record per line: its first one starts here
                 first = lines_before + text.count("\n", 0, pos) + 1
                 for f, c, lines in zip(fast, counts, lines_of_unsafe, strict=True):
-                    flags = count_values(f.plan, batch.values, c, first)
+                    flags = count_values(f.plan, batch.values, c, first, f.memo)
                     if lines is not None and flags is not None:
                         lines.update(first + i for i in
                                      ((flags & UNSAFE) != 0).arg_true().to_list())
@@ -249,6 +249,7 @@ class _FastScan:
         from . import column
 
         self.plan = column.column_plan(normalizer)
+        self.memo: dict[str, int] = {}  # unit -> flags, across batches
         self.target = normalizer.target
         self.layout = layout
         self.ncols = layout.ncols
@@ -262,11 +263,13 @@ class _FastScan:
 
 
 def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
-                 first_line: int | None = None) -> pl.Series | None:
+                 first_line: int | None = None,
+                 memo: dict[str, int] | None = None) -> pl.Series | None:
     """Add the rows of ``values`` (the selected columns, in selection order, as strings) to
     ``c`` on the column kernel: each distinct unit decided once, every row counted by polars.
     The counting rules are those of the exact path (see the module docstring).  Row ``i`` is
-    on line ``first_line + i`` (one record per line; default: the rows counted so far + 1)."""
+    on line ``first_line + i`` (one record per line; default: the rows counted so far + 1).
+    ``memo``: the units' flags known from earlier batches (``column.unit_flags``)."""
     import polars as pl
 
     from .column import unit_flags
@@ -281,7 +284,7 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
     # their decisions run once per batch whatever the number of columns (a polars query per
     # column costs milliseconds, and a 5,000-column file makes that minutes).
     stacked = pl.concat([values.to_series(j).alias("v") for j in range(width)])
-    flags, chars = unit_flags(stacked, plan, lambda out: outcome_flags(out, target))
+    flags, chars = unit_flags(stacked, plan, lambda out: outcome_flags(out, target), memo)
     c.chars.update(chars)
     f = pl.col("f")
     frame = pl.DataFrame({"f": flags}).with_columns(

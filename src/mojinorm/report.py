@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shlex
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import PurePath
 from typing import Any
@@ -28,6 +28,9 @@ from .units import is_variation_selector
 
 __all__ = ["CharStat", "NormalizeSummary", "ReviewRow", "ScanReport", "fill_report",
            "next_command", "shift_jis_codes"]
+
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -67,6 +70,21 @@ class CharStat:
         if self.sjis is not None:
             out["sjis"] = self.sjis
         return out
+
+    def to_json(self) -> str:
+        """``json.dumps(self.to_dict(), ensure_ascii=False)``, written directly: a report may
+        hold tens of thousands of characters, and ``dumps`` sets up an encoder per call."""
+        q = _quote
+        alternatives = ", ".join(map(q, self.alternatives))
+        sjis = "" if self.sjis is None else f", \"sjis\": {q(self.sjis)}"
+        return (f'{{"char": {q(self.char)}, "codepoint": {q(self.codepoint)}, '
+                f'"count": {self.count:d}, "replacement": {q(self.replacement)}, '
+                f'"rule": {q(self.rule)}, "steps": {q(self.steps)}, '
+                f'"mj": {"null" if self.mj is None else q(self.mj)}, '
+                f'"category": {q(self.category)}, '
+                f'"in_target": {"true" if self.in_target else "false"}, '
+                f'"fallback": {"true" if self.fallback else "false"}, '
+                f'"fix": {q(self.fix)}, "alternatives": [{alternatives}]{sjis}}}')
 
 
 @dataclass
@@ -145,14 +163,18 @@ class ScanReport:
     def to_json(self, top: int | None = None) -> str:
         """``to_dict`` as JSON: indented, one line per character and per review row (the C
         encoder does those)."""
-        d = self.to_dict(top)
-        lists = {key: d.pop(key) for key in ("review_examples", "chars")}
+        d = self.to_dict(top=0)
+        chars = self.chars if top is None else self.chars[:top]
+        lists = {"review_examples": [json.dumps(r, ensure_ascii=False)
+                                     for r in d.pop("review_examples")],
+                 "chars": [c.to_json() for c in chars]}
+        del d["chars"]
         out = json.dumps(d, ensure_ascii=False, indent=2)[:-2]
         for key, items in lists.items():
             if not items:
                 out += f',\n  "{key}": []'
                 continue
-            lines = ",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in items)
+            lines = ",\n".join("    " + line for line in items)
             out += f',\n  "{key}": [\n' + lines + "\n  ]"
         return out + "\n}"
 

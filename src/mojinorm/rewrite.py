@@ -600,6 +600,7 @@ class _FastWrite:
 
         self.w = writer
         self.plan = column.column_plan(writer.normalizer)
+        self.flag_memo: dict[str, int] = {}  # unit -> fallback/review flags, across batches
         columns: list[int] = []
         for o in writer.outputs:
             for i in (o.column, o.reading):
@@ -676,7 +677,7 @@ class _FastWrite:
                                      outputs=("normalized", "changes"))
             except UnmappableCharacter:
                 return False  # the exact reader raises it with the line
-            flags, _ = column.unit_flags(values, self.plan, _fallback_review)
+            flags, _ = column.unit_flags(values, self.plan, _fallback_review, self.flag_memo)
             done = self._pieces(values, out["normalized"], out["changes"], flags,
                                 pl.concat([force] * len(names)), d)
             value_changed = done["changed"]
