@@ -30,7 +30,7 @@ __all__ = ["CharStat", "NormalizeSummary", "ReviewRow", "ScanReport", "fill_repo
            "next_command", "shift_jis_codes"]
 
 
-_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 
 
 @dataclass
