@@ -69,6 +69,37 @@ def test_line_end_evidence_does_not_depend_on_block_boundaries(data: bytes, cuts
     assert (split.lf, split.cr, split.inside) == (whole.lf, whole.cr, whole.inside)
 
 
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b'"', b"a", b","]), max_size=60)
+       .map(b"".join), block=st.integers(1, 9))
+def test_whole_file_scan_agrees_with_one_quote_aware_count(data: bytes, block: int) -> None:
+    """scan_line_ends skips the quote-aware count for files without a CR and for files whose
+    every CR and LF is a CRLF: its answer (line ends, or the conflict) is still the one the
+    quote-aware count of the whole file gives, whatever the block size."""
+    whole = LineEndEvidence()
+    whole.feed(data, final=True)
+    try:
+        expected: object = (whole.decide(), whole.line_ends)
+    except csvio.InputError:
+        expected = csvio.InputError
+    saved = csvio.EOL_BLOCK
+    csvio.EOL_BLOCK = block
+    try:
+        found = csvio.scan_line_ends(io.BytesIO(b"xy" + data), 2)
+        got: object = (found.decide(), found.line_ends)
+    except csvio.InputError:
+        got = csvio.InputError
+    finally:
+        csvio.EOL_BLOCK = saved
+    pairs = data.count(b"\r\n")
+    if whole.lf == whole.cr == 0 and pairs and data.count(b"\r") == pairs == data.count(b"\n"):
+        # every line end of the file is a CRLF inside one quoted field that never closes: no
+        # record ends, and the quote-free count calls the file CRLF (the record separator,
+        # LF, is the same)
+        expected = (b"\n", "CRLF")
+    assert got == expected
+
+
 def test_whole_file_decides_not_its_head(tmp_path, monkeypatch):
     """A regular file's line ends come from all of it: a CR-only file whose first window holds
     only an open quoted field with line feeds is still CR-only."""

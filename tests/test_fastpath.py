@@ -57,7 +57,9 @@ def test_fast_and_exact_readers_agree_on_the_corpus(name: str, target: str,
 _CELLS = st.one_of(
     st.sampled_from(["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "葛\U000e0102", "𠮷田", "",
                      "a,b", 'say "hi"', "x\ny", "\u200b", "\t", "〓", "●", "ｶﾀｶﾅ", " ",
-                     "\r", "＝", "德\U000e0101", "\u00a0花子"]),
+                     "\r", "＝", "德\U000e0101", "\u00a0花子",
+                     # a record starting with U+FEFF: polars takes it for a byte-order mark
+                     "\ufeff", "\ufeff山田"]),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=4),
 )
 
@@ -311,3 +313,12 @@ def test_report_characters_from_compiled_rows_equal_the_outcomes(
         live = scan_mod.scan_file(SAMPLE, target=target, fallback=fallback).to_dict()["chars"]
     assert fast == live
     assert len(fast) >= 5  # the sample has that many offending units even in mj
+
+
+def test_a_last_record_of_a_lone_feff_is_counted(tmp_path: Path) -> None:
+    # "name\n" + U+FEFF: the data batch is U+FEFF alone, which polars reads as an empty file
+    # (it was an internal error); the exact reader counts it as an invisible character.
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"name\n\xef\xbb\xbf")
+    report = scan_mod.scan_file(path)
+    assert (report.rows, report.invisible_rows) == (2, 1)

@@ -357,7 +357,18 @@ def detect_eol(head: bytes, eof: bool = True, name: str = "") -> bytes:
 def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> LineEndEvidence:
     """The line ends of the whole of a seekable ``stream`` from ``start`` (the structure of the
     whole input decides, not its head), checked by :meth:`LineEndEvidence.decide`; leaves the
-    stream at ``start``."""
+    stream at ``start``.
+
+    Most files need no quote-aware count: one without a CR has LF line ends (a pass at
+    ``memchr`` speed; ``lf`` is then left at 0), and one whose every CR and every LF is part
+    of a CRLF has CRLF line ends, inside quoted fields or not.  The others are counted outside
+    quoted fields by :meth:`LineEndEvidence.feed`.
+    """
+    evidence = LineEndEvidence()
+    if not _holds_cr(stream, start) or _all_crlf(stream, start, evidence):
+        stream.seek(start)
+        evidence.decide(name)
+        return evidence
     evidence = LineEndEvidence()
     stream.seek(start)
     while True:
@@ -369,6 +380,38 @@ def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> LineEndEvide
     stream.seek(start)
     evidence.decide(name)
     return evidence
+
+
+def _holds_cr(stream: BinaryIO, start: int) -> bool:
+    stream.seek(start)
+    while True:
+        block = stream.read(EOL_BLOCK)
+        if not block:
+            return False
+        if b"\r" in block:
+            return True
+
+
+def _all_crlf(stream: BinaryIO, start: int, evidence: LineEndEvidence) -> bool:
+    """True when every CR and every LF from ``start`` is part of a CRLF; then ``evidence``
+    holds the counts (no lone CR: quoting cannot change the answer)."""
+    stream.seek(start)
+    cr = lf = crlf = 0
+    last = b""
+    while True:
+        block = stream.read(EOL_BLOCK)
+        if not block:
+            break
+        cr += block.count(b"\r")
+        lf += block.count(b"\n")
+        crlf += block.count(b"\r\n") + (last == b"\r" and block.startswith(b"\n"))
+        if cr != crlf + block.endswith(b"\r") or lf != crlf:
+            return False
+        last = block[-1:]
+    if cr != crlf:
+        return False
+    evidence.lf = evidence.crlf = crlf
+    return True
 
 
 # ---------------------------------------------------------------------------- encodings

@@ -974,7 +974,9 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
     plain too (``PlainBatch.tail``); a batch mixing both widths goes to the exact reader."""
     import polars as pl
 
-    if not data:
+    if not data or data.startswith(b"\xef\xbb\xbf"):
+        # polars takes U+FEFF at the start of a buffer for a byte-order mark (and a buffer of
+        # it alone for an empty file): a record starting with one goes to the exact reader
         return None
     crlf = b"\r" in data
     if crlf:

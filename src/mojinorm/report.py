@@ -15,6 +15,7 @@ import shlex
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from pathlib import PurePath
 from typing import Any
 
@@ -236,34 +237,27 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
         ReviewRow(e.line, tuple(names[j] for j in e.columns), e.units)
         for e in c.review_examples]
     target = normalizer.target
+    compiled_row = normalizer.compiled_row
     stats = []
     for unit, count in c.chars.items():
+        codepoint = f"U+{ord(unit):04X}" if len(unit) == 1 else \
+            " ".join(f"U+{ord(x):04X}" for x in unit)
         # a built-in target with the default options: its compiled row answers, without an
         # outcome object per unit
-        row = normalizer.compiled_row(unit)
+        row = compiled_row(unit)
         if row is not None:
             replacement, rules, fallback, _review, mj, alternatives = row
-            stats.append(CharStat(
-                char=unit, codepoint=" ".join(f"U+{ord(x):04X}" for x in unit), count=count,
-                replacement=replacement, rule=rules.rpartition(">")[2], steps=rules, mj=mj,
-                category=_category(unit), in_target=unit in target, fallback=fallback,
-                alternatives=alternatives))
+            stats.append(CharStat(unit, codepoint, count, replacement,
+                                  rules.rpartition(">")[2], rules, mj, _category(unit),
+                                  unit in target, fallback, alternatives))
             continue
         out = normalizer.outcome(unit)
-        stats.append(CharStat(
-            char=unit,
-            codepoint=" ".join(f"U+{ord(x):04X}" for x in unit),
-            count=count,
-            replacement=out.replacement,
-            rule=out.rule,
-            steps=">".join(out.rules),
-            mj=out.mj,
-            category=_category(unit),
-            in_target=unit in target,
-            fallback=out.fallback,
-            alternatives=out.alternatives,
-        ))
-    stats.sort(key=lambda s: (-s.count, s.char))  # str order is code point order
+        stats.append(CharStat(unit, codepoint, count, out.replacement, out.rule,
+                              ">".join(out.rules), out.mj, _category(unit), unit in target,
+                              out.fallback, out.alternatives))
+    # by count, then code point (str order): two stable sorts with C keys
+    stats.sort(key=attrgetter("char"))
+    stats.sort(key=attrgetter("count"), reverse=True)
     report.chars = stats
 
 
@@ -271,13 +265,13 @@ def _category(unit: str) -> str:
     """What kind of offending unit: ``invisible``, ``gaiji`` (private use),
     ``variation-sequence``, ``compatibility-ideograph`` or ``outside-target``."""
     first = unit[0]
+    cp = ord(first)
+    if 0xE000 <= cp <= 0xF8FF or 0xF0000 <= cp <= 0x10FFFD:  # gaiji.is_private_use, inlined
+        return "gaiji"
     if classify(first) is not None:
         return "invisible"
-    if is_private_use(first):
-        return "gaiji"
     if len(unit) > 1 and is_variation_selector(unit[-1]):
         return "variation-sequence"
-    cp = ord(first)
     if (0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F) and \
             unicodedata.normalize("NFC", first) != first:
         return "compatibility-ideograph"
