@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from .column import ColumnPlan
+    from .csvio import Chunk
     from .records import PlainBatch
 
 __all__ = [
@@ -209,19 +210,19 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
     scanners = [_Scanner(n, layout) for n in normalizers]
     pos = layout.data_pos
     for chunk in stream:
-        text, data, _, lines_before = chunk
-        if fast and not reader.pending and pos < len(text):
-            batch = fast[0].batch(text, data, pos, stream.stream.codec)
+        rest = records.has_records(chunk, pos)
+        if fast and not reader.pending and rest:
+            batch = fast[0].batch(chunk, pos, stream.stream.codec)
             if batch is not None:
                 # a plain batch holds one record per line: its first one starts here
-                first = lines_before + text.count("\n", 0, pos) + 1
+                first = records.line_at(chunk, pos)
                 for f, c, lines in zip(fast, counts, lines_of_unsafe, strict=True):
                     flags = count_values(f.plan, batch.values, c, first, f.memo)
                     if lines is not None and flags is not None:
                         lines.update(first + i for i in
                                      ((flags & UNSAFE) != 0).arg_true().to_list())
-                pos = len(text)
-        if pos < len(text) or reader.pending:
+                rest = False
+        if rest or reader.pending:
             read: Iterable[Record] = reader.read(chunk, pos)
             if len(scanners) > 1:
                 read = list(read)  # every scanner reads the same records
@@ -255,10 +256,11 @@ class _FastScan:
         self.ncols = layout.ncols
         self.selected = layout.selected if layout.delimiter is not None else (0,)
 
-    def batch(self, text: str, data: bytes, pos: int, codec: str | None) -> PlainBatch | None:
-        """The plain batch of ``text[pos:]``, or None when the exact reader must take it."""
-        raw = data if pos == 0 and codec == "utf-8" else text[pos:].encode("utf-8")
-        return records.plain_batch(raw, self.layout.delimiter, self.ncols, self.selected,
+    def batch(self, chunk: Chunk, pos: int, codec: str | None) -> PlainBatch | None:
+        """The plain batch of ``chunk`` from text index ``pos``, or None when the exact
+        reader must take it."""
+        return records.plain_batch(records.utf8_from(chunk, pos, codec),
+                                   self.layout.delimiter, self.ncols, self.selected,
                                    self.layout.trailing)
 
 

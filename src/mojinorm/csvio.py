@@ -44,8 +44,9 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal, Protocol
@@ -74,9 +75,37 @@ SWAP_EOL = bytes.maketrans(b"\r\n", b"\n\r")
 SWAP_EOL_STR = str.maketrans("\r\n", "\n\r")
 QUOTE = '"'
 
-#: What :class:`DecodedStream` yields: ``(text, data, final, lines_before)``, the decoded text
-#: of a chunk, its raw bytes, whether it is the last one and the LF count before it.
-Chunk = tuple[str, bytes, bool, int]
+class Chunk:
+    """What :class:`DecodedStream` yields: whole lines of the input as raw bytes (``data``),
+    whether they are the last ones (``final``), the LF count before them (``lines_before``)
+    and their ``text``, decoded when first asked for: a UTF-8 batch the column kernel reads
+    whole is validated by polars and never decoded in Python (a byte it refuses sends the
+    batch to the exact reader, which asks for the text, and the decoding error names the
+    byte)."""
+
+    __slots__ = ("data", "final", "lines_before", "_text", "_decode")
+
+    def __init__(self, data: bytes, final: bool, lines_before: int, text: str | None = None,
+                 decode: Callable[[], str] | None = None) -> None:
+        assert (text is None) != (decode is None)
+        self.data = data
+        self.final = final
+        self.lines_before = lines_before
+        self._text = text
+        self._decode = decode
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            assert self._decode is not None
+            self._text = self._decode()
+            self._decode = None
+        return self._text
+
+    def joined(self, more: Chunk) -> Chunk:
+        """This chunk followed by ``more`` (the first record continues there)."""
+        return Chunk(self.data + more.data, more.final, self.lines_before,
+                     text=self.text + more.text)
 
 
 class UnclosedQuote(InputError):
@@ -982,14 +1011,17 @@ class DecodedStream:
                     if note:
                         self.notes.append(note)
             view = data.translate(SWAP_EOL) if swap else data
-            text = decode(view, self.codec or "utf-8", name=name, offset=offset,
-                          lines_before=lines, auto=auto, seen_high=seen_high)
+            decoding = partial(decode, view, self.codec or "utf-8", name=name, offset=offset,
+                               lines_before=lines, auto=auto, seen_high=seen_high)
+            # a UTF-8 chunk is decoded when its text is asked for (see Chunk); CP932 now
+            chunk = Chunk(data, final, lines, decode=decoding) \
+                if self.codec in (None, "utf-8") and not swap else \
+                Chunk(data, final, lines, text=decoding())
             if auto and not seen_high:
                 seen_high = not data.isascii()
-            before = lines
             lines += view.count(b"\n")
             self._bytes_done = offset + len(data)
-            yield text, data, final, before
+            yield chunk
 
 
 # ---------------------------------------------------------------------------- delimiter

@@ -150,21 +150,20 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
         fast = records.FAST_PATH and not stream.cr
         pos = layout.data_pos
         for chunk in resumed:
-            text, data, _, lines_before = chunk
-            if fast and not reader.pending and pos < len(text):
-                raw = data if pos == 0 and stream.codec == "utf-8" else \
-                    text[pos:].encode("utf-8")
+            rest = records.has_records(chunk, pos)
+            if fast and not reader.pending and rest:
+                raw = records.utf8_from(chunk, pos, stream.codec)
                 batch = records.plain_batch(raw, layout.delimiter, layout.ncols,
                                             sel if layout.delimiter is not None else (0,),
                                             layout.trailing)
                 if batch is not None:
-                    first = lines_before + text.count("\n", 0, pos) + 1
+                    first = records.line_at(chunk, pos)
                     frame = batch.values
                     parts.append(frame.rename(dict(zip(frame.columns, inner, strict=True)))
                                  .with_columns(pl.int_range(first, first + frame.height,
                                                             dtype=pl.Int64).alias(LINE)))
-                    pos = len(text)
-            if pos < len(text) or reader.pending:
+                    rest = False
+            if rest or reader.pending:
                 for rec in reader.read(chunk, pos):
                     if rec.kind == BLANK:
                         continue

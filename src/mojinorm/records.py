@@ -502,11 +502,30 @@ class ResumedStream:
     @property
     def first_text(self) -> str:
         """The first chunk's text (the whole first record at least)."""
-        return self.first[0]
+        return self.first.text
 
     def __iter__(self) -> Iterator[Chunk]:
         yield self.first
         yield from self.rest
+
+
+def has_records(chunk: Chunk, pos: int) -> bool:
+    """``chunk`` holds records from text index ``pos`` on (after the header in the first
+    chunk; without decoding a chunk read from its start)."""
+    return pos < len(chunk.text) if pos else bool(chunk.data)
+
+
+def line_at(chunk: Chunk, pos: int) -> int:
+    """The line number of text index ``pos`` of ``chunk`` (1-based)."""
+    return chunk.lines_before + (chunk.text.count("\n", 0, pos) if pos else 0) + 1
+
+
+def utf8_from(chunk: Chunk, pos: int, codec: str | None) -> bytes:
+    """``chunk``'s text from index ``pos`` as UTF-8: its own bytes when it is read from its
+    start and is UTF-8 (or ASCII, the encoding not yet known), else encoded from the text."""
+    if pos == 0 and codec in (None, "utf-8"):
+        return chunk.data
+    return chunk.text[pos:].encode("utf-8")
 
 
 def read_layout(stream: DecodedStream, delimiter: str | None, header: bool | None,
@@ -516,18 +535,17 @@ def read_layout(stream: DecodedStream, delimiter: str | None, header: bool | Non
     field of the first record continues)."""
     name = stream.inp.name
     chunks = iter(stream)
-    text, data, final, lines_before = next(chunks)
+    first = next(chunks)
     while True:
         try:
-            layout = _layout(text, final, delimiter, header, columns, name, stream.cr)
-            return layout, ResumedStream(stream, chunks, (text, data, final, lines_before))
+            layout = _layout(first.text, first.final, delimiter, header, columns, name,
+                             stream.cr)
+            return layout, ResumedStream(stream, chunks, first)
         except _NeedMore as more_needed:
-            if len(text) - more_needed.at > csvio.MAX_RECORD:
-                raise record_too_long(RecordParser(more_needed.delimiter), text,
-                                      more_needed.at, lines_before, name) from None
-            more, more_data, final, _ = next(chunks)
-            text += more
-            data += more_data
+            if len(first.text) - more_needed.at > csvio.MAX_RECORD:
+                raise record_too_long(RecordParser(more_needed.delimiter), first.text,
+                                      more_needed.at, first.lines_before, name) from None
+            first = first.joined(next(chunks))
 
 
 def record_too_long(parser: RecordParser, text: str, s: int, lines_before: int,
@@ -549,8 +567,7 @@ def file_notes(layout: Layout, stream: ResumedStream) -> list[str]:
     """The oddities known once the first record is read (see ``ScanReport.notes``): an empty
     file, CR-only line ends, a trailing delimiter layout, repeated header names."""
     notes = []
-    text, _, final, _ = stream.first
-    if not text and final:
+    if not stream.first.text and stream.first.final:
         notes.append("the file is empty")
     if stream.stream.cr:
         notes.append("line ends are CR only (classic Mac OS): read as record ends")
@@ -667,7 +684,7 @@ class ExactReader:
     def header(self, chunk: Chunk) -> Record | None:
         """The first record of the first chunk, as :data:`HEADER` (None for an empty input):
         :func:`read_layout` made sure that chunk holds it whole."""
-        text, data, _, lines_before = chunk
+        text, data, lines_before = chunk.text, chunk.data, chunk.lines_before
         if not text:
             return None
         rec = self._record_at(text, data, 0, 0, True, lines_before, lines_before)
@@ -677,7 +694,8 @@ class ExactReader:
     def read(self, chunk: Chunk, pos: int = 0) -> Iterator[Record]:
         """The complete records of ``chunk`` from text index ``pos`` (a record start: after the
         header in the first chunk), after the record carried from the chunk before."""
-        text, data, final, lines_before = chunk
+        text, data, final, lines_before = chunk.text, chunk.data, chunk.final, \
+            chunk.lines_before
         if self._carry is not None:
             carried, carried_data, lines_before = self._carry
             self._carry = None
@@ -985,7 +1003,10 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
         if not data.count(b"\r") == data.count(b"\r\n") == lf or not data.endswith(b"\n"):
             return None
     terminated = data.endswith(b"\n")
-    lines = lines_of(data)
+    try:
+        lines = lines_of(data)
+    except pl.exceptions.ComputeError:
+        return None  # not UTF-8: the exact reader decodes the batch and names the byte
     if lines is None:
         return None
     if len(data) > MAX_FAST_LINE and lines.str.len_bytes().gt(MAX_FAST_LINE).any():

@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING
 
 from . import csvio, records
 from .changelog import ChangeLog
-from .csvio import DecodedStream, InputError, Writable, atomic_output, open_input, quote_field
+from .csvio import (
+    Chunk,
+    DecodedStream,
+    InputError,
+    Writable,
+    atomic_output,
+    open_input,
+    quote_field,
+)
 from .errors import OptionError
 from .normalizer import Normalizer, UnitOutcome, UnmappableCharacter, kana_change
 from .parquet import is_parquet, normalize_parquet
@@ -399,7 +407,6 @@ class _Writer:
             self.f.write(b"\xef\xbb\xbf")
         first = True
         for chunk in stream:
-            text, data, _, lines_before = chunk
             codec = stream.stream.codec or "utf-8"
             pieces: list[bytes] = []
             pos = bpos = 0
@@ -409,11 +416,11 @@ class _Writer:
                 if header is not None:
                     self._header(header, pieces, codec)
                     pos, bpos = header.end, header.bend
-            if self.fast is not None and not reader.pending and pos < len(text) and \
-                    self.fast.write(text, data, pos, bpos, codec,
-                                    lines_before + text.count("\n", 0, pos), pieces):
-                pos = len(text)
-            if pos < len(text) or reader.pending:
+            rest = records.has_records(chunk, pos)
+            if self.fast is not None and not reader.pending and rest and \
+                    self.fast.write(chunk, pos, bpos, codec, pieces):
+                rest = False
+            if rest or reader.pending:
                 self._records(reader.read(chunk, pos), pieces, codec)
             self.f.write(b"".join(pieces))
             if progress is not None:
@@ -629,19 +636,20 @@ class _FastWrite:
             piece=pl.concat_str([pl.lit(d), _quoted(pl.col("n"), d), pl.lit(d),
                                  _quoted(pl.col("c"), d)]))
 
-    def write(self, text: str, data: bytes, pos: int, bpos: int, codec: str, lines_before: int,
+    def write(self, chunk: Chunk, pos: int, bpos: int, codec: str,
               pieces: list[bytes]) -> bool:
-        """Append the rewritten ``text[pos:]`` to ``pieces``; False when the batch is not plain
-        (or cannot be written exactly this way), and nothing was appended."""
+        """Append the rewritten ``chunk`` from text index ``pos`` (byte index ``bpos``) to
+        ``pieces``; False when the batch is not plain (or cannot be written exactly this way),
+        and nothing was appended."""
         import polars as pl
 
         from . import column
         w = self.w
-        raw = data[bpos:]
+        raw = chunk.data[bpos:]
         if codec == "utf-8":
             utf8 = raw
         else:
-            body = text[pos:]
+            body = chunk.text[pos:]
             if body.encode(codec, "replace") != raw:
                 return False  # bytes that do not round-trip (NEC/IBM duplicates): copy raw
             utf8 = body.encode("utf-8")
@@ -712,7 +720,8 @@ class _FastWrite:
             bad = exc.object[exc.start]
             raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a "
                              f"target that fits the file's encoding", name=w.name,
-                             line=lines_before + joined.count("\n", 0, exc.start) + 1) from None
+                             line=records.line_at(chunk, pos)
+                             + joined.count("\n", 0, exc.start)) from None
         s.rows += batch.height
         s.rows_changed += int(changed.sum())
         return True
