@@ -111,10 +111,18 @@ def _check_column(values: Sequence[str | None], options: dict[str, Any],
             assert (info.value.char, info.value.index, info.value.text) == (
                 exc.char, exc.index, exc.text)
         return
-    frame = column.explain(s, target, reading=r, **kwargs)
+    frame = column.explain(s, target, reading=r, outputs=column.OUTPUTS + ("fallback",),
+                           **kwargs)
     assert frame["normalized"].to_list() == expected[0]
     assert frame["changes"].to_list() == expected[1]
     assert frame["review"].to_list() == expected[2]
+    # fallback: a unit of the value has no mapping (what normalize counts as a fallback
+    # value), whatever the fallback does with it (kana, error: the units of a geta run)
+    units_of = mojinorm.get_normalizer(target, **{**kwargs, "fallback": "geta"})
+    assert frame["fallback"].to_list() == [
+        None if v is None else any(units_of.outcome(c.original).fallback
+                                   for c in units_of.explain(v).changes)
+        for v in values]
 
 
 # --------------------------------------------------------------------------- differential

@@ -564,6 +564,9 @@ def _flags_of_units(units: list[str], normalizer: Normalizer,
 
 #: The outputs of :func:`explain`, in order.
 OUTPUTS = ("normalized", "changes", "review")
+#: What :func:`explain` can give besides: ``fallback``, True when a unit of the value is
+#: replaced by the fallback (what ``normalize`` counts as a fallback value).
+EXTRA_OUTPUTS = ("fallback",)
 
 
 def explain(
@@ -580,12 +583,13 @@ def explain(
     of ``Normalizer.explain`` joined by ``"; "`` (the CLI's ``C_changes`` column) and
     ``review`` is True when any change has ``Change.review``.  Null values stay null.
     ``reading`` is the reading column fallback ``kana`` uses.  ``outputs`` selects the columns
-    to compute.  ``options`` (``fallback``, ``gaiji``, ``rules`` …) go to
-    ``mojinorm.get_normalizer``.
+    to compute (and may ask for :data:`EXTRA_OUTPUTS`).  ``options`` (``fallback``,
+    ``gaiji``, ``rules`` …) go to ``mojinorm.get_normalizer``.
     """
-    unknown = set(outputs) - set(OUTPUTS)
+    unknown = set(outputs) - set(OUTPUTS) - set(EXTRA_OUTPUTS)
     if unknown:
-        raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
+        raise ValueError(f"unknown outputs {sorted(unknown)}; choose from "
+                         f"{OUTPUTS + EXTRA_OUTPUTS}")
     plan = column_plan(target, **options)
     s = as_strings(values)
     if reading is not None:
@@ -621,7 +625,7 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
     normalizer = plan.normalizer
     work = _work(s, plan.patterns)
     if work is None:
-        return _frame(s, outputs, None, None, None, None)
+        return _frame(s, outputs, None, None, None, None, None)
 
     # Once per distinct unit: a join with the compiled decisions, Python for the others (and
     # only for units not seen in an earlier batch).
@@ -646,6 +650,12 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
         flags = table["review"]
         row_review = (_per_token(work.tokens, key_series, flags, pl.Boolean, False).list.any()
                       if flags.any() else pl.repeat(False, work.idx.len(), eager=True))
+    row_fallback = None
+    if "fallback" in outputs:
+        flags = table["fallback"]
+        row_fallback = (_per_token(work.tokens, key_series, flags, pl.Boolean, False)
+                        .list.any() if flags.any()
+                        else pl.repeat(False, work.idx.len(), eager=True))
 
     # Per name: the rows the unit map cannot answer, in row order.
     per_name = work.context
@@ -668,12 +678,20 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
         if row_review is not None:
             row_review = row_review.scatter(pos, pl.Series(
                 [any(c.review for c in r.changes) for r in results], dtype=pl.Boolean))
-    return _frame(s, outputs, work.idx, texts, row_changes, row_review)
+    if row_fallback is not None and work.context is not None:
+        # units that pair up by context: the units the per-name API found (elsewhere a
+        # value's units are its tokens, whoever writes its text)
+        pos = work.context.arg_true()
+        row_fallback = row_fallback.scatter(pos, pl.Series(
+            [any(normalizer.outcome(c.original).fallback
+                 for c in normalizer.explain(text).changes)
+             for text in work.texts.gather(pos).to_list()], dtype=pl.Boolean))
+    return _frame(s, outputs, work.idx, texts, row_changes, row_review, row_fallback)
 
 
 def _frame(s: pl.Series, outputs: tuple[str, ...], idx: pl.Series | None,
            texts: pl.Series | None, row_changes: pl.Series | None,
-           row_review: pl.Series | None) -> pl.DataFrame:
+           row_review: pl.Series | None, row_fallback: pl.Series | None) -> pl.DataFrame:
     """The full columns: the work rows' results scattered over the untouched values."""
     columns = []
     for name in outputs:
@@ -684,9 +702,10 @@ def _frame(s: pl.Series, outputs: tuple[str, ...], idx: pl.Series | None,
             if idx is not None and row_changes is not None:
                 col = col.scatter(idx, row_changes)
         else:
+            flags = row_review if name == "review" else row_fallback
             col = _blank(s, False, pl.Boolean)
-            if idx is not None and row_review is not None:
-                col = col.scatter(idx, row_review)
+            if idx is not None and flags is not None:
+                col = col.scatter(idx, flags)
         columns.append(col.alias(name))
     return pl.DataFrame(columns)
 

@@ -607,7 +607,6 @@ class _FastWrite:
 
         self.w = writer
         self.plan = column.column_plan(writer.normalizer)
-        self.flag_memo: dict[str, int] = {}  # unit -> fallback/review flags, across batches
         columns: list[int] = []
         for o in writer.outputs:
             for i in (o.column, o.reading):
@@ -621,18 +620,19 @@ class _FastWrite:
 
     @staticmethod
     def _pieces(values: pl.Series, normalized: pl.Series, changes: pl.Series,
-                flags: pl.Series, force: pl.Series, d: str) -> pl.DataFrame:
+                fallback: pl.Series, review: pl.Series, force: pl.Series,
+                d: str) -> pl.DataFrame:
         """Per value: changed, fallback, review, and its new fields as written
         (``,normalized,changes``, guarded and quoted)."""
         import polars as pl
 
-        frame = pl.DataFrame({"v": values, "n": normalized, "c": changes, "f": flags,
-                              "force": force})
+        frame = pl.DataFrame({"v": values, "n": normalized, "c": changes,
+                              "fallback": fallback, "review": review, "force": force})
         frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
         return frame.select(
             changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
-            fallback=(pl.col("f") & 1) != 0,
-            review=(pl.col("f") & 2) != 0,
+            fallback=pl.col("fallback").fill_null(False),
+            review=pl.col("review").fill_null(False),
             piece=pl.concat_str([pl.lit(d), _quoted(pl.col("n"), d), pl.lit(d),
                                  _quoted(pl.col("c"), d)]))
 
@@ -682,11 +682,11 @@ class _FastWrite:
                                      if o.reading is not None])
             try:
                 out = column.explain(values, w.normalizer, reading=reading,
-                                     outputs=("normalized", "changes"))
+                                     outputs=("normalized", "changes", "review", "fallback"))
             except UnmappableCharacter:
                 return False  # the exact reader raises it with the line
-            flags, _ = column.unit_flags(values, self.plan, _fallback_review, self.flag_memo)
-            done = self._pieces(values, out["normalized"], out["changes"], flags,
+            done = self._pieces(values, out["normalized"], out["changes"],
+                                out["fallback"], out["review"],
                                 pl.concat([force] * len(names)), d)
             value_changed = done["changed"]
             s.values_changed += int(value_changed.sum())
@@ -703,25 +703,29 @@ class _FastWrite:
                 values, column.kana_hiragana if w.hiragana else column.kana_katakana)
             # the change without the guard: _pieces guards, once, as for names
             changes = column.map_distinct(values, lambda v: kana_change(v, w.hiragana)[1])
-            done = self._pieces(values, normalized, changes,
-                                pl.repeat(0, height, eager=True, dtype=pl.Int64), force, d)
+            no = pl.repeat(False, height, eager=True)
+            done = self._pieces(values, normalized, changes, no, no, force, d)
             s.readings_changed += int(done["changed"].sum())
             changed = changed | done["changed"]
             pieces_of[o] = done["piece"]
         extra = [pl.lit(pieces_of[o]) for o in w.outputs]
         eol = "\r\n" if batch.crlf else "\n"
-        joined = pl.select(pl.concat_str([pl.lit(lines), *extra, pl.lit(tail), pl.lit(eol)])
-                           .str.join("")).item()
-        if not batch.terminated:
-            joined = joined[:-len(eol)]
-        try:
-            pieces.append(joined.encode(codec))
-        except UnicodeEncodeError as exc:
-            bad = exc.object[exc.start]
-            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a "
-                             f"target that fits the file's encoding", name=w.name,
-                             line=records.line_at(chunk, pos)
-                             + joined.count("\n", 0, exc.start)) from None
+        whole = pl.concat_str([pl.lit(lines), *extra, pl.lit(tail), pl.lit(eol)]).str.join("")
+        if codec == "utf-8":  # the bytes polars holds, never a Python str
+            data: bytes = pl.select(whole.cast(pl.Binary)).item()
+            pieces.append(data if batch.terminated else data[:-len(eol)])
+        else:
+            joined: str = pl.select(whole).item()
+            if not batch.terminated:
+                joined = joined[:-len(eol)]
+            try:
+                pieces.append(joined.encode(codec))
+            except UnicodeEncodeError as exc:
+                bad = exc.object[exc.start]
+                raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose "
+                                 f"a target that fits the file's encoding", name=w.name,
+                                 line=records.line_at(chunk, pos)
+                                 + joined.count("\n", 0, exc.start)) from None
         s.rows += batch.height
         s.rows_changed += int(changed.sum())
         return True
@@ -755,10 +759,6 @@ def _formula_guarded(original: pl.Expr, normalized: pl.Expr,
         .when(guard).then(pl.concat_str([changes, pl.lit("; "), note])).otherwise(changes)
         .alias("c"),
     ]
-
-
-def _fallback_review(out: UnitOutcome) -> int:
-    return (1 if out.fallback else 0) | (2 if out.review else 0)
 
 
 def _quoted(value: pl.Expr, delimiter: str) -> pl.Expr:
