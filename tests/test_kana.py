@@ -317,3 +317,13 @@ def test_matches_jaconv_examples(text: str) -> None:
 def test_matches_jaconv_on_half_width(tokens: list[str]) -> None:
     text = "".join(tokens)
     assert normalize_kana(text) == _jaconv_reference(text)
+
+
+def test_every_space_is_below_the_scan_limit() -> None:
+    # kana scans code points up to _SPACE_LIMIT at import for the spaces it folds; a Python
+    # (Unicode) version with a space above it must fail here, not miss that space.
+    from mojinorm import kana
+
+    spaces = [cp for cp in range(0x110000) if chr(cp).isspace()]
+    assert max(spaces) <= kana._SPACE_LIMIT
+    assert set(kana._OTHER_SPACES) == {chr(cp) for cp in spaces} - {"\u3000"}

@@ -216,3 +216,12 @@ def test_width_folding_comes_after_the_same_jis_code():
     assert mojinorm.explain("－").changes[0].replacement == "−"
     # ＂ (U+FF02) has no JIS X 0208 code: only the width differs from JIS X 0201's "
     assert mojinorm.explain("＂").changes[0].rule == "width-folded"
+
+
+def test_invisible_among_equals_classify_over_all_of_unicode() -> None:
+    # invisible_among skips classify for printable code points it does not name: it must
+    # find exactly what classify finds, over every code point (surrogates included).
+    from mojinorm.invisible import invisible_among, is_invisible
+
+    everything = [chr(cp) for cp in range(0x110000)]
+    assert invisible_among(everything) == {c for c in everything if is_invisible(c)}

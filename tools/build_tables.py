@@ -299,7 +299,10 @@ def compile_overrides(path: Path = OVERRIDES, targets_dir: Path = OUT_DIR) -> st
     def fail(msg: str) -> None:
         raise TableError(msg)
 
-    mj_target = json.loads((targets_dir / "targets.json").read_text(encoding="utf-8"))["mj"]
+    mj_target = next(
+        json.loads(line) for line in
+        (targets_dir / schema.TARGETS_FILE).read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["name"] == "mj")
 
     def known(ch: str) -> bool:
         return len(ch) == 1 and any(lo <= ord(ch) <= hi for lo, hi in mj_target["ranges"])
@@ -530,8 +533,10 @@ def build(out_dir: Path) -> None:
         raise SystemExit(f"the build writes {sorted(tsv)}, the schema names "
                          f"{sorted(schema.SOURCE_TABLES)}")
     files = {name: "".join(lines) for name, lines in tsv.items()}
-    files[schema.TARGETS_FILE] = json.dumps(targets, ensure_ascii=False, sort_keys=True,
-                                            separators=(",", ":")) + "\n"
+    files[schema.TARGETS_FILE] = "".join(
+        json.dumps({"name": name, **targets[name]}, ensure_ascii=False, sort_keys=True,
+                   separators=(",", ":")) + "\n"
+        for name in sorted(targets))
     write_text(out_dir / schema.TARGETS_FILE, files[schema.TARGETS_FILE])
     files[schema.OVERRIDES_FILE] = compile_overrides(targets_dir=out_dir)
     for name, text in files.items():

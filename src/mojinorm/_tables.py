@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any, NamedTuple, cast
 
 from . import _schema as schema
@@ -60,8 +60,14 @@ class ShrinkEntry(NamedTuple):
     in_jisx0213: bool
 
 
+#: The compiled tables, installed beside this module (``importlib.resources`` would import
+#: tempfile, shutil and random at start-up for a plain directory).
+_DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data")
+
+
 def _raw(name: str) -> bytes:
-    return resources.files("mojinorm").joinpath("_data", name).read_bytes()
+    with open(os.path.join(_DATA_DIR, name), "rb") as f:
+        return f.read()
 
 
 @cache
@@ -117,8 +123,15 @@ def _rows(name: str) -> list[list[str]]:
 
 
 @cache
-def target_data() -> dict[str, dict[str, list[Any]]]:
-    return cast(dict[str, dict[str, list[Any]]], json.loads(_read(schema.TARGETS_FILE)))
+def target_data(name: str) -> dict[str, list[Any]]:
+    """A built-in target's ``ranges`` and ``sequences``: its line of the targets file (see
+    ``_schema.TARGETS_FILE``), the others left unparsed."""
+    start = '{"name":' + json.dumps(name, ensure_ascii=False) + ","
+    for line in _text(schema.TARGETS_FILE).splitlines():
+        if line.startswith(start):
+            return cast(dict[str, list[Any]], json.loads(line))
+    raise DataIntegrityError(f"mojinorm's targets file has no target {name!r}; rebuild the "
+                             f"tables with tools/build_tables.py")
 
 
 @cache

@@ -90,9 +90,9 @@ class Target:
     @cached_property
     def visible_chars(self) -> frozenset[str]:
         """The target's code points minus the invisible ones (TAB, NUL …) a name never keeps."""
-        from .invisible import is_invisible
+        from .invisible import invisible_among
 
-        return frozenset(c for c in self.chars if not is_invisible(c))
+        return self.chars - invisible_among(self.chars)
 
     @cached_property
     def visible_class(self) -> str:
@@ -222,7 +222,7 @@ def targets() -> list[str]:
 
 
 def _builtin(name: str) -> Target:
-    data = _tables.target_data()[name]
+    data = _tables.target_data(name)
     chars = frozenset(
         chr(cp) for lo, hi in data["ranges"] for cp in range(lo, hi + 1)
     )
