@@ -630,7 +630,7 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
     # Once per distinct unit: a join with the compiled decisions, Python for the others (and
     # only for units not seen in an earlier batch).
     keys = _units(work, normalizer.target.visible_chars)
-    table = plan.table(keys)
+    table = plan.table(keys, changes="changes" in outputs)
     key_series = table["unit"]
     kana = normalizer.fallback == "kana" and reading is not None
     special = table["raises"] | (table["fallback"] & kana)
