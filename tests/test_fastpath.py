@@ -98,8 +98,15 @@ def test_fast_and_exact_readers_agree_on_generated_files(
     assert fast == exact
 
 
-def test_a_large_generated_file_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("hold", [1, 1000, 200_000])
+def test_a_large_generated_file_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       hold: int) -> None:
     # Many chunks, quoted and unquoted lines, a ragged row and a multi-line record in the middle.
+    # The fast path holds the rows the guard stops in and counts them together: every few
+    # rows (hold=1), every few batches, or at the end only.
+    from mojinorm import counting
+
+    monkeypatch.setattr(counting._FastScan, "HOLD_ROWS", hold)
     rnd = random.Random(5)
     names = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "葛\U000e0102城", "渡邉", "𠮷田", "ﾀﾛｳ"]
     rows = [[str(i), rnd.choice(names) + "\u3000" + rnd.choice(names), "カナ"]
@@ -114,9 +121,10 @@ def test_a_large_generated_file_agrees(tmp_path: Path, monkeypatch: pytest.Monke
     assert fast["ragged_rows"] == 1 and fast["multiline_records"] == 1
 
 
+@pytest.mark.parametrize("hold", [1, 200_000])
 @pytest.mark.parametrize("limit", [5, 15])
 def test_both_readers_keep_the_same_review_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 limit: int) -> None:
+                                                 limit: int, hold: int) -> None:
     # Rows to review spread over many chunks, some read by polars and some by the exact
     # reader (a blank line, a record over two lines, a ragged row): the same lines, and each
     # the line where its record starts.
@@ -144,6 +152,7 @@ def test_both_readers_keep_the_same_review_lines(tmp_path: Path, monkeypatch: py
     path.write_text("\n".join(records) + "\n", encoding="utf-8")
     monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 16 * 1024)
     monkeypatch.setattr(counting, "REVIEW_EXAMPLES", limit)
+    monkeypatch.setattr(counting._FastScan, "HOLD_ROWS", hold)
     fast, exact = _both(path, monkeypatch)
     assert fast == exact
     assert fast["review_rows"] == len(expected) > limit

@@ -78,7 +78,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FALLBACK", "INVISIBLE", "INVISIBLE_RULES", "LOSSLESS_RULES", "LOSSY", "REVIEW", "UNSAFE",
-    "REVIEW_EXAMPLES", "Counts", "ReviewExample", "count", "count_staged", "count_values",
+    "LINE_COLUMN", "REVIEW_EXAMPLES", "Counts", "ReviewExample", "count", "count_rows",
+    "count_staged", "count_values", "hit_rows",
     "outcome_flags",
     "review_example", "value_flags",
 ]
@@ -217,12 +218,11 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
                 # a plain batch holds one record per line: its first one starts here
                 first = records.line_at(chunk, pos)
                 for f, c, lines in zip(fast, counts, lines_of_unsafe, strict=True):
-                    flags = count_values(f.plan, batch.values, c, first, f.memo)
-                    if lines is not None and flags is not None:
-                        lines.update(first + i for i in
-                                     ((flags & UNSAFE) != 0).arg_true().to_list())
+                    c.rows += batch.height
+                    f.hold(batch.values, first, c, lines)
                 rest = False
         if rest or reader.pending:
+            _flush(fast, counts, lines_of_unsafe)  # the review examples stay in file order
             read: Iterable[Record] = reader.read(chunk, pos)
             if len(scanners) > 1:
                 read = list(read)  # every scanner reads the same records
@@ -231,6 +231,7 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
         pos = 0
         if progress is not None:
             progress(stream.bytes_done, total)
+    _flush(fast, counts, lines_of_unsafe)
     for scanner, c in zip(scanners, counts, strict=True):
         scanner.flush(c)
     reader.finish()
@@ -242,9 +243,26 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
 # ---------------------------------------------------------------------------- the fast path
 
 
+def _flush(fast: Sequence[_FastScan], counts: Sequence[Counts],
+           lines_of_unsafe: Sequence[set[int] | None]) -> None:
+    """Count the rows every fast scanner holds (none without the fast path)."""
+    for f, c, lines in zip(fast, counts[:len(fast)], lines_of_unsafe[:len(fast)],
+                           strict=True):
+        f.flush(c, lines)
+
+
 class _FastScan:
     """Counts plain batches on the column kernel (``mojinorm.records``, ``mojinorm.column``):
-    records read by polars, each distinct unit decided once, every row counted by polars."""
+    records read by polars, each distinct unit decided once, every row counted by polars.
+
+    A row whose selected values all pass the guard adds nothing but itself to the counts: a
+    batch's other rows (a few percent in a member file) are held, with their lines, and
+    counted together when enough are held, before the exact reader takes a chunk (the review
+    examples stay in file order) and at the end.  The kernel then runs once for many batches.
+    """
+
+    #: rows held before they are counted (bounded memory whatever the file)
+    HOLD_ROWS = 200_000
 
     def __init__(self, normalizer: Normalizer, layout: Layout) -> None:
         from . import column
@@ -255,6 +273,33 @@ class _FastScan:
         self.layout = layout
         self.ncols = layout.ncols
         self.selected = layout.selected if layout.delimiter is not None else (0,)
+        self.held: list[pl.DataFrame] = []
+        self.held_rows = 0
+
+    def hold(self, values: pl.DataFrame, first: int, c: Counts,
+             lines: set[int] | None) -> None:
+        """Keep the rows of ``values`` (line ``first + i``) that hit the guard in any selected
+        column (the rows themselves are already counted)."""
+        if not values.height or not values.width:
+            return
+        held = hit_rows(values, self.plan.patterns.guard, first)
+        if held.height:
+            self.held.append(held)
+            self.held_rows += held.height
+            if self.held_rows >= self.HOLD_ROWS:
+                self.flush(c, lines)
+
+    def flush(self, c: Counts, lines: set[int] | None) -> None:
+        """Count the rows held so far into ``c`` (their lines, when unsafe, into ``lines``)."""
+        if not self.held:
+            return
+        import polars as pl
+
+        held = pl.concat(self.held)
+        self.held, self.held_rows = [], 0
+        unsafe = count_rows(self.plan, held.drop(LINE_COLUMN), held[LINE_COLUMN], c, self.memo)
+        if lines is not None and unsafe is not None:
+            lines.update(unsafe.to_list())
 
     def batch(self, chunk: Chunk, pos: int, codec: str | None) -> PlainBatch | None:
         """The plain batch of ``chunk`` from text index ``pos``, or None when the exact
@@ -264,6 +309,26 @@ class _FastScan:
                                    self.layout.trailing)
 
 
+#: The column of :func:`hit_rows` holding each row's line.
+LINE_COLUMN = "\x00line"
+
+
+def hit_rows(values: pl.DataFrame, guard: str, first: int) -> pl.DataFrame:
+    """The rows of ``values`` (row ``i`` on line ``first + i``) with a selected value the
+    polars ``guard`` finds something in, and their lines in :data:`LINE_COLUMN`: the only
+    rows that add more than themselves to the counts."""
+    import polars as pl
+
+    height = values.height
+    # every column in one series, column after column: one guard pass whatever the width
+    stacked = pl.concat([values.to_series(j).alias("v") for j in range(values.width)])
+    at = pl.DataFrame({"v": stacked}).lazy().with_row_index("i").filter(
+        pl.col("v").str.contains(guard)).select((pl.col("i") % height).unique(
+            maintain_order=False).sort()).collect().to_series()
+    return values[at].with_columns(
+        (at.cast(pl.Int64) + first).alias(LINE_COLUMN))
+
+
 def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
                  first_line: int | None = None,
                  memo: dict[str, int] | None = None) -> pl.Series | None:
@@ -271,15 +336,26 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
     ``c`` on the column kernel: each distinct unit decided once, every row counted by polars.
     The counting rules are those of the exact path (see the module docstring).  Row ``i`` is
     on line ``first_line + i`` (one record per line; default: the rows counted so far + 1).
-    ``memo``: the units' flags known from earlier batches (``column.unit_flags``)."""
+    ``memo``: the units' flags known from earlier batches (``column.unit_flags``).  Returns
+    the lines of the unsafe rows (None when there are none to look at)."""
+    import polars as pl
+
+    first = c.rows + 1 if first_line is None else first_line
+    c.rows += values.height
+    lines = pl.int_range(first, first + values.height, dtype=pl.Int64, eager=True)
+    return count_rows(plan, values, lines, c, memo)
+
+
+def count_rows(plan: ColumnPlan, values: pl.DataFrame, lines: pl.Series, c: Counts,
+               memo: dict[str, int] | None = None) -> pl.Series | None:
+    """:func:`count_values` of rows at ``lines`` (any rows of a file, in file order) whose
+    count ``c.rows`` already holds."""
     import polars as pl
 
     from .column import unit_flags
 
     target = plan.normalizer.target
     height, width = values.height, values.width
-    first = c.rows + 1 if first_line is None else first_line
-    c.rows += height
     if not height or not width:
         return None
     # Every selected column in one series, column after column: the guard, the units and
@@ -330,15 +406,17 @@ def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,
     room = REVIEW_EXAMPLES - len(c.review_examples)
     if totals["review"] and room > 0:
         at = ((row_flags & REVIEW) != 0).arg_true().head(room)
-        for i, row in zip(at, values[at].iter_rows(), strict=True):
-            c.add_review_example(plan.normalizer, first + i, row)
+        for line, row in zip(lines.gather(at).to_list(), values[at].iter_rows(),
+                             strict=True):
+            c.add_review_example(plan.normalizer, line, row)
     c.review += totals["review"]
     c.invisible += totals["invisible"]
     c.unsafe += totals["unsafe"]
     c.fallback += totals["fallback"]
     c.fixable += totals["fixable"]
     c.lossless += totals["lossless"]
-    return row_flags  # each row's flags (the staged scan compares targets row by row)
+    # the lines of the unsafe rows (the staged scan compares targets row by row)
+    return lines.filter((row_flags & UNSAFE) != 0)
 
 
 # ---------------------------------------------------------------------------- the exact path

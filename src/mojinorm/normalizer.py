@@ -263,6 +263,8 @@ class Normalizer:
         self._compiled_name = self.target.name if (
             builtin and self.rules == DEFAULT_RULES and ambiguity == "fallback") else None
         self._live = 0
+        self._compiled_rows: dict[str, tuple[str, str, bool, bool, str | None,
+                                             tuple[str, ...]]] = {}
         # unit -> replacement for the substitution callback; only units whose answer no context
         # or text-level policy can change are kept
         self._known: dict[str, str] = {}
@@ -432,6 +434,9 @@ class Normalizer:
         alternatives)``, the replacement of a fallback being this plan's."""
         if self._compiled_name is None:
             return None
+        parsed = self._compiled_rows.get(unit)
+        if parsed is not None:
+            return parsed
         row = _tables.resolved(self._compiled_name).get(unit)
         if row is None:
             return None
@@ -439,8 +444,12 @@ class Normalizer:
         fallback = "F" in flags
         if fallback:
             replacement = unit if self.fallback == "keep" else self.fallback_char
-        return (replacement, rules, fallback, "R" in flags, mj or None,
-                tuple(alternatives.split("|")) if alternatives else ())
+        parsed = (replacement, rules, fallback, "R" in flags, mj or None,
+                  tuple(alternatives.split("|")) if alternatives else ())
+        # a scan reads each unit's row twice (its flags, then the report): parse it once
+        if len(self._compiled_rows) < _CACHE_LIMIT:
+            self._compiled_rows[unit] = parsed
+        return parsed
 
     def _remember(self, found: UnitOutcome) -> UnitOutcome:
         if len(self._outcomes) >= _CACHE_LIMIT:
