@@ -177,6 +177,8 @@ class ColumnPlan:
         self.rows_per_name = 0
         self._memo: dict[str, _Outcome] = {}
         self._compiled_frame: pl.DataFrame | None = None
+        #: the table rows made so far (with and without change texts), for later batches
+        self._made: dict[bool, pl.DataFrame] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -213,9 +215,34 @@ class ColumnPlan:
         is).
 
         With the default options of a built-in target the compiled decisions answer by a join
-        (no Python per unit); the other units are decided by :meth:`outcomes`.
+        (no Python per unit); the other units are decided by :meth:`outcomes`.  Rows made for
+        one batch answer the next ones by a join too (a unit recurs across batches).
         """
         frame = pl.DataFrame({"unit": pl.Series(keys, dtype=pl.String)}).with_row_index("i")
+        with self._lock:
+            made = self._made.get(changes)
+        if made is None:
+            new = self._make_table(frame, changes)
+            known = new.clear()
+        else:
+            joined = frame.join(made, on="unit", how="left")
+            seen = pl.col("_seen").is_not_null()
+            known = joined.filter(seen).drop("_seen")
+            rest = joined.filter(~seen).select("i", "unit")
+            new = self._make_table(rest, changes) if rest.height else known.clear()
+        if new.height:
+            with self._lock:
+                grown = new.drop("i").with_columns(_seen=pl.lit(True))
+                made = self._made.get(changes)
+                if made is not None and made.height + grown.height <= _UNIT_MEMO_LIMIT:
+                    # another thread may have made some of the same units meanwhile
+                    grown = pl.concat([made, grown]).unique("unit", keep="first",
+                                                            maintain_order=True)
+                self._made[changes] = grown
+        return pl.concat([known, new]).sort("i") if known.height else new
+
+    def _make_table(self, frame: pl.DataFrame, changes: bool) -> pl.DataFrame:
+        """:meth:`table` of the units of ``frame`` (``i``, ``unit``), worked out."""
         parts = []
         compiled = self._compiled()
         if compiled is not None and frame.height:
