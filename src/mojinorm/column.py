@@ -53,7 +53,8 @@ from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
 
 __all__ = [
     "ColumnPlan", "TargetPatterns", "changes", "column_plan", "explain", "is_safe",
-    "match_key", "normalize", "normalize_kana", "review", "rust_class", "target_patterns",
+    "match_key", "normalize", "normalize_kana", "review", "rust_class", "rust_runs_class",
+    "target_patterns",
     "unsafe_chars",
 ]
 
@@ -78,8 +79,13 @@ def rust_class(chars: Iterable[str]) -> str:
     Every code point is written as an escape, so no class syntax of the Rust engine (``&&``,
     ``--``, ``~~``, ``[:alpha:]``) can be triggered by the target's own characters.
     """
+    return rust_runs_class(code_point_runs(chars))
+
+
+def rust_runs_class(runs: Iterable[tuple[int, int]]) -> str:
+    """:func:`rust_class` of code points given as runs ``(first, last)``."""
     return "".join(f"\\x{{{lo:X}}}" if lo == hi else f"\\x{{{lo:X}}}-\\x{{{hi:X}}}"
-                   for lo, hi in code_point_runs(chars))
+                   for lo, hi in runs)
 
 
 def _rust_literal(text: str) -> str:
@@ -116,7 +122,7 @@ class TargetPatterns:
 @lru_cache(maxsize=32)
 def target_patterns(target: Target) -> TargetPatterns:
     """Compile (as text) the polars patterns of ``target``; cached per target object."""
-    visible = rust_class(target.visible_chars)
+    visible = rust_runs_class(target.visible_runs)
     vs = VARIATION_SELECTOR_CLASS
     joins = vs + KANA_MARK_CLASS
     units = f"[^{visible}{vs}][{joins}]?|[^{vs}][{joins}]|[{vs}]"

@@ -34,7 +34,7 @@ __all__ = ["CharStat", "NormalizeSummary", "ReviewRow", "ScanReport", "fill_repo
 _quote: Callable[[str], str] = json.encoder.encode_basestring
 
 
-@dataclass
+@dataclass(slots=True)
 class CharStat:
     """One offending unit: how often it occurs and what the normalizer would do with it."""
 
@@ -170,14 +170,15 @@ class ScanReport:
                                      for r in d.pop("review_examples")],
                  "chars": [c.to_json() for c in chars]}
         del d["chars"]
-        out = json.dumps(d, ensure_ascii=False, indent=2)[:-2]
+        # one join at the end: the character lines may make megabytes of text
+        parts = [json.dumps(d, ensure_ascii=False, indent=2)[:-2]]
         for key, items in lists.items():
-            if not items:
-                out += f',\n  "{key}": []'
-                continue
-            lines = ",\n".join("    " + line for line in items)
-            out += f',\n  "{key}": [\n' + lines + "\n  ]"
-        return out + "\n}"
+            if items:
+                parts += [f',\n  "{key}": [\n    ', ",\n    ".join(items), "\n  ]"]
+            else:
+                parts.append(f',\n  "{key}": []')
+        parts.append("\n}")
+        return "".join(parts)
 
 
 @dataclass

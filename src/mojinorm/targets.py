@@ -95,9 +95,15 @@ class Target:
         return self.chars - invisible_among(self.chars)
 
     @cached_property
+    def visible_runs(self) -> list[tuple[int, int]]:
+        """:attr:`visible_chars` as runs of code points (:func:`code_point_runs`): the ``re``
+        and the polars patterns are both written from them."""
+        return code_point_runs(self.visible_chars)
+
+    @cached_property
     def visible_class(self) -> str:
         """``re`` character-class body of :attr:`visible_chars`."""
-        return char_class(self.visible_chars)
+        return runs_class(self.visible_runs)
 
     @cached_property
     def visible_guard(self) -> re.Pattern[str]:
@@ -185,8 +191,13 @@ def char_class(chars: frozenset[str] | set[str]) -> str:
     the pattern parser reads a literal about three times faster than a long escape, and a scan
     compiles classes of ~7,000 code points several times per file layout.
     """
+    return runs_class(code_point_runs(chars))
+
+
+def runs_class(runs: Iterable[tuple[int, int]]) -> str:
+    """:func:`char_class` of code points given as runs ``(first, last)``."""
     parts = []
-    for lo, hi in code_point_runs(chars):
+    for lo, hi in runs:
         if lo == hi:
             parts.append(_literal(lo))
         elif hi == lo + 1:
