@@ -262,7 +262,7 @@ class _FastScan:
     """
 
     #: rows held before they are counted (bounded memory whatever the file)
-    HOLD_ROWS = 200_000
+    HOLD_ROWS = 50_000
 
     def __init__(self, normalizer: Normalizer, layout: Layout) -> None:
         from . import column
