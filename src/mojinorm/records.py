@@ -1045,13 +1045,17 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
     if delimiter is None:
         values = pl.DataFrame([lines.alias("0")])
     else:
-        names = [str(i) for i in range(ncols + tail)]
+        # Only the selected columns are built (polars still reads every field; the field
+        # count of every line was checked above, since a projection ignores extra fields).
+        wanted = list(dict.fromkeys(selected))
         frame = pl.read_csv(data, has_header=False, separator=delimiter, quote_char='"',
-                            infer_schema=False, new_columns=names)
-        if frame.height != expected or frame.width != ncols + tail:
+                            infer_schema=False, columns=wanted)
+        if frame.height != expected or frame.width != len(wanted):
             return None
+        name_of = dict(zip(wanted, frame.columns, strict=True))
         # Every line has all its fields (checked above), so a null is an empty field.
-        values = frame.select(pl.col(names[i]).fill_null("") for i in selected)
+        values = frame.select(pl.col(name_of[i]).fill_null("").alias(str(i))
+                              for i in selected)
     return PlainBatch(lines, values, crlf, terminated, tail)
 
 
