@@ -424,10 +424,13 @@ def _work(s: pl.Series, patterns: TargetPatterns) -> _Work | None:
     return _Work(frame["i"], texts, tokens, context)
 
 
-def _units(work: _Work, visible: frozenset[str]) -> list[str]:
-    """The distinct units of the work rows (tokens other than a visible code point)."""
-    return [t for t in work.tokens.explode().drop_nulls().unique().to_list()
-            if t and (len(t) > 1 or t not in visible)]
+def _units(work: _Work, patterns: TargetPatterns) -> list[str]:
+    """The distinct units of the work rows: tokens other than a visible code point (a code
+    point the guard finds, or a base with its selector or voiced mark), found by polars."""
+    t = pl.col("t")
+    return pl.LazyFrame({"t": work.tokens}).explode("t").filter(
+        t.str.contains(patterns.guard) | (t.str.len_chars() > 1)).unique().collect() \
+        .to_series().to_list()
 
 
 def _per_token(tokens: pl.Series, keys: pl.Series, values: pl.Series | list[Any],
@@ -452,7 +455,7 @@ def _replace_rows(values: pl.Series, pos: pl.Series, new: pl.Series) -> pl.Serie
 
 def _unsafe_flags(work: _Work, tgt: Target,
                   patterns: TargetPatterns) -> tuple[pl.Series, list[bool]]:
-    keys = _units(work, tgt.visible_chars)
+    keys = _units(work, patterns)
     seqs = frozenset(patterns.sequences)
     return pl.Series(keys, dtype=pl.String), [k not in seqs for k in keys]
 
@@ -662,7 +665,7 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
 
     # Once per distinct unit: a join with the compiled decisions, Python for the others (and
     # only for units not seen in an earlier batch).
-    keys = _units(work, normalizer.target.visible_chars)
+    keys = _units(work, plan.patterns)
     table = plan.table(keys, changes="changes" in outputs)
     key_series = table["unit"]
     kana = normalizer.fallback == "kana" and reading is not None

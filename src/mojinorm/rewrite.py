@@ -626,7 +626,7 @@ class _FastWrite:
         (``,normalized,changes``, guarded and quoted)."""
         import polars as pl
 
-        frame = pl.DataFrame({"v": values, "n": normalized, "c": changes,
+        frame = pl.LazyFrame({"v": values, "n": normalized, "c": changes,
                               "fallback": fallback, "review": review, "force": force})
         frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
         return frame.select(
@@ -634,7 +634,7 @@ class _FastWrite:
             fallback=pl.col("fallback").fill_null(False),
             review=pl.col("review").fill_null(False),
             piece=pl.concat_str([pl.lit(d), _quoted(pl.col("n"), d), pl.lit(d),
-                                 _quoted(pl.col("c"), d)]))
+                                 _quoted(pl.col("c"), d)])).collect()
 
     def write(self, chunk: Chunk, pos: int, bpos: int, codec: str,
               pieces: list[bytes]) -> bool:
