@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -248,12 +248,6 @@ class Normalizer:
         self._context = Context(self._ok, self._ok_text, frozenset(self.rules), self.gaiji,
                                 ambiguity, self.target.name)
         self._search = self.target.visible_guard.search
-        # The units that need a look, as iter_units cuts them: a code point outside the visible
-        # target with its selector, any base with a selector, or a selector on its own.
-        vs = VARIATION_SELECTOR_CLASS
-        joins = vs + KANA_MARK_CLASS
-        self._sub = re.compile(
-            f"[^{self.target.visible_class}{vs}][{joins}]?|[^{vs}][{joins}]|[{vs}]").sub
         self._cache: dict[str, _Resolution] = {}
         self._outcomes: dict[str, UnitOutcome] = {}
         # With the default options, a built-in target's decisions are compiled: after a few
@@ -281,6 +275,16 @@ class Normalizer:
         options on a built-in target), or None."""
         return self._compiled_name
 
+    @cached_property
+    def _substitute(self) -> Callable[[Callable[[re.Match[str]], str], str], str]:
+        """``sub`` of the units that need a look, as iter_units cuts them: a code point
+        outside the visible target with its selector, any base with a selector, or a selector
+        on its own.  Compiled on first need (a scan on the column kernel never needs it)."""
+        vs = VARIATION_SELECTOR_CLASS
+        joins = vs + KANA_MARK_CLASS
+        return re.compile(
+            f"[^{self.target.visible_class}{vs}][{joins}]?|[^{vs}][{joins}]|[{vs}]").sub
+
     # ------------------------------------------------------------------ public
 
     def is_safe(self, text: str) -> bool:
@@ -297,7 +301,7 @@ class Normalizer:
         if self._search(text) is None:
             return text
         try:
-            return self._sub(self._replace, text)
+            return self._substitute(self._replace, text)
         except _NeedsReference:
             return self.explain(text, reading=reading).text
 
@@ -343,7 +347,7 @@ class Normalizer:
         if any(t[0] in _JOINS for t in texts):
             return None
         try:
-            done = self._sub(self._replace, sep.join(texts)).split(sep)
+            done = self._substitute(self._replace, sep.join(texts)).split(sep)
         except _NeedsReference:
             return None
         return done if len(done) == len(texts) else None
