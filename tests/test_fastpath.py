@@ -331,3 +331,23 @@ def test_a_last_record_of_a_lone_feff_is_counted(tmp_path: Path) -> None:
     path.write_bytes(b"name\n\xef\xbb\xbf")
     report = scan_mod.scan_file(path)
     assert (report.rows, report.invisible_rows) == (2, 1)
+
+
+@pytest.mark.parametrize("fallback", ["geta", "keep", "●"])
+def test_compiled_rows_in_one_join_equal_compiled_row(fallback: str) -> None:
+    # The scan reads its units' compiled rows from the plan in one join (no per-unit parse);
+    # each must be what Normalizer.compiled_row gives, None for a unit the table lacks (a
+    # private-use code, a character inside the target), whatever was asked before.
+    from mojinorm import column
+
+    normalizer = mojinorm.Normalizer("jisx0208", fallback=fallback)
+    plan = column.ColumnPlan(normalizer)
+    resolved = sorted(_tables.resolved("jisx0208"))
+    units = resolved[::97] + ["\ue000", "山", "髙", "葛\U000e0102", "\U000f0000"]
+    first = plan.compiled_rows(units[:40])
+    again = plan.compiled_rows(units)  # some from the plan's cache, some joined now
+    assert set(again) == set(units)
+    for unit in units:
+        assert again[unit] == normalizer.compiled_row(unit), unit
+    assert all(first[u] == again[u] for u in units[:40])
+    assert again["\ue000"] is None and again["山"] is None and again["髙"] is not None

@@ -58,6 +58,9 @@ __all__ = [
     "unsafe_chars",
 ]
 
+#: A compiled decision as ``Normalizer.compiled_row`` gives it: replacement, rules joined by
+#: ">", fallback, review, MJ id, alternatives.
+CompiledRow: TypeAlias = "tuple[str, str, bool, bool, str | None, tuple[str, ...]]"
 #: What names a target: a built-in name, a YAML profile path, a ``Target`` or a ``Normalizer``.
 TargetLike: TypeAlias = "str | Path | Target | Normalizer"
 
@@ -185,6 +188,7 @@ class ColumnPlan:
         self._compiled_frame: pl.DataFrame | None = None
         #: the table rows made so far (with and without change texts), for later batches
         self._made: dict[bool, pl.DataFrame] = {}
+        self._rows: dict[str, CompiledRow | None] = {}  # compiled_rows, by unit
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -281,6 +285,42 @@ class ColumnPlan:
                 pl.lit(None, pl.String).alias(c) for c in columns[2:5]).with_columns(
                 pl.lit(False).alias(c) for c in columns[5:]).select(columns)
         return pl.concat([p.select(columns) for p in parts]).sort("i")
+
+    def compiled_rows(self, units: Iterable[str]) -> dict[str, CompiledRow | None]:
+        """``Normalizer.compiled_row`` of each of ``units`` (None: not in the compiled table,
+        or no table for these options), from one join instead of a parse per unit; the rows
+        are kept for the next call (a scan asks for its units' flags, then for its report)."""
+        cache = self._rows
+        result: dict[str, CompiledRow | None] = {}
+        missing = []
+        for unit in units:
+            if unit in cache:
+                result[unit] = cache[unit]
+            else:
+                missing.append(unit)
+        if not missing:
+            return result
+        found: dict[str, CompiledRow | None] = dict.fromkeys(missing)
+        compiled = self._compiled()
+        if compiled is not None:
+            n = self.normalizer
+            fallback_text = None if n.fallback == "keep" else n.fallback_char
+            joined = pl.DataFrame({"unit": pl.Series(list(found), dtype=pl.String)}).join(
+                compiled, on="unit", how="inner").select(
+                "unit", *(pl.col(c).fill_null("") for c in (
+                    "replacement", "rules", "flags", "mj", "alternatives")))
+            for unit, replacement, rules, flags, mj, alternatives in joined.iter_rows():
+                fallback = "F" in flags
+                if fallback:
+                    replacement = unit if fallback_text is None else fallback_text
+                found[unit] = (replacement, rules, fallback, "R" in flags, mj or None,
+                               tuple(alternatives.split("|")) if alternatives else ())
+        with self._lock:
+            if len(cache) + len(found) > _UNIT_MEMO_LIMIT:
+                cache.clear()
+            cache.update(found)
+        result.update(found)
+        return result
 
     def _compiled(self) -> pl.DataFrame | None:
         """The target's compiled decisions as a frame, when the options allow them."""
@@ -543,7 +583,7 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
         keys = per_unit["t"].to_list()
         new = [u for u in keys if u not in memo]
         if new:
-            memo.update(_flags_of_units(new, normalizer, flags_of))
+            memo.update(_flags_of_units(new, plan, flags_of))
         key_flags = [memo[u] for u in keys]
         for unit, n, f in zip(keys, per_unit["len"].to_list(), key_flags, strict=True):
             if f >= 0:  # a unit the target keeps (an IVS of mj) is not counted
@@ -566,22 +606,24 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
     return zeros.scatter(work.idx, row), counts
 
 
-def _flags_of_units(units: list[str], normalizer: Normalizer,
+def _flags_of_units(units: list[str], plan: ColumnPlan,
                     flags_of: Callable[[UnitOutcome], int]) -> dict[str, int]:
     """``flags_of`` for each of ``units`` (-1 for a unit the target keeps), called once per
     distinct kind of outcome: flags depend on what the outcome says, and on the unit itself
-    only through the target's membership.  A built-in target's compiled row answers without
-    running the pipeline."""
+    only through the target's membership.  A built-in target's compiled rows answer (one
+    join for all the units) without running the pipeline."""
+    normalizer = plan.normalizer
     target = normalizer.target
     kept = target.visible_chars
     sequences = target.sequences
+    rows = plan.compiled_rows(u for u in units if u not in kept and u not in sequences)
     flag_of_kind: dict[tuple[object, ...], int] = {}
     out: dict[str, int] = {}
     for unit in units:
         if unit in kept or unit in sequences:
             out[unit] = -1
             continue
-        row = normalizer.compiled_row(unit)
+        row = rows[unit]
         if row is not None:
             rule, fallback, review = row[1].rpartition(">")[2], row[2], row[3]
         else:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from pathlib import PurePath
@@ -238,14 +239,14 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
         ReviewRow(e.line, tuple(names[j] for j in e.columns), e.units)
         for e in c.review_examples]
     target = normalizer.target
-    compiled_row = normalizer.compiled_row
+    compiled = _compiled_rows(normalizer, c.chars)
     stats = []
     for unit, count in c.chars.items():
         codepoint = f"U+{ord(unit):04X}" if len(unit) == 1 else \
             " ".join(f"U+{ord(x):04X}" for x in unit)
         # a built-in target with the default options: its compiled row answers, without an
         # outcome object per unit
-        row = compiled_row(unit)
+        row = compiled.get(unit)
         if row is not None:
             replacement, rules, fallback, _review, mj, alternatives = row
             stats.append(CharStat(unit, codepoint, count, replacement,
@@ -260,6 +261,21 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
     stats.sort(key=attrgetter("char"))
     stats.sort(key=attrgetter("count"), reverse=True)
     report.chars = stats
+
+
+def _compiled_rows(normalizer: Normalizer, units: Iterable[str]
+                   ) -> Mapping[str, tuple[str, str, bool, bool, str | None,
+                                           tuple[str, ...]] | None]:
+    """The compiled rows of ``units`` (``Normalizer.compiled_row``): from the column
+    kernel's plan when polars is loaded (a scan read them there, in one join), else one by
+    one."""
+    if normalizer.compiled_target is None:
+        return {}
+    if "polars" in sys.modules:
+        from .column import column_plan
+
+        return column_plan(normalizer).compiled_rows(units)
+    return {u: normalizer.compiled_row(u) for u in units}
 
 
 def _category(unit: str) -> str:
