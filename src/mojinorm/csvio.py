@@ -11,7 +11,9 @@ deliberate difference: a lone CR (not followed by LF) inside an unquoted field i
 
 Input is read in large byte chunks cut at a LF.  In UTF-8 and CP932 the byte 0x0A only ever
 encodes U+000A (CP932 trail bytes are 0x40-0xFC), so every chunk decodes on its own and the number
-of LF in the text equals the number of LF bytes (line numbers in errors are physical lines).
+of LF in the text equals the number of LF bytes (line numbers in errors are physical lines).  A
+UTF-8 chunk is decoded only when its text is asked for (:class:`Chunk`): the column kernel reads
+a plain one from its bytes, and polars validates them.
 
 Hostile input (each is an :class:`InputError`, or a documented reading):
 
@@ -975,7 +977,7 @@ class DecodedStream:
                           "in messages are not given for it")
 
     def __iter__(self) -> Iterator[Chunk]:
-        """Yield ``(text, data, final, lines_before_text)``: decoded text and its raw bytes."""
+        """Yield each :class:`Chunk`: whole lines, their raw bytes and (decoded on demand) text."""
         if self.eol is None:
             self.prepare()
         try:

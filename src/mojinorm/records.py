@@ -26,7 +26,7 @@ records are read by polars (Rust, all cores) instead of Python (:func:`plain_bat
   (``"…"`` with doubled quotes) or a run without delimiter, quote or CR, and a count of the
   delimiters outside quoted fields checks the layout's field count.  For lines of that shape
   ``csv.reader``'s reading is unambiguous, so polars' ``read_csv`` gives the same values;
-* the selected columns come from ``read_csv``.
+* the selected columns come from ``read_csv`` (only those are built).
 
 Anything else (a blank line, a ragged row, a record spanning lines, a stray quote, a lone CR,
 mixed line ends, CR-only files, a line longer than :data:`MAX_FAST_LINE`) makes
