@@ -351,3 +351,21 @@ def test_compiled_rows_in_one_join_equal_compiled_row(fallback: str) -> None:
         assert again[unit] == normalizer.compiled_row(unit), unit
     assert all(first[u] == again[u] for u in units[:40])
     assert again["\ue000"] is None and again["山"] is None and again["髙"] is not None
+
+
+def test_lines_after_plain_batches_are_counted_right(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A plain batch tells the stream how many lines it held (no second pass over its bytes):
+    # an undecodable byte after many plain batches is still named at its line, and an
+    # unterminated last line counts.
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 4096)
+    body = "".join(f"{i},髙橋{i}\r\n" for i in range(5_000)).encode()
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"id,name\r\n" + body + b"5000,ab\xff\r\n5001,x")
+    with pytest.raises(mojinorm.InputError, match="line 5002,"):
+        scan_mod.scan_file(path)
+    # a private-use code nothing maps is a row to review: on the last, unterminated line
+    path.write_bytes(b"id,name\r\n" + body + "5000,髙\r\n5001,\ue000".encode())
+    report = scan_mod.scan_file(path)
+    assert report.rows == 5_002
+    assert [r.line for r in report.review_examples] == [5_003]

@@ -85,7 +85,7 @@ class Chunk:
     batch to the exact reader, which asks for the text, and the decoding error names the
     byte)."""
 
-    __slots__ = ("data", "final", "lines_before", "_text", "_decode")
+    __slots__ = ("data", "final", "lines_before", "newlines", "_text", "_decode")
 
     def __init__(self, data: bytes, final: bool, lines_before: int, text: str | None = None,
                  decode: Callable[[], str] | None = None) -> None:
@@ -93,6 +93,9 @@ class Chunk:
         self.data = data
         self.final = final
         self.lines_before = lines_before
+        #: the LF count of the chunk, when its reader knows it (a plain batch read whole: its
+        #: records, less an unterminated last one); else the stream counts the bytes
+        self.newlines: int | None = None
         self._text = text
         self._decode = decode
 
@@ -1021,9 +1024,11 @@ class DecodedStream:
                 Chunk(data, final, lines, text=decoding())
             if auto and not seen_high:
                 seen_high = not data.isascii()
-            lines += view.count(b"\n")
             self._bytes_done = offset + len(data)
             yield chunk
+            # counted once the chunk is read: its reader may have said how many (a pass
+            # over the bytes saved)
+            lines += chunk.newlines if chunk.newlines is not None else view.count(b"\n")
 
 
 # ---------------------------------------------------------------------------- delimiter
