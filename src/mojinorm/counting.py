@@ -220,8 +220,7 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
                 for f, c, lines in zip(fast, counts, lines_of_unsafe, strict=True):
                     c.rows += batch.height
                     f.hold(batch.values, first, c, lines)
-                if pos == 0:  # the batch is the whole chunk: a line per record
-                    chunk.newlines = batch.height - (not batch.terminated)
+                records.count_lines(chunk, pos, batch)
                 rest = False
         if rest or reader.pending:
             _flush(fast, counts, lines_of_unsafe)  # the review examples stay in file order

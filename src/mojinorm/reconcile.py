@@ -157,6 +157,7 @@ def read_table(path: str | Path, columns: Sequence[str], *, encoding: str = "aut
                                             sel if layout.delimiter is not None else (0,),
                                             layout.trailing)
                 if batch is not None:
+                    records.count_lines(chunk, pos, batch)
                     first = records.line_at(chunk, pos)
                     frame = batch.values
                     parts.append(frame.rename(dict(zip(frame.columns, inner, strict=True)))

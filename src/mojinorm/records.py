@@ -123,7 +123,7 @@ __all__ = [
     "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
     "column_labels", "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
     "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
-    "set_threads", "skip_patterns",
+    "set_threads", "skip_patterns", "count_lines", "has_records", "line_at", "utf8_from",
 ]
 
 #: Plain batches go to the polars reader (and then the column kernel); False sends every batch
@@ -518,6 +518,13 @@ def has_records(chunk: Chunk, pos: int) -> bool:
 def line_at(chunk: Chunk, pos: int) -> int:
     """The line number of text index ``pos`` of ``chunk`` (1-based)."""
     return chunk.lines_before + (chunk.text.count("\n", 0, pos) if pos else 0) + 1
+
+
+def count_lines(chunk: Chunk, pos: int, batch: PlainBatch) -> None:
+    """Tell ``chunk`` its line count when ``batch`` is all of it (read from ``pos`` 0): one
+    line per record, less an unterminated last one; the stream then need not count them."""
+    if pos == 0:
+        chunk.newlines = batch.height - (not batch.terminated)
 
 
 def utf8_from(chunk: Chunk, pos: int, codec: str | None) -> bytes:

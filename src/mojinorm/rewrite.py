@@ -656,6 +656,7 @@ class _FastWrite:
         batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
         if batch is None:
             return False
+        records.count_lines(chunk, pos, batch)
         d = w.delim
         assert d is not None
         lines = batch.lines
