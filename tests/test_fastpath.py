@@ -364,6 +364,8 @@ def test_lines_after_plain_batches_are_counted_right(tmp_path: Path,
     path.write_bytes(b"id,name\r\n" + body + b"5000,ab\xff\r\n5001,x")
     with pytest.raises(mojinorm.InputError, match="line 5002,"):
         scan_mod.scan_file(path)
+    with pytest.raises(mojinorm.InputError, match="line 5002,"):
+        scan_mod.normalize_file(path, tmp_path / "out.csv", columns=["name"])
     # a private-use code nothing maps is a row to review: on the last, unterminated line
     path.write_bytes(b"id,name\r\n" + body + "5000,髙\r\n5001,\ue000".encode())
     report = scan_mod.scan_file(path)
