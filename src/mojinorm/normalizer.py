@@ -257,8 +257,6 @@ class Normalizer:
         self._compiled_name = self.target.name if (
             builtin and self.rules == DEFAULT_RULES and ambiguity == "fallback") else None
         self._live = 0
-        self._compiled_rows: dict[str, tuple[str, str, bool, bool, str | None,
-                                             tuple[str, ...]]] = {}
         # unit -> replacement for the substitution callback; only units whose answer no context
         # or text-level policy can change are kept
         self._known: dict[str, str] = {}
@@ -438,9 +436,6 @@ class Normalizer:
         alternatives)``, the replacement of a fallback being this plan's."""
         if self._compiled_name is None:
             return None
-        parsed = self._compiled_rows.get(unit)
-        if parsed is not None:
-            return parsed
         row = _tables.resolved(self._compiled_name).get(unit)
         if row is None:
             return None
@@ -448,12 +443,8 @@ class Normalizer:
         fallback = "F" in flags
         if fallback:
             replacement = unit if self.fallback == "keep" else self.fallback_char
-        parsed = (replacement, rules, fallback, "R" in flags, mj or None,
-                  tuple(alternatives.split("|")) if alternatives else ())
-        # a scan reads each unit's row twice (its flags, then the report): parse it once
-        if len(self._compiled_rows) < _CACHE_LIMIT:
-            self._compiled_rows[unit] = parsed
-        return parsed
+        return (replacement, rules, fallback, "R" in flags, mj or None,
+                tuple(alternatives.split("|")) if alternatives else ())
 
     def _remember(self, found: UnitOutcome) -> UnitOutcome:
         if len(self._outcomes) >= _CACHE_LIMIT:
