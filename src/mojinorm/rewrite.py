@@ -603,17 +603,13 @@ class _FastWrite:
     distinct unit decided once) and every output line is built by ``concat_str``."""
 
     def __init__(self, writer: _Writer) -> None:
-        from . import column
-
         self.w = writer
-        self.plan = column.column_plan(writer.normalizer)
         columns: list[int] = []
         for o in writer.outputs:
             for i in (o.column, o.reading):
                 if i is not None and i not in columns:
                     columns.append(i)
         self.columns = tuple(columns)
-        self.target = writer.normalizer.target
 
     def _series(self, batch: records.PlainBatch, column: int) -> pl.Series:
         return batch.values.to_series(self.columns.index(column)).alias("v")
