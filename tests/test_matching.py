@@ -23,12 +23,12 @@ from mojinorm.matching import (
     KANA_GRADES,
     Match,
     _compare,
-    _fold,
     _fold_slow,
-    _forward,
     compare,
     compare_kana,
+    fold_name,
     names_match,
+    variant_paths,
 )
 
 TARGETS = mojinorm.targets()
@@ -121,8 +121,8 @@ def test_dictionary_rows_never_count():
             rec = _tables.mj_records()[mj]
             if not rec.ucs or len(rec.ucs) != 1 or e.target == rec.ucs:
                 continue
-            f = _forward((rec.ucs,))
-            g = _forward((e.target,))
+            f = variant_paths((rec.ucs,))
+            g = variant_paths((e.target,))
             if not set(f) & set(g):
                 seen += 1
                 assert compare(rec.ucs, e.target).grade == "different", (rec.ucs, e.target)
@@ -232,7 +232,7 @@ def test_variant_relation_is_tight():
     reached: dict[str, set[str]] = collections.defaultdict(set)
     forward = {}
     for c in chars:
-        forward[c] = _forward((c,))
+        forward[c] = variant_paths((c,))
         for t in forward[c]:
             reached[t].add(c)
     sizes = {c: len(set().union(*(reached[t] for t in forward[c]))) for c in chars}
@@ -255,7 +255,7 @@ def test_grades_are_symmetric_and_names_match_agrees(a, b):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(x=names)
 def test_fast_path_agrees_with_the_full_fold(x):
-    assert _fold(x).key == _fold_slow(x).key
+    assert fold_name(x).key == _fold_slow(x).key
 
 
 @settings(max_examples=200, deadline=None)

@@ -96,6 +96,9 @@ from .units import is_variation_selector, iter_units
 __all__ = [
     "GRADES", "KANA_GRADES", "KanaMatch", "Match", "MatchLink", "MatchStep", "WILDCARD",
     "compare", "compare_kana", "match_key", "names_match",
+    # the folds and variant paths mojinorm.reconcile builds its blocking keys from
+    "KATAKANA_OF", "VOICED_FORMS", "WILDCARDS", "explained_positions", "expansion_link",
+    "fold_name", "position_seeds", "special_pattern", "variant_paths",
 ]
 
 #: Grades of :func:`compare`, strongest first.
@@ -104,7 +107,8 @@ GRADES: tuple[str, ...] = ("identical", "same-characters", "variant", "masked", 
 KANA_GRADES: tuple[str, ...] = ("identical", "same-reading", "loose", "different")
 
 WILDCARD = "●"
-_WILDCARDS = frozenset("●〓")
+#: the masks a system writes for a character it cannot show (compatible with any character)
+WILDCARDS = frozenset("●〓")
 #: Rules that keep the identity of a character (same character, not a related one).
 _FOLD_RULES = ("jis-unification", "koseki-parent", "nta-jis-shrink")
 
@@ -179,7 +183,7 @@ def _key(name: str) -> str:
     def flush() -> None:
         if run:
             for c in unicodedata.normalize("NFKC", "".join(run)):
-                if c in _WILDCARDS:
+                if c in WILDCARDS:
                     out.append(WILDCARD)
                 elif c.isspace() or classify(c) is not None:
                     continue
@@ -386,14 +390,15 @@ def _build_voiced() -> dict[str, str]:
     return out
 
 
-_VOICED = _build_voiced()
+#: voiced and semi-voiced kana -> base + combining mark
+VOICED_FORMS = _build_voiced()
 _KANA_MARKS = frozenset("\u3099\u309a")
 
 
 @lru_cache(maxsize=1)
-def _special_re() -> re.Pattern[str]:
+def special_pattern() -> re.Pattern[str]:
     """Characters a printable NFKC-stable name may hold that the fold still changes."""
-    chars = "".join(sorted(_jis_classes())) + _expanding() + "".join(_VOICED)
+    chars = "".join(sorted(_jis_classes())) + _expanding() + "".join(VOICED_FORMS)
     body = "".join(f"\\u{ord(c):04x}" for c in chars)
     return re.compile(f"[\u115f\u1160\u034f\u3099\u309a\ufe00-\ufe0f\U000e0100-\U000e01ef"
                       f"{body}]")
@@ -403,7 +408,7 @@ class _UnitFold(NamedTuple):
     chars: str  #: folded characters ("" when the unit is removed)
     node: str  #: where the rule edges of a one-character result start (the unit as written)
     links: tuple[tuple[MatchLink, ...], ...]  #: structural folds of each character, in order
-    origins: tuple[str, ...]  #: per character: "" or the expansion it comes from (_expansion)
+    origins: tuple[str, ...]  #: per character: "" or the expansion it comes from (expansion_link)
     removed: str  #: rule that removed the unit, or its leading space ("" when none)
 
 
@@ -456,7 +461,7 @@ def _fold_code_point(c: str, pending: list[MatchLink]) -> str:
             nf = "\u25cc" + nf
         rule = _nfkc_rule(c)
         pending.append(MatchLink(c, nf, rule, _source(rule)))
-    split = "".join(_VOICED.get(x, x) for x in nf)
+    split = "".join(VOICED_FORMS.get(x, x) for x in nf)
     if split != nf:
         pending.append(MatchLink(nf, split, "voiced-mark", _source("voiced-mark")))
     classes = _jis_classes()
@@ -501,7 +506,7 @@ def _fold_unit(unit: str) -> _UnitFold:
     links: list[tuple[MatchLink, ...]] = []
     origins: list[str] = []
     for c in cur:
-        expansion = _expansion(c)
+        expansion = expansion_link(c)
         parts = c if expansion is None else expansion.replacement
         for part in parts:
             if expansion is not None:
@@ -517,12 +522,12 @@ def _fold_unit(unit: str) -> _UnitFold:
 
 
 @lru_cache(maxsize=4096)
-def _expansion(ch: str) -> MatchLink | None:
+def expansion_link(ch: str) -> MatchLink | None:
     """A 国税庁-map or override edge that the position-by-position comparison cannot follow: to
     several characters (⓫ -> １１, № -> Ｎｏ．), or to one that folds to another number of
     characters.  The folded name spells the target out, so that positions keep lining up, and
     the positions remember where they come from (a ``variant``)."""
-    if ch in _VOICED:
+    if ch in VOICED_FORMS:
         return None  # ヷ -> ワ drops the voicing; normalize writes ワ゛ (kana-mark-separated)
     override = _tables.overrides().get(ch)
     if override is not None:
@@ -542,17 +547,17 @@ def _expansion(ch: str) -> MatchLink | None:
 def _expanding() -> str:
     """Every character whose 国税庁-map or override edge is an expansion (fast-path check)."""
     chars = set(_tables.nta_map()) | set(_tables.overrides())
-    return "".join(sorted(c for c in chars if _expansion(c) is not None))
+    return "".join(sorted(c for c in chars if expansion_link(c) is not None))
 
 
-def _fold(name: str) -> _Folded:
+def fold_name(name: str) -> _Folded:
     """The folded form of a name.  A plain name (printable, NFKC-stable, nothing the fold
     changes but U+0020 / U+3000 spaces: the common case) is decided by C-level checks."""
     key = name
     if " " in key or "\u3000" in key:
         key = key.replace(" ", "").replace("\u3000", "")
     if key.isprintable() and unicodedata.is_normalized("NFKC", key) and \
-            _special_re().search(key) is None:
+            special_pattern().search(key) is None:
         return _Folded(key, name, None, ())
     return _fold_slow(name)
 
@@ -582,7 +587,7 @@ def _fold_slow(name: str) -> _Folded:
                    any(p.origin for p in positions))
 
 
-def _explained(f: _Folded) -> tuple[tuple[_Pos, ...], tuple[tuple[int, str, str], ...]]:
+def explained_positions(f: _Folded) -> tuple[tuple[_Pos, ...], tuple[tuple[int, str, str], ...]]:
     """Positions and removed characters of a folded name, also for a plain one."""
     if f.positions is not None:
         return f.positions, f.removed
@@ -658,7 +663,7 @@ class _Path(NamedTuple):
 
 
 @lru_cache(maxsize=65536)
-def _forward(seeds: tuple[str, ...]) -> dict[str, _Path]:
+def variant_paths(seeds: tuple[str, ...]) -> dict[str, _Path]:
     """Every character reachable from ``seeds`` within ``_MAX_HOPS`` rule hops, best path each."""
     paths: dict[str, _Path] = {}
     stack: list[tuple[str, _Path]] = [(s, _Path(True, -1, 0, ())) for s in seeds]
@@ -680,14 +685,14 @@ def _forward(seeds: tuple[str, ...]) -> dict[str, _Path]:
     return paths
 
 
-def _seeds(p: _Pos) -> tuple[str, ...]:
+def position_seeds(p: _Pos) -> tuple[str, ...]:
     return (p.char,) if p.node == p.char else (p.node, p.char)
 
 
 @lru_cache(maxsize=65536)
 def _relate(seeds_a: tuple[str, ...], seeds_b: tuple[str, ...]) -> tuple[_Path, _Path] | None:
     """The best pair of paths from both sides to a common character, or None."""
-    fa, fb = _forward(seeds_a), _forward(seeds_b)
+    fa, fb = variant_paths(seeds_a), variant_paths(seeds_b)
     if len(fb) < len(fa):
         common = [t for t in fb if t in fa]
     else:
@@ -702,13 +707,14 @@ def _relate(seeds_a: tuple[str, ...], seeds_b: tuple[str, ...]) -> tuple[_Path, 
     return None if best is None else (best[1], best[2])
 
 
-_KATAKANA_OF = {**{chr(cp): chr(cp + 0x60) for cp in range(0x3041, 0x3097)},
+#: hiragana -> katakana (readings compare in one script)
+KATAKANA_OF = {**{chr(cp): chr(cp + 0x60) for cp in range(0x3041, 0x3097)},
                 "\u309d": "\u30fd", "\u309e": "\u30fe"}  # hiragana, ゝゞ -> katakana
 
 
 def _kana_script(x: str, y: str) -> bool:
     """True when two different characters are one kana in hiragana and katakana."""
-    return _KATAKANA_OF.get(x, x) == _KATAKANA_OF.get(y, y)
+    return KATAKANA_OF.get(x, x) == KATAKANA_OF.get(y, y)
 
 
 # =========================================================================== compare
@@ -741,9 +747,9 @@ def names_match(a: str, b: str) -> bool:
 
 
 def _compare(a: str, b: str, explain: bool) -> Match:
-    if a == b and _WILDCARDS.isdisjoint(a):
-        return Match("identical", a, b, length=len(_fold(a).key))
-    fa, fb = _fold(a), _fold(b)
+    if a == b and WILDCARDS.isdisjoint(a):
+        return Match("identical", a, b, length=len(fold_name(a).key))
+    fa, fb = fold_name(a), fold_name(b)
     ka, kb = fa.key, fb.key
     n = len(ka)
     if n != len(kb):
@@ -763,13 +769,14 @@ def _compare(a: str, b: str, explain: bool) -> Match:
             if expanded and (pa[i].origin if pa else "") != (pb[i].origin if pb else ""):
                 worst = max(worst, 2)  # one side spelt out by a one-to-many rule edge
             continue
-        if x in _WILDCARDS or y in _WILDCARDS:
+        if x in WILDCARDS or y in WILDCARDS:
             masked += 1
             worst = 3
         elif _kana_script(x, y):
             worst = max(worst, 2)
         else:
-            related = _relate(_seeds(pa[i]) if pa else (x,), _seeds(pb[i]) if pb else (y,))
+            related = _relate(position_seeds(pa[i]) if pa else (x,),
+                              position_seeds(pb[i]) if pb else (y,))
             if related is None:
                 return Match("different", a, b, masked=masked, length=n,
                              reason=f"no relation at position {i} ({x}/{y})")
@@ -784,8 +791,8 @@ def _compare(a: str, b: str, explain: bool) -> Match:
 def _explain(fa: _Folded, fb: _Folded) -> Match:
     """``_compare`` with every step (the names have the same folded length)."""
     a, b = fa.name, fb.name
-    positions_a, removed_a = _explained(fa)
-    positions_b, removed_b = _explained(fb)
+    positions_a, removed_a = explained_positions(fa)
+    positions_b, removed_b = explained_positions(fb)
     steps: list[MatchStep] = []
     worst = 1  # same-characters
     masked = 0
@@ -798,7 +805,7 @@ def _explain(fa: _Folded, fb: _Folded) -> Match:
                 steps.append(_step(a, b, i, pa, pb, "variant", pa.links + pb.links))
             elif (pa.links or pb.links) and a[pa.start:pa.end] != b[pb.start:pb.end]:
                 steps.append(_step(a, b, i, pa, pb, "same-characters", pa.links + pb.links))
-        elif x in _WILDCARDS or y in _WILDCARDS:
+        elif x in WILDCARDS or y in WILDCARDS:
             masked += 1
             worst = 3
             link = MatchLink(x, y, "mask", _source("mask"))
@@ -809,7 +816,7 @@ def _explain(fa: _Folded, fb: _Folded) -> Match:
             steps.append(_step(a, b, i, pa, pb, "variant", (*pa.links, link, *pb.links),
                                "kana-script"))
         else:
-            related = _relate(_seeds(pa), _seeds(pb))
+            related = _relate(position_seeds(pa), position_seeds(pb))
             if related is None:
                 differ.append(f"{i} ({x}/{y})")
                 steps.append(_step(a, b, i, pa, pb, "different", pa.links + pb.links,

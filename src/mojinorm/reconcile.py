@@ -67,17 +67,17 @@ from .csvio import DecodedStream, InputError, atomic_output, open_input
 from .errors import OptionError
 from .invisible import classify
 from .matching import (
-    _KATAKANA_OF,
-    _VOICED,
-    _WILDCARDS,
-    _expansion,
-    _explained,
-    _fold,
-    _forward,
-    _seeds,
-    _special_re,
+    KATAKANA_OF,
+    VOICED_FORMS,
+    WILDCARDS,
     compare,
     compare_kana,
+    expansion_link,
+    explained_positions,
+    fold_name,
+    position_seeds,
+    special_pattern,
+    variant_paths,
 )
 from .records import BLANK, ExactReader, read_layout, resolve_columns
 from .units import is_variation_selector
@@ -199,7 +199,7 @@ def _simple(c: str) -> bool:
     characters can be keyed in polars, one character at a time: a printable, NFKC-stable
     starter that composes with no neighbour (no mark, no Hangul jamo, no selector), or a voiced
     kana (split into base and mark), or a mask.  Spaces are removed before."""
-    if c in _WILDCARDS or c in _VOICED:
+    if c in WILDCARDS or c in VOICED_FORMS:
         return True
     if not c.isprintable() or is_variation_selector(c) or classify(c) is not None:
         return False
@@ -209,7 +209,7 @@ def _simple(c: str) -> bool:
         return False  # jamo compose with their neighbours
     if unicodedata.category(c)[0] == "M" or not unicodedata.is_normalized("NFKC", c):
         return False
-    return _special_re().search(c) is None and _expansion(c) is None
+    return special_pattern().search(c) is None and expansion_link(c) is None
 
 
 class _Classes:
@@ -241,7 +241,7 @@ class _Classes:
         """Seeds of one compared position (the character, and the unit as written)."""
         first = ""
         for s in seeds:
-            if s in _WILDCARDS:
+            if s in WILDCARDS:
                 return
             if first:
                 self._union(first, s)
@@ -249,20 +249,20 @@ class _Classes:
             if s in self.seen:
                 continue
             self.seen.add(s)
-            for t in _forward((s,)):
+            for t in variant_paths((s,)):
                 self._union(s, t)
-            other = _KATAKANA_OF.get(s)
+            other = KATAKANA_OF.get(s)
             if other is not None:
                 self._union(s, other)
 
     def rep(self, x: str) -> str:
-        if x in _WILDCARDS:
+        if x in WILDCARDS:
             return _MASK
         if self._rep is None:
             best: dict[str, str] = {}
             for c in list(self.parent):
                 root = self._find(c)
-                if len(c) == 1 and c not in _WILDCARDS and (root not in best or c < best[root]):
+                if len(c) == 1 and c not in WILDCARDS and (root not in best or c < best[root]):
                     best[root] = c
             self._rep = {c: best.get(self._find(c), c) for c in self.parent}
         return self._rep.get(x, x)
@@ -279,7 +279,7 @@ def _block_keys(names: pl.Series) -> pl.DataFrame:
     simple = [c for c in chars if c and _simple(c)]
     others = [c for c in chars if c and not _simple(c)]
     classes = _Classes()
-    folded = {c: _fold(c).key for c in simple}
+    folded = {c: fold_name(c).key for c in simple}
     for f in folded.values():
         for x in f:
             classes.add((x,))
@@ -288,9 +288,9 @@ def _block_keys(names: pl.Series) -> pl.DataFrame:
     if others:
         has_other = stripped.str.contains(f"[{rust_class(others)}]")
         for name in names.filter(has_other).unique().to_list():
-            positions, _ = _explained(_fold(name))
+            positions, _ = explained_positions(fold_name(name))
             for p in positions:
-                classes.add(_seeds(p))
+                classes.add(position_seeds(p))
             slow[name] = [p.char for p in positions]
     mapping = {c: "".join(classes.rep(x) for x in f) for c, f in folded.items()}
     mapping = {c: k for c, k in mapping.items() if k != c}
@@ -447,13 +447,13 @@ def _quick_masked(a: str, b: str) -> str | None:
     sb = b.replace(" ", "").replace("\u3000", "")
     n = len(sa)
     if n != len(sb) or not _KANJI_MASKS.fullmatch(sa) or not _KANJI_MASKS.fullmatch(sb) or \
-            _special_re().search(sa) or _special_re().search(sb):
+            special_pattern().search(sa) or special_pattern().search(sb):
         return None
     steps = []
     for x, y in zip(sa, sb, strict=True):
         if x == y:
             continue
-        if x not in _WILDCARDS and y not in _WILDCARDS:
+        if x not in WILDCARDS and y not in WILDCARDS:
             return None
         steps.append(f"{x}/{y} mask")
     if not steps or len(steps) * 2 > n:
