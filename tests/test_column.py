@@ -420,3 +420,47 @@ def test_unit_pattern_agrees_with_iter_units() -> None:
     got = pl.Series([text]).str.extract_all(patterns.units).to_list()[0]
     visible = mojinorm.get_target("jisx0208").visible_chars
     assert got == [u for _, u in iter_units(text) if u not in visible]
+
+
+def test_every_code_point_show_writes_as_a_code_is_in_the_polars_class() -> None:
+    # The kernel writes change texts in polars: shown_codes finds the code points that
+    # normalizer.show writes as <U+XXXX> with a polars class.  That class must hold every one
+    # of them, in this Python's Unicode and the regex engine's, or a change text would show
+    # an invisible character as itself.
+    from mojinorm.invisible import invisible_among
+    from mojinorm.normalizer import show
+
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    private = [chr(c) for c in [*range(0xE000, 0xF900), *range(0xF0000, 0x10FFFE)]]
+    shown = sorted(invisible_among(every) | set(private))
+    assert all(show(c) != c for c in shown[::97])
+    series = pl.Series(shown, dtype=pl.String)
+    missed = series.filter(~series.str.contains(f"^[{column._SHOWN_AS_CODES}]$"))
+    assert missed.len() == 0, [f"U+{ord(c):04X}" for c in missed.head(10).to_list()]
+    # and shown_codes writes each as show does
+    expr = column.shown_codes(series)
+    assert pl.select(expr(pl.lit(series))).to_series().to_list() == [show(c) for c in shown]
+
+
+@pytest.mark.parametrize("fallback", [None, "keep", "●"])
+def test_table_rows_are_the_outcomes_and_are_kept(fallback: str | None) -> None:
+    # Each unit's row is worked out once, column by column, then looked up: the change text
+    # is str(Change) of the unit (selectors and private use written as codes), the rule the
+    # deciding one, and a unit the target takes is inside with no change.
+    normalizer = Normalizer("mj", fallback=fallback)
+    plan = column.ColumnPlan(normalizer)
+    units = ["髙", "\ue000", "葛\U000e0102", "\u200b", "\U000f0001", "\ufa11", "山", "·"]
+    first = plan.table(units[:3])
+    table = plan.table(units)
+    assert table.columns == list(column.ColumnPlan.TABLE)
+    assert table.head(3).equals(first)
+    reference = Normalizer("mj", fallback=fallback)
+    for unit, replacement, changes, rule, review, fb, raises, inside in table.iter_rows():
+        if unit in reference.target:
+            assert (replacement, changes, rule, inside) == (unit, "", "", True), unit
+            continue
+        res = reference.explain(unit)
+        (change,) = res.changes
+        assert (replacement, changes, rule, review, fb, raises, inside) == (
+            res.text, str(change), change.rule, change.review, change.fallback, False,
+            False), unit

@@ -334,23 +334,33 @@ def test_a_last_record_of_a_lone_feff_is_counted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fallback", ["geta", "keep", "●"])
-def test_compiled_rows_in_one_join_equal_compiled_row(fallback: str) -> None:
-    # The scan reads its units' compiled rows from the plan in one join (no per-unit parse);
-    # each must be what Normalizer.compiled_row gives, None for a unit the table lacks (a
-    # private-use code, a character inside the target), whatever was asked before.
+@pytest.mark.parametrize("compiled", [True, False])
+def test_decisions_in_one_frame_equal_the_outcomes(monkeypatch: pytest.MonkeyPatch,
+                                                   fallback: str, compiled: bool) -> None:
+    # The scan reads its units' decisions as one frame (a join with the compiled table, the
+    # other units through Normalizer.outcome): each row must be what outcome gives, in the
+    # order asked, with and without a compiled table, alternatives and MJ ids included.
     from mojinorm import column
+    from mojinorm.normalizer import Normalizer
 
+    pl = pytest.importorskip("polars")
+    if not compiled:
+        monkeypatch.setattr(Normalizer, "compiled_target", property(lambda self: None))
     normalizer = mojinorm.Normalizer("jisx0208", fallback=fallback)
     plan = column.ColumnPlan(normalizer)
     resolved = sorted(_tables.resolved("jisx0208"))
-    units = resolved[::97] + ["\ue000", "山", "髙", "葛\U000e0102", "\U000f0000"]
-    first = plan.compiled_rows(units[:40])
-    again = plan.compiled_rows(units)  # some from the plan's cache, some joined now
-    assert set(again) == set(units)
-    for unit in units:
-        assert again[unit] == normalizer.compiled_row(unit), unit
-    assert all(first[u] == again[u] for u in units[:40])
-    assert again["\ue000"] is None and again["山"] is None and again["髙"] is not None
+    units = resolved[::97] + ["\ue000", "髙", "葛\U000e0102", "\U000f0000", "\u200b", "\t"]
+    frame = plan.decisions(pl.Series(units, dtype=pl.String))
+    assert frame.columns == list(column.ColumnPlan.DECISIONS)
+    reference = mojinorm.Normalizer("jisx0208", fallback=fallback)
+    rows = list(frame.iter_rows())
+    assert [r[0] for r in rows] == units
+    for unit, replacement, rules, fb, review, mj, alternatives in rows:
+        o = reference.outcome(unit)
+        assert (replacement, rules, fb, review, mj, tuple(alternatives)) == (
+            o.replacement, ">".join(o.rules), o.fallback, o.review, o.mj, o.alternatives), unit
+    assert any(r[6] for r in rows) and any(r[5] for r in rows)  # the test sees both filled
+    assert plan.decisions(pl.Series([], dtype=pl.String)).columns == frame.columns
 
 
 def test_lines_after_plain_batches_are_counted_right(tmp_path: Path,

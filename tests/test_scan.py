@@ -564,3 +564,96 @@ def test_char_line_is_what_json_dumps_writes(text: str, count: int, flags: bool,
                     in_target=flags, fallback=not flags, alternatives=tuple(alternatives),
                     sjis=sjis)
     assert stat.to_json() == json.dumps(stat.to_dict(), ensure_ascii=False)
+
+
+def _char_stat(text: str, count: int, flags: bool, mj: str | None, sjis: str | None,
+               alternatives: list[str], steps: str) -> object:
+    from mojinorm.report import CharStat
+
+    return CharStat(char=text or "x", codepoint="U+0078", count=count, replacement=text,
+                    rule=steps.rpartition(">")[2] if steps else "no-mapping", steps=steps,
+                    mj=mj, category="gaiji", in_target=flags, fallback=not flags,
+                    alternatives=tuple(alternatives), sjis=sjis)
+
+
+_CHAR_STATS = st.builds(
+    _char_stat, text=st.text(max_size=4), count=st.integers(0, 10**12), flags=st.booleans(),
+    mj=st.none() | st.text(max_size=8), sjis=st.none() | st.text(max_size=4),
+    alternatives=st.lists(st.text(max_size=3), max_size=3),
+    # lossless steps, a lossy one, and text to escape: the "fix" field is worked out from them
+    steps=st.sampled_from(["", "jis-inclusion", "jis-inclusion>mj-shrink-koseki", "nfc",
+                           "unmapped-gaiji", 'a"b\\c\n']))
+
+
+@settings(max_examples=100, deadline=None)
+@given(stats=st.lists(_CHAR_STATS, max_size=6))
+def test_char_table_writes_the_lines_each_char_writes(stats: list) -> None:
+    # A scan of many characters writes its JSON lines column by column (polars): byte for
+    # byte what CharStat.to_json writes per character (quotes, backslashes, controls, the
+    # "fix" worked out from the steps), and its items are the same CharStats.
+    pytest.importorskip("polars")
+    from mojinorm.report import CharTable
+
+    table = CharTable.of(stats)
+    assert table.json_lines(",\n") == ",\n".join(c.to_json() for c in stats)
+    assert list(table) == stats and table == stats and len(table) == len(stats)
+    assert table[1:3] == stats[1:3] and table[::2] == stats[::2]
+    if stats:
+        assert table[-1] == stats[-1] and table[0] == stats[0]
+        assert table.head(2) == stats[:2]
+    with pytest.raises(IndexError):
+        table[len(stats)]
+
+
+def _units_of(normalizer: mojinorm.Normalizer, candidates: list[str]) -> list[str]:
+    """The candidates that are one unit the normalizer changes (what a scan counts)."""
+    from mojinorm.units import iter_units
+
+    return [u for u in dict.fromkeys(candidates)
+            if len(list(iter_units(u))) == 1 and not normalizer.is_safe(u)]
+
+
+def _some_compiled_units() -> list[str]:
+    from mojinorm import _tables
+
+    return sorted(_tables.resolved("jisx0208"))[::50]
+
+
+_UNIT_CANDIDATES = st.lists(st.one_of(
+    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=("Cs",)),
+    # extended kanji, private use in both planes, invisible characters, IVS of each kind,
+    # a compatibility ideograph, NTA-map symbols, a sibling-glyph case and a tie
+    st.sampled_from(["髙", "﨑", "𠮷", "\ue000", "\uf8ff", "\U000f0001", "\t", "\x01", "\u00a0",
+                     "\u200b", "葛\U000e0102", "辻\U000e0100", "増\U000e0102", "\ufa11", "·",
+                     "ゕ", "①", "壳", "𭤟", "兀\U000e0103"]),
+    st.sampled_from(_some_compiled_units()),
+), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(candidates=_UNIT_CANDIDATES,
+       counts=st.lists(st.integers(1, 5), min_size=40, max_size=40),
+       target=st.sampled_from(["jisx0208", "cp932", "jisx0213", "mj"]),
+       fallback=st.sampled_from([None, "keep", "●"]))
+def test_char_table_equals_the_list_of_char_stats(candidates: list[str], counts: list[int],
+                                                  target: str, fallback: str | None) -> None:
+    # The report's characters built column by column (decisions in one frame, one sort) and
+    # built one by one (Normalizer.outcome, two stable sorts) are the same items in the same
+    # order and write the same JSON; so are the Shift_JIS codes of private-use units.
+    pytest.importorskip("polars")
+    from mojinorm.report import CharTable, ScanReport, char_stats, shift_jis_codes
+
+    normalizer = mojinorm.Normalizer(target, fallback=fallback)
+    units = _units_of(normalizer, candidates)
+    tally = Counter(dict(zip(units, counts, strict=False)))
+    columns = char_stats(normalizer, tally, columnar=True)
+    one_by_one = char_stats(normalizer, tally, columnar=False)
+    assert isinstance(columns, CharTable) and isinstance(one_by_one, list)
+    assert list(columns) == one_by_one
+    reports = [ScanReport("f", target, "cp932", False, ",", True, 1, ["n"], chars=c)
+               for c in (columns, one_by_one)]
+    for r in reports:
+        shift_jis_codes(r)
+    assert reports[0].to_json() == reports[1].to_json()
+    assert reports[0].to_json(top=2) == reports[1].to_json(top=2)
+    assert json.loads(reports[0].to_json())["chars"] == [c.to_dict() for c in reports[1].chars]

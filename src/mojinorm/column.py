@@ -12,10 +12,11 @@ Everything done per row runs as polars expressions (Rust):
   the normalized value, the change texts (``"; "``) and the review flags.  A token is
   replaced as a whole, so a lone selector can never match inside a unit that carries one.
 
-Python runs once per *distinct unit*: ``Normalizer.explain(unit)`` decides the replacement,
-the change text (``str(Change)``) and the review flag, and the answer is kept for the next
-batch.  The kernel therefore follows whatever the normalizer decides, and its results equal
-the per-name API (``tests/test_column.py`` proves it differentially).
+Each *distinct unit* is decided once (:meth:`ColumnPlan.decisions`): a built-in target's
+compiled decisions answer in one join, ``Normalizer.outcome`` the other units; polars writes
+the change texts (``str(Change)``), and a unit's row is kept for the next batch.  The kernel
+therefore follows whatever the normalizer decides, and its results equal the per-name API
+(``tests/test_column.py`` proves it differentially).
 
 A few values cannot be answered unit by unit; they go through the per-name API, those rows
 only:
@@ -47,20 +48,17 @@ import polars as pl
 from .errors import UnmappableCharacter
 from .kana import normalize_kana as _normalize_kana
 from .matching import match_key as _match_key
-from .normalizer import Normalizer, UnitOutcome, get_normalizer
+from .normalizer import Normalizer, UnitOutcome, get_normalizer, show
 from .targets import Target, code_point_runs, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
 
 __all__ = [
     "ColumnPlan", "TargetPatterns", "changes", "column_plan", "explain", "is_safe",
     "match_key", "normalize", "normalize_kana", "review", "rust_class", "rust_runs_class",
-    "target_patterns",
+    "shown_codes", "target_patterns",
     "unsafe_chars",
 ]
 
-#: A compiled decision as ``Normalizer.compiled_row`` gives it: replacement, rules joined by
-#: ">", fallback, review, MJ id, alternatives.
-CompiledRow: TypeAlias = "tuple[str, str, bool, bool, str | None, tuple[str, ...]]"
 #: What names a target: a built-in name, a YAML profile path, a ``Target`` or a ``Normalizer``.
 TargetLike: TypeAlias = "str | Path | Target | Normalizer"
 
@@ -145,37 +143,18 @@ def target_patterns(target: Target) -> TargetPatterns:
 # --------------------------------------------------------------------------- the plan
 
 
-class _Outcome:
-    """What a normalizer does to one unit; the change text is built only when asked for."""
-
-    __slots__ = ("replacement", "review", "fallback", "raises", "unit_outcome", "_changes")
-
-    def __init__(self, replacement: str, review: bool, fallback: bool, raises: bool,
-                 unit_outcome: UnitOutcome | None) -> None:
-        self.replacement = replacement
-        self.review = review
-        self.fallback = fallback
-        self.raises = raises  # the unit needs fallback "error": rows go per name, and raise
-        #: ``Normalizer.outcome(unit)``; None for a unit the target takes as it is
-        self.unit_outcome = unit_outcome
-        self._changes: str | None = None
-
-    @property
-    def changes(self) -> str:
-        """``str(Change)`` of the unit's change ("" when none); built once."""
-        if self._changes is None:
-            out = self.unit_outcome
-            self._changes = out.change_text if out is not None else ""
-        return self._changes
+#: A unit's row of :meth:`ColumnPlan.table`, after the unit: replacement, change text, rule,
+#: review, fallback, raises, inside.
+_TableRow: TypeAlias = "tuple[str, str, str, bool, bool, bool, bool]"
 
 
 class ColumnPlan:
     """One normalizer's decisions per distinct unit, reused across batches.  Thread-safe.
 
-    ``units_resolved`` counts the units decided in Python (``Normalizer.explain`` calls),
-    ``resolve_seconds`` the time they took, and ``rows_per_name`` the values sent through the
-    per-name API; all stay bounded by the distinct units and the special rows, never by the
-    rows of a column.
+    ``units_resolved`` counts the units decided in Python (``Normalizer.outcome`` calls: the
+    units a built-in target's compiled table does not answer), ``resolve_seconds`` the time
+    they took, and ``rows_per_name`` the values sent through the per-name API; all stay
+    bounded by the distinct units and the special rows, never by the rows of a column.
     """
 
     def __init__(self, normalizer: Normalizer) -> None:
@@ -184,143 +163,138 @@ class ColumnPlan:
         self.units_resolved = 0
         self.resolve_seconds = 0.0
         self.rows_per_name = 0
-        self._memo: dict[str, _Outcome] = {}
         self._compiled_frame: pl.DataFrame | None = None
-        #: the table rows made so far (with and without change texts), for later batches
-        self._made: dict[bool, pl.DataFrame] = {}
-        self._rows: dict[str, CompiledRow | None] = {}  # compiled_rows, by unit
+        #: the table rows worked out so far, for later batches (a batch's few thousand units
+        #: are looked up here, not joined)
+        self._rows: dict[str, _TableRow] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (f"ColumnPlan({self.normalizer!r}, units_resolved={self.units_resolved}, "
                 f"rows_per_name={self.rows_per_name})")
 
-    def outcomes(self, units: Iterable[str]) -> dict[str, _Outcome]:
-        """The outcome of every unit in ``units``, resolving the ones not seen before."""
-        memo = self._memo
-        out: dict[str, _Outcome] = {}
-        new = []
-        for unit in units:
-            found = memo.get(unit)
-            if found is None:
-                new.append(unit)
+    #: The columns of :meth:`table`, in order.
+    TABLE = ("unit", "replacement", "changes", "rule", "review", "fallback", "raises", "inside")
+
+    def table(self, keys: list[str]) -> pl.DataFrame:
+        """One row per unit of ``keys``, in order: ``replacement``, ``changes`` (the change
+        text, ``str(Change)``; "" for none), ``rule`` (the deciding rule), ``review``,
+        ``fallback``, ``raises`` (fallback ``error`` raises for it: such rows go per name) and
+        ``inside`` (the target takes the unit as it is).
+
+        Each unit is worked out once, column by column (:meth:`decisions`), and its row kept
+        for the next batches.
+        """
+        rows = self._rows
+        found: dict[str, _TableRow] = {}
+        missing = []
+        for unit in keys:
+            row = rows.get(unit)
+            if row is None:
+                missing.append(unit)
             else:
-                out[unit] = found
-        if new:
-            start = time.perf_counter()
-            resolved = [(unit, self._resolve(unit)) for unit in new]
+                found[unit] = row
+        if missing:
+            made = self._table_rows(missing)
             with self._lock:
-                if len(memo) + len(resolved) > _UNIT_MEMO_LIMIT:
-                    memo.clear()
-                memo.update(resolved)
-                self.units_resolved += len(resolved)
-                self.resolve_seconds += time.perf_counter() - start
-            out.update(resolved)
+                if len(rows) + len(made) > _UNIT_MEMO_LIMIT:
+                    rows.clear()
+                rows.update(made)
+            found.update(made)
+        columns = list(zip(*(found[u] for u in keys), strict=True)) if keys else [()] * 7
+        types = (pl.String, pl.String, pl.String, pl.Boolean, pl.Boolean, pl.Boolean,
+                 pl.Boolean)
+        return pl.DataFrame(
+            [pl.Series("unit", keys, dtype=pl.String)]
+            + [pl.Series(name, list(values), dtype=dtype)
+               for name, values, dtype in zip(self.TABLE[1:], columns, types, strict=True)])
+
+    def _table_rows(self, units: list[str]) -> dict[str, _TableRow]:
+        """:meth:`table`'s rows of ``units``, worked out: the decisions in one frame, the
+        change texts by polars."""
+        n = self.normalizer
+        visible, sequences = n.target.visible_chars, n.target.sequences
+        out: dict[str, _TableRow] = {
+            u: (u, "", "", False, False, False, True)
+            for u in units if u in visible or u in sequences}
+        changed = [u for u in units if u not in out]
+        if not changed:
+            return out
+        decided = self.decisions(pl.Series(changed, dtype=pl.String))
+        replacement, rules = pl.col("replacement"), pl.col("rules")
+        shown = shown_codes(pl.concat([decided["unit"], decided["replacement"]]))
+        frame = decided.select(
+            replacement,
+            # str(Change): code points nobody can see written as <U+XXXX>
+            pl.concat_str([shown(pl.col("unit")), pl.lit("→"),
+                           shown(pl.when(replacement == "").then(pl.lit("(removed)"))
+                                 .otherwise(replacement)),
+                           pl.lit(" "), rules]).alias("changes"),
+            rules.str.split(">").list.last().alias("rule"),
+            "review", "fallback",
+            (pl.col("fallback") & pl.lit(n.fallback == "error")).alias("raises"),
+            pl.lit(False).alias("inside"))
+        out.update(zip(changed, frame.iter_rows(), strict=True))
         return out
 
-    def table(self, keys: list[str], changes: bool = True) -> pl.DataFrame:
-        """One row per unit of ``keys``, in order: ``replacement``, ``changes`` (the change
-        text; null without ``changes``: counting needs no text), ``rule`` (the deciding rule),
-        ``review``, ``fallback``, ``raises`` and ``inside`` (the target takes the unit as it
-        is).
+    #: The columns of :meth:`decisions`, in order.
+    DECISIONS = ("unit", "replacement", "rules", "fallback", "review", "mj", "alternatives")
 
-        With the default options of a built-in target the compiled decisions answer by a join
-        (no Python per unit); the other units are decided by :meth:`outcomes`.  Rows made for
-        one batch answer the next ones by a join too (a unit recurs across batches).
-        """
-        frame = pl.DataFrame({"unit": pl.Series(keys, dtype=pl.String)}).with_row_index("i")
-        with self._lock:
-            made = self._made.get(changes)
-        if made is None:
-            new = self._make_table(frame, changes)
-            known = new.clear()
-        else:
-            joined = frame.join(made, on="unit", how="left")
-            seen = pl.col("_seen").is_not_null()
-            known = joined.filter(seen).drop("_seen")
-            rest = joined.filter(~seen).select("i", "unit")
-            new = self._make_table(rest, changes) if rest.height else known.clear()
-        if new.height:
-            with self._lock:
-                grown = new.drop("i").with_columns(_seen=pl.lit(True))
-                made = self._made.get(changes)
-                if made is not None and made.height + grown.height <= _UNIT_MEMO_LIMIT:
-                    # another thread may have made some of the same units meanwhile
-                    grown = pl.concat([made, grown]).unique("unit", keep="first",
-                                                            maintain_order=True)
-                self._made[changes] = grown
-        return pl.concat([known, new]).sort("i") if known.height else new
-
-    def _make_table(self, frame: pl.DataFrame, changes: bool) -> pl.DataFrame:
-        """:meth:`table` of the units of ``frame`` (``i``, ``unit``), worked out."""
+    def decisions(self, units: pl.Series) -> pl.DataFrame:
+        """What ``Normalizer.outcome`` says of each of ``units`` (units the normalizer changes:
+        outside the target, or invisible), in order, one row each: ``replacement``, ``rules``
+        (joined by ">"), ``fallback``, ``review``, ``mj`` (null for none) and
+        ``alternatives`` (a list).  A built-in target's compiled decisions answer in one join
+        (the default options); ``outcome`` answers the other units."""
+        frame = pl.DataFrame({"unit": units.cast(pl.String)}).with_row_index("i")
+        n = self.normalizer
         parts = []
         compiled = self._compiled()
-        if compiled is not None and frame.height:
-            joined = frame.join(compiled, on="unit", how="left")
-            known = joined.filter(pl.col("rules").is_not_null())
-            if known.height:
-                parts.append(self._from_compiled(known, changes))
-            rest = joined.filter(pl.col("rules").is_null()).select("i", "unit")
-        else:
-            rest = frame
-        if rest.height:
-            units = rest["unit"].to_list()
-            outcomes = self.outcomes(units)
-            rows = [outcomes[u] for u in units]
-            parts.append(rest.with_columns(
-                replacement=pl.Series([o.replacement for o in rows], dtype=pl.String),
-                changes=pl.Series([o.changes for o in rows] if changes
-                                  else [None] * len(rows), dtype=pl.String),
-                rule=pl.Series([o.unit_outcome.rule if o.unit_outcome is not None else ""
-                                for o in rows], dtype=pl.String),
-                review=pl.Series([o.review for o in rows], dtype=pl.Boolean),
-                fallback=pl.Series([o.fallback for o in rows], dtype=pl.Boolean),
-                raises=pl.Series([o.raises for o in rows], dtype=pl.Boolean),
-                inside=pl.Series([o.unit_outcome is None for o in rows], dtype=pl.Boolean),
-            ))
-        columns = ["i", "unit", "replacement", "changes", "rule", "review", "fallback", "raises",
-                   "inside"]
-        if not parts:
-            return frame.with_columns(
-                pl.lit(None, pl.String).alias(c) for c in columns[2:5]).with_columns(
-                pl.lit(False).alias(c) for c in columns[5:]).select(columns)
-        return pl.concat([p.select(columns) for p in parts]).sort("i")
-
-    def compiled_rows(self, units: Iterable[str]) -> dict[str, CompiledRow | None]:
-        """``Normalizer.compiled_row`` of each of ``units`` (None: not in the compiled table,
-        or no table for these options), from one join instead of a parse per unit; the rows
-        are kept for the next call (a scan asks for its units' flags, then for its report)."""
-        cache = self._rows
-        result: dict[str, CompiledRow | None] = {}
-        missing = []
-        for unit in units:
-            if unit in cache:
-                result[unit] = cache[unit]
-            else:
-                missing.append(unit)
-        if not missing:
-            return result
-        found: dict[str, CompiledRow | None] = dict.fromkeys(missing)
-        compiled = self._compiled()
         if compiled is not None:
-            n = self.normalizer
-            fallback_text = None if n.fallback == "keep" else n.fallback_char
-            joined = pl.DataFrame({"unit": pl.Series(list(found), dtype=pl.String)}).join(
-                compiled, on="unit", how="inner").select(
-                "unit", *(pl.col(c).fill_null("") for c in (
-                    "replacement", "rules", "flags", "mj", "alternatives")))
-            for unit, replacement, rules, flags, mj, alternatives in joined.iter_rows():
-                fallback = "F" in flags
-                if fallback:
-                    replacement = unit if fallback_text is None else fallback_text
-                found[unit] = (replacement, rules, fallback, "R" in flags, mj or None,
-                               tuple(alternatives.split("|")) if alternatives else ())
-        with self._lock:
-            if len(cache) + len(found) > _UNIT_MEMO_LIMIT:
-                cache.clear()
-            cache.update(found)
-        result.update(found)
-        return result
+            joined = frame.join(compiled, on="unit", how="left")
+            flags = pl.col("flags").fill_null("")
+            fallback = flags.str.contains("F", literal=True)
+            fallback_text = pl.col("unit") if n.fallback == "keep" else pl.lit(n.fallback_char)
+            alternatives = pl.col("alternatives").fill_null("")
+            parts.append(joined.filter(pl.col("rules").is_not_null()).select(
+                "i", "unit",
+                replacement=pl.when(fallback).then(fallback_text)
+                .otherwise(pl.col("replacement").fill_null("")),
+                rules="rules", fallback=fallback,
+                review=flags.str.contains("R", literal=True),
+                mj=pl.when(pl.col("mj") != "").then(pl.col("mj")),
+                alternatives=pl.when(alternatives != "").then(alternatives.str.split("|"))
+                .otherwise(pl.lit([], dtype=pl.List(pl.String)))))
+            frame = joined.filter(pl.col("rules").is_null()).select("i", "unit")
+        if frame.height:
+            start = time.perf_counter()
+            outcomes = [n.outcome(u) for u in frame["unit"].to_list()]
+            with self._lock:
+                self.units_resolved += len(outcomes)
+                self.resolve_seconds += time.perf_counter() - start
+            index = frame["i"]
+            # the alternatives as (row, item) pairs, gathered into lists by polars (a list
+            # per row built in Python costs microseconds each)
+            pairs = [(i, a) for i, o in zip(index.to_list(), outcomes, strict=True)
+                     for a in o.alternatives]
+            lists = pl.DataFrame({"i": [i for i, _ in pairs], "a": [a for _, a in pairs]},
+                                 schema={"i": pl.UInt32, "a": pl.String}
+                                 ).group_by("i").agg(alternatives="a")
+            parts.append(frame.with_columns(
+                replacement=pl.Series([o.replacement for o in outcomes], dtype=pl.String),
+                rules=pl.Series([">".join(o.rules) for o in outcomes], dtype=pl.String),
+                fallback=pl.Series([o.fallback for o in outcomes], dtype=pl.Boolean),
+                review=pl.Series([o.review for o in outcomes], dtype=pl.Boolean),
+                mj=pl.Series([o.mj for o in outcomes], dtype=pl.String),
+            ).join(lists, on="i", how="left").with_columns(
+                pl.col("alternatives").fill_null(pl.lit([], dtype=pl.List(pl.String)))))
+        columns = ["i", *self.DECISIONS]
+        if not parts:  # no units
+            return pl.DataFrame(schema={
+                "unit": pl.String, "replacement": pl.String, "rules": pl.String,
+                "fallback": pl.Boolean, "review": pl.Boolean, "mj": pl.String,
+                "alternatives": pl.List(pl.String)})
+        return pl.concat([p.select(columns) for p in parts]).sort("i").drop("i")
 
     def _compiled(self) -> pl.DataFrame | None:
         """The target's compiled decisions as a frame, when the options allow them."""
@@ -333,48 +307,6 @@ class ColumnPlan:
 
                 self._compiled_frame = _tables.resolved_frame(name)
         return self._compiled_frame
-
-    def _from_compiled(self, known: pl.DataFrame, changes: bool = True) -> pl.DataFrame:
-        n = self.normalizer
-        fallback = pl.col("flags").fill_null("").str.contains("F", literal=True)
-        fallback_text = pl.col("unit") if n.fallback == "keep" else pl.lit(n.fallback_char)
-        frame = known.with_columns(
-            replacement=pl.when(fallback).then(fallback_text)
-            .otherwise(pl.col("replacement").fill_null("")),
-            rule=pl.col("rules").str.split(">").list.last(),
-            review=pl.col("flags").fill_null("").str.contains("R", literal=True),
-            fallback=fallback,
-            raises=fallback & pl.lit(n.fallback == "error"),
-            inside=pl.lit(False),
-        )
-        if not changes:
-            return frame.with_columns(changes=pl.lit(None, pl.String))
-        # The change text: what str(Change) writes.  Code points shown as <U+XXXX> (selectors
-        # of an IVS, a private-use fallback) are rare: those rows are written in Python.
-        shown = pl.when(pl.col("replacement") == "").then(pl.lit("(removed)")) \
-            .otherwise(pl.col("replacement"))
-        frame = frame.with_columns(changes=pl.concat_str(
-            [pl.col("unit"), pl.lit("→"), shown, pl.lit(" "), pl.col("rules")]))
-        plain_text = f"^[^{_SHOWN_AS_CODES}]*$"
-        special = ~(pl.col("unit").str.contains(plain_text)
-                    & pl.col("replacement").str.contains(plain_text))
-        odd = frame.filter(special)
-        if odd.height:
-            texts = [UnitOutcome(u, r, tuple(rules.split(">")), False, False).change_text
-                     for u, r, rules in odd.select("unit", "replacement", "rules").iter_rows()]
-            fixed = odd.select("i").with_columns(fixed=pl.Series(texts, dtype=pl.String))
-            frame = frame.join(fixed, on="i", how="left").with_columns(
-                changes=pl.coalesce("fixed", "changes")).drop("fixed")
-        return frame
-
-    def _resolve(self, unit: str) -> _Outcome:
-        n = self.normalizer
-        if unit in n.target.visible_chars or unit in n.target.sequences:
-            return _Outcome(unit, False, False, False, None)
-        out = n.outcome(unit)
-        raises = out.fallback and n.fallback == "error"
-        return _Outcome(out.replacement, out.review, out.fallback, raises, out)
-
 
 @lru_cache(maxsize=64)
 def _plan_for(normalizer: Normalizer) -> ColumnPlan:
@@ -401,6 +333,19 @@ def _target(target: TargetLike) -> Target:
     if isinstance(target, Normalizer):
         return target.target
     return get_target(target)
+
+
+def shown_codes(values: pl.Series) -> Callable[[pl.Expr], pl.Expr]:
+    """``mojinorm.normalizer.show`` as an expression over texts made of the code points of
+    ``values``: each code point it writes as ``<U+XXXX>`` (found among ``values`` by a polars
+    class holding every such code point, ``tests/test_column.py`` checks it over all of
+    Unicode) replaced by ``str.replace_many``."""
+    found = values.str.extract_all(f"[{_SHOWN_AS_CODES}]").explode().drop_nulls().unique()
+    codes = {c: shown for c in found.to_list() if (shown := show(c)) != c}
+    if not codes:
+        return lambda expr: expr
+    keys, texts = list(codes), list(codes.values())
+    return lambda expr: expr.str.replace_many(keys, texts)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -610,25 +555,20 @@ def _flags_of_units(units: list[str], plan: ColumnPlan,
                     flags_of: Callable[[UnitOutcome], int]) -> dict[str, int]:
     """``flags_of`` for each of ``units`` (-1 for a unit the target keeps), called once per
     distinct kind of outcome: flags depend on what the outcome says, and on the unit itself
-    only through the target's membership.  A built-in target's compiled rows answer (one
-    join for all the units) without running the pipeline."""
-    normalizer = plan.normalizer
-    target = normalizer.target
+    only through the target's membership.  The decisions come in one frame
+    (:meth:`ColumnPlan.decisions`)."""
+    target = plan.normalizer.target
     kept = target.visible_chars
     sequences = target.sequences
-    rows = plan.compiled_rows(u for u in units if u not in kept and u not in sequences)
+    out = {u: -1 for u in units if u in kept or u in sequences}
+    changed = [u for u in units if u not in out]
+    if not changed:
+        return out
+    decided = plan.decisions(pl.Series(changed, dtype=pl.String)).select(
+        pl.col("rules").str.split(">").list.last(), "fallback", "review")
     flag_of_kind: dict[tuple[object, ...], int] = {}
-    out: dict[str, int] = {}
-    for unit in units:
-        if unit in kept or unit in sequences:
-            out[unit] = -1
-            continue
-        row = rows[unit]
-        if row is not None:
-            rule, fallback, review = row[1].rpartition(">")[2], row[2], row[3]
-        else:
-            o = normalizer.outcome(unit)
-            rule, fallback, review = o.rule, o.fallback, o.review
+    for unit, rule, fallback, review in zip(changed, *(decided.to_series(i).to_list()
+                                                       for i in range(3)), strict=True):
         kind = (rule, review, fallback, unit in target)
         value = flag_of_kind.get(kind)
         if value is None:
@@ -708,7 +648,7 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
     # Once per distinct unit: a join with the compiled decisions, Python for the others (and
     # only for units not seen in an earlier batch).
     keys = _units(work, plan.patterns)
-    table = plan.table(keys, changes="changes" in outputs)
+    table = plan.table(keys)
     key_series = table["unit"]
     kana = normalizer.fallback == "kana" and reading is not None
     special = table["raises"] | (table["fallback"] & kana)

@@ -4,8 +4,10 @@
 A :class:`ScanReport` is built from the :class:`~mojinorm.counting.Counts` of a scan by
 :func:`fill_report` (the counting rules are in :mod:`mojinorm.counting`); each offending unit
 becomes a :class:`CharStat` with what the normalizer would do with it (``Normalizer.outcome``)
-and its category.  ``--format json`` prints :meth:`ScanReport.to_json`; the keys are part of
-the command line's interface.
+and its category.  A scan of many units holds them column by column, in a :class:`CharTable`
+(the decisions in one frame, the JSON lines written by polars); it reads as a sequence of the
+same :class:`CharStat` items.  ``--format json`` prints :meth:`ScanReport.to_json`; the keys
+are part of the command line's interface.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import json
 import shlex
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .counting import Counts
 from .gaiji import is_private_use
@@ -28,8 +30,11 @@ from .records import Layout
 from .rules import LOSSLESS_RULES
 from .units import is_variation_selector
 
-__all__ = ["CharStat", "NormalizeSummary", "ReviewRow", "ScanReport", "fill_report",
-           "next_command", "shift_jis_codes"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["CharStat", "CharTable", "NormalizeSummary", "ReviewRow", "ScanReport",
+           "char_stats", "fill_report", "next_command", "shift_jis_codes"]
 
 
 _quote: Callable[[str], str] = json.encoder.encode_basestring
@@ -89,6 +94,144 @@ class CharStat:
                 f'"fix": {q(self.fix)}, "alternatives": [{alternatives}]{sjis}}}')
 
 
+#: What ``json.dumps(ensure_ascii=False)`` escapes in a string, and how.
+_JSON_ESCAPES = {**{chr(i): f"\\u{i:04x}" for i in range(0x20)},
+                 "\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n",
+                 "\r": "\\r", "\t": "\\t"}
+
+
+class CharTable(Sequence[CharStat]):
+    """The characters of a report, in order, held column by column in a polars frame (one
+    column per :class:`CharStat` field, ``alternatives`` a list): a member file meets tens of
+    thousands of units.  A :class:`CharStat` is made only for the items read, and the JSON
+    lines are written by polars, byte for byte what :meth:`CharStat.to_json` writes."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        if tuple(frame.columns) != CHAR_FIELDS:
+            raise ValueError(f"a CharTable has the columns {CHAR_FIELDS}, not {frame.columns}")
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    @overload
+    def __getitem__(self, index: int) -> CharStat: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[CharStat]: ...
+
+    def __getitem__(self, index: int | slice) -> CharStat | list[CharStat]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return _char_stats_of(self.frame.slice(start, max(0, stop - start)))
+        i = index + len(self) if index < 0 else index
+        if not 0 <= i < len(self):
+            raise IndexError("CharTable index out of range")
+        return _char_stats_of(self.frame.slice(i, 1))[0]
+
+    def __iter__(self) -> Iterator[CharStat]:
+        return iter(_char_stats_of(self.frame))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CharTable):
+            return self.frame.equals(other.frame)
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CharTable({len(self)} characters)"
+
+    @classmethod
+    def of(cls, stats: Sequence[CharStat]) -> CharTable:
+        """The table holding ``stats``, in their order."""
+        import polars as pl
+
+        def column(name: str) -> list[Any]:
+            return [getattr(c, name) for c in stats]
+
+        types: dict[str, pl.DataType] = {
+            "count": pl.Int64(), "in_target": pl.Boolean(), "fallback": pl.Boolean(),
+            "alternatives": pl.List(pl.String)}
+        return cls(pl.DataFrame(
+            [pl.Series(name, column(name) if name != "alternatives"
+                       else [list(a) for a in column(name)], dtype=types.get(name, pl.String()))
+             for name in CHAR_FIELDS]))
+
+    def head(self, n: int) -> CharTable:
+        return CharTable(self.frame.head(n))
+
+    def json_lines(self, separator: str) -> str:
+        """Each character's :meth:`CharStat.to_json`, joined by ``separator``."""
+        import polars as pl
+
+        if not len(self):
+            return ""
+        escapes = (list(_JSON_ESCAPES), list(_JSON_ESCAPES.values()))
+        frame = self.frame
+        # escaping costs a pass per column: only the columns holding a character to escape
+        special = r'[\x00-\x1f"\\]'
+        strings = ("char", "codepoint", "replacement", "rule", "steps", "mj", "category", "sjis")
+        found = frame.select(*(pl.col(c).str.contains(special).any() for c in strings),
+                             pl.col("alternatives").list.join("").str.contains(special).any()
+                             .alias("alternatives")).row(0, named=True)
+
+        def quoted(expr: pl.Expr, escape: bool = True) -> pl.Expr:
+            if escape:
+                expr = expr.str.replace_many(*escapes)
+            return pl.concat_str([pl.lit('"'), expr, pl.lit('"')])
+
+        def text(name: str) -> pl.Expr:
+            return quoted(pl.col(name), bool(found[name]))
+
+        def boolean(name: str) -> pl.Expr:
+            return pl.when(pl.col(name)).then(pl.lit("true")).otherwise(pl.lit("false"))
+
+        steps = pl.when(pl.col("steps") != "").then(pl.col("steps").str.split(">")) \
+            .otherwise(pl.concat_list(pl.col("rule")))
+        fix = pl.when(pl.col("fallback")).then(pl.lit("fallback")).when(
+            steps.list.eval(pl.element().is_in(sorted(LOSSLESS_RULES))).list.all()
+        ).then(pl.lit("same")).otherwise(pl.lit("substitute"))
+        mj = pl.when(pl.col("mj").is_null()).then(pl.lit("null")).otherwise(text("mj"))
+        sjis = pl.when(pl.col("sjis").is_null()).then(pl.lit("")).otherwise(
+            pl.concat_str([pl.lit(', "sjis": '), text("sjis")]))
+        alternatives = pl.col("alternatives").list.eval(
+            quoted(pl.element(), bool(found["alternatives"]))).list.join(", ")
+        line = pl.concat_str([
+            pl.lit('{"char": '), text("char"), pl.lit(', "codepoint": '), text("codepoint"),
+            pl.lit(', "count": '), pl.col("count").cast(pl.String),
+            pl.lit(', "replacement": '), text("replacement"), pl.lit(', "rule": '),
+            text("rule"), pl.lit(', "steps": '), text("steps"), pl.lit(', "mj": '), mj,
+            pl.lit(', "category": '), text("category"),
+            pl.lit(', "in_target": '), boolean("in_target"),
+            pl.lit(', "fallback": '), boolean("fallback"), pl.lit(', "fix": '), quoted(fix, False),
+            pl.lit(', "alternatives": ['), alternatives, pl.lit("]"), sjis, pl.lit("}")])
+        joined: str = frame.select(line.str.join(separator)).item()
+        return joined
+
+    def with_sjis(self, codes: Sequence[str | None]) -> CharTable:
+        """The table with ``sjis`` set where ``codes`` holds one (kept elsewhere)."""
+        import polars as pl
+
+        new = pl.Series("new", codes, dtype=pl.String)
+        return CharTable(self.frame.with_columns(pl.coalesce(new, pl.col("sjis")).alias("sjis")))
+
+
+#: The fields of a :class:`CharStat`, in order: the columns of a :class:`CharTable`.
+CHAR_FIELDS = tuple(f.name for f in fields(CharStat))
+
+
+def _char_stats_of(frame: pl.DataFrame) -> list[CharStat]:
+    return [CharStat(char, codepoint, count, replacement, rule, steps, mj, category, in_target,
+                     fallback, tuple(alternatives), sjis)
+            for (char, codepoint, count, replacement, rule, steps, mj, category, in_target,
+                 fallback, alternatives, sjis) in frame.iter_rows()]
+
+
 @dataclass
 class ReviewRow:
     """A row a person should look at (one of the first ``counting.REVIEW_EXAMPLES``)."""
@@ -129,7 +272,8 @@ class ScanReport:
     blank_lines: int = 0
     multiline_records: int = 0
     columns: dict[str, dict[str, int]] = field(default_factory=dict)
-    chars: list[CharStat] = field(default_factory=list)
+    #: a list, or (a scan of many characters) a :class:`CharTable`
+    chars: Sequence[CharStat] = field(default_factory=list)
     #: "LF", "CRLF", "LF and CRLF" or "CR" (classic Mac OS); a stream's from its first MiB
     line_ends: str = "LF"
     #: oddities of the file, one sentence each: empty, header only, duplicate header names,
@@ -166,16 +310,20 @@ class ScanReport:
         """``to_dict`` as JSON: indented, one line per character and per review row (the C
         encoder does those)."""
         d = self.to_dict(top=0)
-        chars = self.chars if top is None else self.chars[:top]
-        lists = {"review_examples": [json.dumps(r, ensure_ascii=False)
-                                     for r in d.pop("review_examples")],
-                 "chars": [c.to_json() for c in chars]}
+        chars = self.chars
+        if isinstance(chars, CharTable):
+            text = (chars if top is None else chars.head(top)).json_lines(",\n    ")
+        else:
+            text = ",\n    ".join(c.to_json() for c in (chars if top is None else chars[:top]))
+        items = {"review_examples": ",\n    ".join(json.dumps(r, ensure_ascii=False)
+                                                 for r in d.pop("review_examples")),
+                 "chars": text}
         del d["chars"]
         # one join at the end: the character lines may make megabytes of text
         parts = [json.dumps(d, ensure_ascii=False, indent=2)[:-2]]
-        for key, items in lists.items():
-            if items:
-                parts += [f',\n  "{key}": [\n    ', ",\n    ".join(items), "\n  ]"]
+        for key, joined in items.items():
+            if joined:
+                parts += [f',\n  "{key}": [\n    ', joined, "\n  ]"]
             else:
                 parts.append(f',\n  "{key}": []')
         parts.append("\n}")
@@ -238,44 +386,54 @@ def fill_report(report: ScanReport, c: Counts, layout: Layout, normalizer: Norma
     report.review_examples = [
         ReviewRow(e.line, tuple(names[j] for j in e.columns), e.units)
         for e in c.review_examples]
-    target = normalizer.target
-    compiled = _compiled_rows(normalizer, c.chars)
+    report.chars = char_stats(normalizer, c.chars)
+
+
+#: From this many characters on, and when a scan has loaded polars, :func:`char_stats` builds
+#: a :class:`CharTable` (a member file meets tens of thousands of units).
+COLUMNAR_CHARS = 1000
+
+
+def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
+               columnar: bool | None = None) -> Sequence[CharStat]:
+    """A :class:`CharStat` per unit of ``counts`` (unit -> occurrences): what ``normalizer``
+    does with it, sorted by count, then code point.  A :class:`CharTable` when ``columnar``
+    (default: many units and polars loaded), else a list; the same items either way."""
+    if columnar is None:
+        columnar = len(counts) >= COLUMNAR_CHARS and "polars" in sys.modules
+    units = list(counts)
+    codepoints = [f"U+{ord(u):04X}" if len(u) == 1 else " ".join(f"U+{ord(x):04X}" for x in u)
+                  for u in units]
+    categories = list(map(_category, units))
+    inside = list(map(normalizer.target.__contains__, units))
+    if columnar:
+        import polars as pl
+
+        from .column import column_plan
+
+        decided = column_plan(normalizer).decisions(pl.Series(units, dtype=pl.String))
+        frame = decided.select(
+            pl.col("unit").alias("char"),
+            pl.Series("codepoint", codepoints, dtype=pl.String),
+            pl.Series("count", list(counts.values()), dtype=pl.Int64),
+            "replacement", pl.col("rules").str.split(">").list.last().alias("rule"),
+            pl.col("rules").alias("steps"), "mj",
+            pl.Series("category", categories, dtype=pl.String),
+            pl.Series("in_target", inside, dtype=pl.Boolean),
+            "fallback", "alternatives", pl.lit(None, pl.String).alias("sjis"))
+        # by count, then code point (UTF-8 byte order is code point order)
+        return CharTable(frame.sort(["count", "char"], descending=[True, False]))
     stats = []
-    for unit, count in c.chars.items():
-        codepoint = f"U+{ord(unit):04X}" if len(unit) == 1 else \
-            " ".join(f"U+{ord(x):04X}" for x in unit)
-        # a built-in target with the default options: its compiled row answers, without an
-        # outcome object per unit
-        row = compiled.get(unit)
-        if row is not None:
-            replacement, rules, fallback, _review, mj, alternatives = row
-            stats.append(CharStat(unit, codepoint, count, replacement,
-                                  rules.rpartition(">")[2], rules, mj, _category(unit),
-                                  unit in target, fallback, alternatives))
-            continue
+    for unit, codepoint, count, category, in_target in zip(
+            units, codepoints, counts.values(), categories, inside, strict=True):
         out = normalizer.outcome(unit)
         stats.append(CharStat(unit, codepoint, count, out.replacement, out.rule,
-                              ">".join(out.rules), out.mj, _category(unit), unit in target,
+                              ">".join(out.rules), out.mj, category, in_target,
                               out.fallback, out.alternatives))
     # by count, then code point (str order): two stable sorts with C keys
     stats.sort(key=attrgetter("char"))
     stats.sort(key=attrgetter("count"), reverse=True)
-    report.chars = stats
-
-
-def _compiled_rows(normalizer: Normalizer, units: Iterable[str]
-                   ) -> Mapping[str, tuple[str, str, bool, bool, str | None,
-                                           tuple[str, ...]] | None]:
-    """The compiled rows of ``units`` (``Normalizer.compiled_row``): from the column
-    kernel's plan when polars is loaded (a scan read them there, in one join), else one by
-    one."""
-    if normalizer.compiled_target is None:
-        return {}
-    if "polars" in sys.modules:
-        from .column import column_plan
-
-        return column_plan(normalizer).compiled_rows(units)
-    return {u: normalizer.compiled_row(u) for u in units}
+    return stats
 
 
 def _category(unit: str) -> str:
@@ -319,9 +477,21 @@ def shift_jis_codes(report: ScanReport) -> None:
     F040): the code a gaiji list of the sending system uses."""
     if report.encoding != "cp932":
         return
-    for c in report.chars:
-        if len(c.char) == 1 and is_private_use(c.char):
-            try:
-                c.sjis = c.char.encode("cp932").hex().upper()
-            except UnicodeEncodeError:
-                pass
+    chars = report.chars
+    if isinstance(chars, CharTable):
+        report.chars = chars.with_sjis(list(map(_shift_jis_code,
+                                                chars.frame["char"].to_list())))
+        return
+    for c in chars:
+        code = _shift_jis_code(c.char)
+        if code is not None:
+            c.sjis = code
+
+
+def _shift_jis_code(unit: str) -> str | None:
+    if len(unit) == 1 and is_private_use(unit):
+        try:
+            return unit.encode("cp932").hex().upper()
+        except UnicodeEncodeError:
+            pass
+    return None
