@@ -48,7 +48,7 @@ import polars as pl
 from .errors import UnmappableCharacter
 from .kana import normalize_kana as _normalize_kana
 from .matching import match_key as _match_key
-from .normalizer import Normalizer, UnitOutcome, get_normalizer, show
+from .normalizer import Normalizer, UnitOutcome, get_normalizer, show_char
 from .targets import Target, code_point_runs, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
 
@@ -250,13 +250,19 @@ class ColumnPlan:
         n = self.normalizer
         parts = []
         compiled = self._compiled()
-        if compiled is not None:
-            joined = frame.join(compiled, on="unit", how="left")
+        if compiled is not None and compiled.height:
+            # a binary search in the compiled units (sorted): cheaper than a join, which
+            # hashes all of them for each batch's thousand new units
+            keys = compiled["unit"]
+            at = keys.search_sorted(frame["unit"], side="left").clip(0, keys.len() - 1)
+            found = compiled[at].with_columns(frame["i"])
+            hit = found["unit"] == frame["unit"]
+            joined = found.filter(hit)
             flags = pl.col("flags").fill_null("")
             fallback = flags.str.contains("F", literal=True)
             fallback_text = pl.col("unit") if n.fallback == "keep" else pl.lit(n.fallback_char)
             alternatives = pl.col("alternatives").fill_null("")
-            parts.append(joined.filter(pl.col("rules").is_not_null()).select(
+            parts.append(joined.select(
                 "i", "unit",
                 replacement=pl.when(fallback).then(fallback_text)
                 .otherwise(pl.col("replacement").fill_null("")),
@@ -265,7 +271,7 @@ class ColumnPlan:
                 mj=pl.when(pl.col("mj") != "").then(pl.col("mj")),
                 alternatives=pl.when(alternatives != "").then(alternatives.str.split("|"))
                 .otherwise(pl.lit([], dtype=pl.List(pl.String)))))
-            frame = joined.filter(pl.col("rules").is_null()).select("i", "unit")
+            frame = frame.filter(~hit)
         if frame.height:
             start = time.perf_counter()
             outcomes = [n.outcome(u) for u in frame["unit"].to_list()]
@@ -305,7 +311,11 @@ class ColumnPlan:
             if self._compiled_frame is None:
                 from . import _tables
 
-                self._compiled_frame = _tables.resolved_frame(name)
+                frame = _tables.resolved_frame(name)
+                # decisions() searches the units: sorted (UTF-8 byte order, as polars
+                # compares strings; the table is written in that order)
+                self._compiled_frame = frame if frame["unit"].is_sorted() \
+                    else frame.sort("unit")
         return self._compiled_frame
 
 @lru_cache(maxsize=64)
@@ -341,7 +351,7 @@ def shown_codes(values: pl.Series) -> Callable[[pl.Expr], pl.Expr]:
     class holding every such code point, ``tests/test_column.py`` checks it over all of
     Unicode) replaced by ``str.replace_many``."""
     found = values.str.extract_all(f"[{_SHOWN_AS_CODES}]").explode().drop_nulls().unique()
-    codes = {c: shown for c in found.to_list() if (shown := show(c)) != c}
+    codes = {c: shown for c in found.to_list() if (shown := show_char(c)) != c}
     if not codes:
         return lambda expr: expr
     keys, texts = list(codes), list(codes.values())

@@ -45,7 +45,7 @@ from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS, iter_units
 __all__ = [
     "AMBIGUITY_MODES", "Change", "Normalizer", "Result", "Step", "UnitOutcome",
     "UnmappableCharacter", "FALLBACKS", "normalize", "normalize_many", "explain",
-    "get_normalizer", "compile_resolved", "kana_change", "show",
+    "get_normalizer", "compile_resolved", "kana_change", "show", "show_char",
 ]
 
 #: Named fallbacks; any single character inside the target is accepted too.
@@ -104,7 +104,12 @@ def kana_change(reading: str, hiragana: bool = False) -> tuple[str, str]:
 
 def show(s: str) -> str:
     """Text for people: invisible, private-use and selector code points written as <U+XXXX>."""
-    return "".join(f"<U+{ord(c):04X}>" if classify(c) or is_private_use(c) else c for c in s)
+    return "".join(map(show_char, s))
+
+
+def show_char(c: str) -> str:
+    """:func:`show` of one code point."""
+    return f"<U+{ord(c):04X}>" if is_private_use(c) or classify(c) else c
 
 
 @dataclass(frozen=True)
