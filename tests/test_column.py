@@ -450,10 +450,14 @@ def test_table_rows_are_the_outcomes_and_are_kept(fallback: str | None) -> None:
     normalizer = Normalizer("mj", fallback=fallback)
     plan = column.ColumnPlan(normalizer)
     units = ["髙", "\ue000", "葛\U000e0102", "\u200b", "\U000f0001", "\ufa11", "山", "·"]
+    textless = plan.table(units[1:4:2], changes=False)  # no change texts asked: none made
+    assert textless["changes"].null_count() == 2
     first = plan.table(units[:3])
     table = plan.table(units)
     assert table.columns == list(column.ColumnPlan.TABLE)
     assert table.head(3).equals(first)
+    assert plan.table(units[::-1], changes=False).drop("changes").equals(
+        table.reverse().drop("changes"))  # kept rows, looked up in any order
     reference = Normalizer("mj", fallback=fallback)
     for unit, replacement, changes, rule, review, fb, raises, inside in table.iter_rows():
         if unit in reference.target:

@@ -143,9 +143,11 @@ def target_patterns(target: Target) -> TargetPatterns:
 # --------------------------------------------------------------------------- the plan
 
 
-#: A unit's row of :meth:`ColumnPlan.table`, after the unit: replacement, change text, rule,
-#: review, fallback, raises, inside.
-_TableRow: TypeAlias = "tuple[str, str, str, bool, bool, bool, bool]"
+#: A unit's row of :meth:`ColumnPlan.table`, after the unit: replacement, change text (None:
+#: not made), rule, review, fallback, raises, inside.
+_TableRow: TypeAlias = "tuple[Any, ...]"
+_TABLE_TYPES = (pl.String, pl.String, pl.String, pl.Boolean, pl.Boolean, pl.Boolean,
+                pl.Boolean)
 
 
 class ColumnPlan:
@@ -167,6 +169,7 @@ class ColumnPlan:
         #: the table rows worked out so far, for later batches (a batch's few thousand units
         #: are looked up here, not joined)
         self._rows: dict[str, _TableRow] = {}
+        self._pending: list[pl.DataFrame] = []  # table frames whose rows are not kept yet
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -176,66 +179,89 @@ class ColumnPlan:
     #: The columns of :meth:`table`, in order.
     TABLE = ("unit", "replacement", "changes", "rule", "review", "fallback", "raises", "inside")
 
-    def table(self, keys: list[str]) -> pl.DataFrame:
+    def table(self, keys: list[str], changes: bool = True) -> pl.DataFrame:
         """One row per unit of ``keys``, in order: ``replacement``, ``changes`` (the change
-        text, ``str(Change)``; "" for none), ``rule`` (the deciding rule), ``review``,
-        ``fallback``, ``raises`` (fallback ``error`` raises for it: such rows go per name) and
-        ``inside`` (the target takes the unit as it is).
+        text, ``str(Change)``, "" for none; null without ``changes``: only the rewriting
+        needs it), ``rule`` (the deciding rule), ``review``, ``fallback``, ``raises``
+        (fallback ``error`` raises for it: such rows go per name) and ``inside`` (the target
+        takes the unit as it is).
 
         Each unit is worked out once, column by column (:meth:`decisions`), and its row kept
-        for the next batches.
+        for the next batches (looked up in a dict: a batch brings a few thousand units).
         """
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for frame in pending:
+            self._keep(frame)
         rows = self._rows
         found: dict[str, _TableRow] = {}
         missing = []
         for unit in keys:
             row = rows.get(unit)
-            if row is None:
+            if row is None or (changes and row[1] is None):
                 missing.append(unit)
             else:
                 found[unit] = row
-        if missing:
-            made = self._table_rows(missing)
+        if not found:
+            # every unit is new (a first batch, a DataFrame expression): the frame as made;
+            # its rows go into the dict when a next call comes
+            frame = self._table_frame(keys, changes)
             with self._lock:
-                if len(rows) + len(made) > _UNIT_MEMO_LIMIT:
-                    rows.clear()
-                rows.update(made)
-            found.update(made)
-        columns = list(zip(*(found[u] for u in keys), strict=True)) if keys else [()] * 7
-        types = (pl.String, pl.String, pl.String, pl.Boolean, pl.Boolean, pl.Boolean,
-                 pl.Boolean)
+                self._pending.append(frame)
+            return frame
+        if missing:
+            found.update(self._keep(self._table_frame(missing, changes)))
+        columns = list(zip(*(found[u] for u in keys), strict=True))
         return pl.DataFrame(
             [pl.Series("unit", keys, dtype=pl.String)]
             + [pl.Series(name, list(values), dtype=dtype)
-               for name, values, dtype in zip(self.TABLE[1:], columns, types, strict=True)])
+               for name, values, dtype in zip(self.TABLE[1:], columns, _TABLE_TYPES,
+                                              strict=True)])
 
-    def _table_rows(self, units: list[str]) -> dict[str, _TableRow]:
-        """:meth:`table`'s rows of ``units``, worked out: the decisions in one frame, the
-        change texts by polars."""
+    def _keep(self, frame: pl.DataFrame) -> dict[str, _TableRow]:
+        """Remember the rows of a :meth:`table` frame; returns them."""
+        made: dict[str, _TableRow] = {row[0]: row[1:] for row in frame.iter_rows()}
+        with self._lock:
+            if len(self._rows) + len(made) > _UNIT_MEMO_LIMIT:
+                self._rows.clear()
+            self._rows.update(made)
+        return made
+
+    def _table_frame(self, units: list[str], changes: bool) -> pl.DataFrame:
+        """:meth:`table` of ``units`` (distinct), worked out: the decisions in one frame, the
+        change texts written by polars."""
         n = self.normalizer
         visible, sequences = n.target.visible_chars, n.target.sequences
-        out: dict[str, _TableRow] = {
-            u: (u, "", "", False, False, False, True)
-            for u in units if u in visible or u in sequences}
-        changed = [u for u in units if u not in out]
-        if not changed:
-            return out
+        inside = [u in visible or u in sequences for u in units]
+        changed = [u for u, kept in zip(units, inside, strict=True) if not kept]
         decided = self.decisions(pl.Series(changed, dtype=pl.String))
         replacement, rules = pl.col("replacement"), pl.col("rules")
-        shown = shown_codes(pl.concat([decided["unit"], decided["replacement"]]))
-        frame = decided.select(
-            replacement,
+        text: pl.Expr = pl.lit(None, pl.String)
+        if changes:
+            shown = shown_codes(pl.concat([decided["unit"], decided["replacement"]]))
             # str(Change): code points nobody can see written as <U+XXXX>
-            pl.concat_str([shown(pl.col("unit")), pl.lit("→"),
-                           shown(pl.when(replacement == "").then(pl.lit("(removed)"))
-                                 .otherwise(replacement)),
-                           pl.lit(" "), rules]).alias("changes"),
-            rules.str.split(">").list.last().alias("rule"),
-            "review", "fallback",
+            text = pl.concat_str([shown(pl.col("unit")), pl.lit("→"),
+                                  shown(pl.when(replacement == "").then(pl.lit("(removed)"))
+                                        .otherwise(replacement)),
+                                  pl.lit(" "), rules])
+        frame = decided.select(
+            "unit", replacement, text.alias("changes"),
+            rules.str.split(">").list.last().alias("rule"), "review", "fallback",
             (pl.col("fallback") & pl.lit(n.fallback == "error")).alias("raises"),
             pl.lit(False).alias("inside"))
-        out.update(zip(changed, frame.iter_rows(), strict=True))
-        return out
+        if not any(inside):
+            return frame
+        kept = pl.DataFrame({"unit": [u for u, k in zip(units, inside, strict=True) if k]},
+                            schema={"unit": pl.String}).select(
+            "unit", pl.col("unit").alias("replacement"), pl.lit("").alias("changes"),
+            pl.lit("").alias("rule"), *(pl.lit(False).alias(c)
+                                        for c in ("review", "fallback", "raises")),
+            pl.lit(True).alias("inside"))
+        # back in the order of units: the changed ones first, then the kept ones
+        order = [i for i, k in enumerate(inside) if not k] + [i for i, k in enumerate(inside)
+                                                                if k]
+        return pl.concat([frame, kept]).with_columns(
+            pl.Series("_at", order, dtype=pl.UInt32)).sort("_at").drop("_at")
 
     #: The columns of :meth:`decisions`, in order.
     DECISIONS = ("unit", "replacement", "rules", "fallback", "review", "mj", "alternatives")
@@ -658,7 +684,7 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
     # Once per distinct unit: a join with the compiled decisions, Python for the others (and
     # only for units not seen in an earlier batch).
     keys = _units(work, plan.patterns)
-    table = plan.table(keys)
+    table = plan.table(keys, changes="changes" in outputs)
     key_series = table["unit"]
     kana = normalizer.fallback == "kana" and reading is not None
     special = table["raises"] | (table["fallback"] & kana)
