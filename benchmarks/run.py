@@ -2,7 +2,7 @@
 """mojinorm benchmarks, measured the way users run it: cold, one fresh process per command.
 
     pip install -e '.[test]' -r benchmarks/requirements.txt
-    python benchmarks/run.py                      # 1M rows (+ 10M-row runs), best of 3
+    python benchmarks/run.py                      # 1M rows (+ 10M-row runs), best of 5
     python benchmarks/run.py --rows 200000 --quick  # one repetition, no 10M-row runs
 
 The member files come from ``tools/make_sample.py --realistic``: most names distinct (two-kanji
@@ -10,7 +10,8 @@ family and given names drawn from JIS level 1), 4% of the rows carrying a unit o
 0208 drawn from thousands of values (CP932/JIS X 0213 extended kanji, MJ-only kanji, Moji_Joho
 IVS, private-use codes over U+E000-U+F8FF).  Nothing is warmed: every figure is a new
 interpreter running one command, and every ratio is taken against a peer measured in the same
-run (machines are noisy).  t0 is the same command on a 10-row file (interpreter, imports,
+run, the commands of a ratio run in turn (one of each, then again), so that both see the
+machine at the same speed (it drifts over minutes on a shared machine).  t0 is the same command on a 10-row file (interpreter, imports,
 tables).  Results: a table on stdout and benchmarks/out/results.json.
 """
 
@@ -135,17 +136,16 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     return elapsed, proc.stderr
 
 
-def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
-    return min(run(cmd, env)[0] for _ in range(repeat))
-
-
-def loop_time(cmd: list[str], repeat: int) -> float:
-    """Best in-process loop time a script reports as ``LOOP seconds`` on stderr."""
-    times = []
+def best(cmds: dict[str, list[str]], repeat: int, loop: bool = False) -> dict[str, float]:
+    """The best time of each command, run in turn (one of each, then again): the machine's
+    speed drifts over minutes, and a command and its peer must see the same machine.  With
+    ``loop``, the in-process time a script reports as ``LOOP seconds`` on stderr."""
+    times: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(repeat):
-        _, err = run(cmd)
-        times.append(float(err.split("LOOP ")[1].split()[0]))
-    return min(times)
+        for name, cmd in cmds.items():
+            wall, err = run(cmd)
+            times[name].append(float(err.split("LOOP ")[1].split()[0]) if loop else wall)
+    return {name: min(t) for name, t in times.items()}
 
 
 def peak_mb(cmd: list[str]) -> float:
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--big", type=int, default=10_000_000,
                     help="rows of the large file (0: none)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="one repetition, no large file")
     ap.add_argument("--data", type=Path, default=OUT / "data")
     args = ap.parse_args(argv)
@@ -193,37 +193,37 @@ def main(argv: list[str] | None = None) -> int:
               f"{goal}", flush=True)
 
     scan = ["scan", "--column", "name", "--format", "json", "--quiet"]
-    t0 = best(mojinorm_cli(*scan, str(tiny)), repeat)
-    t_scan = best(mojinorm_cli(*scan, str(f)), repeat)
-    t_csv = best([py, "-c", CSV_READER, str(f)], repeat)
-    t_py0 = best([py, "-c", "pass"], repeat)
-    t_polars = best([py, "-c", POLARS_SCAN, str(f)], repeat)
+    t = best({"t0": mojinorm_cli(*scan, str(tiny)), "scan": mojinorm_cli(*scan, str(f)),
+              "csv": [py, "-c", CSV_READER, str(f)], "py0": [py, "-c", "pass"],
+              "polars": [py, "-c", POLARS_SCAN, str(f)]}, repeat)
+    t0 = t["t0"]
     add(f"scan t-t0 / csv.reader iteration t-t_python ({args.rows:,} rows)",
-        t_scan - t0, round(t_csv - t_py0, 3), (t_scan - t0) / (t_csv - t_py0), "<= 0.6",
-        t0=t0, t_scan=t_scan)
-    add("scan end to end / polars read_csv + str.contains script", t_scan,
-        round(t_polars, 3), t_scan / t_polars, "<= 2.5")
+        t["scan"] - t0, round(t["csv"] - t["py0"], 3), (t["scan"] - t0) / (t["csv"] - t["py0"]),
+        "<= 0.6", t0=t0, t_scan=t["scan"])
+    add("scan end to end / polars read_csv + str.contains script", t["scan"],
+        round(t["polars"], 3), t["scan"] / t["polars"], "<= 2.5")
 
     norm = ["normalize", "--column", "name", "-q", "-o", str(out)]
-    t_norm = best(mojinorm_cli(*norm, str(f)), repeat)
-    t_copy = best([py, "-c", CSV_COPY, str(f), str(out)], repeat)
-    t_pcopy = best([py, "-c", POLARS_COPY, str(f), str(out)], repeat)
-    add("normalize end to end / csv.reader+csv.writer copy (+2 columns)", t_norm,
-        round(t_copy, 3), t_norm / t_copy, "<= 0.5")
-    add("normalize end to end / polars read_csv + write_csv", t_norm, round(t_pcopy, 3),
-        t_norm / t_pcopy, "(info)")
+    t = best({"norm": mojinorm_cli(*norm, str(f)), "copy": [py, "-c", CSV_COPY, str(f), str(out)],
+              "pcopy": [py, "-c", POLARS_COPY, str(f), str(out)]}, repeat)
+    add("normalize end to end / csv.reader+csv.writer copy (+2 columns)", t["norm"],
+        round(t["copy"], 3), t["norm"] / t["copy"], "<= 0.5")
+    add("normalize end to end / polars read_csv + write_csv", t["norm"], round(t["pcopy"], 3),
+        t["norm"] / t["pcopy"], "(info)")
 
-    t_expr = loop_time([py, "-c", POLARS_EXPR, str(f)], repeat)
-    t_name = loop_time([py, "-c", PER_NAME, str(f), "mojinorm"], repeat)
-    t_many = loop_time([py, "-c", PER_NAME, str(f), "mojinorm-many"], repeat)
+    loops = {"expr": [py, "-c", POLARS_EXPR, str(f)],
+             "name": [py, "-c", PER_NAME, str(f), "mojinorm"],
+             "many": [py, "-c", PER_NAME, str(f), "mojinorm-many"]}
     if JNTAJIS_PYTHON.exists():
-        t_jnta = loop_time([str(JNTAJIS_PYTHON), "-c", PER_NAME, str(f), "jntajis"], repeat)
-        add("polars .mojinorm.normalize, first call / jntajis loop", t_expr,
-            round(t_jnta, 3), t_expr / t_jnta, "<= 0.3")
-        add("Normalizer.normalize over the names, cold / jntajis loop", t_name,
-            round(t_jnta, 3), t_name / t_jnta, "<= 0.8")
-        add("Normalizer.normalize_many(names), cold / jntajis loop", t_many,
-            round(t_jnta, 3), t_many / t_jnta, "<= 0.8")
+        loops["jnta"] = [str(JNTAJIS_PYTHON), "-c", PER_NAME, str(f), "jntajis"]
+    t = best(loops, repeat, loop=True)
+    if "jnta" in t:
+        add("polars .mojinorm.normalize, first call / jntajis loop", t["expr"],
+            round(t["jnta"], 3), t["expr"] / t["jnta"], "<= 0.3")
+        add("Normalizer.normalize over the names, cold / jntajis loop", t["name"],
+            round(t["jnta"], 3), t["name"] / t["jnta"], "<= 0.8")
+        add("Normalizer.normalize_many(names), cold / jntajis loop", t["many"],
+            round(t["jnta"], 3), t["many"] / t["jnta"], "<= 0.8")
     else:
         print(f"(no jntajis interpreter at {JNTAJIS_PYTHON}: run tools/build_tables.py once)")
 
@@ -237,14 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         "< 0.150 s", polars_imported=polars_loaded)
 
     if big is not None:
-        t_big = best(mojinorm_cli(*scan, str(big)), repeat)
-        t_big_csv = best([py, "-c", CSV_READER, str(big)], repeat)
-        add(f"scan end to end / csv.reader iteration ({args.big:,} rows)", t_big,
-            round(t_big_csv, 3), t_big / t_big_csv, "<= 0.5")
-        t1 = best(mojinorm_cli(*scan, "--jobs", "1", str(big)), repeat)
-        t2 = best(mojinorm_cli(*scan, "--jobs", "2", str(big)), repeat)
-        add(f"scan --jobs 2 speed-up (t1-t0)/(t2-t0) ({args.big:,} rows)", t2, round(t1, 3),
-            (t1 - t0) / (t2 - t0), ">= 1.6")
+        t = best({"t0": mojinorm_cli(*scan, str(tiny)), "big": mojinorm_cli(*scan, str(big)),
+                  "csv": [py, "-c", CSV_READER, str(big)],
+                  "jobs1": mojinorm_cli(*scan, "--jobs", "1", str(big)),
+                  "jobs2": mojinorm_cli(*scan, "--jobs", "2", str(big))}, repeat)
+        add(f"scan end to end / csv.reader iteration ({args.big:,} rows)", t["big"],
+            round(t["csv"], 3), t["big"] / t["csv"], "<= 0.5")
+        add(f"scan --jobs 2 speed-up (t1-t0)/(t2-t0) ({args.big:,} rows)", t["jobs2"],
+            round(t["jobs1"], 3), (t["jobs1"] - t["t0"]) / (t["jobs2"] - t["t0"]), ">= 1.6")
         add("peak RSS (VmHWM, MB) of scan", peak_mb(["mojinorm.cli", *scan, str(big)]), None,
             None, "<= 300 MB")
         add("peak RSS (VmHWM, MB) of normalize",
