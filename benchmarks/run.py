@@ -11,8 +11,9 @@ family and given names drawn from JIS level 1), 4% of the rows carrying a unit o
 IVS, private-use codes over U+E000-U+F8FF).  Nothing is warmed: every figure is a new
 interpreter running one command, and every ratio is taken against a peer measured in the same
 run, the commands of a ratio run in turn (one of each, then again), so that both see the
-machine at the same speed (it drifts over minutes on a shared machine).  t0 is the same command on a 10-row file (interpreter, imports,
-tables).  Results: a table on stdout and benchmarks/out/results.json.
+machine at the same speed (it drifts over minutes on a shared machine).  t0 is the same
+command on a 10-row file (interpreter, imports, tables).  Results: a table on stdout and
+benchmarks/out/results.json.
 """
 
 from __future__ import annotations
