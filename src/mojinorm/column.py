@@ -13,7 +13,7 @@ Everything done per row runs as polars expressions (Rust):
   replaced as a whole, so a lone selector can never match inside a unit that carries one.
 
 Each *distinct unit* is decided once (:meth:`ColumnPlan.decisions`): a built-in target's
-compiled decisions answer in one join, ``Normalizer.outcome`` the other units; polars writes
+compiled decisions answer (a binary search), ``Normalizer.outcome`` the other units; polars writes
 the change texts (``str(Change)``), and a unit's row is kept for the next batch.  The kernel
 therefore follows whatever the normalizer decides, and its results equal the per-name API
 (``tests/test_column.py`` proves it differentially).
@@ -206,8 +206,9 @@ class ColumnPlan:
             # every unit is new (a first batch, a DataFrame expression): the frame as made;
             # its rows go into the dict when a next call comes
             frame = self._table_frame(keys, changes)
-            with self._lock:
-                self._pending.append(frame)
+            if frame.height:
+                with self._lock:
+                    self._pending.append(frame)
             return frame
         if missing:
             found.update(self._keep(self._table_frame(missing, changes)))
@@ -270,8 +271,8 @@ class ColumnPlan:
         """What ``Normalizer.outcome`` says of each of ``units`` (units the normalizer changes:
         outside the target, or invisible), in order, one row each: ``replacement``, ``rules``
         (joined by ">"), ``fallback``, ``review``, ``mj`` (null for none) and
-        ``alternatives`` (a list).  A built-in target's compiled decisions answer in one join
-        (the default options); ``outcome`` answers the other units."""
+        ``alternatives`` (a list).  A built-in target's compiled decisions answer, found by a
+        binary search (the default options); ``outcome`` answers the other units."""
         frame = pl.DataFrame({"unit": units.cast(pl.String)}).with_row_index("i")
         n = self.normalizer
         parts = []
@@ -304,22 +305,25 @@ class ColumnPlan:
             with self._lock:
                 self.units_resolved += len(outcomes)
                 self.resolve_seconds += time.perf_counter() - start
-            index = frame["i"]
-            # the alternatives as (row, item) pairs, gathered into lists by polars (a list
-            # per row built in Python costs microseconds each)
-            pairs = [(i, a) for i, o in zip(index.to_list(), outcomes, strict=True)
-                     for a in o.alternatives]
-            lists = pl.DataFrame({"i": [i for i, _ in pairs], "a": [a for _, a in pairs]},
-                                 schema={"i": pl.UInt32, "a": pl.String}
-                                 ).group_by("i").agg(alternatives="a")
-            parts.append(frame.with_columns(
+            rest = frame.with_columns(
                 replacement=pl.Series([o.replacement for o in outcomes], dtype=pl.String),
                 rules=pl.Series([">".join(o.rules) for o in outcomes], dtype=pl.String),
                 fallback=pl.Series([o.fallback for o in outcomes], dtype=pl.Boolean),
                 review=pl.Series([o.review for o in outcomes], dtype=pl.Boolean),
                 mj=pl.Series([o.mj for o in outcomes], dtype=pl.String),
-            ).join(lists, on="i", how="left").with_columns(
-                pl.col("alternatives").fill_null(pl.lit([], dtype=pl.List(pl.String)))))
+                alternatives=pl.lit([], dtype=pl.List(pl.String)))
+            pairs = [(i, a) for i, o in zip(frame["i"].to_list(), outcomes, strict=True)
+                     for a in o.alternatives]
+            if pairs:
+                # gathered into lists by polars (a list per row built in Python costs
+                # microseconds each)
+                lists = pl.DataFrame({"i": [i for i, _ in pairs], "a": [a for _, a in pairs]},
+                                     schema={"i": pl.UInt32, "a": pl.String}
+                                     ).group_by("i").agg(listed="a")
+                rest = rest.join(lists, on="i", how="left").with_columns(
+                    alternatives=pl.col("listed").fill_null(pl.col("alternatives"))
+                ).drop("listed")
+            parts.append(rest)
         columns = ["i", *self.DECISIONS]
         if not parts:  # no units
             return pl.DataFrame(schema={
