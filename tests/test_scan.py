@@ -657,3 +657,26 @@ def test_char_table_equals_the_list_of_char_stats(candidates: list[str], counts:
     assert reports[0].to_json() == reports[1].to_json()
     assert reports[0].to_json(top=2) == reports[1].to_json(top=2)
     assert json.loads(reports[0].to_json())["chars"] == [c.to_dict() for c in reports[1].chars]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.none() | st.text(
+           alphabet=st.sampled_from(list("山田太郎髙﨑𠮷·ゕ①壳𭤟兀葛辻 \u3000\t\u200b\u00a0\ue000\uf8ff"
+                                         "\U000f0001\U000e0100\U000e0102\U000e0103\ufe00\u3099")),
+           max_size=6), min_size=1, max_size=3),
+       target=st.sampled_from(["jisx0208", "cp932", "jisx0213", "mj"]),
+       fallback=st.sampled_from([None, "keep", "●"]),
+       forget=st.integers(0, 3))
+def test_review_examples_from_known_flags_equal_those_from_explain(
+        values: list[str | None], target: str, fallback: str | None, forget: int) -> None:
+    # The fast reader hands review_example the flags its kernel found for each unit, so that
+    # explain (a pipeline run per unit, sources and all) is not needed.  The example must be
+    # the one explain gives, and a value with a unit the flags lack goes through explain.
+    from mojinorm.counting import outcome_flags, review_example
+
+    normalizer = mojinorm.Normalizer(target, fallback=fallback)
+    units = sorted({u for v in values if v for _, u in normalizer.target.iter_unclean(v)})
+    known = {u: outcome_flags(normalizer.outcome(u), normalizer.target)
+             for u in units[forget:]}
+    reference = review_example(mojinorm.Normalizer(target, fallback=fallback), 3, values)
+    assert review_example(normalizer, 3, values, known) == reference

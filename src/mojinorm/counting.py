@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import records
@@ -128,28 +128,55 @@ class Counts:
         self.review_examples: list[ReviewExample] = []
 
     def add_review_example(self, normalizer: Normalizer, line: int,
-                           values: Sequence[str | None]) -> None:
+                           values: Sequence[str | None],
+                           known: Mapping[str, int] | None = None) -> None:
         """Keep the row at ``line`` (``values``: the selected ones, None when missing) while
-        fewer than :data:`REVIEW_EXAMPLES` are kept."""
+        fewer than :data:`REVIEW_EXAMPLES` are kept (``known``: see :func:`review_example`)."""
         if len(self.review_examples) < REVIEW_EXAMPLES:
-            self.review_examples.append(review_example(normalizer, line, values))
+            self.review_examples.append(review_example(normalizer, line, values, known))
 
 
-def review_example(normalizer: Normalizer, line: int,
-                   values: Sequence[str | None]) -> ReviewExample:
+def review_example(normalizer: Normalizer, line: int, values: Sequence[str | None],
+                   known: Mapping[str, int] | None = None) -> ReviewExample:
     """The :class:`ReviewExample` of one row to review.  Worked out again from the values
-    (both readers call this on the same values): at most :data:`REVIEW_EXAMPLES` per scan."""
+    (both readers call this on the same values): at most :data:`REVIEW_EXAMPLES` per scan.
+
+    ``known``: the flags of units already decided (the kernel's, unit -> :func:`outcome_flags`);
+    a value whose units are all known is read from them, the others through ``explain``, which
+    runs the pipeline, sources and all, for each unit."""
     target = normalizer.target
     columns: list[int] = []
     units: dict[str, None] = {}
     for j, value in enumerate(values):
         if not value:
             continue
-        res = normalizer.explain(value)
-        if value_flags(res, target) & (UNSAFE | REVIEW) == UNSAFE | REVIEW:
+        found = _known_flags(target, value, known) if known is not None else None
+        if found is None:
+            res = normalizer.explain(value)
+            flags = value_flags(res, target)
+            marked = [ch.original for ch in res.changes if ch.review]
+        else:
+            flags, marked = found
+        if flags & (UNSAFE | REVIEW) == UNSAFE | REVIEW:
             columns.append(j)
-            units.update((ch.original, None) for ch in res.changes if ch.review)
+            units.update(dict.fromkeys(marked))
     return ReviewExample(line, tuple(columns), tuple(units))
+
+
+def _known_flags(target: Target, value: str,
+                 known: Mapping[str, int]) -> tuple[int, list[str]] | None:
+    """``value``'s flags and its units marked for review, from the flags of its units (the
+    units ``explain`` changes: those ``iter_unclean`` finds); None when one is not known."""
+    flags = 0
+    marked = []
+    for _, unit in target.iter_unclean(value):
+        f = known.get(unit, -1)
+        if f < 0:
+            return None
+        flags |= f
+        if f & REVIEW:
+            marked.append(unit)
+    return flags, marked
 
 
 def change_flags(unit: str, rule: str, fallback: bool, review: bool, target: Target) -> int:
@@ -417,7 +444,7 @@ def count_rows(plan: ColumnPlan, values: pl.DataFrame, lines: pl.Series, c: Coun
         at = ((row_flags & REVIEW) != 0).arg_true().head(room)
         for line, row in zip(lines.gather(at).to_list(), values[at].iter_rows(),
                              strict=True):
-            c.add_review_example(plan.normalizer, line, row)
+            c.add_review_example(plan.normalizer, line, row, memo)
     c.review += totals["review"]
     c.invisible += totals["invisible"]
     c.unsafe += totals["unsafe"]
