@@ -94,10 +94,9 @@ class CharStat:
                 f'"fix": {q(self.fix)}, "alternatives": [{alternatives}]{sjis}}}')
 
 
-#: What ``json.dumps(ensure_ascii=False)`` escapes in a string, and how.
-_JSON_ESCAPES = {**{chr(i): f"\\u{i:04x}" for i in range(0x20)},
-                 "\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n",
-                 "\r": "\\r", "\t": "\\t"}
+#: What ``json.dumps(ensure_ascii=False)`` escapes in a string, and how: the encoder's own
+#: table (``\\``, ``"`` and every code point below U+0020).
+_JSON_ESCAPES: dict[str, str] = json.encoder.ESCAPE_DCT
 
 
 class CharTable(Sequence[CharStat]):
