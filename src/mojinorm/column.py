@@ -570,9 +570,9 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
         if new:
             memo.update(_flags_of_units(new, plan, flags_of))
         key_flags = [memo[u] for u in keys]
-        for unit, n, f in zip(keys, per_unit["len"].to_list(), key_flags, strict=True):
-            if f >= 0:  # a unit the target keeps (an IVS of mj) is not counted
-                counts[unit] += n
+        # a unit the target keeps (an IVS of mj) is not counted; one dict, added in C
+        counts.update({unit: n for unit, n, f in zip(keys, per_unit["len"].to_list(),
+                                                     key_flags, strict=True) if f >= 0})
         flag_frame = per_unit.select(
             "t", f=pl.Series(key_flags, dtype=pl.Int16).clip(0).cast(pl.UInt8))
         per_row = (pairs.lazy().join(flag_frame.lazy(), on="t", how="left")
