@@ -361,6 +361,15 @@ def test_decisions_in_one_frame_equal_the_outcomes(monkeypatch: pytest.MonkeyPat
             o.replacement, ">".join(o.rules), o.fallback, o.review, o.mj, o.alternatives), unit
     assert any(r[6] for r in rows) and any(r[5] for r in rows)  # the test sees both filled
     assert plan.decisions(pl.Series([], dtype=pl.String)).columns == frame.columns
+    # read back (a scan's report): the same rows, in any order asked, with units never
+    # decided before decided now
+    again = units[::-1] + ["\ue001", "\U000f0002"]
+    recalled = column.ColumnPlan(normalizer)
+    assert recalled.recalled_decisions(pl.Series(units[::2])).equals(
+        plan.decisions(pl.Series(units[::2])))  # nothing kept yet: decided afresh
+    fresh = column.ColumnPlan(normalizer).decisions(pl.Series(again, dtype=pl.String))
+    assert recalled.recalled_decisions(pl.Series(again, dtype=pl.String)).equals(fresh)
+    assert plan.recalled_decisions(pl.Series(again, dtype=pl.String)).equals(fresh)
 
 
 def test_lines_after_plain_batches_are_counted_right(tmp_path: Path,

@@ -170,6 +170,7 @@ class ColumnPlan:
         #: are looked up here, not joined)
         self._rows: dict[str, _TableRow] = {}
         self._pending: list[pl.DataFrame] = []  # table frames whose rows are not kept yet
+        self._decided: list[pl.DataFrame] = []  # decisions() frames, for recalled_decisions
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -272,7 +273,34 @@ class ColumnPlan:
         outside the target, or invisible), in order, one row each: ``replacement``, ``rules``
         (joined by ">"), ``fallback``, ``review``, ``mj`` (null for none) and
         ``alternatives`` (a list).  A built-in target's compiled decisions answer, found by a
-        binary search (the default options); ``outcome`` answers the other units."""
+        binary search (the default options); ``outcome`` answers the other units.  The frame
+        is kept for :meth:`recalled_decisions`."""
+        decided = self._decide(units)
+        with self._lock:
+            if sum(f.height for f in self._decided) + decided.height > _UNIT_MEMO_LIMIT:
+                self._decided.clear()
+            self._decided.append(decided)
+        return decided
+
+    def recalled_decisions(self, units: pl.Series) -> pl.DataFrame:
+        """:meth:`decisions` of ``units``, the ones decided before read from the frames kept
+        (a scan's report asks again for every unit its counting decided)."""
+        with self._lock:
+            kept = list(self._decided)
+        if not kept:
+            return self.decisions(units)
+        known = pl.concat(kept).unique("unit", keep="first")
+        frame = pl.DataFrame({"unit": units.cast(pl.String)}).with_row_index("i").join(
+            known, on="unit", how="left", maintain_order="left")
+        seen = pl.col("rules").is_not_null()  # every decision has rules
+        missing = frame.filter(~seen)
+        found = frame.filter(seen)
+        if missing.height:
+            found = pl.concat([found, self.decisions(missing["unit"]).with_columns(
+                missing["i"])], how="diagonal").sort("i")
+        return found.select(self.DECISIONS)
+
+    def _decide(self, units: pl.Series) -> pl.DataFrame:
         frame = pl.DataFrame({"unit": units.cast(pl.String)}).with_row_index("i")
         n = self.normalizer
         parts = []

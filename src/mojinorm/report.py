@@ -410,7 +410,8 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
 
         from .column import column_plan
 
-        decided = column_plan(normalizer).decisions(pl.Series(units, dtype=pl.String))
+        # the units the scan's counting decided are read back, not decided again
+        decided = column_plan(normalizer).recalled_decisions(pl.Series(units, dtype=pl.String))
         frame = decided.select(
             pl.col("unit").alias("char"),
             pl.Series("codepoint", codepoints, dtype=pl.String),
