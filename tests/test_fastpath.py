@@ -31,8 +31,12 @@ SAMPLE = Path(__file__).parent.parent / "data" / "samples" / "names.csv"
 
 
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, dict]:
+    """The reports of the fast path and the exact reader; the fast path's is the same with
+    and without the compiled reader of plain batches (``records.SPEEDUPS``)."""
     fast = scan_mod.scan_file(path, **options).to_dict()
     with monkeypatch.context() as m:
+        m.setattr(records, "SPEEDUPS", not records.SPEEDUPS)
+        assert scan_mod.scan_file(path, **options).to_dict() == fast
         m.setattr(records, "FAST_PATH", False)
         exact = scan_mod.scan_file(path, **options).to_dict()
     return fast, exact
@@ -181,6 +185,13 @@ def test_a_plain_member_file_never_falls_to_the_exact_reader(
     monkeypatch.setattr(records.ExactReader, "read", exact)
     report = scan_mod.scan_file(path, columns=["name"])
     assert report.rows == text.count("\n") - 1
+    if records.SPEEDUPS:
+        # and the compiled reader takes every batch of it (polars reads none)
+        def polars(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the compiled reader declined a plain member file")
+
+        monkeypatch.setattr(records, "plain_batch", polars)
+        assert scan_mod.scan_file(path, columns=["name"]).rows == report.rows
 
 
 def _encodes(text: str, codec: str) -> bool:

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 
     from .column import ColumnPlan
     from .csvio import Chunk
-    from .records import PlainBatch
+    from .records import PlainHits
 
 __all__ = [
     "FALLBACK", "INVISIBLE", "INVISIBLE_RULES", "LOSSLESS_RULES", "LOSSY", "REVIEW", "UNSAFE",
@@ -240,13 +240,17 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
     for chunk in stream:
         rest = records.has_records(chunk, pos)
         if fast and not reader.pending and rest:
-            batch = fast[0].batch(chunk, pos, stream.stream.codec)
+            import polars as pl
+
+            batch = fast[0].batch(chunk, pos, stream.stream.codec, skip)
             if batch is not None:
                 # a plain batch holds one record per line: its first one starts here
-                first = records.line_at(chunk, pos)
+                at = records.line_at(chunk, pos) + (
+                    batch.rows if batch.rows is not None else
+                    pl.int_range(batch.height, dtype=pl.Int64, eager=True))
                 for f, c, lines in zip(fast, counts, lines_of_unsafe, strict=True):
                     c.rows += batch.height
-                    f.hold(batch.values, first, c, lines)
+                    f.hold(batch.values, at, c, lines)
                 records.count_lines(chunk, pos, batch)
                 rest = False
         if rest or reader.pending:
@@ -304,13 +308,13 @@ class _FastScan:
         self.held: list[pl.DataFrame] = []
         self.held_rows = 0
 
-    def hold(self, values: pl.DataFrame, first: int, c: Counts,
+    def hold(self, values: pl.DataFrame, at: pl.Series, c: Counts,
              lines: set[int] | None) -> None:
-        """Keep the rows of ``values`` (line ``first + i``) that hit the guard in any selected
-        column (the rows themselves are already counted)."""
+        """Keep the rows of ``values`` (row ``i`` on line ``at[i]``) that hit the guard in any
+        selected column (the rows themselves are already counted)."""
         if not values.height or not values.width:
             return
-        held = hit_rows(values, self.plan.patterns.guard, first)
+        held = hit_rows(values, self.plan.patterns.guard, at)
         if held.height:
             self.held.append(held)
             self.held_rows += held.height
@@ -329,12 +333,14 @@ class _FastScan:
         if lines is not None and unsafe is not None:
             lines.update(unsafe.to_list())
 
-    def batch(self, chunk: Chunk, pos: int, codec: str | None) -> PlainBatch | None:
-        """The plain batch of ``chunk`` from text index ``pos``, or None when the exact
+    def batch(self, chunk: Chunk, pos: int, codec: str | None,
+              passing: frozenset[str]) -> PlainHits | None:
+        """The plain batch of ``chunk`` from text index ``pos`` (at least its rows with a
+        selected value holding a code point outside ``passing``), or None when the exact
         reader must take it."""
-        return records.plain_batch(records.utf8_from(chunk, pos, codec),
-                                   self.layout.delimiter, self.ncols, self.selected,
-                                   self.layout.trailing)
+        return records.plain_hits(records.utf8_from(chunk, pos, codec),
+                                  self.layout.delimiter, self.ncols, self.selected,
+                                  self.layout.trailing, passing)
 
 
 #: The column of :func:`hit_rows` holding each row's line.
@@ -344,8 +350,8 @@ LINE_COLUMN = "\x00line"
 _FEW_COLUMNS = 16
 
 
-def hit_rows(values: pl.DataFrame, guard: str, first: int) -> pl.DataFrame:
-    """The rows of ``values`` (row ``i`` on line ``first + i``) with a selected value the
+def hit_rows(values: pl.DataFrame, guard: str, at: pl.Series) -> pl.DataFrame:
+    """The rows of ``values`` (row ``i`` on line ``at[i]``, Int64) with a selected value the
     polars ``guard`` finds something in, and their lines in :data:`LINE_COLUMN`: the only
     rows that add more than themselves to the counts."""
     import polars as pl
@@ -354,15 +360,13 @@ def hit_rows(values: pl.DataFrame, guard: str, first: int) -> pl.DataFrame:
     if values.width <= _FEW_COLUMNS:
         # one query: a guard per column (polars runs them in parallel), the rows kept
         hit = pl.any_horizontal(pl.col(name).str.contains(guard) for name in values.columns)
-        return values.lazy().with_row_index(LINE_COLUMN, offset=first).filter(hit).select(
-            *values.columns, pl.col(LINE_COLUMN).cast(pl.Int64)).collect()
+        return values.lazy().with_columns(at.alias(LINE_COLUMN)).filter(hit).collect()
     # every column in one series, column after column: one guard pass whatever the width
     stacked = pl.concat([values.to_series(j).alias("v") for j in range(values.width)])
-    at = pl.DataFrame({"v": stacked}).lazy().with_row_index("i").filter(
+    hits = pl.DataFrame({"v": stacked}).lazy().with_row_index("i").filter(
         pl.col("v").str.contains(guard)).select((pl.col("i") % height).unique(
             maintain_order=False).sort()).collect().to_series()
-    return values[at].with_columns(
-        (at.cast(pl.Int64) + first).alias(LINE_COLUMN))
+    return values[hits].with_columns(at.gather(hits).alias(LINE_COLUMN))
 
 
 def count_values(plan: ColumnPlan, values: pl.DataFrame, c: Counts,

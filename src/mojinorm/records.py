@@ -120,8 +120,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_LINE", "NO_DATA_ROWS", "RAGGED",
-    "RECORD", "ExactReader", "Layout", "PlainBatch", "Progress", "Record", "ResumedStream",
-    "column_labels", "file_notes", "lines_of", "plain_batch", "read_layout", "record_too_long",
+    "RECORD", "SPEEDUPS", "ExactReader", "Layout", "PlainBatch", "PlainHits", "Progress",
+    "Record", "ResumedStream", "code_point_bitmap", "column_labels", "file_notes", "lines_of",
+    "plain_batch", "plain_hits", "read_layout", "record_too_long",
     "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
     "set_threads", "skip_patterns", "count_lines", "has_records", "line_at", "utf8_from",
 ]
@@ -520,7 +521,7 @@ def line_at(chunk: Chunk, pos: int) -> int:
     return chunk.lines_before + (chunk.text.count("\n", 0, pos) if pos else 0) + 1
 
 
-def count_lines(chunk: Chunk, pos: int, batch: PlainBatch) -> None:
+def count_lines(chunk: Chunk, pos: int, batch: PlainBatch | PlainHits) -> None:
     """Tell ``chunk`` its line count when ``batch`` is all of it (read from ``pos`` 0): one
     line per record, less an unterminated last one; the stream then need not count them."""
     if pos == 0:
@@ -1064,6 +1065,70 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
         values = frame.select(pl.col(name_of[i]).fill_null("").alias(str(i))
                               for i in selected)
     return PlainBatch(lines, values, crlf, terminated, tail)
+
+
+@dataclass(frozen=True)
+class PlainHits:
+    """What a scan needs of a plain batch: its size, and the rows a guard may stop in."""
+
+    height: int  #: records (one per line)
+    terminated: bool  #: the last line has its line end
+    #: the selected columns (as :attr:`PlainBatch.values`) of the rows at :attr:`rows`
+    values: pl.DataFrame
+    #: the rows of :attr:`values` in the batch (0-based, ascending); None: every row
+    rows: pl.Series | None
+
+
+def _compiled_reader() -> Callable[..., tuple[int, bool, bool, bool, list[int],
+                                              tuple[list[str], ...]] | None] | None:
+    try:
+        from ._speedups import plain_hits as compiled
+    except ImportError:  # built without a C compiler: polars reads every plain batch
+        return None
+    return compiled
+
+
+_COMPILED = _compiled_reader()
+
+#: ``scan`` reads plain batches with the compiled reader (``mojinorm._speedups``) when it is
+#: built, polars reading the batches it declines; False (or ``MOJINORM_NO_SPEEDUPS=1`` in the
+#: environment): polars reads them all.  The same reports either way (a differential test).
+SPEEDUPS = _COMPILED is not None and not os.environ.get("MOJINORM_NO_SPEEDUPS")
+
+
+@lru_cache(maxsize=8)
+def code_point_bitmap(chars: frozenset[str]) -> bytes:
+    """The bitmap of ``chars`` (single code points) that the compiled reader takes: bit
+    ``cp`` of 0x110000 set for each."""
+    bits = bytearray(0x110000 // 8)
+    for ch in chars:
+        if len(ch) == 1:
+            cp = ord(ch)
+            bits[cp >> 3] |= 1 << (cp & 7)
+    return bytes(bits)
+
+
+def plain_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
+               trailing: bool, passing: frozenset[str]) -> PlainHits | None:
+    """:func:`plain_batch` for a scan: the batch's size, and its rows with a selected value
+    holding a code point outside ``passing`` (read by the compiled reader, which makes no
+    string for the other rows), or every row (read by polars, when the compiled reader is
+    not built or declines the batch); None when the exact reader must take the batch."""
+    import polars as pl
+
+    if (SPEEDUPS and _COMPILED is not None and len(set(selected)) == len(selected)
+            and (delimiter is None or (len(delimiter) == 1 and 0 < ord(delimiter) < 0x7F))):
+        read = _COMPILED(data, -1 if delimiter is None else ord(delimiter), ncols, selected,
+                         code_point_bitmap(passing), MAX_FAST_LINE, trailing)
+        if read is not None:
+            height, _crlf, terminated, _tail, rows, columns = read
+            values = pl.DataFrame([pl.Series(str(i), column, dtype=pl.String)
+                                   for i, column in zip(selected, columns, strict=True)])
+            return PlainHits(height, terminated, values, pl.Series(rows, dtype=pl.Int64))
+    batch = plain_batch(data, delimiter, ncols, selected, trailing)
+    if batch is None:
+        return None
+    return PlainHits(batch.height, batch.terminated, batch.values, None)
 
 
 #: A quoted field (polars regex): what the line grammar reads as one.

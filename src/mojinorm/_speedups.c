@@ -1,0 +1,424 @@
+/* mojinorm._speedups: the optional compiled reader of plain batches.
+ *
+ * A scan spends most of its time finding, in a batch of plain records (one record per line),
+ * the few rows whose selected fields hold a code point the target cannot show.  polars does it
+ * in several passes (the lines, the checks that make a batch plain, the fields, the guard);
+ * this does it in one pass over the bytes, without the GIL, and makes Python strings only for
+ * the rows it finds.  It reads a subset of what ``records.plain_batch`` reads and declines
+ * (returns None) everything else, so that the caller falls back on polars; a differential
+ * property test proves that the two give the same rows wherever this one answers.  The
+ * package works without it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define BITMAP_BYTES (0x110000 / 8)
+
+typedef struct {
+    Py_ssize_t start;  /* content start (after an opening quote) */
+    Py_ssize_t end;    /* content end (before a closing quote) */
+    int escaped;       /* the content holds "" (a quote written twice) */
+} Span;
+
+typedef struct {
+    /* what to read */
+    const unsigned char *data;
+    Py_ssize_t size;
+    int delimiter;                      /* a byte 0x01-0x7e, or -1: each line is one value */
+    Py_ssize_t ncols;
+    const unsigned char *look;          /* ncols + 1 flags: column j is selected */
+    const Py_ssize_t *selected;         /* the selected columns, in selection order */
+    Py_ssize_t nselected;
+    const unsigned char *safe;          /* bit cp set: code point cp passes the guard */
+    Py_ssize_t max_line;
+    int trailing;
+    /* what was read */
+    Py_ssize_t height;
+    int crlf;
+    int terminated;
+    int tail;
+    Py_ssize_t nhits, cap;
+    Py_ssize_t *hit_rows;               /* nhits row indexes */
+    Span *hit_spans;                    /* nhits * nselected spans */
+    int no_memory;
+} Scan;
+
+static inline int
+passes(const unsigned char *safe, Py_UCS4 cp)
+{
+    return (safe[cp >> 3] >> (cp & 7)) & 1;
+}
+
+/* The code point of the UTF-8 sequence at p (n bytes left), its length in *len; -1 when the
+ * bytes are not strict UTF-8 (overlong forms, surrogates, values past U+10FFFF). */
+static inline long
+decode(const unsigned char *p, Py_ssize_t n, int *len)
+{
+    unsigned char b = p[0];
+    if (b >= 0xC2 && b <= 0xDF) {
+        if (n < 2 || (p[1] & 0xC0) != 0x80)
+            return -1;
+        *len = 2;
+        return ((long)(b & 0x1F) << 6) | (p[1] & 0x3F);
+    }
+    if (b >= 0xE0 && b <= 0xEF) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return -1;
+        long cp = ((long)(b & 0x0F) << 12) | ((long)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+        if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
+            return -1;
+        *len = 3;
+        return cp;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80
+                || (p[3] & 0xC0) != 0x80)
+            return -1;
+        long cp = ((long)(b & 0x07) << 18) | ((long)(p[1] & 0x3F) << 12)
+                  | ((long)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+        if (cp < 0x10000 || cp > 0x10FFFF)
+            return -1;
+        *len = 4;
+        return cp;
+    }
+    return -1;
+}
+
+/* Check the bytes [p, end) of a value: strict UTF-8, no control byte, no quote unless
+ * ``quotes`` (a quoted field's content, or a line that is one value); *hit is set when
+ * ``look`` and a code point does not pass.  0: the batch is declined. */
+static inline int
+check_value(const Scan *s, Py_ssize_t p, Py_ssize_t end, int quotes, int look, int *hit)
+{
+    const unsigned char *d = s->data;
+    while (p < end) {
+        unsigned char b = d[p];
+        if (b < 0x80) {
+            /* Controls (CR, tab...) and DEL go to polars and the exact reader: they are
+             * rare, and they are what a plain batch's rules are about. */
+            if (b < 0x20 || b == 0x7F || (b == '"' && !quotes))
+                return 0;
+            if (look && !passes(s->safe, b))
+                *hit = 1;
+            p++;
+            continue;
+        }
+        int len;
+        long cp = decode(d + p, end - p, &len);
+        if (cp < 0)
+            return 0;
+        if (look && !passes(s->safe, (Py_UCS4)cp))
+            *hit = 1;
+        p += len;
+    }
+    return 1;
+}
+
+/* Read the line [p, end) (its line end excluded) into spans (at most ncols + 1 fields), the
+ * field count into *nfields, *hit when a selected field holds a code point that does not
+ * pass.  0: the line is not plain (the batch is declined). */
+static int
+read_line(const Scan *s, Py_ssize_t p, Py_ssize_t end, Span *spans, Py_ssize_t *nfields,
+          int *hit)
+{
+    const unsigned char *d = s->data;
+    if (s->delimiter < 0) {
+        spans[0].start = p;
+        spans[0].end = end;
+        spans[0].escaped = 0;
+        *nfields = 1;
+        return check_value(s, p, end, 1, s->look[0], hit);
+    }
+    Py_ssize_t n = 0;
+    for (;;) {
+        if (n > s->ncols)
+            return 0;  /* more fields than the layout's, and than a trailing delimiter's */
+        Span *f = &spans[n];
+        int look = s->look[n];
+        Py_ssize_t next;  /* where the field's delimiter or the line's end is */
+        if (p < end && d[p] == '"') {
+            /* "..." with "" for a quote; it ends at the line's end or a delimiter */
+            Py_ssize_t q = p + 1;
+            f->escaped = 0;
+            for (;;) {
+                const unsigned char *hitq = memchr(d + q, '"', (size_t)(end - q));
+                if (hitq == NULL)
+                    return 0;  /* open at the line's end: a record over lines */
+                q = hitq - d;
+                if (q + 1 < end && d[q + 1] == '"') {
+                    f->escaped = 1;
+                    q += 2;
+                    continue;
+                }
+                break;
+            }
+            f->start = p + 1;
+            f->end = q;
+            next = q + 1;
+            if (next < end && d[next] != s->delimiter)
+                return 0;  /* text after a closing quote */
+            if (!check_value(s, f->start, f->end, 1, look, hit))
+                return 0;
+        }
+        else {
+            const unsigned char *dl = memchr(d + p, s->delimiter, (size_t)(end - p));
+            next = dl == NULL ? end : dl - d;
+            f->start = p;
+            f->end = next;
+            f->escaped = 0;
+            if (!check_value(s, p, next, 0, look, hit))
+                return 0;
+        }
+        n++;
+        if (next >= end)
+            break;
+        p = next + 1;  /* past the delimiter; a delimiter at the line's end opens one more,
+                          empty, field */
+    }
+    *nfields = n;
+    return 1;
+}
+
+static int
+add_hit(Scan *s, Py_ssize_t row, const Span *spans)
+{
+    if (s->nhits == s->cap) {
+        Py_ssize_t cap = s->cap ? s->cap * 2 : 256;
+        Py_ssize_t *rows = PyMem_RawRealloc(s->hit_rows, (size_t)cap * sizeof(Py_ssize_t));
+        if (rows == NULL)
+            return 0;
+        s->hit_rows = rows;
+        Span *sp = PyMem_RawRealloc(s->hit_spans,
+                                    (size_t)cap * (size_t)s->nselected * sizeof(Span));
+        if (sp == NULL)
+            return 0;
+        s->hit_spans = sp;
+        s->cap = cap;
+    }
+    s->hit_rows[s->nhits] = row;
+    for (Py_ssize_t k = 0; k < s->nselected; k++)
+        s->hit_spans[s->nhits * s->nselected + k] = spans[s->selected[k]];
+    s->nhits++;
+    return 1;
+}
+
+/* The whole batch, without the GIL.  1: read; 0: declined (or s->no_memory). */
+static int
+scan_batch(Scan *s)
+{
+    const unsigned char *d = s->data;
+    Py_ssize_t size = s->size;
+    if (size == 0)
+        return 0;
+    if (size >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
+        return 0;  /* polars takes a U+FEFF at the start of a buffer for a byte-order mark */
+    s->crlf = memchr(d, '\r', (size_t)size) != NULL;
+    s->terminated = d[size - 1] == '\n';
+    if (s->crlf && !s->terminated)
+        return 0;
+    Span *spans = PyMem_RawMalloc((size_t)(s->ncols + 1) * sizeof(Span));
+    if (spans == NULL) {
+        s->no_memory = 1;
+        return 0;
+    }
+    int all_exact = 1, all_tail = s->trailing && s->delimiter >= 0;
+    int ok = 1;
+    Py_ssize_t p = 0, row = 0;
+    while (p < size) {
+        const unsigned char *nl = memchr(d + p, '\n', (size_t)(size - p));
+        Py_ssize_t line_end = nl == NULL ? size : nl - d;
+        Py_ssize_t next = nl == NULL ? size : line_end + 1;
+        if (s->crlf) {
+            /* every line ends with CRLF (a CR anywhere else is a control: declined) */
+            if (line_end == p || d[line_end - 1] != '\r') {
+                ok = 0;
+                break;
+            }
+            line_end--;
+        }
+        if (line_end == p || line_end - p > s->max_line) {
+            ok = 0;  /* a blank line, or a line longer than the fast readers take */
+            break;
+        }
+        Py_ssize_t nfields = 0;
+        int hit = 0;
+        if (!read_line(s, p, line_end, spans, &nfields, &hit)) {
+            ok = 0;
+            break;
+        }
+        if (s->delimiter >= 0) {
+            if (nfields != s->ncols)
+                all_exact = 0;
+            if (!(nfields == s->ncols + 1 && spans[s->ncols].start == spans[s->ncols].end))
+                all_tail = 0;
+            if (!all_exact && !all_tail) {
+                ok = 0;
+                break;
+            }
+        }
+        if (hit && !add_hit(s, row, spans)) {
+            s->no_memory = 1;
+            ok = 0;
+            break;
+        }
+        row++;
+        p = next;
+    }
+    PyMem_RawFree(spans);
+    s->height = row;
+    s->tail = !all_exact;
+    return ok;
+}
+
+static PyObject *
+value_of(const Scan *s, const Span *f)
+{
+    const char *start = (const char *)s->data + f->start;
+    Py_ssize_t len = f->end - f->start;
+    if (!f->escaped)
+        return PyUnicode_DecodeUTF8(start, len, "strict");
+    char *buf = PyMem_Malloc((size_t)len);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        buf[n++] = start[i];
+        if (start[i] == '"')
+            i++;  /* "" is one quote */
+    }
+    PyObject *value = PyUnicode_DecodeUTF8(buf, n, "strict");
+    PyMem_Free(buf);
+    return value;
+}
+
+PyDoc_STRVAR(plain_hits_doc,
+"plain_hits(data, delimiter, ncols, selected, safe, max_line, trailing, /)\n--\n\n"
+"Read the plain batch ``data`` (UTF-8, whole records, no header) in one pass.\n\n"
+"``delimiter``: a byte value, or -1 when each line is one value; ``selected``: the columns\n"
+"to look at, in order; ``safe``: a bitmap of 0x110000 bits, bit ``cp`` set for the code\n"
+"points that pass the guard; lines longer than ``max_line`` bytes are declined;\n"
+"``trailing``: every line may have one more, empty, field.\n\n"
+"Returns ``(height, crlf, terminated, tail, rows, columns)``: the rows (0-based) with a\n"
+"selected value holding a code point that does not pass, and per selected column the\n"
+"values of those rows; or None when the batch is not one this reader takes.");
+
+static PyObject *
+plain_hits(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer data, safe;
+    int delimiter, trailing;
+    Py_ssize_t ncols, max_line;
+    PyObject *selected_obj;
+    if (!PyArg_ParseTuple(args, "y*inO!y*np:plain_hits", &data, &delimiter, &ncols,
+                          &PyTuple_Type, &selected_obj, &safe, &max_line, &trailing))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t *selected = NULL;
+    unsigned char *look = NULL;
+    Scan s;
+    memset(&s, 0, sizeof(s));
+    Py_ssize_t nselected = PyTuple_GET_SIZE(selected_obj);
+    if (safe.len != BITMAP_BYTES || ncols < 1 || nselected < 1 || max_line < 0
+            || delimiter < -1 || delimiter == 0 || delimiter > 0x7E || delimiter == '"'
+            || delimiter == '\n' || delimiter == '\r') {
+        PyErr_SetString(PyExc_ValueError, "plain_hits: invalid arguments");
+        goto done;
+    }
+    selected = PyMem_Malloc((size_t)nselected * sizeof(Py_ssize_t));
+    look = PyMem_Calloc((size_t)ncols + 1, 1);
+    if (selected == NULL || look == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nselected; k++) {
+        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(selected_obj, k));
+        if (j == -1 && PyErr_Occurred())
+            goto done;
+        if (j < 0 || j >= ncols || (delimiter < 0 && j != 0)) {
+            PyErr_SetString(PyExc_ValueError, "plain_hits: a selected column out of range");
+            goto done;
+        }
+        selected[k] = j;
+        look[j] = 1;
+    }
+    s.data = data.buf;
+    s.size = data.len;
+    s.delimiter = delimiter;
+    s.ncols = delimiter < 0 ? 1 : ncols;
+    s.look = look;
+    s.selected = selected;
+    s.nselected = nselected;
+    s.safe = safe.buf;
+    s.max_line = max_line;
+    s.trailing = trailing;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = scan_batch(&s);
+    Py_END_ALLOW_THREADS
+    if (s.no_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!ok) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *rows = PyList_New(s.nhits);
+    PyObject *columns = PyTuple_New(nselected);
+    if (rows == NULL || columns == NULL) {
+        Py_XDECREF(rows);
+        Py_XDECREF(columns);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < s.nhits; i++) {
+        PyObject *r = PyLong_FromSsize_t(s.hit_rows[i]);
+        if (r == NULL)
+            goto fail;
+        PyList_SET_ITEM(rows, i, r);
+    }
+    for (Py_ssize_t k = 0; k < nselected; k++) {
+        PyObject *values = PyList_New(s.nhits);
+        if (values == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(columns, k, values);
+        for (Py_ssize_t i = 0; i < s.nhits; i++) {
+            PyObject *v = value_of(&s, &s.hit_spans[i * nselected + k]);
+            if (v == NULL)
+                goto fail;
+            PyList_SET_ITEM(values, i, v);
+        }
+    }
+    result = Py_BuildValue("(nOOOOO)", s.height, s.crlf ? Py_True : Py_False,
+                           s.terminated ? Py_True : Py_False, s.tail ? Py_True : Py_False,
+                           rows, columns);
+fail:
+    Py_DECREF(rows);
+    Py_DECREF(columns);
+done:
+    PyMem_RawFree(s.hit_rows);
+    PyMem_RawFree(s.hit_spans);
+    PyMem_Free(selected);
+    PyMem_Free(look);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&safe);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "mojinorm._speedups",
+    "The optional compiled reader of plain batches (see mojinorm.records).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModule_Create(&module);
+}

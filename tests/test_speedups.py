@@ -1,0 +1,186 @@
+"""The compiled reader of plain batches (``mojinorm._speedups``) against polars.
+
+Wherever the compiled reader answers, it must give what ``records.plain_batch`` reads with
+the guard applied: the same height, line ends and trailing field, the same rows, the same
+values.  Where it declines, polars (and then the exact reader) decides.  The scans of the
+hostile corpus and of generated files are also compared with and without it in
+``tests/test_fastpath.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mojinorm
+from mojinorm import records
+
+
+def _can_build() -> bool:
+    """A C compiler and Python's headers are here: the install must have built the reader."""
+    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+    return headers.exists() and any(shutil.which(cc) for cc in ("cc", "gcc", "clang"))
+
+
+if records._COMPILED is None:
+    if _can_build():
+        raise AssertionError("mojinorm._speedups was not built although a C compiler and "
+                             "Python's headers are here: see the install's output")
+    pytest.skip("mojinorm._speedups is not built (no C compiler)", allow_module_level=True)
+
+TARGET = mojinorm.get_target("jisx0208")
+PASSING = TARGET.visible_chars
+GUARD = re.compile(f"[^{TARGET.visible_class}]")
+
+
+def _compiled(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
+              trailing: bool) -> tuple[int, bool, bool, bool, list[int],
+                                       tuple[list[str], ...]] | None:
+    assert records._COMPILED is not None
+    return records._COMPILED(data, -1 if delimiter is None else ord(delimiter), ncols,
+                             selected, records.code_point_bitmap(PASSING),
+                             records.MAX_FAST_LINE, trailing)
+
+
+def _reference(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
+               trailing: bool) -> tuple[int, bool, bool, bool, list[int],
+                                        tuple[list[str], ...]] | None:
+    """What polars reads, with the guard applied row by row in Python."""
+    batch = records.plain_batch(data, delimiter, ncols, selected, trailing)
+    if batch is None:
+        return None
+    columns = [batch.values.to_series(k).to_list() for k in range(len(selected))]
+    rows = [i for i in range(batch.height) if any(GUARD.search(c[i]) for c in columns)]
+    return (batch.height, batch.crlf, batch.terminated, batch.tail, rows,
+            tuple([c[i] for i in rows] for c in columns))
+
+
+def _agree(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
+           trailing: bool) -> bool:
+    """Assert the two agree where the compiled reader answers; True when it answered."""
+    got = _compiled(data, delimiter, ncols, selected, trailing)
+    if got is None:
+        return False
+    assert got == _reference(data, delimiter, ncols, selected, trailing), data
+    return True
+
+
+# Fields of plain batches (quoted, doubled quotes, delimiters inside quotes, characters inside
+# and outside JIS X 0208: an extended kanji, private use, a selector, a non-BMP kanji,
+# invisible ones), and now and then one that makes a batch not plain (a stray or unclosed
+# quote, a control, a CR, a byte-order mark) or any text at all.
+_PLAIN = st.one_of(
+    st.sampled_from(["髙橋", "山田", "\ue000田", "葛\U000e0102", "𠮷田", "", "花子", "ｶﾀｶﾅ",
+                     '"a,b"', '"say ""hi"""', '""', '"山﨑"', '"a\tb"', "〓", " ", "\u00a0",
+                     "\u200b", "x"]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"),
+                                   exclude_characters='",|'), max_size=3),
+)
+_ODD = st.one_of(
+    st.sampled_from(['"open', 'x"y', '"x"y', "\t", "\r", "\x01", "\x7f", "\ufeff", "a,b"]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=3),
+)
+answered: list[bool] = []
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), delimiter=st.sampled_from([",", "\t", "|", None]),
+       ncols=st.integers(1, 4), crlf=st.booleans(), terminated=st.booleans(),
+       trailing=st.booleans(), pick=st.integers(0, 15), spoil=st.integers(0, 5))
+def test_the_compiled_reader_agrees_with_polars(
+        data: st.DataObject, delimiter: str | None, ncols: int, crlf: bool,
+        terminated: bool, trailing: bool, pick: int, spoil: int) -> None:
+    width = 1 if delimiter is None else ncols
+    rows = data.draw(st.lists(st.lists(_PLAIN, min_size=width, max_size=width),
+                              min_size=1, max_size=8))
+    # one batch in six keeps its plain fields; the others get one odd thing somewhere
+    row = data.draw(st.integers(0, len(rows) - 1))
+    if spoil == 1:  # an odd field
+        rows[row][data.draw(st.integers(0, width - 1))] = data.draw(_ODD)
+    elif spoil == 2:  # one field more (a trailing delimiter when it is empty)
+        rows = [r + [""] for r in rows] if data.draw(st.booleans()) else \
+            [r + [data.draw(_PLAIN)] if i == row else r for i, r in enumerate(rows)]
+    elif spoil == 3 and width > 1:  # one field less
+        rows[row] = rows[row][:-1]
+    sep = delimiter or ","
+    end = "\r\n" if crlf else "\n"
+    text = end.join(sep.join(r) for r in rows) + (end if terminated else "")
+    raw = text.encode("utf-8")
+    if spoil == 4:  # a byte that is not UTF-8, or a blank line
+        at = data.draw(st.integers(0, len(raw)))
+        raw = raw[:at] + data.draw(st.sampled_from([b"\xff", b"\xe9", end.encode()])) + \
+            raw[at:]
+    selected = tuple(j for j in range(width) if pick >> j & 1) or (width - 1,)
+    answered.append(_agree(raw, delimiter, width, selected, trailing))
+
+
+def test_the_property_test_checked_something() -> None:
+    # runs after the property test (file order): most generated batches must have been
+    # answered, or the agreement would have been checked on nothing
+    if answered:
+        assert sum(answered) >= len(answered) // 4, (sum(answered), len(answered))
+
+
+def test_the_compiled_reader_takes_plain_batches() -> None:
+    # Each of these is plain (polars reads it too): the compiled reader must answer, or the
+    # agreement above would be checked on nothing.
+    cases: list[tuple[bytes, str | None, int, tuple[int, ...], bool]] = [
+        ("1,髙橋,タカハシ\n2,山田,ヤマダ\n".encode(), ",", 3, (1,), False),
+        ("1,髙橋,タカハシ\r\n2,山田,ヤマダ\r\n".encode(), ",", 3, (1, 2), False),
+        ('"1","髙橋 ""Jr""","a,b"\n"2","\ue000田",""\n'.encode(), ",", 3, (1, 2), False),
+        ("1\t山﨑\n2\t山田".encode(), "\t", 2, (1,), False),
+        ("1,髙橋,\n2,山田,\n".encode(), ",", 2, (1,), True),
+        ('髙橋 "太郎"\n山田\n'.encode(), None, 1, (0,), False),
+    ]
+    for data, delimiter, ncols, selected, trailing in cases:
+        assert _agree(data, delimiter, ncols, selected, trailing), data
+
+
+def test_the_compiled_reader_finds_the_rows() -> None:
+    # The rows are those whose *selected* value holds a code point outside JIS X 0208
+    # (髙 U+9AD9 and private use are outside; the unselected 﨑 does not count).
+    got = _compiled('1,髙橋,山﨑\n2,山田,山﨑\n3,"\ue000""",x\n'.encode(), ",", 3, (1,), False)
+    assert got == (3, False, True, False, [0, 2], (["髙橋", '\ue000"'],))
+
+
+@pytest.mark.parametrize("data", [
+    b"",
+    "\ufeff1,a\n".encode(),           # a byte-order mark at the start: polars drops it
+    b"1,a\n\n2,b\n",                  # a blank line
+    b"1,a\r\n2,b\n",                  # mixed line ends
+    b"1,a\r\n2,b",                    # CRLF without a last line end
+    b"1,a\r2,b\n",                    # a lone CR
+    b'1,"a\n2",b\n',                  # a record over two lines
+    b'1,a"b\n',                       # a stray quote
+    b'1,"a"b\n',                      # text after a closing quote
+    b'"a"bx\n',                       # the same, where a misreading would count 2 fields
+    b"1,a,b\n",                       # a ragged row
+    b"1,\xff\n",                      # not UTF-8
+    b"1,\xed\xa0\x80\n",              # an encoded surrogate
+    b"1,\x01\n",                      # a control character
+])
+def test_the_compiled_reader_declines_what_is_not_plain(data: bytes) -> None:
+    assert _compiled(data, ",", 2, (1,), False) is None
+
+
+def test_a_long_line_is_declined() -> None:
+    line = b"1," + b"a" * records.MAX_FAST_LINE + b"\n"
+    assert _compiled(line, ",", 2, (1,), False) is None
+    assert _compiled(b"1,a\n", ",", 2, (1,), False) is not None
+
+
+def test_bad_arguments_raise() -> None:
+    assert records._COMPILED is not None
+    bitmap = records.code_point_bitmap(PASSING)
+    with pytest.raises(ValueError):
+        records._COMPILED(b"a\n", ord(","), 2, (2,), bitmap, 10, False)  # column 2 of 2
+    with pytest.raises(ValueError):
+        records._COMPILED(b"a\n", ord(","), 2, (0,), b"short", 10, False)
+    with pytest.raises(ValueError):
+        records._COMPILED(b"a\n", ord('"'), 2, (0,), bitmap, 10, False)
