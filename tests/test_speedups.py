@@ -9,6 +9,8 @@ hostile corpus and of generated files are also compared with and without it in
 
 from __future__ import annotations
 
+import itertools
+import random
 import re
 import shutil
 import sysconfig
@@ -40,12 +42,12 @@ GUARD = re.compile(f"[^{TARGET.visible_class}]")
 
 
 def _compiled(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
-              trailing: bool) -> tuple[int, bool, bool, bool, list[int],
+              trailing: bool, threads: int = 1) -> tuple[int, bool, bool, bool, list[int],
                                        tuple[list[str], ...]] | None:
     assert records._COMPILED is not None
     return records._COMPILED(data, -1 if delimiter is None else ord(delimiter), ncols,
                              selected, records.code_point_bitmap(PASSING),
-                             records.MAX_FAST_LINE, trailing)
+                             records.MAX_FAST_LINE, trailing, threads)
 
 
 def _reference(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
@@ -179,8 +181,74 @@ def test_bad_arguments_raise() -> None:
     assert records._COMPILED is not None
     bitmap = records.code_point_bitmap(PASSING)
     with pytest.raises(ValueError):
-        records._COMPILED(b"a\n", ord(","), 2, (2,), bitmap, 10, False)  # column 2 of 2
+        records._COMPILED(b"a\n", ord(","), 2, (2,), bitmap, 10, False, 1)  # column 2 of 2
     with pytest.raises(ValueError):
-        records._COMPILED(b"a\n", ord(","), 2, (0,), b"short", 10, False)
+        records._COMPILED(b"a\n", ord(","), 2, (0,), b"short", 10, False, 1)
     with pytest.raises(ValueError):
-        records._COMPILED(b"a\n", ord('"'), 2, (0,), bitmap, 10, False)
+        records._COMPILED(b"a\n", ord('"'), 2, (0,), bitmap, 10, False, 1)
+
+
+def _big_batch(rows: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    names = ["髙橋", "山田", "\ue000田", "葛\U000e0102", "𠮷田", "花子", "佐藤", "鈴木", "田中",
+             "伊藤", "渡辺", "山本", "中村", "小林", "加藤"]
+    quoted = ['"a,b"', '"x ""y"""', '"髙橋,花子"']
+
+    def field() -> str:
+        return rng.choice(quoted) if rng.random() < 0.05 else \
+            f"{rng.choice(names)} {rng.choice(names)}"
+
+    return [f"{i},{field()},{field()}" for i in range(rows)]
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_a_large_batch_read_on_threads_agrees(threads: int) -> None:
+    # 3-4 MiB: parts of at least a MiB, so 2-3 parts read side by side
+    lines = _big_batch(140_000, 1)
+    data = ("\n".join(lines) + "\n").encode()
+    assert len(data) > 3 << 20
+    one = _compiled(data, ",", 3, (1, 2), False)
+    assert one is not None and one[0] == 140_000 and 10_000 < len(one[4]) < 140_000
+    assert _compiled(data, ",", 3, (1, 2), False, threads) == one
+    assert one == _reference(data, ",", 3, (1, 2), False)
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
+def test_a_line_that_is_not_plain_in_any_part_declines_the_batch(where: float) -> None:
+    lines = _big_batch(100_000, 2)
+    at = int(len(lines) * where)
+    for odd in ["", f"{at},a,b,c", f'{at},"open,x']:  # blank, ragged, a record over lines
+        spoiled = lines[:at] + [odd] + lines[at + 1:]
+        data = ("\n".join(spoiled) + "\n").encode()
+        for threads in (1, 2, 3):
+            assert _compiled(data, ",", 3, (1,), False, threads) is None
+
+
+def _widths_change_between_parts(lines: list[str]) -> bytes:
+    """``lines`` with a trailing delimiter on the first k of them, k chosen so that the first
+    of two parts (cut after the line end at the middle byte) holds exactly those."""
+    # bytes before each line, with the line ends
+    starts = list(itertools.accumulate((len(x.encode()) + 1 for x in lines), initial=0))
+    total = starts[-1]
+    for k in range(1, len(lines)):
+        size = total + k  # one more byte (the delimiter) on each of the first k lines
+        end_of_line_k = starts[k] + k  # just past the line end of line k - 1
+        # the first part ends after the first line end at or after the middle byte
+        if end_of_line_k - 1 >= size // 2:
+            data = ("\n".join([x + "," for x in lines[:k]] + lines[k:]) + "\n").encode()
+            assert data[:end_of_line_k].count(b"\n") == k and len(data) == size
+            return data
+    raise AssertionError("no such k")
+
+
+def test_parts_of_both_widths_decline_the_batch() -> None:
+    # the first part with a trailing delimiter on every line, the second without: each part
+    # reads alone, the batch must not (mixed widths)
+    lines = _big_batch(100_000, 3)
+    data = _widths_change_between_parts(lines)
+    for threads in (1, 2):
+        assert _compiled(data, ",", 3, (1,), True, threads) is None
+    tailed = ("\n".join(x + "," for x in lines) + "\n").encode()
+    got = _compiled(tailed, ",", 3, (1,), True, 2)
+    assert got is not None and got[3] is True  # every line with the trailing field
+    assert got == _reference(tailed, ",", 3, (1,), True)

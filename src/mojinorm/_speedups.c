@@ -12,8 +12,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#ifndef _WIN32
+#include <pthread.h>
+#define HAVE_THREADS 1
+#endif
 
 #define BITMAP_BYTES (0x110000 / 8)
+#define MAX_THREADS 64
 
 typedef struct {
     Py_ssize_t start;  /* content start (after an opening quote) */
@@ -33,11 +38,13 @@ typedef struct {
     const unsigned char *safe;          /* bit cp set: code point cp passes the guard */
     Py_ssize_t max_line;
     int trailing;
+    Py_ssize_t from, to;                /* this part's bytes */
     /* what was read */
     Py_ssize_t height;
     int crlf;
     int terminated;
     int tail;
+    int all_exact, all_tail, ok;
     Py_ssize_t nhits, cap;
     Py_ssize_t *hit_rows;               /* nhits row indexes */
     Span *hit_spans;                    /* nhits * nselected spans */
@@ -197,38 +204,32 @@ add_hit(Scan *s, Py_ssize_t row, const Span *spans)
         s->cap = cap;
     }
     s->hit_rows[s->nhits] = row;
-    for (Py_ssize_t k = 0; k < s->nselected; k++)
+    for (Py_ssize_t k = 0; spans != NULL && k < s->nselected; k++)
         s->hit_spans[s->nhits * s->nselected + k] = spans[s->selected[k]];
     s->nhits++;
     return 1;
 }
 
-/* The whole batch, without the GIL.  1: read; 0: declined (or s->no_memory). */
+/* The lines of [p, stop) (whole lines; stop is the batch's end or just past a line end),
+ * without the GIL.  Sets s->height, s->all_exact, s->all_tail; 1: read; 0: declined (or
+ * s->no_memory).  s->crlf is the batch's. */
 static int
-scan_batch(Scan *s)
+scan_lines(Scan *s, Py_ssize_t p, Py_ssize_t stop)
 {
     const unsigned char *d = s->data;
-    Py_ssize_t size = s->size;
-    if (size == 0)
-        return 0;
-    if (size >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
-        return 0;  /* polars takes a U+FEFF at the start of a buffer for a byte-order mark */
-    s->crlf = memchr(d, '\r', (size_t)size) != NULL;
-    s->terminated = d[size - 1] == '\n';
-    if (s->crlf && !s->terminated)
-        return 0;
     Span *spans = PyMem_RawMalloc((size_t)(s->ncols + 1) * sizeof(Span));
     if (spans == NULL) {
         s->no_memory = 1;
         return 0;
     }
-    int all_exact = 1, all_tail = s->trailing && s->delimiter >= 0;
+    s->all_exact = 1;
+    s->all_tail = s->trailing && s->delimiter >= 0;
     int ok = 1;
-    Py_ssize_t p = 0, row = 0;
-    while (p < size) {
-        const unsigned char *nl = memchr(d + p, '\n', (size_t)(size - p));
-        Py_ssize_t line_end = nl == NULL ? size : nl - d;
-        Py_ssize_t next = nl == NULL ? size : line_end + 1;
+    Py_ssize_t row = 0;
+    while (p < stop) {
+        const unsigned char *nl = memchr(d + p, '\n', (size_t)(stop - p));
+        Py_ssize_t line_end = nl == NULL ? stop : nl - d;
+        Py_ssize_t next = nl == NULL ? stop : line_end + 1;
         if (s->crlf) {
             /* every line ends with CRLF (a CR anywhere else is a control: declined) */
             if (line_end == p || d[line_end - 1] != '\r') {
@@ -249,10 +250,10 @@ scan_batch(Scan *s)
         }
         if (s->delimiter >= 0) {
             if (nfields != s->ncols)
-                all_exact = 0;
+                s->all_exact = 0;
             if (!(nfields == s->ncols + 1 && spans[s->ncols].start == spans[s->ncols].end))
-                all_tail = 0;
-            if (!all_exact && !all_tail) {
+                s->all_tail = 0;
+            if (!s->all_exact && !s->all_tail) {
                 ok = 0;
                 break;
             }
@@ -267,6 +268,100 @@ scan_batch(Scan *s)
     }
     PyMem_RawFree(spans);
     s->height = row;
+    return ok;
+}
+
+static void *
+scan_part(void *arg)
+{
+    Scan *s = arg;
+    s->ok = scan_lines(s, s->from, s->to);
+    return NULL;
+}
+
+/* The whole batch, without the GIL, its lines cut into up to ``threads`` parts read side by
+ * side; the parts' rows and hits are then put together in the first.  1: read; 0: declined
+ * (or parts[0].no_memory). */
+static int
+scan_batch(Scan *parts, int threads)
+{
+    Scan *s = &parts[0];
+    const unsigned char *d = s->data;
+    Py_ssize_t size = s->size;
+    if (size == 0)
+        return 0;
+    if (size >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
+        return 0;  /* polars takes a U+FEFF at the start of a buffer for a byte-order mark */
+    s->crlf = memchr(d, '\r', (size_t)size) != NULL;
+    s->terminated = d[size - 1] == '\n';
+    if (s->crlf && !s->terminated)
+        return 0;
+    /* parts of at least a MiB, each starting after a line end */
+    if ((Py_ssize_t)threads > size / (1 << 20))
+        threads = (int)(size / (1 << 20));
+    if (threads < 1)
+        threads = 1;
+    int n = 0;
+    Py_ssize_t from = 0;
+    for (int k = 0; k < threads && from < size; k++) {
+        Py_ssize_t to = size;
+        if (k + 1 < threads) {
+            Py_ssize_t at = size / threads * (k + 1);
+            const unsigned char *nl = at > from ? memchr(d + at, '\n', (size_t)(size - at))
+                                                : NULL;
+            to = nl == NULL ? size : nl - d + 1;
+        }
+        if (k > 0)
+            parts[k] = *s;  /* the inputs; no hits yet */
+        parts[k].from = from;
+        parts[k].to = to;
+        n++;
+        from = to;
+    }
+#ifdef HAVE_THREADS
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int k = 1; k < n; k++)
+        started[k] = pthread_create(&ids[k], NULL, scan_part, &parts[k]) == 0;
+    scan_part(&parts[0]);
+    for (int k = 1; k < n; k++) {
+        if (started[k])
+            pthread_join(ids[k], NULL);
+        else
+            scan_part(&parts[k]);  /* no thread to be had: read it here */
+    }
+#else
+    for (int k = 0; k < n; k++)
+        scan_part(&parts[k]);
+#endif
+    int ok = 1, all_exact = 1, all_tail = 1;
+    for (int k = 0; k < n; k++) {
+        ok = ok && parts[k].ok;
+        all_exact = all_exact && parts[k].all_exact;
+        all_tail = all_tail && parts[k].all_tail;
+        if (parts[k].no_memory)
+            s->no_memory = 1;
+    }
+    if (ok && !all_exact && !all_tail)
+        ok = 0;  /* some lines with one field more, some without: mixed widths */
+    for (int k = 1; k < n && ok; k++) {
+        /* the part's hits after the first's, their rows counted from the batch's start */
+        Scan *t = &parts[k];
+        for (Py_ssize_t i = 0; i < t->nhits && ok; i++) {
+            if (!add_hit(s, s->height + t->hit_rows[i], NULL)) {
+                s->no_memory = 1;
+                ok = 0;
+                break;
+            }
+            memcpy(&s->hit_spans[(s->nhits - 1) * s->nselected],
+                   &t->hit_spans[i * t->nselected], (size_t)s->nselected * sizeof(Span));
+        }
+        s->height += t->height;
+    }
+    for (int k = 1; k < n; k++) {
+        PyMem_RawFree(parts[k].hit_rows);
+        PyMem_RawFree(parts[k].hit_spans);
+    }
     s->tail = !all_exact;
     return ok;
 }
@@ -293,12 +388,13 @@ value_of(const Scan *s, const Span *f)
 }
 
 PyDoc_STRVAR(plain_hits_doc,
-"plain_hits(data, delimiter, ncols, selected, safe, max_line, trailing, /)\n--\n\n"
+"plain_hits(data, delimiter, ncols, selected, safe, max_line, trailing, threads, /)\n--\n\n"
 "Read the plain batch ``data`` (UTF-8, whole records, no header) in one pass.\n\n"
 "``delimiter``: a byte value, or -1 when each line is one value; ``selected``: the columns\n"
 "to look at, in order; ``safe``: a bitmap of 0x110000 bits, bit ``cp`` set for the code\n"
 "points that pass the guard; lines longer than ``max_line`` bytes are declined;\n"
-"``trailing``: every line may have one more, empty, field.\n\n"
+"``trailing``: every line may have one more, empty, field; ``threads``: read parts of a\n"
+"large batch side by side on up to this many threads.\n\n"
 "Returns ``(height, crlf, terminated, tail, rows, columns)``: the rows (0-based) with a\n"
 "selected value holding a code point that does not pass, and per selected column the\n"
 "values of those rows; or None when the batch is not one this reader takes.");
@@ -308,17 +404,19 @@ plain_hits(PyObject *module, PyObject *args)
 {
     (void)module;
     Py_buffer data, safe;
-    int delimiter, trailing;
+    int delimiter, trailing, threads;
     Py_ssize_t ncols, max_line;
     PyObject *selected_obj;
-    if (!PyArg_ParseTuple(args, "y*inO!y*np:plain_hits", &data, &delimiter, &ncols,
-                          &PyTuple_Type, &selected_obj, &safe, &max_line, &trailing))
+    if (!PyArg_ParseTuple(args, "y*inO!y*npi:plain_hits", &data, &delimiter, &ncols,
+                          &PyTuple_Type, &selected_obj, &safe, &max_line, &trailing,
+                          &threads))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t *selected = NULL;
     unsigned char *look = NULL;
-    Scan s;
-    memset(&s, 0, sizeof(s));
+    Scan parts[MAX_THREADS];
+    Scan *s = parts;
+    memset(parts, 0, sizeof(parts));
     Py_ssize_t nselected = PyTuple_GET_SIZE(selected_obj);
     if (safe.len != BITMAP_BYTES || ncols < 1 || nselected < 1 || max_line < 0
             || delimiter < -1 || delimiter == 0 || delimiter > 0x7E || delimiter == '"'
@@ -343,21 +441,21 @@ plain_hits(PyObject *module, PyObject *args)
         selected[k] = j;
         look[j] = 1;
     }
-    s.data = data.buf;
-    s.size = data.len;
-    s.delimiter = delimiter;
-    s.ncols = delimiter < 0 ? 1 : ncols;
-    s.look = look;
-    s.selected = selected;
-    s.nselected = nselected;
-    s.safe = safe.buf;
-    s.max_line = max_line;
-    s.trailing = trailing;
+    s->data = data.buf;
+    s->size = data.len;
+    s->delimiter = delimiter;
+    s->ncols = delimiter < 0 ? 1 : ncols;
+    s->look = look;
+    s->selected = selected;
+    s->nselected = nselected;
+    s->safe = safe.buf;
+    s->max_line = max_line;
+    s->trailing = trailing;
     int ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = scan_batch(&s);
+    ok = scan_batch(parts, threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads);
     Py_END_ALLOW_THREADS
-    if (s.no_memory) {
+    if (s->no_memory) {
         PyErr_NoMemory();
         goto done;
     }
@@ -365,40 +463,40 @@ plain_hits(PyObject *module, PyObject *args)
         result = Py_NewRef(Py_None);
         goto done;
     }
-    PyObject *rows = PyList_New(s.nhits);
+    PyObject *rows = PyList_New(s->nhits);
     PyObject *columns = PyTuple_New(nselected);
     if (rows == NULL || columns == NULL) {
         Py_XDECREF(rows);
         Py_XDECREF(columns);
         goto done;
     }
-    for (Py_ssize_t i = 0; i < s.nhits; i++) {
-        PyObject *r = PyLong_FromSsize_t(s.hit_rows[i]);
+    for (Py_ssize_t i = 0; i < s->nhits; i++) {
+        PyObject *r = PyLong_FromSsize_t(s->hit_rows[i]);
         if (r == NULL)
             goto fail;
         PyList_SET_ITEM(rows, i, r);
     }
     for (Py_ssize_t k = 0; k < nselected; k++) {
-        PyObject *values = PyList_New(s.nhits);
+        PyObject *values = PyList_New(s->nhits);
         if (values == NULL)
             goto fail;
         PyTuple_SET_ITEM(columns, k, values);
-        for (Py_ssize_t i = 0; i < s.nhits; i++) {
-            PyObject *v = value_of(&s, &s.hit_spans[i * nselected + k]);
+        for (Py_ssize_t i = 0; i < s->nhits; i++) {
+            PyObject *v = value_of(s, &s->hit_spans[i * nselected + k]);
             if (v == NULL)
                 goto fail;
             PyList_SET_ITEM(values, i, v);
         }
     }
-    result = Py_BuildValue("(nOOOOO)", s.height, s.crlf ? Py_True : Py_False,
-                           s.terminated ? Py_True : Py_False, s.tail ? Py_True : Py_False,
+    result = Py_BuildValue("(nOOOOO)", s->height, s->crlf ? Py_True : Py_False,
+                           s->terminated ? Py_True : Py_False, s->tail ? Py_True : Py_False,
                            rows, columns);
 fail:
     Py_DECREF(rows);
     Py_DECREF(columns);
 done:
-    PyMem_RawFree(s.hit_rows);
-    PyMem_RawFree(s.hit_spans);
+    PyMem_RawFree(s->hit_rows);
+    PyMem_RawFree(s->hit_spans);
     PyMem_Free(selected);
     PyMem_Free(look);
     PyBuffer_Release(&data);

@@ -1,5 +1,5 @@
 # The compiled reader of plain batches (src/mojinorm/_speedups.c); optional.
 
 def plain_hits(data: bytes, delimiter: int, ncols: int, selected: tuple[int, ...],
-               safe: bytes, max_line: int, trailing: bool, /
+               safe: bytes, max_line: int, trailing: bool, threads: int, /
                ) -> tuple[int, bool, bool, bool, list[int], tuple[list[str], ...]] | None: ...

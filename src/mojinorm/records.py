@@ -1119,7 +1119,8 @@ def plain_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[i
     if (SPEEDUPS and _COMPILED is not None and len(set(selected)) == len(selected)
             and (delimiter is None or (len(delimiter) == 1 and 0 < ord(delimiter) < 0x7F))):
         read = _COMPILED(data, -1 if delimiter is None else ord(delimiter), ncols, selected,
-                         code_point_bitmap(passing), MAX_FAST_LINE, trailing)
+                         code_point_bitmap(passing), MAX_FAST_LINE, trailing,
+                         pl.thread_pool_size())  # --jobs
         if read is not None:
             height, _crlf, terminated, _tail, rows, columns = read
             values = pl.DataFrame([pl.Series(str(i), column, dtype=pl.String)
