@@ -230,20 +230,24 @@ def test_outcome_from_the_compiled_table_equals_the_live_one(fallback: str) -> N
 def _normalize_both(path: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch,
                     **options: object) -> tuple[object, object]:
     """(output bytes, summary) of each reader; a refusal is its message, so that both
-    readers must refuse the same input with the same words."""
+    readers must refuse the same input with the same words.  The fast path's is the same
+    with and without the compiled reader and writer (``records.SPEEDUPS``)."""
     out: list[object] = []
-    for fast in (True, False):
+    for fast, speedups in ((True, records.SPEEDUPS), (True, not records.SPEEDUPS),
+                           (False, False)):
         with monkeypatch.context() as m:
             m.setattr(records, "FAST_PATH", fast)
-            dest = tmp / f"out-{fast}.csv"
+            m.setattr(records, "SPEEDUPS", speedups)
+            dest = tmp / f"out-{fast}-{speedups}.csv"
             try:
                 summary = vars(scan_mod.normalize_file(path, dest, **options))
             except mojinorm.InputError as exc:
-                out.append(("refused", str(exc).replace(f"out-{fast}.csv", "OUT")))
+                out.append(("refused", str(exc).replace(dest.name, "OUT")))
                 continue
             summary.pop("output")
             out.append((dest.read_bytes(), summary))
-    return out[0], out[1]
+    assert out[0] == out[1]
+    return out[0], out[2]
 
 
 @pytest.mark.parametrize("name", [n for n in READABLE if n not in {"empty.csv"}])

@@ -45,9 +45,9 @@ def _compiled(data: bytes, delimiter: str | None, ncols: int, selected: tuple[in
               trailing: bool, threads: int = 1) -> tuple[int, bool, bool, bool, list[int],
                                        tuple[list[str], ...]] | None:
     assert records._COMPILED is not None
-    return records._COMPILED(data, -1 if delimiter is None else ord(delimiter), ncols,
-                             selected, records.code_point_bitmap(PASSING),
-                             records.MAX_FAST_LINE, trailing, threads)
+    return records._COMPILED.plain_hits(data, -1 if delimiter is None else ord(delimiter),
+                                        ncols, selected, records.code_point_bitmap(PASSING),
+                                        records.MAX_FAST_LINE, trailing, threads)
 
 
 def _reference(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
@@ -181,11 +181,12 @@ def test_bad_arguments_raise() -> None:
     assert records._COMPILED is not None
     bitmap = records.code_point_bitmap(PASSING)
     with pytest.raises(ValueError):
-        records._COMPILED(b"a\n", ord(","), 2, (2,), bitmap, 10, False, 1)  # column 2 of 2
+        # column 2 of 2
+        records._COMPILED.plain_hits(b"a\n", ord(","), 2, (2,), bitmap, 10, False, 1)
     with pytest.raises(ValueError):
-        records._COMPILED(b"a\n", ord(","), 2, (0,), b"short", 10, False, 1)
+        records._COMPILED.plain_hits(b"a\n", ord(","), 2, (0,), b"short", 10, False, 1)
     with pytest.raises(ValueError):
-        records._COMPILED(b"a\n", ord('"'), 2, (0,), bitmap, 10, False, 1)
+        records._COMPILED.plain_hits(b"a\n", ord('"'), 2, (0,), bitmap, 10, False, 1)
 
 
 def _big_batch(rows: int, seed: int) -> list[str]:
@@ -252,3 +253,24 @@ def test_parts_of_both_widths_decline_the_batch() -> None:
     got = _compiled(tailed, ",", 3, (1,), True, 2)
     assert got is not None and got[3] is True  # every line with the trailing field
     assert got == _reference(tailed, ",", 3, (1,), True)
+
+
+def test_append_fields_writes_as_the_writer_quotes() -> None:
+    # csvio.quote_field: a value is quoted when it holds the delimiter, a quote, CR or LF
+    # (quotes doubled), and every new field of a line that ends with a quote is quoted
+    data = '1,"a,b",x\n2,"say ""hi""",y\n3,plain,"q"\n4,髙,z'.encode()
+    hits = records.compiled_hits(data, ",", 3, (1,), False, PASSING)
+    assert hits is not None and hits.rows is not None and hits.rows.to_list() == [3]
+    out = records.append_fields(data, ",", 3, (1,), hits, [(["高"], ["髙→高 jis"])])
+    assert out == ('1,"a,b",x,"a,b",\n'
+                   '2,"say ""hi""",y,"say ""hi""",\n'
+                   '3,plain,"q","plain",""\n'
+                   '4,髙,z,高,髙→高 jis').encode()  # no line end added to the last line
+
+
+def test_append_fields_goes_before_a_trailing_field() -> None:
+    data = b'1,ab,\r\n2,cd,""\r\n'
+    hits = records.compiled_hits(data, ",", 2, (1,), True, PASSING)
+    assert hits is not None and hits.tail and hits.crlf
+    out = records.append_fields(data, ",", 2, (1,), hits, [([], [])])
+    assert out == b'1,ab,ab,,\r\n2,cd,cd,,""\r\n'

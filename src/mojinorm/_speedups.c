@@ -504,8 +504,247 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------- rewriting a plain batch */
+
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap;
+} Out;
+
+static int
+out_put(Out *o, const char *p, Py_ssize_t n)
+{
+    if (o->len + n > o->cap) {
+        Py_ssize_t cap = o->cap ? o->cap : 1 << 16;
+        while (cap < o->len + n)
+            cap *= 2;
+        char *buf = PyMem_Realloc(o->buf, (size_t)cap);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return 0;
+        }
+        o->buf = buf;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, p, (size_t)n);
+    o->len += n;
+    return 1;
+}
+
+/* ``value`` as the writer writes a field (``csvio.quote_field``): quoted when ``force`` or
+ * when a non-empty value holds the delimiter, a quote, CR or LF, quotes doubled.  ``value``
+ * is [p, p + n), with "" for a quote when ``escaped`` (a quoted field's content as read). */
+static int
+out_field(Out *o, const char *p, Py_ssize_t n, int escaped, int delimiter, int force)
+{
+    int needs = force;
+    for (Py_ssize_t i = 0; i < n && !needs; i++) {
+        char c = p[i];
+        needs = c == delimiter || c == '"' || c == '\r' || c == '\n';
+    }
+    if (!needs)
+        return out_put(o, p, n);
+    if (!out_put(o, "\"", 1))
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] == '"') {
+            if (!out_put(o, "\"\"", 2))
+                return 0;
+            if (escaped)
+                i++;  /* "" in the content read is one quote */
+        }
+        else if (!out_put(o, p + i, 1))
+            return 0;
+    }
+    return out_put(o, "\"", 1);
+}
+
+/* The fields of the line [p, end) up to field ``upto`` into spans, of a batch that
+ * plain_hits has read (so nothing is checked); returns how many were found. */
+static Py_ssize_t
+split_fields(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int delimiter, Span *spans,
+             Py_ssize_t upto)
+{
+    Py_ssize_t n = 0;
+    while (n <= upto) {
+        Span *f = &spans[n];
+        Py_ssize_t next;
+        f->escaped = 0;
+        if (p < end && d[p] == '"') {
+            Py_ssize_t q = p + 1;
+            for (;;) {
+                const unsigned char *hitq = memchr(d + q, '"', (size_t)(end - q));
+                q = hitq == NULL ? end : hitq - d;
+                if (q + 1 < end && d[q + 1] == '"') {
+                    f->escaped = 1;
+                    q += 2;
+                    continue;
+                }
+                break;
+            }
+            f->start = p + 1;
+            f->end = q;
+            next = q + 1;
+        }
+        else {
+            const unsigned char *dl = memchr(d + p, delimiter, (size_t)(end - p));
+            next = dl == NULL ? end : dl - d;
+            f->start = p;
+            f->end = next;
+        }
+        n++;
+        if (next >= end)
+            break;
+        p = next + 1;
+    }
+    return n;
+}
+
+PyDoc_STRVAR(append_fields_doc,
+"append_fields(data, delimiter, ncols, columns, tail, rows, new, /)\n--\n\n"
+"Rewrite the plain batch ``data`` (UTF-8) that ``plain_hits`` read: each line with, for each\n"
+"of ``columns``, two more fields, ``,normalized,changes``, before its trailing empty field\n"
+"when ``tail``.  For the lines at ``rows`` (ascending) the two values of column k are\n"
+"``new[k][0][i]`` and ``new[k][1][i]``; the other lines are left as they are: their own value\n"
+"and an empty change.  Values are quoted as ``csvio.quote_field`` quotes them, every new\n"
+"field of a line that ends with a quote quoted.  Returns the new bytes (line ends kept).");
+
+static PyObject *
+append_fields(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer data;
+    int delimiter, tail;
+    Py_ssize_t ncols;
+    PyObject *columns_obj, *rows_obj, *new_obj;
+    if (!PyArg_ParseTuple(args, "y*inO!pO!O!:append_fields", &data, &delimiter, &ncols,
+                          &PyTuple_Type, &columns_obj, &tail, &PyList_Type, &rows_obj,
+                          &PyTuple_Type, &new_obj))
+        return NULL;
+    PyObject *result = NULL;
+    Out o = {NULL, 0, 0};
+    Span *spans = NULL;
+    Py_ssize_t ncolumns = PyTuple_GET_SIZE(columns_obj);
+    Py_ssize_t nrows = PyList_GET_SIZE(rows_obj);
+    if (delimiter < 1 || delimiter > 0x7E || delimiter == '"' || ncols < 1
+            || PyTuple_GET_SIZE(new_obj) != ncolumns) {
+        PyErr_SetString(PyExc_ValueError, "append_fields: invalid arguments");
+        goto done;
+    }
+    Py_ssize_t upto = 0;  /* the last column written from */
+    for (Py_ssize_t k = 0; k < ncolumns; k++) {
+        PyObject *pair = PyTuple_GET_ITEM(new_obj, k);
+        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns_obj, k));
+        if (j == -1 && PyErr_Occurred())
+            goto done;
+        if (j > upto)
+            upto = j;
+        if (j < 0 || j >= ncols || !PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2
+                || !PyList_Check(PyTuple_GET_ITEM(pair, 0))
+                || !PyList_Check(PyTuple_GET_ITEM(pair, 1))
+                || PyList_GET_SIZE(PyTuple_GET_ITEM(pair, 0)) != nrows
+                || PyList_GET_SIZE(PyTuple_GET_ITEM(pair, 1)) != nrows) {
+            PyErr_SetString(PyExc_ValueError, "append_fields: invalid new values");
+            goto done;
+        }
+    }
+    spans = PyMem_Malloc((size_t)(ncols + 1) * sizeof(Span));
+    if (spans == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const unsigned char *d = data.buf;
+    const char *text = data.buf;
+    Py_ssize_t size = data.len, p = 0, row = 0, hit = 0;
+    Py_ssize_t next_hit = nrows ? PyLong_AsSsize_t(PyList_GET_ITEM(rows_obj, 0)) : -1;
+    if (next_hit == -1 && PyErr_Occurred())
+        goto done;
+    while (p < size) {
+        const unsigned char *nl = memchr(d + p, '\n', (size_t)(size - p));
+        Py_ssize_t line_end = nl == NULL ? size : nl - d;
+        Py_ssize_t eol = line_end;  /* where the line end starts */
+        if (nl != NULL && line_end > p && d[line_end - 1] == '\r')
+            eol--;
+        /* the body, and the trailing empty field that the new fields go before */
+        Py_ssize_t body_end = eol;
+        if (tail) {
+            if (body_end - p >= 3 && d[body_end - 1] == '"' && d[body_end - 2] == '"'
+                    && d[body_end - 3] == delimiter)
+                body_end -= 3;
+            else if (body_end > p && d[body_end - 1] == delimiter)
+                body_end -= 1;
+            else {
+                PyErr_SetString(PyExc_ValueError, "append_fields: a line without its "
+                                "trailing field");
+                goto done;
+            }
+        }
+        int force = body_end > p && d[body_end - 1] == '"';
+        if (!out_put(&o, text + p, body_end - p))
+            goto done;
+        int is_hit = row == next_hit;
+        Py_ssize_t nfields = 0;
+        if (!is_hit)
+            nfields = split_fields(d, p, body_end, delimiter, spans, upto);
+        for (Py_ssize_t k = 0; k < ncolumns; k++) {
+            char sep = (char)delimiter;
+            if (!out_put(&o, &sep, 1))
+                goto done;
+            if (is_hit) {
+                PyObject *pair = PyTuple_GET_ITEM(new_obj, k);
+                for (int v = 0; v < 2; v++) {
+                    Py_ssize_t n;
+                    const char *u = PyUnicode_AsUTF8AndSize(
+                        PyList_GET_ITEM(PyTuple_GET_ITEM(pair, v), hit), &n);
+                    if (u == NULL)
+                        goto done;
+                    if ((v == 1 && !out_put(&o, &sep, 1))
+                            || !out_field(&o, u, n, 0, delimiter, force))
+                        goto done;
+                }
+            }
+            else {
+                Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(columns_obj, k));
+                const Span *f = &spans[j];
+                if (j >= nfields) {
+                    PyErr_SetString(PyExc_ValueError, "append_fields: a short line");
+                    goto done;
+                }
+                if (!out_field(&o, text + f->start, f->end - f->start, f->escaped, delimiter,
+                               force)
+                        || !out_put(&o, &sep, 1) || !out_field(&o, "", 0, 0, delimiter, force))
+                    goto done;
+            }
+        }
+        if (is_hit) {
+            hit++;
+            if (hit < nrows) {
+                next_hit = PyLong_AsSsize_t(PyList_GET_ITEM(rows_obj, hit));
+                if (next_hit == -1 && PyErr_Occurred())
+                    goto done;
+            }
+        }
+        Py_ssize_t next = nl == NULL ? size : line_end + 1;
+        if (!out_put(&o, text + body_end, next - body_end))  /* trailer and line end */
+            goto done;
+        row++;
+        p = next;
+    }
+    if (hit != nrows) {
+        PyErr_SetString(PyExc_ValueError, "append_fields: rows past the batch's end");
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(o.buf, o.len);
+done:
+    PyMem_Free(o.buf);
+    PyMem_Free(spans);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
+    {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -129,7 +129,8 @@ __all__ = [
     "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_LINE", "NO_DATA_ROWS", "RAGGED",
     "RECORD", "SPEEDUPS", "ExactReader", "Layout", "PlainBatch", "PlainHits", "Progress",
     "Record", "ResumedStream", "code_point_bitmap", "column_labels", "file_notes", "lines_of",
-    "plain_batch", "plain_hits", "read_layout", "record_too_long",
+    "plain_batch", "plain_hits", "read_layout", "record_too_long", "append_fields",
+    "compiled_hits",
     "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
     "set_threads", "skip_patterns", "count_lines", "has_records", "line_at", "utf8_from",
 ]
@@ -1079,27 +1080,35 @@ class PlainHits:
     """What a scan needs of a plain batch: its size, and the rows a guard may stop in."""
 
     height: int  #: records (one per line)
+    crlf: bool  #: every line ends with CRLF (else every line ends with LF)
     terminated: bool  #: the last line has its line end
+    tail: bool  #: every line ends with one more, empty, field (:attr:`PlainBatch.tail`)
     #: the selected columns (as :attr:`PlainBatch.values`) of the rows at :attr:`rows`
     values: pl.DataFrame
     #: the rows of :attr:`values` in the batch (0-based, ascending); None: every row
     rows: pl.Series | None
 
 
-def _compiled_reader() -> Callable[..., tuple[int, bool, bool, bool, list[int],
-                                              tuple[list[str], ...]] | None] | None:
+class _Compiled(NamedTuple):
+    plain_hits: Callable[..., tuple[int, bool, bool, bool, list[int],
+                                    tuple[list[str], ...]] | None]
+    append_fields: Callable[..., bytes]
+
+
+def _compiled_reader() -> _Compiled | None:
     try:
-        from ._speedups import plain_hits as compiled
+        from ._speedups import append_fields, plain_hits
     except ImportError:  # built without a C compiler: polars reads every plain batch
         return None
-    return compiled
+    return _Compiled(plain_hits, append_fields)
 
 
 _COMPILED = _compiled_reader()
 
-#: ``scan`` reads plain batches with the compiled reader (``mojinorm._speedups``) when it is
-#: built, polars reading the batches it declines; False (or ``MOJINORM_NO_SPEEDUPS=1`` in the
-#: environment): polars reads them all.  The same reports either way (a differential test).
+#: ``scan`` and ``normalize`` read plain batches with the compiled reader
+#: (``mojinorm._speedups``) when it is built, polars reading the batches it declines; False
+#: (or ``MOJINORM_NO_SPEEDUPS=1`` in the environment): polars reads them all.  The same
+#: reports and the same output either way (differential tests).
 SPEEDUPS = _COMPILED is not None and not os.environ.get("MOJINORM_NO_SPEEDUPS")
 
 
@@ -1115,28 +1124,51 @@ def code_point_bitmap(chars: frozenset[str]) -> bytes:
     return bytes(bits)
 
 
-def plain_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
-               trailing: bool, passing: frozenset[str]) -> PlainHits | None:
-    """:func:`plain_batch` for a scan: the batch's size, and its rows with a selected value
-    holding a code point outside ``passing`` (read by the compiled reader, which makes no
-    string for the other rows), or every row (read by polars, when the compiled reader is
-    not built or declines the batch); None when the exact reader must take the batch."""
+def compiled_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
+                  trailing: bool, passing: frozenset[str]) -> PlainHits | None:
+    """The plain batch ``data`` as the compiled reader reads it: its size, and its rows with
+    a selected value holding a code point outside ``passing`` (no string is made for the
+    other rows); None when the reader is not built or off (:data:`SPEEDUPS`) or declines the
+    batch (it takes a subset of what :func:`plain_batch` takes)."""
     import polars as pl
 
-    if (SPEEDUPS and _COMPILED is not None and len(set(selected)) == len(selected)
+    if not (SPEEDUPS and _COMPILED is not None and selected
+            and len(set(selected)) == len(selected)
             and (delimiter is None or (len(delimiter) == 1 and 0 < ord(delimiter) < 0x7F))):
-        read = _COMPILED(data, -1 if delimiter is None else ord(delimiter), ncols, selected,
-                         code_point_bitmap(passing), MAX_FAST_LINE, trailing,
-                         pl.thread_pool_size())  # --jobs
-        if read is not None:
-            height, _crlf, terminated, _tail, rows, columns = read
-            values = pl.DataFrame([pl.Series(str(i), column, dtype=pl.String)
-                                   for i, column in zip(selected, columns, strict=True)])
-            return PlainHits(height, terminated, values, pl.Series(rows, dtype=pl.Int64))
+        return None
+    read = _COMPILED.plain_hits(data, -1 if delimiter is None else ord(delimiter), ncols,
+                                selected, code_point_bitmap(passing), MAX_FAST_LINE, trailing,
+                                pl.thread_pool_size())  # --jobs
+    if read is None:
+        return None
+    height, crlf, terminated, tail, rows, columns = read
+    values = pl.DataFrame([pl.Series(str(i), column, dtype=pl.String)
+                           for i, column in zip(selected, columns, strict=True)])
+    return PlainHits(height, crlf, terminated, tail, values, pl.Series(rows, dtype=pl.Int64))
+
+
+def plain_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
+               trailing: bool, passing: frozenset[str]) -> PlainHits | None:
+    """:func:`plain_batch` for a scan: :func:`compiled_hits`, or, when that gives nothing,
+    every row as polars reads it; None when the exact reader must take the batch."""
+    hits = compiled_hits(data, delimiter, ncols, selected, trailing, passing)
+    if hits is not None:
+        return hits
     batch = plain_batch(data, delimiter, ncols, selected, trailing)
     if batch is None:
         return None
-    return PlainHits(batch.height, batch.terminated, batch.values, None)
+    return PlainHits(batch.height, batch.crlf, batch.terminated, batch.tail, batch.values, None)
+
+
+def append_fields(data: bytes, delimiter: str, ncols: int, columns: tuple[int, ...],
+                  hits: PlainHits, new: Sequence[tuple[list[str], list[str]]]) -> bytes:
+    """The batch ``data`` that :func:`compiled_hits` read, each line with two more fields
+    for each of ``columns`` (``,normalized,changes``, quoted as ``csvio.quote_field`` quotes,
+    before a trailing empty field): ``new[k]`` gives column k's two values for the rows at
+    ``hits.rows``; every other row keeps its own value and no change."""
+    assert _COMPILED is not None and hits.rows is not None
+    return _COMPILED.append_fields(data, ord(delimiter), ncols, columns, hits.tail,
+                                   hits.rows.to_list(), tuple(new))
 
 
 #: A quoted field (polars regex): what the line grammar reads as one.

@@ -610,27 +610,102 @@ class _FastWrite:
                 if i is not None and i not in columns:
                     columns.append(i)
         self.columns = tuple(columns)
+        # The compiled reader and writer take batches whose new fields are all names (a
+        # reading column's normalize_kana changes values the guard passes).
+        self.compiled = records.SPEEDUPS and not any(o.kana for o in writer.outputs)
 
     def _series(self, batch: records.PlainBatch, column: int) -> pl.Series:
         return batch.values.to_series(self.columns.index(column)).alias("v")
 
     @staticmethod
     def _pieces(values: pl.Series, normalized: pl.Series, changes: pl.Series,
-                fallback: pl.Series, review: pl.Series, force: pl.Series,
+                fallback: pl.Series, review: pl.Series, force: pl.Series | None,
                 d: str) -> pl.DataFrame:
         """Per value: changed, fallback, review, and its new fields as written
-        (``,normalized,changes``, guarded and quoted)."""
+        (``,normalized,changes``, guarded and quoted); without ``force``, the new fields
+        guarded but not quoted (``n`` and ``c``: the compiled writer quotes them)."""
         import polars as pl
 
         frame = pl.LazyFrame({"v": values, "n": normalized, "c": changes,
-                              "fallback": fallback, "review": review, "force": force})
+                              "fallback": fallback, "review": review})
         frame = frame.with_columns(_formula_guarded(pl.col("v"), pl.col("n"), pl.col("c")))
+        written = ["n", "c"] if force is None else [pl.concat_str(
+            [pl.lit(d), _quoted(pl.col("n"), d), pl.lit(d), _quoted(pl.col("c"), d)]
+        ).alias("piece")]
+        if force is not None:
+            frame = frame.with_columns(force=force)
         return frame.select(
+            *written,
             changed=(pl.col("n") != pl.col("v")) | (pl.col("c") != ""),
             fallback=pl.col("fallback").fill_null(False),
-            review=pl.col("review").fill_null(False),
-            piece=pl.concat_str([pl.lit(d), _quoted(pl.col("n"), d), pl.lit(d),
-                                 _quoted(pl.col("c"), d)])).collect()
+            review=pl.col("review").fill_null(False)).collect()
+
+    def _explain(self, values: pl.Series, reading: pl.Series | None, force: pl.Series | None,
+                 d: str) -> pl.DataFrame | None:
+        """:meth:`_pieces` of the name values (the columns one after another), their changes
+        counted in the summary; None when a unit has no answer (``fallback="error"``: the
+        exact reader raises it with the line)."""
+        from . import column
+
+        w = self.w
+        try:
+            out = column.explain(values, w.normalizer, reading=reading,
+                                 outputs=("normalized", "changes", "review", "fallback"))
+        except UnmappableCharacter:
+            return None
+        done = self._pieces(values, out["normalized"], out["changes"], out["fallback"],
+                            out["review"], force, d)
+        value_changed = done["changed"]
+        s = w.summary
+        s.values_changed += int(value_changed.sum())
+        s.fallback_values += int((value_changed & done["fallback"]).sum())
+        s.review_values += int((value_changed & done["review"]).sum())
+        return done
+
+    def _write_hits(self, chunk: Chunk, pos: int, utf8: bytes, hits: records.PlainHits,
+                    codec: str, pieces: list[bytes]) -> bool:
+        """:meth:`write` of a batch the compiled reader read: the kernel sees only the rows
+        with a unit to look at, and the compiled writer copies every other line with its
+        own value and an empty change."""
+        import polars as pl
+
+        w = self.w
+        d = w.delim
+        assert d is not None and hits.rows is not None
+        names = [o for o in w.outputs if not o.kana]  # every output (no reading column)
+        n = hits.rows.len()
+        new: list[tuple[list[str], list[str]]] = []
+        changed = pl.repeat(False, n, eager=True)
+        if n:
+            values = pl.concat([hits.values[str(o.column)] for o in names])
+            reading = None
+            if w.normalizer.fallback == "kana":  # plan_outputs paired every name
+                reading = pl.concat([hits.values[str(o.reading)] for o in names
+                                     if o.reading is not None])
+            done = self._explain(values.alias("v"), reading, None, d)
+            if done is None:
+                return False
+            for j in range(len(names)):
+                part = done.slice(j * n, n)
+                changed = changed | part["changed"]
+                new.append((part["n"].to_list(), part["c"].to_list()))
+        else:
+            new = [([], [])] * len(names)
+        written = records.append_fields(utf8, d, w.ncols, tuple(o.column for o in names),
+                                        hits, new)
+        if codec == "utf-8":
+            pieces.append(written)
+        else:
+            text = written.decode("utf-8")
+            try:
+                pieces.append(text.encode(codec))
+            except UnicodeEncodeError as exc:
+                raise _unwritable(exc, w.name, records.line_at(chunk, pos)
+                                  + text.count("\n", 0, exc.start), codec) from None
+        records.count_lines(chunk, pos, hits)
+        w.summary.rows += hits.height
+        w.summary.rows_changed += int(changed.sum())
+        return True
 
     def write(self, chunk: Chunk, pos: int, bpos: int, codec: str,
               pieces: list[bytes]) -> bool:
@@ -649,6 +724,11 @@ class _FastWrite:
             if body.encode(codec, "replace") != raw:
                 return False  # bytes that do not round-trip (NEC/IBM duplicates): copy raw
             utf8 = body.encode("utf-8")
+        if self.compiled:
+            hits = records.compiled_hits(utf8, w.delim, w.ncols, self.columns,
+                                         w.layout.trailing, w.normalizer.target.visible_chars)
+            if hits is not None:
+                return self._write_hits(chunk, pos, utf8, hits, codec, pieces)
         batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
         if batch is None:
             return False
@@ -677,18 +757,10 @@ class _FastWrite:
             if w.normalizer.fallback == "kana":  # plan_outputs paired every name
                 reading = pl.concat([self._series(batch, o.reading) for o in names
                                      if o.reading is not None])
-            try:
-                out = column.explain(values, w.normalizer, reading=reading,
-                                     outputs=("normalized", "changes", "review", "fallback"))
-            except UnmappableCharacter:
-                return False  # the exact reader raises it with the line
-            done = self._pieces(values, out["normalized"], out["changes"],
-                                out["fallback"], out["review"],
-                                pl.concat([force] * len(names)), d)
+            done = self._explain(values, reading, pl.concat([force] * len(names)), d)
+            if done is None:
+                return False
             value_changed = done["changed"]
-            s.values_changed += int(value_changed.sum())
-            s.fallback_values += int((value_changed & done["fallback"]).sum())
-            s.review_values += int((value_changed & done["review"]).sum())
             for j, o in enumerate(names):
                 changed = changed | value_changed.slice(j * height, height)
                 pieces_of[o] = done["piece"].slice(j * height, height)
@@ -718,14 +790,17 @@ class _FastWrite:
             try:
                 pieces.append(joined.encode(codec))
             except UnicodeEncodeError as exc:
-                bad = exc.object[exc.start]
-                raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose "
-                                 f"a target that fits the file's encoding", name=w.name,
-                                 line=records.line_at(chunk, pos)
-                                 + joined.count("\n", 0, exc.start)) from None
+                raise _unwritable(exc, w.name, records.line_at(chunk, pos)
+                                  + joined.count("\n", 0, exc.start), codec) from None
         s.rows += batch.height
         s.rows_changed += int(changed.sum())
         return True
+
+
+def _unwritable(exc: UnicodeEncodeError, name: str, line: int, codec: str) -> InputError:
+    bad = exc.object[exc.start]
+    return InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a target "
+                      f"that fits the file's encoding", name=name, line=line)
 
 
 def kana_field(value: str, hiragana: bool = False) -> _Normalized:
