@@ -61,6 +61,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import records
@@ -236,6 +237,25 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
     fast = [_FastScan(n, layout) for n in normalizers] \
         if records.FAST_PATH and not stream.stream.cr else []
     scanners = [_Scanner(n, layout) for n in normalizers]
+    try:
+        _read(stream, layout, reader, fast, scanners, counts, lines_of_unsafe, skip,
+              progress, total)
+    finally:
+        for f in fast:
+            f.close()
+    for scanner, c in zip(scanners, counts, strict=True):
+        scanner.flush(c)
+    reader.finish()
+    for c in counts:
+        c.rows += reader.skipped
+    return counts, unsafe
+
+
+def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
+          fast: Sequence[_FastScan], scanners: Sequence[_Scanner], counts: Sequence[Counts],
+          lines_of_unsafe: Sequence[set[int] | None], skip: frozenset[str],
+          progress: Progress | None, total: int | None) -> None:
+    """:func:`_count`'s reading: every chunk, on the kernel or with the exact reader."""
     pos = layout.data_pos
     for chunk in stream:
         rest = records.has_records(chunk, pos)
@@ -248,9 +268,12 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
                 at = records.line_at(chunk, pos) + (
                     batch.rows if batch.rows is not None else
                     pl.int_range(batch.height, dtype=pl.Int64, eager=True))
+                # the compiled reader's rows are those the guard stops in, when its code
+                # points are the target's (one target)
+                found = batch.rows is not None and len(fast) == 1
                 for f, c, lines in zip(fast, counts, lines_of_unsafe, strict=True):
                     c.rows += batch.height
-                    f.hold(batch.values, at, c, lines)
+                    f.hold(batch.values, at, c, lines, found)
                 records.count_lines(chunk, pos, batch)
                 rest = False
         if rest or reader.pending:
@@ -264,12 +287,6 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
         if progress is not None:
             progress(stream.bytes_done, total)
     _flush(fast, counts, lines_of_unsafe)
-    for scanner, c in zip(scanners, counts, strict=True):
-        scanner.flush(c)
-    reader.finish()
-    for c in counts:
-        c.rows += reader.skipped
-    return counts, unsafe
 
 
 # ---------------------------------------------------------------------------- the fast path
@@ -307,28 +324,61 @@ class _FastScan:
         self.selected = layout.selected if layout.delimiter is not None else (0,)
         self.held: list[pl.DataFrame] = []
         self.held_rows = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._counting: Future[None] | None = None
 
     def hold(self, values: pl.DataFrame, at: pl.Series, c: Counts,
-             lines: set[int] | None) -> None:
+             lines: set[int] | None, found: bool = False) -> None:
         """Keep the rows of ``values`` (row ``i`` on line ``at[i]``) that hit the guard in any
-        selected column (the rows themselves are already counted)."""
+        selected column (the rows themselves are already counted); ``found``: every row of
+        ``values`` does."""
         if not values.height or not values.width:
             return
-        held = hit_rows(values, self.plan.patterns.guard, at)
+        held = values.with_columns(at.alias(LINE_COLUMN)) if found else \
+            hit_rows(values, self.plan.patterns.guard, at)
         if held.height:
             self.held.append(held)
             self.held_rows += held.height
             if self.held_rows >= self.HOLD_ROWS:
-                self.flush(c, lines)
+                self.flush(c, lines, background=True)
 
-    def flush(self, c: Counts, lines: set[int] | None) -> None:
-        """Count the rows held so far into ``c`` (their lines, when unsafe, into ``lines``)."""
+    def flush(self, c: Counts, lines: set[int] | None, background: bool = False) -> None:
+        """Count the rows held so far into ``c`` (their lines, when unsafe, into ``lines``).
+
+        ``background``: on a counting thread when polars has more than one (``--jobs``), while
+        the caller reads the next batches; a flush waits for the one before, so the counts
+        and the review examples are added in file order, and the caller touches no more of
+        ``c`` than ``c.rows`` meanwhile."""
+        self.wait()
         if not self.held:
             return
         import polars as pl
 
         held = pl.concat(self.held)
         self.held, self.held_rows = [], 0
+        if background and pl.thread_pool_size() > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-count")
+            self._counting = self._pool.submit(self._count_held, held, c, lines)
+        else:
+            self._count_held(held, c, lines)
+
+    def wait(self) -> None:
+        """Wait for the counting thread's flush (its error raises here)."""
+        if self._counting is not None:
+            counting, self._counting = self._counting, None
+            counting.result()
+
+    def close(self) -> None:
+        """Wait for the counting thread, and let it go."""
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
+    def _count_held(self, held: pl.DataFrame, c: Counts, lines: set[int] | None) -> None:
         unsafe = count_rows(self.plan, held.drop(LINE_COLUMN), held[LINE_COLUMN], c, self.memo)
         if lines is not None and unsafe is not None:
             lines.update(unsafe.to_list())
