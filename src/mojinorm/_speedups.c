@@ -506,24 +506,34 @@ done:
 
 /* ---------------------------------------------------------------- rewriting a plain batch */
 
+/* The bytes object being written: made once at about its final size (no copy at the end),
+ * grown when short, cut to its length when done. */
 typedef struct {
+    PyObject *bytes;
     char *buf;
     Py_ssize_t len, cap;
 } Out;
 
 static int
+out_init(Out *o, Py_ssize_t cap)
+{
+    o->bytes = PyBytes_FromStringAndSize(NULL, cap);
+    if (o->bytes == NULL)
+        return 0;
+    o->buf = PyBytes_AS_STRING(o->bytes);
+    o->len = 0;
+    o->cap = cap;
+    return 1;
+}
+
+static int
 out_put(Out *o, const char *p, Py_ssize_t n)
 {
     if (o->len + n > o->cap) {
-        Py_ssize_t cap = o->cap ? o->cap : 1 << 16;
-        while (cap < o->len + n)
-            cap *= 2;
-        char *buf = PyMem_Realloc(o->buf, (size_t)cap);
-        if (buf == NULL) {
-            PyErr_NoMemory();
+        Py_ssize_t cap = o->cap + o->cap / 2 + n + (1 << 16);
+        if (_PyBytes_Resize(&o->bytes, cap) < 0)
             return 0;
-        }
-        o->buf = buf;
+        o->buf = PyBytes_AS_STRING(o->bytes);
         o->cap = cap;
     }
     memcpy(o->buf + o->len, p, (size_t)n);
@@ -622,7 +632,7 @@ append_fields(PyObject *module, PyObject *args)
                           &PyTuple_Type, &new_obj))
         return NULL;
     PyObject *result = NULL;
-    Out o = {NULL, 0, 0};
+    Out o = {NULL, NULL, 0, 0};
     Span *spans = NULL;
     Py_ssize_t ncolumns = PyTuple_GET_SIZE(columns_obj);
     Py_ssize_t nrows = PyList_GET_SIZE(rows_obj);
@@ -656,6 +666,9 @@ append_fields(PyObject *module, PyObject *args)
     const unsigned char *d = data.buf;
     const char *text = data.buf;
     Py_ssize_t size = data.len, p = 0, row = 0, hit = 0;
+    /* a name column's two new fields add about half a member file's line to it */
+    if (!out_init(&o, size + size / 2 * ncolumns + (1 << 16)))
+        goto done;
     Py_ssize_t next_hit = nrows ? PyLong_AsSsize_t(PyList_GET_ITEM(rows_obj, 0)) : -1;
     if (next_hit == -1 && PyErr_Occurred())
         goto done;
@@ -734,9 +747,12 @@ append_fields(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "append_fields: rows past the batch's end");
         goto done;
     }
-    result = PyBytes_FromStringAndSize(o.buf, o.len);
+    if (_PyBytes_Resize(&o.bytes, o.len) == 0) {
+        result = o.bytes;  /* handed over */
+        o.bytes = NULL;
+    }
 done:
-    PyMem_Free(o.buf);
+    Py_XDECREF(o.bytes);
     PyMem_Free(spans);
     PyBuffer_Release(&data);
     return result;

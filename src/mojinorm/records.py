@@ -28,12 +28,14 @@ records are read by polars (Rust, all cores) instead of Python (:func:`plain_bat
   ``csv.reader``'s reading is unambiguous, so polars' ``read_csv`` gives the same values;
 * the selected columns come from ``read_csv`` (only those are built).
 
-``scan`` needs less of a plain batch: its size and the rows with a selected value the guard
-stops in (:func:`plain_hits`).  When the optional compiled reader ``mojinorm._speedups`` is
-built (:data:`SPEEDUPS`), it reads the batch in one pass over the bytes, on polars' thread
-count, making strings of those rows only; it takes a subset of what :func:`plain_batch` takes
-(strict UTF-8, no control character) and declines the rest, which polars then reads.
-``tests/test_speedups.py`` checks it against :func:`plain_batch` with the guard.
+``scan`` and ``normalize`` need less of a plain batch: its size and the rows with a selected
+value the guard stops in (:class:`PlainHits`).  When the optional compiled reader
+``mojinorm._speedups`` is built (:data:`SPEEDUPS`), :func:`compiled_hits` reads the batch in
+one pass over the bytes, on polars' thread count, making strings of those rows only, and
+``normalize`` writes the batch back with :func:`append_fields`.  The reader takes a subset of
+what :func:`plain_batch` takes (strict UTF-8, no control character) and declines the rest,
+which polars then reads (:func:`plain_hits`).  ``tests/test_speedups.py`` checks it against
+:func:`plain_batch` with the guard.
 
 Anything else (a blank line, a ragged row, a record spanning lines, a stray quote, a lone CR,
 mixed line ends, CR-only files, a line longer than :data:`MAX_FAST_LINE`) makes
