@@ -18,12 +18,13 @@ until the complete output replaces it.  An interrupt (Ctrl-C) exits 130 with the
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import csvio, records
 from .changelog import ChangeLog
@@ -421,10 +422,14 @@ class _Writer:
                     self.fast.write(chunk, pos, bpos, codec, pieces):
                 rest = False
             if rest or reader.pending:
+                if self.fast is not None:
+                    self.fast.flush(pieces)  # the held batches come first
                 self._records(reader.read(chunk, pos), pieces, codec)
             self.f.write(b"".join(pieces))
             if progress is not None:
                 progress(stream.bytes_done, total)
+        if self.fast is not None:
+            self.fast.flush([])
         reader.finish()
 
     def _header(self, rec: Record, pieces: list[bytes], codec: str) -> None:
@@ -598,9 +603,22 @@ def guard_change(guarded: str) -> str:
     return f"{shown}→'{shown} formula-guarded"
 
 
+class _Held(NamedTuple):
+    """A batch the compiled reader read, not yet rewritten."""
+
+    chunk: Chunk
+    pos: int
+    utf8: bytes
+    hits: records.PlainHits
+    codec: str
+
+
 class _FastWrite:
     """Rewrites plain batches with polars: the kernel normalizes the selected columns (each
     distinct unit decided once) and every output line is built by ``concat_str``."""
+
+    #: bytes of compiled batches held before they are rewritten together (three batches)
+    HOLD_BYTES = 3 * records.FAST_CHUNKS * csvio.CHUNK_SIZE
 
     def __init__(self, writer: _Writer) -> None:
         self.w = writer
@@ -613,6 +631,11 @@ class _FastWrite:
         # The compiled reader and writer take batches whose new fields are all names (a
         # reading column's normalize_kana changes values the guard passes).
         self.compiled = records.SPEEDUPS and not any(o.kana for o in writer.outputs)
+        # Compiled batches are held and rewritten together (the kernel's cost is mostly per
+        # call); not with fallback "error", which sends a batch back to the exact reader.
+        self.hold = writer.normalizer.fallback != "error"
+        self.held: list[_Held] = []
+        self.held_bytes = 0
 
     def _series(self, batch: records.PlainBatch, column: int) -> pl.Series:
         return batch.values.to_series(self.columns.index(column)).alias("v")
@@ -662,50 +685,68 @@ class _FastWrite:
         s.review_values += int((value_changed & done["review"]).sum())
         return done
 
-    def _write_hits(self, chunk: Chunk, pos: int, utf8: bytes, hits: records.PlainHits,
-                    codec: str, pieces: list[bytes]) -> bool:
-        """:meth:`write` of a batch the compiled reader read: the kernel sees only the rows
-        with a unit to look at, and the compiled writer copies every other line with its
-        own value and an empty change."""
+    def _write_held(self, batches: Sequence[_Held], emit: Callable[[bytes], object]) -> bool:
+        """Give the rewritten ``batches`` (read by the compiled reader, in file order) to
+        ``emit``, one after another: the kernel sees only the rows with a unit to look at,
+        all the batches' at once, and the compiled writer copies every other line with its
+        own value and an empty change.  False when a unit has no answer
+        (``fallback="error"``), and nothing was emitted."""
         import polars as pl
 
         w = self.w
         d = w.delim
-        assert d is not None and hits.rows is not None
+        assert d is not None
         names = [o for o in w.outputs if not o.kana]  # every output (no reading column)
-        n = hits.rows.len()
-        new: list[tuple[list[str], list[str]]] = []
-        changed = pl.repeat(False, n, eager=True)
-        if n:
-            values = pl.concat([hits.values[str(o.column)] for o in names])
+        sizes = [b.hits.values.height for b in batches]
+        starts = [0, *itertools.accumulate(sizes)]
+        total = starts[-1]
+        n_texts: list[str] = []
+        c_texts: list[str] = []
+        changed = pl.Series(dtype=pl.Boolean)
+        if total:
+            # name after name, each the batches' values one after another
+            values = pl.concat([b.hits.values[str(o.column)] for o in names for b in batches])
             reading = None
             if w.normalizer.fallback == "kana":  # plan_outputs paired every name
-                reading = pl.concat([hits.values[str(o.reading)] for o in names
-                                     if o.reading is not None])
+                reading = pl.concat([b.hits.values[str(o.reading)] for o in names
+                                     for b in batches if o.reading is not None])
             done = self._explain(values.alias("v"), reading, None, d)
             if done is None:
                 return False
-            for j in range(len(names)):
-                part = done.slice(j * n, n)
-                changed = changed | part["changed"]
-                new.append((part["n"].to_list(), part["c"].to_list()))
-        else:
-            new = [([], [])] * len(names)
-        written = records.append_fields(utf8, d, w.ncols, tuple(o.column for o in names),
-                                        hits, new)
-        if codec == "utf-8":
-            pieces.append(written)
-        else:
-            text = written.decode("utf-8")
-            try:
-                pieces.append(text.encode(codec))
-            except UnicodeEncodeError as exc:
-                raise _unwritable(exc, w.name, records.line_at(chunk, pos)
-                                  + text.count("\n", 0, exc.start), codec) from None
-        records.count_lines(chunk, pos, hits)
-        w.summary.rows += hits.height
+            n_texts, c_texts = done["n"].to_list(), done["c"].to_list()
+            changed = done["changed"].slice(0, total)
+            for j in range(1, len(names)):
+                changed = changed | done["changed"].slice(j * total, total)
+        for b, start, size in zip(batches, starts[:-1], sizes, strict=True):
+            at = [(j * total + start, j * total + start + size) for j in range(len(names))]
+            new = [(n_texts[a:z], c_texts[a:z]) for a, z in at]
+            written = records.append_fields(b.utf8, d, w.ncols,
+                                            tuple(o.column for o in names), b.hits, new)
+            if b.codec == "utf-8":
+                emit(written)
+            else:
+                text = written.decode("utf-8")
+                try:
+                    emit(text.encode(b.codec))
+                except UnicodeEncodeError as exc:
+                    raise _unwritable(exc, w.name, records.line_at(b.chunk, b.pos)
+                                      + text.count("\n", 0, exc.start), b.codec) from None
+            w.summary.rows += b.hits.height
         w.summary.rows_changed += int(changed.sum())
         return True
+
+    def flush(self, pieces: list[bytes]) -> None:
+        """Write ``pieces`` (what comes before), then the batches held so far, rewritten, one
+        at a time (a batch's output is not kept once written)."""
+        if not self.held:
+            return
+        f = self.w.f
+        for piece in pieces:
+            f.write(piece)
+        pieces.clear()
+        batches, self.held, self.held_bytes = self.held, [], 0
+        if not self._write_held(batches, f.write):
+            raise AssertionError("a held batch refused")  # never held with fallback "error"
 
     def write(self, chunk: Chunk, pos: int, bpos: int, codec: str,
               pieces: list[bytes]) -> bool:
@@ -728,7 +769,15 @@ class _FastWrite:
             hits = records.compiled_hits(utf8, w.delim, w.ncols, self.columns,
                                          w.layout.trailing, w.normalizer.target.visible_chars)
             if hits is not None:
-                return self._write_hits(chunk, pos, utf8, hits, codec, pieces)
+                records.count_lines(chunk, pos, hits)  # before the next chunk is read
+                held = _Held(chunk, pos, utf8, hits, codec)
+                if not self.hold:
+                    return self._write_held([held], pieces.append)
+                self.held.append(held)
+                self.held_bytes += len(utf8)
+                if self.held_bytes >= self.HOLD_BYTES:
+                    self.flush(pieces)
+                return True
         batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
         if batch is None:
             return False
