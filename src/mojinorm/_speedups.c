@@ -122,6 +122,39 @@ check_value(const Scan *s, Py_ssize_t p, Py_ssize_t end, int quotes, int look, i
     return 1;
 }
 
+/* The field at p of the line [p, end): its content into *f (without its quotes; f->escaped
+ * when it holds "" for a quote) and where it stops (its delimiter, or end); -1 when a quoted
+ * field is still open at the line's end or text follows its closing quote. */
+static inline Py_ssize_t
+next_field(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int delimiter, Span *f)
+{
+    f->escaped = 0;
+    if (p < end && d[p] == '"') {
+        Py_ssize_t q = p + 1;
+        for (;;) {
+            const unsigned char *quote = memchr(d + q, '"', (size_t)(end - q));
+            if (quote == NULL)
+                return -1;  /* open at the line's end: a record over lines */
+            q = quote - d;
+            if (q + 1 < end && d[q + 1] == '"') {
+                f->escaped = 1;
+                q += 2;
+                continue;
+            }
+            break;
+        }
+        f->start = p + 1;
+        f->end = q;
+        if (q + 1 < end && d[q + 1] != delimiter)
+            return -1;  /* text after a closing quote */
+        return q + 1;
+    }
+    const unsigned char *dl = memchr(d + p, delimiter, (size_t)(end - p));
+    f->start = p;
+    f->end = dl == NULL ? end : dl - d;
+    return f->end;
+}
+
 /* Read the line [p, end) (its line end excluded) into spans (at most ncols + 1 fields), the
  * field count into *nfields, *hit when a selected field holds a code point that does not
  * pass.  0: the line is not plain (the batch is declined). */
@@ -141,42 +174,10 @@ read_line(const Scan *s, Py_ssize_t p, Py_ssize_t end, Span *spans, Py_ssize_t *
     for (;;) {
         if (n > s->ncols)
             return 0;  /* more fields than the layout's, and than a trailing delimiter's */
-        Span *f = &spans[n];
-        int look = s->look[n];
-        Py_ssize_t next;  /* where the field's delimiter or the line's end is */
-        if (p < end && d[p] == '"') {
-            /* "..." with "" for a quote; it ends at the line's end or a delimiter */
-            Py_ssize_t q = p + 1;
-            f->escaped = 0;
-            for (;;) {
-                const unsigned char *hitq = memchr(d + q, '"', (size_t)(end - q));
-                if (hitq == NULL)
-                    return 0;  /* open at the line's end: a record over lines */
-                q = hitq - d;
-                if (q + 1 < end && d[q + 1] == '"') {
-                    f->escaped = 1;
-                    q += 2;
-                    continue;
-                }
-                break;
-            }
-            f->start = p + 1;
-            f->end = q;
-            next = q + 1;
-            if (next < end && d[next] != s->delimiter)
-                return 0;  /* text after a closing quote */
-            if (!check_value(s, f->start, f->end, 1, look, hit))
-                return 0;
-        }
-        else {
-            const unsigned char *dl = memchr(d + p, s->delimiter, (size_t)(end - p));
-            next = dl == NULL ? end : dl - d;
-            f->start = p;
-            f->end = next;
-            f->escaped = 0;
-            if (!check_value(s, p, next, 0, look, hit))
-                return 0;
-        }
+        int quoted = p < end && d[p] == '"';
+        Py_ssize_t next = next_field(d, p, end, s->delimiter, &spans[n]);
+        if (next < 0 || !check_value(s, spans[n].start, spans[n].end, quoted, s->look[n], hit))
+            return 0;
         n++;
         if (next >= end)
             break;
@@ -577,33 +578,9 @@ split_fields(const unsigned char *d, Py_ssize_t p, Py_ssize_t end, int delimiter
 {
     Py_ssize_t n = 0;
     while (n <= upto) {
-        Span *f = &spans[n];
-        Py_ssize_t next;
-        f->escaped = 0;
-        if (p < end && d[p] == '"') {
-            Py_ssize_t q = p + 1;
-            for (;;) {
-                const unsigned char *hitq = memchr(d + q, '"', (size_t)(end - q));
-                q = hitq == NULL ? end : hitq - d;
-                if (q + 1 < end && d[q + 1] == '"') {
-                    f->escaped = 1;
-                    q += 2;
-                    continue;
-                }
-                break;
-            }
-            f->start = p + 1;
-            f->end = q;
-            next = q + 1;
-        }
-        else {
-            const unsigned char *dl = memchr(d + p, delimiter, (size_t)(end - p));
-            next = dl == NULL ? end : dl - d;
-            f->start = p;
-            f->end = next;
-        }
+        Py_ssize_t next = next_field(d, p, end, delimiter, &spans[n]);
         n++;
-        if (next >= end)
+        if (next < 0 || next >= end)
             break;
         p = next + 1;
     }
