@@ -1,13 +1,14 @@
-/* mojinorm._speedups: the optional compiled reader of plain batches.
+/* mojinorm._speedups: the optional compiled reader and writer of plain batches.
  *
  * A scan spends most of its time finding, in a batch of plain records (one record per line),
  * the few rows whose selected fields hold a code point the target cannot show.  polars does it
  * in several passes (the lines, the checks that make a batch plain, the fields, the guard);
- * this does it in one pass over the bytes, without the GIL, and makes Python strings only for
- * the rows it finds.  It reads a subset of what ``records.plain_batch`` reads and declines
- * (returns None) everything else, so that the caller falls back on polars; a differential
- * property test proves that the two give the same rows wherever this one answers.  The
- * package works without it.
+ * plain_hits does it in one pass over the bytes, without the GIL, and makes Python strings
+ * only for the rows it finds.  It reads a subset of what ``records.plain_batch`` reads and
+ * declines (returns None) everything else, so that the caller falls back on polars; a
+ * differential property test proves that the two give the same rows wherever this one
+ * answers.  append_fields writes such a batch back for ``normalize``, with the new fields of
+ * the rows found and each other row's own value.  The package works without this module.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -743,7 +744,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "mojinorm._speedups",
-    "The optional compiled reader of plain batches (see mojinorm.records).", -1, methods,
+    "The optional compiled reader and writer of plain batches (see mojinorm.records).", -1,
+    methods,
     NULL, NULL, NULL, NULL,
 };
 

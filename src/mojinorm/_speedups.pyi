@@ -1,4 +1,4 @@
-# The compiled reader of plain batches (src/mojinorm/_speedups.c); optional.
+# The compiled reader and writer of plain batches (src/mojinorm/_speedups.c); optional.
 
 def plain_hits(data: bytes, delimiter: int, ncols: int, selected: tuple[int, ...],
                safe: bytes, max_line: int, trailing: bool, threads: int, /

@@ -240,9 +240,12 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
     try:
         _read(stream, layout, reader, fast, scanners, counts, lines_of_unsafe, skip,
               progress, total)
-    finally:
+    except BaseException:
         for f in fast:
-            f.close()
+            f.close(failed=True)
+        raise
+    for f in fast:
+        f.close()
     for scanner, c in zip(scanners, counts, strict=True):
         scanner.flush(c)
     reader.finish()
@@ -369,9 +372,13 @@ class _FastScan:
             counting, self._counting = self._counting, None
             counting.result()
 
-    def close(self) -> None:
-        """Wait for the counting thread, and let it go."""
+    def close(self, failed: bool = False) -> None:
+        """Wait for the counting thread, and let it go; ``failed``: the scan stops on an error
+        of its own, so that the thread's error is not raised over it."""
         try:
+            if failed and self._counting is not None:
+                self._counting.exception()  # waited for, not raised
+                self._counting = None
             self.wait()
         finally:
             if self._pool is not None:
