@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mojinorm
-from mojinorm import _schema, _tables, records
+from mojinorm import _schema, _tables, records, rewrite
 from mojinorm import scan as scan_mod
 from mojinorm.normalizer import compile_resolved
 
@@ -306,8 +306,10 @@ def test_a_plain_member_file_is_rewritten_on_the_fast_path(
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp932"])
 @pytest.mark.parametrize("fallback", ["geta", "error"])
+@pytest.mark.parametrize("hold", ["all", "bytes", "values"])
 def test_held_batches_come_before_the_exact_readers_records(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str, fallback: str) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str, fallback: str,
+        hold: str) -> None:
     # Plain batches are held and rewritten together; a chunk the exact reader takes (a
     # record over two lines, a blank line) must come after them, and the end must write the
     # last ones: byte-identical to the exact reader's output, with many small batches.
@@ -321,6 +323,12 @@ def test_held_batches_come_before_the_exact_readers_records(
     path = tmp_path / "members.csv"
     path.write_bytes(text.encode(encoding))
     monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 4096)
+    # held until a flush is due: never (the exact reader's chunks and the end flush), after
+    # three small batches' bytes, or after 40 values to look at
+    writer = rewrite._FastWrite
+    monkeypatch.setattr(writer, "HOLD_BYTES", 3 * 4096 * records.FAST_CHUNKS
+                        if hold == "bytes" else 1 << 40)
+    monkeypatch.setattr(writer, "HOLD_VALUES", 40 if hold == "values" else 1 << 40)
     fast, exact = _normalize_both(path, tmp_path, monkeypatch, columns=["name"],
                                   target="cp932", fallback=fallback)
     assert fast == exact

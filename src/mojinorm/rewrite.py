@@ -619,6 +619,9 @@ class _FastWrite:
 
     #: bytes of compiled batches held before they are rewritten together (three batches)
     HOLD_BYTES = 3 * records.FAST_CHUNKS * csvio.CHUNK_SIZE
+    #: or values of their rows to look at (a wide file whose every row has one: the kernel's
+    #: memory grows with them)
+    HOLD_VALUES = 50_000
 
     def __init__(self, writer: _Writer) -> None:
         self.w = writer
@@ -636,6 +639,7 @@ class _FastWrite:
         self.hold = writer.normalizer.fallback != "error"
         self.held: list[_Held] = []
         self.held_bytes = 0
+        self.held_values = 0
 
     def _series(self, batch: records.PlainBatch, column: int) -> pl.Series:
         return batch.values.to_series(self.columns.index(column)).alias("v")
@@ -744,7 +748,7 @@ class _FastWrite:
         for piece in pieces:
             f.write(piece)
         pieces.clear()
-        batches, self.held, self.held_bytes = self.held, [], 0
+        batches, self.held, self.held_bytes, self.held_values = self.held, [], 0, 0
         if not self._write_held(batches, f.write):
             raise AssertionError("a held batch refused")  # never held with fallback "error"
 
@@ -775,7 +779,8 @@ class _FastWrite:
                     return self._write_held([held], pieces.append)
                 self.held.append(held)
                 self.held_bytes += len(utf8)
-                if self.held_bytes >= self.HOLD_BYTES:
+                self.held_values += hits.values.height * hits.values.width
+                if self.held_bytes >= self.HOLD_BYTES or self.held_values >= self.HOLD_VALUES:
                     self.flush(pieces)
                 return True
         batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
