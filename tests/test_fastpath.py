@@ -102,15 +102,19 @@ def test_fast_and_exact_readers_agree_on_generated_files(
     assert fast == exact
 
 
-@pytest.mark.parametrize("hold", [1, 1000, 200_000])
+@pytest.mark.parametrize("hold", [1, 1000, 200_000, "values"])
 def test_a_large_generated_file_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       hold: int) -> None:
+                                       hold: int | str) -> None:
     # Many chunks, quoted and unquoted lines, a ragged row and a multi-line record in the middle.
     # The fast path holds the rows the guard stops in and counts them together: every few
-    # rows (hold=1), every few batches, or at the end only.
+    # rows (hold=1), every few batches, at the end only, or every 1,500 values (500 rows of
+    # the three columns).
     from mojinorm import counting
 
-    monkeypatch.setattr(counting._FastScan, "HOLD_ROWS", hold)
+    if hold == "values":
+        monkeypatch.setattr(counting._FastScan, "HOLD_VALUES", 1500)
+    else:
+        monkeypatch.setattr(counting._FastScan, "HOLD_ROWS", hold)
     rnd = random.Random(5)
     names = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "葛\U000e0102城", "渡邉", "𠮷田", "ﾀﾛｳ"]
     rows = [[str(i), rnd.choice(names) + "\u3000" + rnd.choice(names), "カナ"]

@@ -315,6 +315,8 @@ class _FastScan:
 
     #: rows held before they are counted (bounded memory whatever the file)
     HOLD_ROWS = 50_000
+    #: or values (rows times selected columns: a wide file's rows are many values each)
+    HOLD_VALUES = 1_000_000
 
     def __init__(self, normalizer: Normalizer, layout: Layout) -> None:
         from . import column
@@ -342,7 +344,8 @@ class _FastScan:
         if held.height:
             self.held.append(held)
             self.held_rows += held.height
-            if self.held_rows >= self.HOLD_ROWS:
+            if self.held_rows >= self.HOLD_ROWS or \
+                    self.held_rows * values.width >= self.HOLD_VALUES:
                 self.flush(c, lines, background=True)
 
     def flush(self, c: Counts, lines: set[int] | None, background: bool = False) -> None:
