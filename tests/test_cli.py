@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import mojinorm
-from mojinorm import csvio
+from mojinorm import csvio, records
 from mojinorm.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -474,9 +474,11 @@ def test_targets(runner):
 # ---------------------------------------------------------------------------- subprocess
 
 
-def _mojinorm(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+def _mojinorm(*args: str, input: bytes | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mojinorm.cli", *map(str, args)],
-                          input=input, capture_output=True, timeout=120)
+                          input=input, capture_output=True, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def test_subprocess_scan_and_errors(tmp_path):
@@ -493,6 +495,11 @@ def test_subprocess_scan_and_errors(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["rows"] == 6
     done = _mojinorm("--version")
     assert done.returncode == 0 and mojinorm.__version__.encode() in done.stdout
+    # the version says whether the compiled reader and writer are used
+    state = records.speedups_state().encode()
+    assert b"(mojinorm._speedups): " + state in done.stdout
+    done = _mojinorm("--version", env={"MOJINORM_NO_SPEEDUPS": "1"})
+    assert (b"not built" if state.startswith(b"not built") else b"turned off") in done.stdout
 
 
 def test_a_cp932_console_gets_escapes_not_a_crash():

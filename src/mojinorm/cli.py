@@ -29,7 +29,7 @@ from .lookup import lookup as _lookup
 from .matching import GRADES, KANA_GRADES
 from .normalizer import FALLBACKS, Normalizer
 from .normalizer import show as show_code_points
-from .records import Progress
+from .records import Progress, speedups_state
 from .report import NormalizeSummary, ScanReport, next_command
 from .report_html import render as render_html
 from .rewrite import normalize_file, same_file
@@ -255,7 +255,9 @@ def _input_options(fn: _F) -> _F:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-V", prog_name="mojinorm")
+@click.version_option(__version__, "--version", "-V", prog_name="mojinorm",
+                      message="%(prog)s, version %(version)s\ncompiled reader and writer "
+                      f"(mojinorm._speedups): {speedups_state()}")
 def cli() -> None:
     """Find and fix Japanese names that would render as ● in a target character set."""
 

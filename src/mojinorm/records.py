@@ -132,7 +132,7 @@ __all__ = [
     "RECORD", "SPEEDUPS", "ExactReader", "Layout", "PlainBatch", "PlainHits", "Progress",
     "Record", "ResumedStream", "code_point_bitmap", "column_labels", "file_notes", "lines_of",
     "plain_batch", "plain_hits", "read_layout", "record_too_long", "append_fields",
-    "compiled_hits",
+    "compiled_hits", "speedups_state",
     "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
     "set_threads", "skip_patterns", "count_lines", "has_records", "line_at", "utf8_from",
 ]
@@ -1112,6 +1112,15 @@ _COMPILED = _compiled_reader()
 #: (or ``MOJINORM_NO_SPEEDUPS=1`` in the environment): polars reads them all.  The same
 #: reports and the same output either way (differential tests).
 SPEEDUPS = _COMPILED is not None and not os.environ.get("MOJINORM_NO_SPEEDUPS")
+
+
+def speedups_state() -> str:
+    """Whether the compiled reader and writer are used, in words (``mojinorm --version``)."""
+    if _COMPILED is None:
+        return "not built (no C compiler at install): polars reads every batch"
+    if not SPEEDUPS:
+        return "built, turned off (MOJINORM_NO_SPEEDUPS)"
+    return "on"
 
 
 @lru_cache(maxsize=8)
