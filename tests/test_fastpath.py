@@ -314,15 +314,18 @@ def test_a_plain_member_file_is_rewritten_on_the_fast_path(
 def test_held_batches_come_before_the_exact_readers_records(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str, fallback: str,
         hold: str) -> None:
-    # Plain batches are held and rewritten together; a chunk the exact reader takes (a
-    # record over two lines, a blank line) must come after them, and the end must write the
-    # last ones: byte-identical to the exact reader's output, with many small batches.
+    # Plain batches are held and rewritten together; a batch polars reads (a tab in a
+    # field) and a chunk the exact reader takes (a record over two lines, a blank line) must
+    # come after them, and the end must write the last ones: byte-identical to the exact
+    # reader's output, with many small batches.
     lines = [line for line in SAMPLE.read_text(encoding="utf-8").splitlines()
              if _encodes(line, encoding) and "彅" not in line]  # 彅: no answer in cp932
     body = lines[1:] * 3
     for at in (700, 2500, 4000):
         body[at] = body[at].split(",")[0] + ',"高橋\n太郎",タカハシ'
     body[3000] = ""
+    # a tab in a field: the compiled reader declines that batch, polars reads it
+    body[1500] = body[1500].split(",")[0] + ",高\t橋,タカハシ"
     text = "\r\n".join([lines[0], *body]) + "\r\n"
     path = tmp_path / "members.csv"
     path.write_bytes(text.encode(encoding))

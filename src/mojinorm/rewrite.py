@@ -783,6 +783,8 @@ class _FastWrite:
                 if self.held_bytes >= self.HOLD_BYTES or self.held_values >= self.HOLD_VALUES:
                     self.flush(pieces)
                 return True
+        # a batch the compiled reader declines (a control character...) comes after the held
+        self.flush(pieces)
         batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
         if batch is None:
             return False
