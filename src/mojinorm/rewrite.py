@@ -700,7 +700,7 @@ class _FastWrite:
         w = self.w
         d = w.delim
         assert d is not None
-        names = [o for o in w.outputs if not o.kana]  # every output (no reading column)
+        names = list(w.outputs)  # names only (see self.compiled)
         sizes = [b.hits.values.height for b in batches]
         starts = [0, *itertools.accumulate(sizes)]
         total = starts[-1]
@@ -708,13 +708,10 @@ class _FastWrite:
         c_texts: list[str] = []
         changed = pl.Series(dtype=pl.Boolean)
         if total:
-            # name after name, each the batches' values one after another
+            # name after name, each the batches' values one after another (no reading: a
+            # paired reading is normalized too, which keeps its batches off this path)
             values = pl.concat([b.hits.values[str(o.column)] for o in names for b in batches])
-            reading = None
-            if w.normalizer.fallback == "kana":  # plan_outputs paired every name
-                reading = pl.concat([b.hits.values[str(o.reading)] for o in names
-                                     for b in batches if o.reading is not None])
-            done = self._explain(values.alias("v"), reading, None, d)
+            done = self._explain(values.alias("v"), None, None, d)
             if done is None:
                 return False
             n_texts, c_texts = done["n"].to_list(), done["c"].to_list()
