@@ -486,11 +486,12 @@ def _units(work: _Work, patterns: TargetPatterns) -> list[str]:
         .to_series().to_list()
 
 
-def _per_token(tokens: pl.Series, keys: pl.Series, values: pl.Series | list[Any],
-               dtype: pl.DataType | type[pl.DataType], default: Any) -> pl.Series:
-    """Each token mapped through ``keys -> values`` (``default`` for the other tokens)."""
+def _per_token(keys: pl.Series, values: pl.Series | list[Any],
+               dtype: pl.DataType | type[pl.DataType], default: Any) -> pl.Expr:
+    """Each token of the list column ``t`` mapped through ``keys -> values`` (``default`` for
+    the other tokens)."""
     new = values if isinstance(values, pl.Series) else pl.Series(values, dtype=dtype)
-    return tokens.list.eval(
+    return pl.col("t").list.eval(
         pl.element().replace_strict(keys, new, default=default, return_dtype=dtype))
 
 
@@ -525,7 +526,8 @@ def is_safe(values: pl.Series, target: TargetLike = "jisx0208") -> pl.Series:
     if work is None:
         return safe
     keys, flags = _unsafe_flags(work, tgt, patterns)
-    ok = _per_token(work.tokens, keys, flags, pl.Boolean, False).list.any().not_()
+    ok = work.tokens.to_frame("t").select(
+        _per_token(keys, flags, pl.Boolean, False).list.any().not_()).to_series()
     if work.context is not None:
         pos = work.context.arg_true()
         texts = work.texts.gather(pos).to_list()
@@ -723,14 +725,8 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
 
     # polars: per row, every output in one query (a query costs about a millisecond whatever
     # its size, and a batch of a file brings a few thousand rows).
-    def per_token(values: pl.Series, dtype: pl.DataType | type[pl.DataType],
-                  default: Any) -> pl.Expr:
-        return pl.col("t").list.eval(
-            pl.element().replace_strict(key_series, values, default=default,
-                                        return_dtype=dtype))
-
     def any_token(flags: pl.Series) -> pl.Expr:
-        return per_token(flags, pl.Boolean, False).list.any() if flags.any() else \
+        return _per_token(key_series, flags, pl.Boolean, False).list.any() if flags.any() else \
             pl.repeat(False, pl.len(), dtype=pl.Boolean)
 
     outs: dict[str, pl.Expr] = {}
@@ -740,7 +736,7 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
             pl.element().replace(key_series, table["replacement"])).list.join("")
     if "changes" in outputs:
         change_values = table["changes"].replace("", None)
-        outs["changes"] = per_token(change_values, pl.String, None).list.join(
+        outs["changes"] = _per_token(key_series, change_values, pl.String, None).list.join(
             "; ", ignore_nulls=True)
     if "review" in outputs:
         outs["review"] = any_token(table["review"])

@@ -1,8 +1,9 @@
 """Column analysis for ``scan``: what each selected value says, added up in :class:`Counts`.
 
 :func:`count` reads the records of a :class:`~mojinorm.records.ResumedStream` and counts them.
-Plain batches (:func:`mojinorm.records.plain_batch`) are counted on the column kernel
-(:mod:`mojinorm.column`): each distinct unit decided once, every row counted by polars.  Every
+Plain batches (:func:`mojinorm.records.plain_hits`: the compiled reader, or polars) are
+counted on the column kernel (:mod:`mojinorm.column`): each distinct unit decided once, every
+row counted by polars.  Every
 other batch goes to the exact reader, the reference the differential tests compare the fast
 path against.  Both give the same :class:`Counts`; :mod:`mojinorm.report` turns them into
 a ``ScanReport``.
@@ -305,12 +306,14 @@ def _flush(fast: Sequence[_FastScan], counts: Sequence[Counts],
 
 class _FastScan:
     """Counts plain batches on the column kernel (``mojinorm.records``, ``mojinorm.column``):
-    records read by polars, each distinct unit decided once, every row counted by polars.
+    records read by the compiled reader or polars, each distinct unit decided once, every row
+    counted by polars.
 
     A row whose selected values all pass the guard adds nothing but itself to the counts: a
     batch's other rows (a few percent in a member file) are held, with their lines, and
-    counted together when enough are held, before the exact reader takes a chunk (the review
-    examples stay in file order) and at the end.  The kernel then runs once for many batches.
+    counted together when enough are held (on a counting thread with ``--jobs`` above one),
+    before the exact reader takes a chunk (the review examples stay in file order) and at the
+    end.  The kernel then runs once for many batches.
     """
 
     #: rows held before they are counted (bounded memory whatever the file)

@@ -1079,7 +1079,8 @@ def plain_batch(data: bytes, delimiter: str | None, ncols: int,
 
 @dataclass(frozen=True)
 class PlainHits:
-    """What a scan needs of a plain batch: its size, and the rows a guard may stop in."""
+    """What ``scan`` and ``normalize`` need of a plain batch: its size, and the rows a guard
+    may stop in."""
 
     height: int  #: records (one per line)
     crlf: bool  #: every line ends with CRLF (else every line ends with LF)

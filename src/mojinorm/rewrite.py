@@ -301,10 +301,7 @@ class _Writer:
         try:
             return s.encode(codec)
         except UnicodeEncodeError as exc:
-            bad = exc.object[exc.start]
-            raise InputError(f"cannot write {bad!r} (U+{ord(bad):04X}) in {codec}: choose a "
-                             f"target that fits the file's encoding", name=self.name,
-                             line=line) from None
+            raise _unwritable(exc, self.name, line, codec) from None
 
     def log_to(self, log: ChangeLog, id_columns: list[int]) -> None:
         """Write every change to ``log`` too (through the exact reader: it knows each
@@ -614,8 +611,14 @@ class _Held(NamedTuple):
 
 
 class _FastWrite:
-    """Rewrites plain batches with polars: the kernel normalizes the selected columns (each
-    distinct unit decided once) and every output line is built by ``concat_str``."""
+    """Rewrites plain batches on the column kernel (each distinct unit decided once).
+
+    A batch the compiled reader reads (``records.compiled_hits``): the kernel sees only the
+    rows with a unit to look at, several batches' at once (they are held, then written in
+    order, before anything that comes after them), and ``records.append_fields`` writes every
+    line.  Any other plain batch: polars reads it and builds every output line with
+    ``concat_str``.
+    """
 
     #: bytes of compiled batches held before they are rewritten together (three batches)
     HOLD_BYTES = 3 * records.FAST_CHUNKS * csvio.CHUNK_SIZE
