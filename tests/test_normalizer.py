@@ -70,6 +70,64 @@ def test_normalize_many_equals_one_by_one(target, fallback, texts, with_readings
     assert n.normalize_many(texts, readings=readings) == want
 
 
+def _answer(call, *args):
+    try:
+        return call(*args)
+    except UnmappableCharacter as exc:
+        return ("raises", exc.char, exc.index)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fallback", ["geta", "keep", "kana", "error"])
+@PROP
+@given(texts=_many_texts)
+def test_the_compiled_guard_agrees_with_the_python_path_and_explain(target, fallback, texts):
+    """``Normalizer.normalize`` is the compiled guard where ``mojinorm._speedups`` is built
+    (names whose every code point renders returned as they are, the others substituted unit
+    by unit from ``_decide_unit``): the same answers as the Python path and as ``explain``,
+    the first time a unit is met and every time after."""
+    n = Normalizer(target, fallback=fallback, gaiji=GAIJI)
+    for _ in range(2):  # cold, then every unit known
+        for text in texts:
+            got = _answer(n.normalize, text)
+            assert got == _answer(n._normalize_python, text)
+            assert got == _answer(lambda t: n.explain(t).text, text)
+        assert _answer(n.normalize_many, texts) == _answer(n._normalize_list_python, texts)
+
+
+def test_the_compiled_guard_takes_the_arguments_normalize_takes():
+    n = Normalizer("jisx0208", fallback="kana")
+    # an unmapped private-use code: fallback kana, the text decides (the Python path)
+    assert n.normalize("\ue000田", reading="ヨシダ") == "ヨシダ"
+    assert n.normalize("髙橋", reading=None) == n.normalize(text="髙橋") == "高橋"
+    assert n.normalize("田中") == "田中"
+    with pytest.raises(TypeError):
+        n.normalize(3)
+    with pytest.raises(TypeError):
+        n.normalize("a", "b")  # reading is keyword-only
+    with pytest.raises(TypeError):
+        n.normalize("a", spelling="b")
+    assert n.normalize_many(("髙橋", "田中")) == ["高橋", "田中"]  # any iterable
+
+
+def test_the_compiled_guard_returns_the_same_object_for_a_name_that_renders():
+    n = Normalizer("jisx0208")
+    name = "".join(["田中", " ", "太郎"])
+    assert n.normalize(name) is name
+    assert n.normalize_many([name])[0] is name
+
+
+class _Refusing(Normalizer):
+    def _decide_unit(self, unit):  # type: ignore[override]
+        return 1 if unit == "髙" else super()._decide_unit(unit)
+
+
+def test_a_bad_unit_decision_is_an_error_not_a_wrong_name():
+    n = _Refusing("jisx0208")
+    assert n.normalize("﨑") == "崎"
+    with pytest.raises(TypeError):
+        n.normalize("髙橋")
+
 def test_normalize_many_with_a_text_opening_with_a_selector():
     # U+FE00 opening a text is a unit of its own; joined after another text it must not
     # attach to the joiner

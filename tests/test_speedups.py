@@ -274,3 +274,31 @@ def test_append_fields_goes_before_a_trailing_field() -> None:
     assert hits is not None and hits.tail and hits.crlf
     out = records.append_fields(data, ",", 2, (1,), hits, [([], [])])
     assert out == b'1,ab,ab,,\r\n2,cd,cd,,""\r\n'
+
+
+def test_normalizer_is_built_on_the_compiled_guard_and_agrees_without_it() -> None:
+    """With the compiled module, ``Normalizer.normalize`` is ``_speedups.NameGuard``'s; with
+    ``MOJINORM_NO_SPEEDUPS=1`` it is the Python path; the answers are the same."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mojinorm import _compiled, _speedups
+
+    assert issubclass(mojinorm.Normalizer, _speedups.NameGuard) == _compiled.SPEEDUPS
+    names = ["髙橋 太郎", "田中", "\ue000山", "葛\U000e0102城", "\ufe00x", "か\u3099", "𠮷田",
+             "﨑", "\ud800", "", "ｱｲ"]
+    script = ("import json, sys, mojinorm\n"
+              "from mojinorm import _speedups\n"
+              "n = mojinorm.Normalizer('jisx0208')\n"
+              "names = json.loads(sys.stdin.read())\n"
+              "print(json.dumps([issubclass(mojinorm.Normalizer, _speedups.NameGuard),"
+              " [n.normalize(x) for x in names], n.normalize_many(names)]))\n")
+    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(names),
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "MOJINORM_NO_SPEEDUPS": "1"})
+    compiled, one_by_one, many = json.loads(done.stdout)
+    n = mojinorm.Normalizer("jisx0208")
+    assert not compiled
+    assert one_by_one == many == [n.normalize(x) for x in names] == n.normalize_many(names)

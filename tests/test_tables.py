@@ -181,6 +181,22 @@ def test_point_query_tables_are_sorted_by_utf8_bytes(name):
     assert keys == sorted(keys)  # what the binary search in _tables._lines_for relies on
 
 
+
+@pytest.mark.parametrize("target", ["jisx0208", "cp932", "jisx0213", "mj"])
+def test_compiled_decisions_found_by_binary_search_are_the_table_rows(target):
+    # _tables.Resolved answers by bisection over the sorted lines: every row must be found,
+    # and nothing else (a unit that only begins a longer unit, as 葛 begins 葛+U+E0102).
+    lines = (DATA / f"resolved_{target}.tsv").read_text(encoding="utf-8").split("\n")[1:-1]
+    rows = dict(line.split("\t", 1) for line in lines)
+    table = _tables.resolved(target)
+    assert len(table) == len(rows) and list(table) == list(rows)
+    assert all(table.get(unit) == row for unit, row in rows.items())
+    starts = {unit[0] for unit in rows if len(unit) > 1} - set(rows)
+    for missing in [*sorted(starts)[:200], "a", "\x00", "\U0010ffff", "\ud800", ""]:
+        assert table.get(missing) is None and missing not in table
+        with pytest.raises(KeyError):
+            table[missing]
+
 # Official same-字種 lists (mojidata joyo_kangxi, kdpv_jinmei1/2/variant, kdpv_hyogai/variant).
 SAME_JISYU_EXAMPLES = [
     # 人名用漢字表 異体字

@@ -1,4 +1,5 @@
-/* mojinorm._speedups: the optional compiled reader and writer of plain batches.
+/* mojinorm._speedups: the optional compiled reader and writer of plain batches, and the
+ * compiled guard of the per-name API.
  *
  * A scan spends most of its time finding, in a batch of plain records (one record per line),
  * the few rows whose selected fields hold a code point the target cannot show.  polars does it
@@ -8,7 +9,11 @@
  * declines (returns None) everything else, so that the caller falls back on polars; a
  * differential property test proves that the two give the same rows wherever this one
  * answers.  append_fields writes such a batch back for ``normalize``, with the new fields of
- * the rows found and each other row's own value.  The package works without this module.
+ * the rows found and each other row's own value.  NameGuard is the base of
+ * ``mojinorm.Normalizer``: its ``normalize`` returns a name every code point of which the
+ * target shows, as it is, and substitutes the units the normalizer has already decided; any
+ * other name goes to the Python path (``_normalize_python``).  The package works without
+ * this module.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -736,6 +741,295 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ the per-name guard */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *safe;   /* bytes, BITMAP_BYTES: the code points the target shows as they are */
+    PyObject *known;  /* dict: unit -> replacement, for units no context can change */
+} NameGuard;
+
+static PyObject *python_path;  /* "_normalize_python" */
+static PyObject *decide_unit;  /* "_decide_unit" */
+static PyObject *reading_kw;   /* "reading" */
+
+static inline int
+is_selector(Py_UCS4 c)
+{
+    return (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF);
+}
+
+static inline int
+is_joiner(Py_UCS4 c)
+{
+    return is_selector(c) || c == 0x3099 || c == 0x309A;
+}
+
+/* ``text`` brought into the target unit by unit.  1: done, *out is the result (``text``
+ * itself when every code point passes, as Normalizer's guard says); 0: a unit's answer depends
+ * on the text (``_decide_unit`` returned None: the Python path decides); -1: an error is set.
+ * A unit is looked up in ``known``, else decided by ``self._decide_unit(unit)``.
+ *
+ * The units are cut as Normalizer's substitution pattern cuts them,
+ * ``[^visible vs][joiner]?|[^vs][joiner]|[vs]``: a selector on its own, any other code point
+ * with the selector or voiced mark that follows it, or a code point that does not pass. */
+static int
+guard_text(NameGuard *self, PyObject *text, PyObject **out)
+{
+    if (self->safe == NULL || self->known == NULL)
+        return 0;
+    const unsigned char *safe = (const unsigned char *)PyBytes_AS_STRING(self->safe);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t i = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *p = (const Py_UCS1 *)data;
+        while (i < n && passes(safe, p[i]))
+            i++;
+    }
+    else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *p = (const Py_UCS2 *)data;
+        while (i < n && passes(safe, p[i]))
+            i++;
+    }
+    else {
+        const Py_UCS4 *p = (const Py_UCS4 *)data;
+        while (i < n && passes(safe, p[i]))
+            i++;
+    }
+    if (i == n) {
+        Py_INCREF(text);
+        *out = text;
+        return 1;
+    }
+    /* From the start: a unit may begin before the first code point that does not pass (a
+     * base and its selector). */
+    PyObject *pieces = PyList_New(0);
+    if (pieces == NULL)
+        return -1;
+    Py_ssize_t copied = 0;  /* text[:copied] is in pieces */
+    int result = -1;
+    i = 0;
+    while (i < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        Py_ssize_t end;
+        if (is_selector(c))
+            end = i + 1;
+        else if (i + 1 < n && is_joiner(PyUnicode_READ(kind, data, i + 1)))
+            end = i + 2;
+        else if (!passes(safe, c))
+            end = i + 1;
+        else {
+            i++;
+            continue;
+        }
+        PyObject *unit = PyUnicode_Substring(text, i, end);
+        if (unit == NULL)
+            goto done;
+        PyObject *replacement = PyDict_GetItemWithError(self->known, unit);
+        if (replacement != NULL)
+            Py_INCREF(replacement);
+        else if (!PyErr_Occurred()) {
+            /* a unit met for the first time: its replacement, or None when the text decides */
+            replacement = PyObject_CallMethodOneArg((PyObject *)self, decide_unit, unit);
+            if (replacement == Py_None) {
+                Py_DECREF(replacement);
+                replacement = NULL;
+                result = 0;
+            }
+            else if (replacement != NULL && !PyUnicode_Check(replacement)) {
+                Py_DECREF(replacement);
+                replacement = NULL;
+                PyErr_SetString(PyExc_TypeError, "_decide_unit must return a str or None");
+            }
+        }
+        Py_DECREF(unit);
+        if (replacement == NULL)
+            goto done;
+        if (i > copied) {
+            PyObject *before = PyUnicode_Substring(text, copied, i);
+            if (before == NULL || PyList_Append(pieces, before) < 0) {
+                Py_XDECREF(before);
+                Py_DECREF(replacement);
+                goto done;
+            }
+            Py_DECREF(before);
+        }
+        int appended = PyList_Append(pieces, replacement);
+        Py_DECREF(replacement);
+        if (appended < 0)
+            goto done;
+        copied = i = end;
+    }
+    if (copied < n) {
+        PyObject *rest = PyUnicode_Substring(text, copied, n);
+        if (rest == NULL || PyList_Append(pieces, rest) < 0) {
+            Py_XDECREF(rest);
+            goto done;
+        }
+        Py_DECREF(rest);
+    }
+    {
+        PyObject *empty = PyUnicode_New(0, 0);
+        if (empty == NULL)
+            goto done;
+        *out = PyUnicode_Join(empty, pieces);
+        Py_DECREF(empty);
+        result = *out == NULL ? -1 : 1;
+    }
+done:
+    Py_DECREF(pieces);
+    return result;
+}
+
+PyDoc_STRVAR(guard_normalize_doc,
+"normalize(text, *, reading=None)\n--\n\n"
+"Return ``text`` brought into the target (``reading`` is used by fallback ``kana``).\n\n"
+"An accelerator of :meth:`explain` (the reference): a name every code point of which the\n"
+"target shows is returned as it is; the other names are substituted unit by unit, each\n"
+"unit decided once; a name whose answer depends on more than its units goes to the Python\n"
+"path.  A property test proves that all three agree.");
+
+static PyObject *
+guard_normalize(NameGuard *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int plain_call = nargs == 1 && PyUnicode_Check(args[0]);
+    if (plain_call && kwnames != NULL) {
+        /* reading= changes nothing for a known unit (fallback kana is never remembered) */
+        plain_call = PyTuple_GET_SIZE(kwnames) == 1
+            && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), reading_kw) == 0;
+    }
+    if (plain_call) {
+        PyObject *out;
+        int done = guard_text(self, args[0], &out);
+        if (done < 0)
+            return NULL;
+        if (done > 0)
+            return out;
+    }
+    PyObject *python = PyObject_GetAttr((PyObject *)self, python_path);
+    if (python == NULL)
+        return NULL;
+    PyObject *result = PyObject_Vectorcall(python, args, nargs, kwnames);
+    Py_DECREF(python);
+    return result;
+}
+
+PyDoc_STRVAR(guard_normalize_list_doc,
+"_normalize_list(texts, /)\n--\n\n"
+"``[self.normalize(t) for t in texts]`` for a list, in one call.");
+
+static PyObject *
+guard_normalize_list(NameGuard *self, PyObject *texts)
+{
+    if (!PyList_Check(texts)) {
+        PyErr_SetString(PyExc_TypeError, "_normalize_list takes a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *result = PyList_New(n);
+    PyObject *python = NULL;
+    if (result == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *text = PyList_GET_ITEM(texts, k);
+        PyObject *out = NULL;
+        int done = PyUnicode_Check(text) ? guard_text(self, text, &out) : 0;
+        if (done == 0) {
+            if (python == NULL)
+                python = PyObject_GetAttr((PyObject *)self, python_path);
+            out = python == NULL ? NULL : PyObject_CallOneArg(python, text);
+        }
+        if (out == NULL) {
+            Py_XDECREF(python);
+            Py_DECREF(result);
+            return NULL;
+        }
+        /* the list may have changed under a call into Python: the slot is ours */
+        PyList_SET_ITEM(result, k, out);
+        if (n != PyList_GET_SIZE(texts)) {
+            for (Py_ssize_t rest = k + 1; rest < n; rest++) {
+                Py_INCREF(Py_None);
+                PyList_SET_ITEM(result, rest, Py_None);
+            }
+            Py_XDECREF(python);
+            Py_DECREF(result);
+            PyErr_SetString(PyExc_RuntimeError, "the list of texts changed size");
+            return NULL;
+        }
+    }
+    Py_XDECREF(python);
+    return result;
+}
+
+PyDoc_STRVAR(guard_set_doc,
+"_guard(safe, known, /)\n--\n\n"
+"Set the bitmap of the code points the target shows (bytes, bit cp of 0x110000) and the\n"
+"dict of decided units (unit -> replacement) the guard reads.");
+
+static PyObject *
+guard_set(NameGuard *self, PyObject *args)
+{
+    PyObject *safe, *known;
+    if (!PyArg_ParseTuple(args, "O!O!:_guard", &PyBytes_Type, &safe, &PyDict_Type, &known))
+        return NULL;
+    if (PyBytes_GET_SIZE(safe) != BITMAP_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");
+        return NULL;
+    }
+    Py_INCREF(safe);
+    Py_XSETREF(self->safe, safe);
+    Py_INCREF(known);
+    Py_XSETREF(self->known, known);
+    Py_RETURN_NONE;
+}
+
+static int
+guard_traverse(NameGuard *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->safe);
+    Py_VISIT(self->known);
+    return 0;
+}
+
+static int
+guard_clear(NameGuard *self)
+{
+    Py_CLEAR(self->safe);
+    Py_CLEAR(self->known);
+    return 0;
+}
+
+static void
+guard_dealloc(NameGuard *self)
+{
+    PyObject_GC_UnTrack(self);
+    guard_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef guard_methods[] = {
+    {"normalize", (PyCFunction)(void (*)(void))guard_normalize, METH_FASTCALL | METH_KEYWORDS,
+     guard_normalize_doc},
+    {"_normalize_list", (PyCFunction)guard_normalize_list, METH_O, guard_normalize_list_doc},
+    {"_guard", (PyCFunction)guard_set, METH_VARARGS, guard_set_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject NameGuardType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojinorm._speedups.NameGuard",
+    .tp_doc = PyDoc_STR("The compiled base of mojinorm.Normalizer (see its normalize)."),
+    .tp_basicsize = sizeof(NameGuard),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)guard_dealloc,
+    .tp_traverse = (traverseproc)guard_traverse,
+    .tp_clear = (inquiry)guard_clear,
+    .tp_methods = guard_methods,
+};
+
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
@@ -744,7 +1038,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "mojinorm._speedups",
-    "The optional compiled reader and writer of plain batches (see mojinorm.records).", -1,
+    "The optional compiled reader and writer of plain batches (see mojinorm.records) and the\n"
+    "compiled guard of the per-name API (see mojinorm.Normalizer).", -1,
     methods,
     NULL, NULL, NULL, NULL,
 };
@@ -752,5 +1047,19 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&module);
+    python_path = PyUnicode_InternFromString("_normalize_python");
+    reading_kw = PyUnicode_InternFromString("reading");
+    decide_unit = PyUnicode_InternFromString("_decide_unit");
+    if (python_path == NULL || reading_kw == NULL || decide_unit == NULL || PyType_Ready(&NameGuardType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&NameGuardType);
+    if (PyModule_AddObject(m, "NameGuard", (PyObject *)&NameGuardType) < 0) {
+        Py_DECREF(&NameGuardType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import _tables
+from . import _compiled, _tables
 from ._schema import RESOLVED_TARGETS
 from .errors import OptionError, UnmappableCharacter
 from .gaiji import GaijiTable, is_private_use, load_gaiji
@@ -189,7 +189,54 @@ class _Resolution:
     reason: str = ""
 
 
-class Normalizer:
+class _PythonGuard:
+    """What the compiled base of :class:`Normalizer` (``_speedups.NameGuard``) does, where it
+    is not built or turned off: every name goes to the Python path."""
+
+    def _guard(self, safe: bytes, known: dict[str, str]) -> None:
+        """The compiled guard reads these (see ``_speedups.c``); nothing to set here."""
+
+    def _decide_unit(self, unit: str) -> str | None:
+        raise NotImplementedError
+
+    def _normalize_python(self, text: str, *, reading: str | None = None) -> str:
+        raise NotImplementedError
+
+    def _normalize_list_python(self, texts: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def normalize(self, text: str, *, reading: str | None = None) -> str:
+        """Return ``text`` brought into the target (``reading`` is used by fallback ``kana``).
+
+        An accelerator of :meth:`explain` (the reference): one C-level substitution over the
+        text, answering recurring units from a dict; anything that depends on more than the
+        unit is handed to ``explain``.  A property test proves the two agree.
+        """
+        return self._normalize_python(text, reading=reading)
+
+    def _normalize_list(self, texts: list[str]) -> list[str]:
+        """``[self.normalize(t) for t in texts]``."""
+        return self._normalize_list_python(texts)
+
+
+def _name_guard() -> type[_PythonGuard]:
+    """The compiled guard when it is used, else its Python equivalent."""
+    if _compiled.SPEEDUPS and _compiled.MODULE is not None:
+        guard: type[_PythonGuard] = _compiled.MODULE.NameGuard
+        return guard
+    return _PythonGuard
+
+
+if TYPE_CHECKING:
+    _NameGuard = _PythonGuard
+else:
+    #: The base of Normalizer: ``normalize`` in C when the compiled module is used.  It returns
+    #: a name every code point of which the target shows as it is, substitutes the units
+    #: decided before, and hands any other name to ``Normalizer._normalize_python``.
+    _NameGuard = _name_guard()
+
+
+class Normalizer(_NameGuard):
     """A compiled plan that brings text into one target.  Reusable and thread-safe.
 
     Parameters
@@ -252,7 +299,6 @@ class Normalizer:
             )
         self._context = Context(self._ok, self._ok_text, frozenset(self.rules), self.gaiji,
                                 ambiguity, self.target.name)
-        self._search = self.target.visible_guard.search
         self._cache: dict[str, _Resolution] = {}
         self._outcomes: dict[str, UnitOutcome] = {}
         # With the default options, a built-in target's decisions are compiled: after a few
@@ -266,6 +312,8 @@ class Normalizer:
         # or text-level policy can change are kept
         self._known: dict[str, str] = {}
         self._lock = threading.Lock()
+        if _NameGuard is not _PythonGuard:
+            self._guard(_compiled.code_point_bitmap(self._visible), self._known)
 
     def __repr__(self) -> str:
         return (f"Normalizer(target={self.target.name!r}, fallback={self.fallback!r}, "
@@ -294,13 +342,16 @@ class Normalizer:
         """True when ``normalize`` would return ``text`` unchanged."""
         return self.target.is_clean(text)
 
-    def normalize(self, text: str, *, reading: str | None = None) -> str:
-        """Return ``text`` brought into the target (``reading`` is used by fallback ``kana``).
+    @cached_property
+    def _search(self) -> Callable[..., re.Match[str] | None]:
+        """The target's guard ``search`` (compiled on first need: the compiled guard answers
+        most names without it)."""
+        return self.target.visible_guard.search
 
-        An accelerator of :meth:`explain` (the reference): one C-level substitution over the
-        text, answering recurring units from a dict; anything that depends on more than the
-        unit is handed to ``explain``.  A property test proves the two agree.
-        """
+    def _normalize_python(self, text: str, *, reading: str | None = None) -> str:
+        """:meth:`normalize` in Python: one C-level substitution over the text, answering
+        recurring units from a dict; anything that depends on more than the unit is handed to
+        ``explain``."""
         if self._search(text) is None:
             return text
         try:
@@ -311,17 +362,23 @@ class Normalizer:
     def normalize_many(self, texts: Iterable[str], *,
                        readings: Iterable[str | None] | None = None) -> list[str]:
         """``[normalize(t) for t in texts]`` (``readings``: one per text, for fallback
-        ``kana``), for a list of names: one guard search runs over all of them joined, and the
-        texts it stops in are substituted together in one pass."""
+        ``kana``), for a list of names in one call."""
         out = list(texts)
-        read = list(readings) if readings is not None else None
-        if read is not None and len(read) != len(out):
+        if readings is None:
+            return self._normalize_list(out)
+        read = list(readings)
+        if len(read) != len(out):
             raise OptionError(f"{len(read)} readings for {len(out)} texts")
+        return [self.normalize(t, reading=r) for t, r in zip(out, read, strict=True)]
+
+    def _normalize_list_python(self, texts: list[str]) -> list[str]:
+        """:meth:`normalize_many` in Python: one guard search runs over all of the texts
+        joined, and the texts it stops in are substituted together in one pass."""
+        out = list(texts)
         joined, sep = self._joined(out)
         if sep is None:
-            return [self.normalize(t, reading=None if read is None else read[i])
-                    for i, t in enumerate(out)]
-        search = self.target.visible_guard.search
+            return [self.normalize(t) for t in out]
+        search = self._search
         unsafe: list[int] = []
         pos = index = 0
         while (m := search(joined, pos)) is not None:
@@ -335,9 +392,9 @@ class Normalizer:
         if not unsafe:
             return out
         done = self._substitute_together([out[i] for i in unsafe], sep)
-        if done is None or read is not None:
+        if done is None:
             for i in unsafe:
-                out[i] = self.normalize(out[i], reading=None if read is None else read[i])
+                out[i] = self.normalize(out[i])
         else:
             for i, text in zip(unsafe, done, strict=True):
                 out[i] = text
@@ -412,12 +469,9 @@ class Normalizer:
         found = self._outcomes.get(unit)
         if found is not None:
             return found
-        if len(unit) == 1 and is_private_use(unit) and self.gaiji.get(unit) is None \
-                and unit not in self._visible:
-            # resolve_gaiji stops every private-use code no table defines (a file meets
-            # thousands of them, each once): the pipeline's answer without running it
+        if self._unmapped_private_use(unit):
             return self._remember(UnitOutcome(
-                unit, unit if self.fallback == "keep" else self.fallback_char,
+                unit, self._fallback_text(unit),
                 ("unmapped-gaiji",), True, True, None, ()))
         row = None
         if self._compiled_name is not None:
@@ -447,7 +501,7 @@ class Normalizer:
         replacement, rules, flags, mj, alternatives = row.split("\t")
         fallback = "F" in flags
         if fallback:
-            replacement = unit if self.fallback == "keep" else self.fallback_char
+            replacement = self._fallback_text(unit)
         return (replacement, rules, fallback, "R" in flags, mj or None,
                 tuple(alternatives.split("|")) if alternatives else ())
 
@@ -473,10 +527,27 @@ class Normalizer:
                 raise _NeedsReference  # æ + U+0300: pairing depends on what came before
             if unit in self._sequences:
                 return unit  # a variation sequence the target has (Moji_Joho IVS in mj)
+        if not self._sequences:
+            replacement = self._decide_unit(unit)
+            if replacement is None:
+                raise _NeedsReference
+            return replacement
         replacement, fallback = self._decision(unit)
         if fallback and self.fallback in ("error", "kana"):
             raise _NeedsReference
-        if not self._sequences and len(self._known) < _CACHE_LIMIT:
+        return replacement
+
+    def _decide_unit(self, unit: str) -> str | None:
+        """The replacement of ``unit`` (cut as the substitution cuts units) when nothing but
+        the unit decides it, remembered in ``_known``; None when the text decides (a target
+        with multi-code-point characters, fallback ``error`` or ``kana``).  The compiled guard
+        calls it for each unit it meets first."""
+        if self._sequences:
+            return None
+        replacement, fallback = self._decision(unit)
+        if fallback and self.fallback in ("error", "kana"):
+            return None
+        if len(self._known) < _CACHE_LIMIT:
             self._known[unit] = replacement
         return replacement
 
@@ -487,12 +558,28 @@ class Normalizer:
         found = self._outcomes.get(unit)
         if found is not None:
             return found.replacement, found.fallback
-        if self._live >= _LIVE_BEFORE_COMPILED:
-            row = self.compiled_row(unit)
+        if self._unmapped_private_use(unit):
+            return self._fallback_text(unit), True
+        if self._live >= _LIVE_BEFORE_COMPILED and self._compiled_name is not None:
+            row = _tables.resolved(self._compiled_name).get(unit)
             if row is not None:
-                return row[0], row[2]
+                replacement, _, flags, _ = row.split("\t", 3)
+                if "F" in flags:
+                    return self._fallback_text(unit), True
+                return replacement, False
         res = self.outcome(unit)
         return res.replacement, res.fallback
+
+    def _unmapped_private_use(self, unit: str) -> bool:
+        """``unit`` is a private-use code no gaiji table defines: resolve_gaiji stops it and
+        the fallback decides (a file meets thousands of them, each once: the pipeline's answer
+        without running it)."""
+        return len(unit) == 1 and is_private_use(unit) and self.gaiji.get(unit) is None \
+            and unit not in self._visible
+
+    def _fallback_text(self, unit: str) -> str:
+        """What the fallback writes for ``unit``."""
+        return unit if self.fallback == "keep" else self.fallback_char
 
     # ------------------------------------------------------------------ plan
 
@@ -529,7 +616,7 @@ class Normalizer:
             return _Resolution(last.replacement, last.rule, last.source, w.mj, w.alternatives,
                                tuple(w.steps), False, w.review)
         rule, reason = w.stop
-        replacement = unit if self.fallback == "keep" else self.fallback_char
+        replacement = self._fallback_text(unit)
         source = f"fallback {self.fallback}" + (
             f" ({self.fallback_char})" if self.fallback != "keep" else "")
         before = w.steps[-1].replacement if w.steps else unit

@@ -112,7 +112,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import csvio
+from . import _compiled, csvio
 from .csvio import (
     SWAP_EOL_STR,
     Chunk,
@@ -1098,42 +1098,19 @@ class _Compiled(NamedTuple):
     append_fields: Callable[..., bytes]
 
 
-def _compiled_reader() -> _Compiled | None:
-    try:
-        from ._speedups import append_fields, plain_hits
-    except ImportError:  # built without a C compiler: polars reads every plain batch
-        return None
-    return _Compiled(plain_hits, append_fields)
-
-
-_COMPILED = _compiled_reader()
+_COMPILED = None if _compiled.MODULE is None else \
+    _Compiled(_compiled.MODULE.plain_hits, _compiled.MODULE.append_fields)
 
 #: ``scan`` and ``normalize`` read plain batches with the compiled reader
 #: (``mojinorm._speedups``) when it is built, polars reading the batches it declines; False
 #: (or ``MOJINORM_NO_SPEEDUPS=1`` in the environment): polars reads them all.  The same
 #: reports and the same output either way (differential tests).
-SPEEDUPS = _COMPILED is not None and not os.environ.get("MOJINORM_NO_SPEEDUPS")
+SPEEDUPS = _compiled.SPEEDUPS
 
+#: Whether the compiled module is used, in words (``mojinorm --version``).
+speedups_state = _compiled.state
 
-def speedups_state() -> str:
-    """Whether the compiled reader and writer are used, in words (``mojinorm --version``)."""
-    if _COMPILED is None:
-        return "not built (no C compiler at install): polars reads every batch"
-    if not SPEEDUPS:
-        return "built, turned off (MOJINORM_NO_SPEEDUPS)"
-    return "on"
-
-
-@lru_cache(maxsize=8)
-def code_point_bitmap(chars: frozenset[str]) -> bytes:
-    """The bitmap of ``chars`` (single code points) that the compiled reader takes: bit
-    ``cp`` of 0x110000 set for each."""
-    bits = bytearray(0x110000 // 8)
-    for ch in chars:
-        if len(ch) == 1:
-            cp = ord(ch)
-            bits[cp >> 3] |= 1 << (cp & 7)
-    return bytes(bits)
+code_point_bitmap = _compiled.code_point_bitmap
 
 
 def compiled_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],

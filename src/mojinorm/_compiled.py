@@ -1,0 +1,51 @@
+"""The optional compiled module, ``mojinorm._speedups``, and whether it is used.
+
+It holds the reader and writer of plain batches (``mojinorm.records``) and the guard that
+``mojinorm.Normalizer`` is built on.  An install without a C compiler has no such module;
+``MOJINORM_NO_SPEEDUPS=1`` in the environment leaves it unused.  Either way the results are
+the same (differential tests), only slower.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from types import ModuleType
+
+__all__ = ["MODULE", "SPEEDUPS", "code_point_bitmap", "state"]
+
+
+def _load() -> ModuleType | None:
+    try:
+        from . import _speedups
+    except ImportError:  # built without a C compiler
+        return None
+    return _speedups
+
+
+#: The compiled module, or None when it was not built.
+MODULE = _load()
+
+#: The compiled module is used: built, and not turned off by ``MOJINORM_NO_SPEEDUPS``.
+SPEEDUPS = MODULE is not None and not os.environ.get("MOJINORM_NO_SPEEDUPS")
+
+
+def state() -> str:
+    """Whether the compiled module is used, in words (``mojinorm --version``)."""
+    if MODULE is None:
+        return "not built (no C compiler at install): polars reads every batch"
+    if not SPEEDUPS:
+        return "built, turned off (MOJINORM_NO_SPEEDUPS)"
+    return "on"
+
+
+@lru_cache(maxsize=8)
+def code_point_bitmap(chars: frozenset[str]) -> bytes:
+    """The bitmap of ``chars`` (single code points) the compiled code reads: bit ``cp`` of
+    0x110000 set for each."""
+    bits = bytearray(0x110000 // 8)
+    for ch in chars:
+        if len(ch) == 1:
+            cp = ord(ch)
+            bits[cp >> 3] |= 1 << (cp & 7)
+    return bytes(bits)
