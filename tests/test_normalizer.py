@@ -79,14 +79,17 @@ def _answer(call, *args):
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("fallback", ["geta", "keep", "kana", "error"])
-@PROP
+@pytest.mark.parametrize("gaiji", [GAIJI, None])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=_many_texts)
-def test_the_compiled_guard_agrees_with_the_python_path_and_explain(target, fallback, texts):
+def test_the_compiled_guard_agrees_with_the_python_path_and_explain(target, fallback, gaiji,
+                                                                    texts):
     """``Normalizer.normalize`` is the compiled guard where ``mojinorm._speedups`` is built
     (names whose every code point renders returned as they are, the others substituted unit
-    by unit from ``_decide_unit``): the same answers as the Python path and as ``explain``,
-    the first time a unit is met and every time after."""
-    n = Normalizer(target, fallback=fallback, gaiji=GAIJI)
+    by unit from ``_decide_unit``, a private-use code the fallback's without asking when no
+    gaiji table is given): the same answers as the Python path and as ``explain``, the first
+    time a unit is met and every time after."""
+    n = Normalizer(target, fallback=fallback, gaiji=gaiji)
     for _ in range(2):  # cold, then every unit known
         for text in texts:
             got = _answer(n.normalize, text)
@@ -385,3 +388,24 @@ def test_fallback_character_only_needed_when_written():
         assert Normalizer(str(profile), fallback="error").normalize("髙") == "高"
         with pytest.raises(mojinorm.OptionError, match="not inside target"):
             Normalizer(str(profile), fallback="geta")
+
+
+@pytest.mark.parametrize("target", ["jisx0208", "cp932"])
+@pytest.mark.parametrize("fallback", ["geta", "keep", "kana", "black-circle"])
+def test_units_decided_from_the_compiled_table_are_the_live_decisions(target, fallback):
+    """After a few units a normalizer reads its target's compiled decisions (where the
+    compiled guard is built, the guard reads them itself): every answer equals what the
+    pipeline works out, which ``explain`` always runs."""
+    from mojinorm import _tables
+
+    n = Normalizer(target, fallback=fallback)
+    live = Normalizer(target, fallback=fallback)
+    rows = _tables.resolved(target)
+    units = list(rows)[::23]
+    fallback_rows = [u for u in list(rows)[::5] if "F" in rows[u].split("\t")[2]][:200]
+    assert fallback_rows  # the table has rows the fallback decides
+    for unit in [*units[:16], *units, *fallback_rows]:
+        name = f"田{unit}子"
+        assert n.normalize(name, reading="タコ") == live.explain(name, reading="タコ").text
+    assert n._live <= 16  # the rest came from the table
+    assert n.normalize_many(units) == [live.explain(u).text for u in units]

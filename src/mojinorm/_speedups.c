@@ -747,6 +747,9 @@ typedef struct {
     PyObject_HEAD
     PyObject *safe;   /* bytes, BITMAP_BYTES: the code points the target shows as they are */
     PyObject *known;  /* dict: unit -> replacement, for units no context can change */
+    PyObject *private_use;  /* str written for a private-use code point, or NULL: Python */
+    PyObject *rows;   /* list of str: the compiled decisions' lines, sorted; or NULL */
+    PyObject *fallback;  /* str written for a compiled row the fallback decides, or NULL */
 } NameGuard;
 
 static PyObject *python_path;  /* "_normalize_python" */
@@ -760,15 +763,102 @@ is_selector(Py_UCS4 c)
 }
 
 static inline int
+is_private_use(Py_UCS4 c)
+{
+    return (c >= 0xE000 && c <= 0xF8FF) || (c >= 0xF0000 && c <= 0x10FFFD);
+}
+
+static inline int
 is_joiner(Py_UCS4 c)
 {
     return is_selector(c) || c == 0x3099 || c == 0x309A;
 }
 
+/* The replacement of ``unit`` from the compiled decisions (``rows``: lines
+ * "unit\treplacement\trules\tflags\t...", sorted), found by bisection as
+ * ``_tables.Resolved.get`` finds it.  1: *out is a new reference; 0: no row, or the fallback
+ * decides and no fallback character is set (Python decides); -1: an error is set. */
+static int
+compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
+{
+    PyObject *rows = self->rows;
+    if (rows == NULL)
+        return 0;
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(rows);
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        int cmp = PyUnicode_Compare(PyList_GET_ITEM(rows, mid), unit);
+        if (cmp == -1 && PyErr_Occurred())
+            return -1;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == PyList_GET_SIZE(rows))
+        return 0;
+    PyObject *line = PyList_GET_ITEM(rows, lo);
+    Py_ssize_t k = PyUnicode_GET_LENGTH(unit), n = PyUnicode_GET_LENGTH(line);
+    if (n <= k || PyUnicode_READ_CHAR(line, k) != '\t'
+            || PyUnicode_Tailmatch(line, unit, 0, k, -1) != 1)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_ssize_t t1 = PyUnicode_FindChar(line, '\t', k + 1, n, 1);   /* after replacement */
+    Py_ssize_t t2 = t1 < 0 ? -1 : PyUnicode_FindChar(line, '\t', t1 + 1, n, 1);  /* rules */
+    if (t2 < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "a compiled decision has too few fields");
+        return -1;
+    }
+    Py_ssize_t t3 = PyUnicode_FindChar(line, '\t', t2 + 1, n, 1);  /* flags */
+    if (t3 == -2)
+        return -1;
+    Py_ssize_t flags_end = t3 < 0 ? n : t3;
+    int fallback = PyUnicode_FindChar(line, 'F', t2 + 1, flags_end, 1) >= 0;
+    if (fallback) {
+        if (self->fallback == NULL)
+            return 0;
+        Py_INCREF(self->fallback);
+        *out = self->fallback;
+        return 1;
+    }
+    *out = PyUnicode_Substring(line, k + 1, t1);
+    return *out == NULL ? -1 : 1;
+}
+
+/* A text being written, code point by code point. */
+typedef struct {
+    Py_UCS4 *buf;
+    Py_ssize_t len, cap;
+} Text;
+
+/* Append the code points [from, to) of a str's data to o; -1 with MemoryError set. */
+static int
+text_put(Text *o, int kind, const void *data, Py_ssize_t from, Py_ssize_t to)
+{
+    Py_ssize_t need = o->len + (to - from);
+    if (need > o->cap) {
+        Py_ssize_t cap = o->cap ? o->cap : 32;
+        while (cap < need)
+            cap *= 2;
+        Py_UCS4 *buf = PyMem_Realloc(o->buf, (size_t)cap * sizeof(Py_UCS4));
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        o->buf = buf;
+        o->cap = cap;
+    }
+    for (Py_ssize_t k = from; k < to; k++)
+        o->buf[o->len++] = PyUnicode_READ(kind, data, k);
+    return 0;
+}
+
 /* ``text`` brought into the target unit by unit.  1: done, *out is the result (``text``
  * itself when every code point passes, as Normalizer's guard says); 0: a unit's answer depends
  * on the text (``_decide_unit`` returned None: the Python path decides); -1: an error is set.
- * A unit is looked up in ``known``, else decided by ``self._decide_unit(unit)``.
+ * A private-use code point gets ``private_use`` when it is set (no gaiji table: the
+ * fallback); any other unit is looked up in ``known``, then in the compiled decisions
+ * (``rows``, once the Python side has set them), else decided by ``self._decide_unit(unit)``.
  *
  * The units are cut as Normalizer's substitution pattern cuts them,
  * ``[^visible vs][joiner]?|[^vs][joiner]|[vs]``: a selector on its own, any other code point
@@ -805,10 +895,8 @@ guard_text(NameGuard *self, PyObject *text, PyObject **out)
     }
     /* From the start: a unit may begin before the first code point that does not pass (a
      * base and its selector). */
-    PyObject *pieces = PyList_New(0);
-    if (pieces == NULL)
-        return -1;
-    Py_ssize_t copied = 0;  /* text[:copied] is in pieces */
+    Text o = {NULL, 0, 0};
+    Py_ssize_t copied = 0;  /* text[:copied] is in o */
     int result = -1;
     i = 0;
     while (i < n) {
@@ -824,62 +912,59 @@ guard_text(NameGuard *self, PyObject *text, PyObject **out)
             i++;
             continue;
         }
-        PyObject *unit = PyUnicode_Substring(text, i, end);
-        if (unit == NULL)
-            goto done;
-        PyObject *replacement = PyDict_GetItemWithError(self->known, unit);
-        if (replacement != NULL)
-            Py_INCREF(replacement);
-        else if (!PyErr_Occurred()) {
-            /* a unit met for the first time: its replacement, or None when the text decides */
-            replacement = PyObject_CallMethodOneArg((PyObject *)self, decide_unit, unit);
-            if (replacement == Py_None) {
-                Py_DECREF(replacement);
-                replacement = NULL;
-                result = 0;
-            }
-            else if (replacement != NULL && !PyUnicode_Check(replacement)) {
-                Py_DECREF(replacement);
-                replacement = NULL;
-                PyErr_SetString(PyExc_TypeError, "_decide_unit must return a str or None");
-            }
+        PyObject *replacement;
+        if (end == i + 1 && self->private_use != NULL && is_private_use(c)) {
+            /* no gaiji table: every private-use code point gets the fallback */
+            Py_INCREF(self->private_use);
+            replacement = self->private_use;
         }
-        Py_DECREF(unit);
-        if (replacement == NULL)
-            goto done;
-        if (i > copied) {
-            PyObject *before = PyUnicode_Substring(text, copied, i);
-            if (before == NULL || PyList_Append(pieces, before) < 0) {
-                Py_XDECREF(before);
-                Py_DECREF(replacement);
+        else {
+            PyObject *unit = PyUnicode_Substring(text, i, end);
+            if (unit == NULL)
                 goto done;
+            replacement = PyDict_GetItemWithError(self->known, unit);
+            int compiled = 0;
+            if (replacement != NULL)
+                Py_INCREF(replacement);
+            else if (!PyErr_Occurred()
+                     && (compiled = compiled_decision(self, unit, &replacement)) != 0) {
+                /* remembered as _decide_unit remembers (the table is finite) */
+                if (compiled > 0 && PyDict_SetItem(self->known, unit, replacement) < 0)
+                    Py_CLEAR(replacement);
             }
-            Py_DECREF(before);
+            else if (!PyErr_Occurred()) {
+                /* a unit met for the first time: its replacement, or None when the text
+                 * decides */
+                replacement = PyObject_CallMethodOneArg((PyObject *)self, decide_unit, unit);
+                if (replacement == Py_None) {
+                    Py_DECREF(replacement);
+                    replacement = NULL;
+                    result = 0;
+                }
+                else if (replacement != NULL && !PyUnicode_Check(replacement)) {
+                    Py_DECREF(replacement);
+                    replacement = NULL;
+                    PyErr_SetString(PyExc_TypeError, "_decide_unit must return a str or None");
+                }
+            }
+            Py_DECREF(unit);
+            if (replacement == NULL)
+                goto done;
         }
-        int appended = PyList_Append(pieces, replacement);
+        int put = text_put(&o, kind, data, copied, i) == 0
+            && text_put(&o, PyUnicode_KIND(replacement), PyUnicode_DATA(replacement), 0,
+                        PyUnicode_GET_LENGTH(replacement)) == 0;
         Py_DECREF(replacement);
-        if (appended < 0)
+        if (!put)
             goto done;
         copied = i = end;
     }
-    if (copied < n) {
-        PyObject *rest = PyUnicode_Substring(text, copied, n);
-        if (rest == NULL || PyList_Append(pieces, rest) < 0) {
-            Py_XDECREF(rest);
-            goto done;
-        }
-        Py_DECREF(rest);
-    }
-    {
-        PyObject *empty = PyUnicode_New(0, 0);
-        if (empty == NULL)
-            goto done;
-        *out = PyUnicode_Join(empty, pieces);
-        Py_DECREF(empty);
-        result = *out == NULL ? -1 : 1;
-    }
+    if (text_put(&o, kind, data, copied, n) < 0)
+        goto done;
+    *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, o.buf, o.len);
+    result = *out == NULL ? -1 : 1;
 done:
-    Py_DECREF(pieces);
+    PyMem_Free(o.buf);
     return result;
 }
 
@@ -964,16 +1049,54 @@ guard_normalize_list(NameGuard *self, PyObject *texts)
 }
 
 PyDoc_STRVAR(guard_set_doc,
-"_guard(safe, known, /)\n--\n\n"
-"Set the bitmap of the code points the target shows (bytes, bit cp of 0x110000) and the\n"
-"dict of decided units (unit -> replacement) the guard reads.");
+"_guard(safe, known, private_use, rows, fallback, /)\n--\n\n"
+"Set the bitmap of the code points the target shows (bytes, bit cp of 0x110000), the dict\n"
+"of decided units (unit -> replacement) the guard reads, what a private-use code point\n"
+"that does not pass becomes (None: ask _decide_unit), the compiled decisions' sorted lines\n"
+"(a list of str, or None) and what their fallback rows become (None: ask _decide_unit).");
+
+static int
+str_or_none(PyObject *o, const char *name)
+{
+    if (o != Py_None && !PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str or None", name);
+        return 0;
+    }
+    return 1;
+}
+
+static void
+set_optional(PyObject **field, PyObject *value)
+{
+    if (value == Py_None)
+        Py_CLEAR(*field);
+    else {
+        Py_INCREF(value);
+        Py_XSETREF(*field, value);
+    }
+}
 
 static PyObject *
 guard_set(NameGuard *self, PyObject *args)
 {
-    PyObject *safe, *known;
-    if (!PyArg_ParseTuple(args, "O!O!:_guard", &PyBytes_Type, &safe, &PyDict_Type, &known))
+    PyObject *safe, *known, *private_use, *rows, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O!OOO:_guard", &PyBytes_Type, &safe, &PyDict_Type, &known,
+                          &private_use, &rows, &fallback))
         return NULL;
+    if (!str_or_none(private_use, "private_use") || !str_or_none(fallback, "fallback"))
+        return NULL;
+    if (rows != Py_None) {
+        if (!PyList_Check(rows)) {
+            PyErr_SetString(PyExc_TypeError, "rows must be a list or None");
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(rows); k++) {
+            if (!PyUnicode_Check(PyList_GET_ITEM(rows, k))) {
+                PyErr_SetString(PyExc_TypeError, "rows must hold str only");
+                return NULL;
+            }
+        }
+    }
     if (PyBytes_GET_SIZE(safe) != BITMAP_BYTES) {
         PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");
         return NULL;
@@ -982,6 +1105,9 @@ guard_set(NameGuard *self, PyObject *args)
     Py_XSETREF(self->safe, safe);
     Py_INCREF(known);
     Py_XSETREF(self->known, known);
+    set_optional(&self->private_use, private_use);
+    set_optional(&self->rows, rows);
+    set_optional(&self->fallback, fallback);
     Py_RETURN_NONE;
 }
 
@@ -990,6 +1116,9 @@ guard_traverse(NameGuard *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->safe);
     Py_VISIT(self->known);
+    Py_VISIT(self->private_use);
+    Py_VISIT(self->rows);
+    Py_VISIT(self->fallback);
     return 0;
 }
 
@@ -998,6 +1127,9 @@ guard_clear(NameGuard *self)
 {
     Py_CLEAR(self->safe);
     Py_CLEAR(self->known);
+    Py_CLEAR(self->private_use);
+    Py_CLEAR(self->rows);
+    Py_CLEAR(self->fallback);
     return 0;
 }
 

@@ -386,10 +386,11 @@ class Resolved(Mapping[str, str]):
 
     def __init__(self, lines: list[str]) -> None:
         lines.sort()  # already sorted: one pass
-        self._lines = lines
+        #: the rows, ``unit\trest``, sorted (the compiled guard of a Normalizer searches them)
+        self.lines = lines
 
     def get(self, unit: str, default: Any = None) -> Any:
-        lines = self._lines
+        lines = self.lines
         i = bisect_left(lines, unit)
         if i < len(lines):
             line = lines[i]
@@ -407,10 +408,10 @@ class Resolved(Mapping[str, str]):
         return isinstance(unit, str) and self.get(unit) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (line[:line.index("\t")] for line in self._lines)
+        return (line[:line.index("\t")] for line in self.lines)
 
     def __len__(self) -> int:
-        return len(self._lines)
+        return len(self.lines)
 
 
 @cache

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _compiled, _tables
 from ._schema import RESOLVED_TARGETS
-from .errors import OptionError, UnmappableCharacter
+from .errors import DataIntegrityError, OptionError, UnmappableCharacter
 from .gaiji import GaijiTable, is_private_use, load_gaiji
 from .invisible import classify
 from .kana import normalize_kana
@@ -60,9 +60,9 @@ FALLBACKS: dict[str, str | None] = {
 #: ``ambiguity`` option: what a tie between different characters with no corroboration gives.
 AMBIGUITY_MODES = ("fallback", "first")
 _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
-#: Units worked out before a plan reads its target's compiled decisions (a few names never
+#: Units worked out before a plan reads its target's compiled decisions (a name or two never
 #: load the table; a file does, once).
-_LIVE_BEFORE_COMPILED = 64
+_LIVE_BEFORE_COMPILED = 8
 
 
 @dataclass(frozen=True, slots=True)  # slots: a long text makes one per changed unit
@@ -166,6 +166,10 @@ class UnitOutcome(NamedTuple):
         return f"{show(self.unit)}→{show(shown)} {'>'.join(self.rules)}"
 
 
+#: The first columns of the compiled decisions, as ``Normalizer._decision`` and the compiled
+#: guard (``_speedups.c``) read them: a change of ``_schema.RESOLVED`` fails loudly.
+_ROW_COLUMNS = ("unit", "replacement", "rules", "flags")
+
 #: What joins the code point before it into one unit (units.iter_units).
 _JOINS = frozenset(chr(c) for c in [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0),
                                      0x3099, 0x309A])
@@ -193,7 +197,8 @@ class _PythonGuard:
     """What the compiled base of :class:`Normalizer` (``_speedups.NameGuard``) does, where it
     is not built or turned off: every name goes to the Python path."""
 
-    def _guard(self, safe: bytes, known: dict[str, str]) -> None:
+    def _guard(self, safe: bytes, known: dict[str, str], private_use: str | None,
+               rows: list[str] | None, fallback: str | None) -> None:
         """The compiled guard reads these (see ``_speedups.c``); nothing to set here."""
 
     def _decide_unit(self, unit: str) -> str | None:
@@ -312,8 +317,9 @@ class Normalizer(_NameGuard):
         # or text-level policy can change are kept
         self._known: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._guard_reads_compiled = False
         if _NameGuard is not _PythonGuard:
-            self._guard(_compiled.code_point_bitmap(self._visible), self._known)
+            self._set_guard(None)
 
     def __repr__(self) -> str:
         return (f"Normalizer(target={self.target.name!r}, fallback={self.fallback!r}, "
@@ -363,7 +369,7 @@ class Normalizer(_NameGuard):
                        readings: Iterable[str | None] | None = None) -> list[str]:
         """``[normalize(t) for t in texts]`` (``readings``: one per text, for fallback
         ``kana``), for a list of names in one call."""
-        out = list(texts)
+        out = texts if isinstance(texts, list) else list(texts)  # neither path changes it
         if readings is None:
             return self._normalize_list(out)
         read = list(readings)
@@ -495,7 +501,7 @@ class Normalizer(_NameGuard):
         alternatives)``, the replacement of a fallback being this plan's."""
         if self._compiled_name is None:
             return None
-        row = _tables.resolved(self._compiled_name).get(unit)
+        row = self._compiled_rows.get(unit)
         if row is None:
             return None
         replacement, rules, flags, mj, alternatives = row.split("\t")
@@ -537,6 +543,18 @@ class Normalizer(_NameGuard):
             raise _NeedsReference
         return replacement
 
+    def _set_guard(self, rows: list[str] | None) -> None:
+        """Give the compiled guard what it reads: the target's code points, the units decided
+        so far, the compiled decisions' lines (``rows``) once they are read, and what the
+        fallback writes when neither the text nor the unit decides it (not ``error``,
+        ``kana`` or ``keep``): for a compiled fallback row, and for a private-use code when no
+        gaiji table is given and the target has no multi-code-point units (a file brings
+        thousands of such codes, each once)."""
+        writes = None if self.fallback in ("error", "kana", "keep") else self.fallback_char
+        private_use = None if len(self.gaiji) or self._sequences else writes
+        self._guard(_compiled.code_point_bitmap(self._visible), self._known, private_use, rows,
+                    writes)
+
     def _decide_unit(self, unit: str) -> str | None:
         """The replacement of ``unit`` (cut as the substitution cuts units) when nothing but
         the unit decides it, remembered in ``_known``; None when the text decides (a target
@@ -545,6 +563,11 @@ class Normalizer(_NameGuard):
         if self._sequences:
             return None
         replacement, fallback = self._decision(unit)
+        if not self._guard_reads_compiled and self._live >= _LIVE_BEFORE_COMPILED \
+                and self._compiled_name is not None and _NameGuard is not _PythonGuard:
+            # from now on the compiled guard reads the compiled decisions as _decision does
+            self._guard_reads_compiled = True
+            self._set_guard(self._compiled_rows.lines)
         if fallback and self.fallback in ("error", "kana"):
             return None
         if len(self._known) < _CACHE_LIMIT:
@@ -558,17 +581,26 @@ class Normalizer(_NameGuard):
         found = self._outcomes.get(unit)
         if found is not None:
             return found.replacement, found.fallback
-        if self._unmapped_private_use(unit):
-            return self._fallback_text(unit), True
         if self._live >= _LIVE_BEFORE_COMPILED and self._compiled_name is not None:
-            row = _tables.resolved(self._compiled_name).get(unit)
+            row = self._compiled_rows.get(unit)
             if row is not None:
                 replacement, _, flags, _ = row.split("\t", 3)
                 if "F" in flags:
                     return self._fallback_text(unit), True
                 return replacement, False
+        if self._unmapped_private_use(unit):
+            return self._fallback_text(unit), True
         res = self.outcome(unit)
         return res.replacement, res.fallback
+
+    @cached_property
+    def _compiled_rows(self) -> _tables.Resolved:
+        assert self._compiled_name is not None
+        if _tables.RESOLVED_COLUMNS[:4] != _ROW_COLUMNS:
+            raise DataIntegrityError(f"the compiled decisions' columns are "
+                                     f"{_tables.RESOLVED_COLUMNS}; this mojinorm reads "
+                                     f"{_ROW_COLUMNS} first")
+        return _tables.resolved(self._compiled_name)
 
     def _unmapped_private_use(self, unit: str) -> bool:
         """``unit`` is a private-use code no gaiji table defines: resolve_gaiji stops it and
