@@ -46,6 +46,7 @@ from typing import Any, TypeAlias
 import polars as pl
 
 from .errors import UnmappableCharacter
+from .gaiji import PRIVATE_USE_CLASS, is_private_use
 from .kana import normalize_kana as _normalize_kana
 from .matching import match_key as _match_key
 from .normalizer import Normalizer, UnitOutcome, get_normalizer, show_char
@@ -143,12 +144,6 @@ def target_patterns(target: Target) -> TargetPatterns:
 # --------------------------------------------------------------------------- the plan
 
 
-#: A unit's row of :meth:`ColumnPlan.table`, after the unit: replacement, change text (None:
-#: not made), rule, review, fallback, raises, inside.
-_TableRow: TypeAlias = "tuple[Any, ...]"
-_TABLE_TYPES = (pl.String, pl.String, pl.String, pl.Boolean, pl.Boolean, pl.Boolean,
-                pl.Boolean)
-
 
 class ColumnPlan:
     """One normalizer's decisions per distinct unit, reused across batches.  Thread-safe.
@@ -166,10 +161,10 @@ class ColumnPlan:
         self.resolve_seconds = 0.0
         self.rows_per_name = 0
         self._compiled_frame: pl.DataFrame | None = None
-        #: the table rows worked out so far, for later batches (a batch's few thousand units
-        #: are looked up here, not joined)
-        self._rows: dict[str, _TableRow] = {}
-        self._pending: list[pl.DataFrame] = []  # table frames whose rows are not kept yet
+        #: the table rows worked out so far (:meth:`table`), for later batches
+        self._table_rows: pl.DataFrame | None = None
+        #: private-use codes a gaiji table defines or the target shows
+        self._defined_private_use: pl.Series | None = None
         self._decided: list[pl.DataFrame] = []  # decisions() frames, for recalled_decisions
         self._lock = threading.Lock()
 
@@ -188,46 +183,30 @@ class ColumnPlan:
         takes the unit as it is).
 
         Each unit is worked out once, column by column (:meth:`decisions`), and its row kept
-        for the next batches (looked up in a dict: a batch brings a few thousand units).
+        in a frame for the next batches, which join their units with it (one query, however
+        many units: a batch of a file brings a few thousand).
         """
+        wanted = pl.DataFrame({"unit": keys}, schema={"unit": pl.String})
         with self._lock:
-            pending, self._pending = self._pending, []
-        for frame in pending:
-            self._keep(frame)
-        rows = self._rows
-        found: dict[str, _TableRow] = {}
-        missing = []
-        for unit in keys:
-            row = rows.get(unit)
-            if row is None or (changes and row[1] is None):
-                missing.append(unit)
-            else:
-                found[unit] = row
-        if not found:
-            # every unit is new (a first batch, a DataFrame expression): the frame as made;
-            # its rows go into the dict when a next call comes
-            frame = self._table_frame(keys, changes)
-            if frame.height:
-                with self._lock:
-                    self._pending.append(frame)
-            return frame
-        if missing:
-            found.update(self._keep(self._table_frame(missing, changes)))
-        columns = list(zip(*(found[u] for u in keys), strict=True))
-        return pl.DataFrame(
-            [pl.Series("unit", keys, dtype=pl.String)]
-            + [pl.Series(name, list(values), dtype=dtype)
-               for name, values, dtype in zip(self.TABLE[1:], columns, _TABLE_TYPES,
-                                              strict=True)])
-
-    def _keep(self, frame: pl.DataFrame) -> dict[str, _TableRow]:
-        """Remember the rows of a :meth:`table` frame; returns them."""
-        made: dict[str, _TableRow] = {row[0]: row[1:] for row in frame.iter_rows()}
+            known = self._table_rows
+        missing = keys
+        if known is not None:
+            joined = wanted.join(known, on="unit", how="left", maintain_order="left")
+            ready = joined["replacement"].is_not_null()  # every kept row has a replacement
+            if changes:
+                ready &= joined["changes"].is_not_null()
+            if ready.all():
+                return joined
+            missing = joined.filter(~ready)["unit"].to_list()
+        made = self._table_frame(missing, changes)
         with self._lock:
-            if len(self._rows) + len(made) > _UNIT_MEMO_LIMIT:
-                self._rows.clear()
-            self._rows.update(made)
-        return made
+            base = self._table_rows
+            rows = made if base is None or base.height + made.height > _UNIT_MEMO_LIMIT else \
+                pl.concat([base.filter(~pl.col("unit").is_in(made["unit"].implode())), made])
+            self._table_rows = rows
+        if known is None:
+            return made  # the units of keys, in order
+        return wanted.join(rows, on="unit", how="left", maintain_order="left")
 
     def _table_frame(self, units: list[str], changes: bool) -> pl.DataFrame:
         """:meth:`table` of ``units`` (distinct), worked out: the decisions in one frame, the
@@ -328,6 +307,26 @@ class ColumnPlan:
                 .otherwise(pl.lit([], dtype=pl.List(pl.String)))))
             frame = frame.filter(~hit)
         if frame.height:
+            unmapped = self._unmapped_private_use(frame["unit"])
+            if unmapped.any():
+                # the pipeline stops every such code alike (a file brings thousands): the
+                # outcome of one of them, the fallback writing each one's own text for keep
+                codes = frame.filter(unmapped)
+                start = time.perf_counter()
+                one = n.outcome(codes["unit"][0])
+                with self._lock:
+                    self.units_resolved += 1
+                    self.resolve_seconds += time.perf_counter() - start
+                parts.append(codes.select(
+                    "i", "unit",
+                    replacement=pl.col("unit") if one.replacement == one.unit
+                    else pl.lit(one.replacement, pl.String),
+                    rules=pl.lit(">".join(one.rules), pl.String),
+                    fallback=pl.lit(one.fallback), review=pl.lit(one.review),
+                    mj=pl.lit(one.mj, pl.String),
+                    alternatives=pl.lit(list(one.alternatives), pl.List(pl.String))))
+                frame = frame.filter(~unmapped)
+        if frame.height:
             start = time.perf_counter()
             outcomes = [n.outcome(u) for u in frame["unit"].to_list()]
             with self._lock:
@@ -359,6 +358,22 @@ class ColumnPlan:
                 "fallback": pl.Boolean, "review": pl.Boolean, "mj": pl.String,
                 "alternatives": pl.List(pl.String)})
         return pl.concat([p.select(columns) for p in parts]).sort("i").drop("i")
+
+    def _unmapped_private_use(self, units: pl.Series) -> pl.Series:
+        """True for each of ``units`` that is one private-use code point no gaiji table
+        defines and the target does not show (``Normalizer.outcome`` gives them all the
+        fallback, without running the pipeline)."""
+        n = self.normalizer
+        with self._lock:
+            if self._defined_private_use is None:
+                self._defined_private_use = pl.Series(
+                    [*n.gaiji.entries, *(c for c in n.target.visible_chars
+                                         if is_private_use(c))], dtype=pl.String)
+            defined = self._defined_private_use
+        unit = pl.col("u")
+        return units.to_frame("u").select(
+            (unit.str.len_chars() == 1) & unit.str.contains(f"^[{PRIVATE_USE_CLASS}]$")
+            & ~unit.is_in(defined.implode())).to_series()
 
     def _compiled(self) -> pl.DataFrame | None:
         """The target's compiled decisions as a frame, when the options allow them."""

@@ -46,6 +46,10 @@ def is_private_use(ch: str) -> bool:
     return 0xE000 <= cp <= 0xF8FF or 0xF0000 <= cp <= 0x10FFFD
 
 
+#: The code points of :func:`is_private_use`, as a regex class body (``re`` and polars).
+PRIVATE_USE_CLASS = "\ue000-\uf8ff\U000f0000-\U0010fffd"
+
+
 @dataclass(frozen=True)
 class GaijiEntry:
     code: str  #: the private-use character
