@@ -61,8 +61,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import records
@@ -536,9 +537,14 @@ class _Scanner:
     def __init__(self, normalizer: Normalizer, layout: Layout) -> None:
         self.normalizer = normalizer
         self.target = normalizer.target
-        self.guard = self.target.visible_guard.search
         self.sel = tuple(enumerate(layout.selected))
         self.cache: dict[str, list[Any]] = {}
+
+    @cached_property
+    def guard(self) -> Callable[[str], re.Match[str] | None]:
+        """The target's guard (compiled on first need: a plain file's batches never need
+        it)."""
+        return self.target.visible_guard.search
 
     def flush(self, c: Counts) -> None:
         chars = c.chars

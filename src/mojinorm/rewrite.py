@@ -22,6 +22,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -278,7 +279,6 @@ class _Writer:
         self.sep = sep
         self.swap = sep == b"\r"  # CR-only input: the text has CR and LF swapped
         self.normalizer = normalizer
-        self.guard = normalizer.target.visible_guard.search
         self.layout = layout
         self.delim = layout.delimiter
         self.ncols = layout.ncols
@@ -296,6 +296,12 @@ class _Writer:
         # rewrites fields inside the record, which the exact reader's field spans do).
         self.fast = _FastWrite(self) if (records.FAST_PATH and not replace
                                          and self.delim is not None and not self.swap) else None
+
+    @cached_property
+    def guard(self) -> Callable[[str], re.Match[str] | None]:
+        """The target's guard, for the exact reader's records (compiled on first need: a plain
+        file's batches never need it)."""
+        return self.normalizer.target.visible_guard.search
 
     def _encode(self, s: str, codec: str, line: int) -> bytes:
         try:
