@@ -495,7 +495,7 @@ def test_subprocess_scan_and_errors(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["rows"] == 6
     done = _mojinorm("--version")
     assert done.returncode == 0 and mojinorm.__version__.encode() in done.stdout
-    # the version says whether the compiled reader and writer are used
+    # the version says whether the compiled module (reader, writer, name guard) is used
     state = records.speedups_state().encode()
     assert b"(mojinorm._speedups): " + state in done.stdout
     done = _mojinorm("--version", env={"MOJINORM_NO_SPEEDUPS": "1"})

@@ -33,7 +33,8 @@ SPEEDUPS = MODULE is not None and not os.environ.get("MOJINORM_NO_SPEEDUPS")
 def state() -> str:
     """Whether the compiled module is used, in words (``mojinorm --version``)."""
     if MODULE is None:
-        return "not built (no C compiler at install): polars reads every batch"
+        return ("not built (no C compiler at install): polars reads every batch, names take "
+                "the Python path")
     if not SPEEDUPS:
         return "built, turned off (MOJINORM_NO_SPEEDUPS)"
     return "on"

@@ -256,7 +256,7 @@ def _input_options(fn: _F) -> _F:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="mojinorm",
-                      message="%(prog)s, version %(version)s\ncompiled reader and writer "
+                      message="%(prog)s, version %(version)s\ncompiled module "
                       f"(mojinorm._speedups): {speedups_state()}")
 def cli() -> None:
     """Find and fix Japanese names that would render as ● in a target character set."""
