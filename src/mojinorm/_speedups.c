@@ -825,6 +825,55 @@ compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
     return *out == NULL ? -1 : 1;
 }
 
+/* The next unit of text at or after i that Normalizer's substitution pattern finds,
+ * ``[^visible vs][joiner]?|[^vs][joiner]|[vs]``: a selector on its own, any other code point
+ * with the selector or voiced mark that follows it, or a code point that does not pass.  Its
+ * start (n when there is none), its end in *end. */
+static inline Py_ssize_t
+next_unit(int kind, const void *data, Py_ssize_t n, const unsigned char *safe, Py_ssize_t i,
+          Py_ssize_t *end)
+{
+    for (; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (is_selector(c))
+            *end = i + 1;
+        else if (i + 1 < n && is_joiner(PyUnicode_READ(kind, data, i + 1)))
+            *end = i + 2;
+        else if (!passes(safe, c))
+            *end = i + 1;
+        else
+            continue;
+        return i;
+    }
+    return n;
+}
+
+/* The index of the first code point of text that does not pass (its length when all do). */
+static inline Py_ssize_t
+first_stop(PyObject *text, const unsigned char *safe)
+{
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t i = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *p = (const Py_UCS1 *)data;
+        while (i < n && passes(safe, p[i]))
+            i++;
+    }
+    else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *p = (const Py_UCS2 *)data;
+        while (i < n && passes(safe, p[i]))
+            i++;
+    }
+    else {
+        const Py_UCS4 *p = (const Py_UCS4 *)data;
+        while (i < n && passes(safe, p[i]))
+            i++;
+    }
+    return i;
+}
+
 /* A text being written, code point by code point. */
 typedef struct {
     Py_UCS4 *buf;
@@ -872,23 +921,7 @@ guard_text(NameGuard *self, PyObject *text, PyObject **out)
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    Py_ssize_t i = 0;
-    if (kind == PyUnicode_1BYTE_KIND) {
-        const Py_UCS1 *p = (const Py_UCS1 *)data;
-        while (i < n && passes(safe, p[i]))
-            i++;
-    }
-    else if (kind == PyUnicode_2BYTE_KIND) {
-        const Py_UCS2 *p = (const Py_UCS2 *)data;
-        while (i < n && passes(safe, p[i]))
-            i++;
-    }
-    else {
-        const Py_UCS4 *p = (const Py_UCS4 *)data;
-        while (i < n && passes(safe, p[i]))
-            i++;
-    }
-    if (i == n) {
+    if (first_stop(text, safe) == n) {
         Py_INCREF(text);
         *out = text;
         return 1;
@@ -898,20 +931,9 @@ guard_text(NameGuard *self, PyObject *text, PyObject **out)
     Text o = {NULL, 0, 0};
     Py_ssize_t copied = 0;  /* text[:copied] is in o */
     int result = -1;
-    i = 0;
-    while (i < n) {
+    Py_ssize_t i = 0, end = 0;
+    while ((i = next_unit(kind, data, n, safe, i, &end)) < n) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        Py_ssize_t end;
-        if (is_selector(c))
-            end = i + 1;
-        else if (i + 1 < n && is_joiner(PyUnicode_READ(kind, data, i + 1)))
-            end = i + 2;
-        else if (!passes(safe, c))
-            end = i + 1;
-        else {
-            i++;
-            continue;
-        }
         PyObject *replacement;
         if (end == i + 1 && self->private_use != NULL && is_private_use(c)) {
             /* no gaiji table: every private-use code point gets the fallback */
@@ -1019,6 +1041,7 @@ guard_normalize_list(NameGuard *self, PyObject *texts)
         return NULL;
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *text = PyList_GET_ITEM(texts, k);
+        Py_INCREF(text);  /* held across calls into Python, which could change the list */
         PyObject *out = NULL;
         int done = PyUnicode_Check(text) ? guard_text(self, text, &out) : 0;
         if (done == 0) {
@@ -1026,6 +1049,7 @@ guard_normalize_list(NameGuard *self, PyObject *texts)
                 python = PyObject_GetAttr((PyObject *)self, python_path);
             out = python == NULL ? NULL : PyObject_CallOneArg(python, text);
         }
+        Py_DECREF(text);
         if (out == NULL) {
             Py_XDECREF(python);
             Py_DECREF(result);
@@ -1162,9 +1186,68 @@ static PyTypeObject NameGuardType = {
     .tp_methods = guard_methods,
 };
 
+PyDoc_STRVAR(units_outside_doc,
+"units_outside(texts, safe, /)\n--\n\n"
+"The units of each of texts (a list of str or None) that a normalizer looks at, cut as its\n"
+"substitution pattern cuts them (see Normalizer.normalize), with ``safe`` the bitmap of the\n"
+"code points the target shows: ``(indexes, units)``, the index in texts of each unit and\n"
+"the unit, in order.");
+
+static PyObject *
+units_outside(PyObject *module, PyObject *args)
+{
+    PyObject *texts;
+    Py_buffer safe;
+    if (!PyArg_ParseTuple(args, "O!y*:units_outside", &PyList_Type, &texts, &safe))
+        return NULL;
+    PyObject *indexes = NULL, *units = NULL, *result = NULL;
+    if (safe.len != BITMAP_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");
+        goto done;
+    }
+    indexes = PyList_New(0);
+    units = PyList_New(0);
+    if (indexes == NULL || units == NULL)
+        goto done;
+    const unsigned char *bits = (const unsigned char *)safe.buf;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(texts); k++) {
+        PyObject *text = PyList_GET_ITEM(texts, k);  /* no Python runs below: stays alive */
+        if (text == Py_None)
+            continue;
+        if (!PyUnicode_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "units_outside takes a list of str or None");
+            goto done;
+        }
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+        if (first_stop(text, bits) == n)
+            continue;
+        int kind = PyUnicode_KIND(text);
+        const void *data = PyUnicode_DATA(text);
+        Py_ssize_t i = 0, end = 0;
+        while ((i = next_unit(kind, data, n, bits, i, &end)) < n) {
+            PyObject *unit = PyUnicode_Substring(text, i, end);
+            PyObject *index = PyLong_FromSsize_t(k);
+            int failed = unit == NULL || index == NULL || PyList_Append(units, unit) < 0
+                || PyList_Append(indexes, index) < 0;
+            Py_XDECREF(unit);
+            Py_XDECREF(index);
+            if (failed)
+                goto done;
+            i = end;
+        }
+    }
+    result = PyTuple_Pack(2, indexes, units);
+done:
+    Py_XDECREF(indexes);
+    Py_XDECREF(units);
+    PyBuffer_Release(&safe);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
+    {"units_outside", units_outside, METH_VARARGS, units_outside_doc},
     {NULL, NULL, 0, NULL},
 };
 
