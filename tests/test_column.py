@@ -468,32 +468,3 @@ def test_table_rows_are_the_outcomes_and_are_kept(fallback: str | None) -> None:
         assert (replacement, changes, rule, review, fb, raises, inside) == (
             res.text, str(change), change.rule, change.review, change.fallback, False,
             False), unit
-
-
-def _flags_of(out: mojinorm.normalizer.UnitOutcome) -> int:
-    # any function of the outcome: the rule, the fallback and the review bits
-    return (hash(out.rule) % 13 << 3 | out.fallback << 1 | out.review) & 0x7F or 0x80
-
-
-@pytest.mark.parametrize("target", [*mojinorm.targets(), PROFILE], ids=lambda t: Path(t).stem)
-@pytest.mark.parametrize("gaiji", [None, GAIJI])
-@PROP
-@given(batches=st.lists(column_values, min_size=1, max_size=3))
-def test_unit_flags_with_compiled_units_equal_the_polars_path(
-        target: str, gaiji: str | None, batches: list[list[str | None]]) -> None:
-    """``unit_flags`` cuts the units in C (``_speedups.units_outside``) where the compiled
-    module is used and the target has no multi-code-point character; polars cuts them
-    otherwise.  The same flags and counts, batch after batch with the memo carried over."""
-    if not mojinorm._compiled.SPEEDUPS:
-        pytest.skip("the compiled module is not used here")
-    normalizer = Normalizer(target, gaiji=[gaiji] if gaiji else None)
-    results = []
-    for compiled in (True, False):
-        with pytest.MonkeyPatch.context() as m:
-            m.setattr(column, "COMPILED_UNITS", compiled)
-            plan = column.ColumnPlan(normalizer)
-            memo: dict[str, int] = {}
-            results.append([(flags.to_list(), dict(counts)) for flags, counts in (
-                column.unit_flags(pl.Series(values, dtype=pl.String), plan, _flags_of, memo)
-                for values in batches)])
-    assert results[0] == results[1]

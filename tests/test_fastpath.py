@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mojinorm
-from mojinorm import _schema, _tables, column, records, rewrite
+from mojinorm import _schema, _tables, records, rewrite
 from mojinorm import scan as scan_mod
 from mojinorm.normalizer import compile_resolved
 
@@ -32,12 +32,10 @@ SAMPLE = Path(__file__).parent.parent / "data" / "samples" / "names.csv"
 
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, dict]:
     """The reports of the fast path and the exact reader; the fast path's is the same with
-    and without the compiled module (the reader of plain batches, ``records.SPEEDUPS``, and
-    the units cut in C, ``column.COMPILED_UNITS``)."""
+    and without the compiled reader of plain batches (``records.SPEEDUPS``)."""
     fast = scan_mod.scan_file(path, **options).to_dict()
     with monkeypatch.context() as m:
         m.setattr(records, "SPEEDUPS", not records.SPEEDUPS)
-        m.setattr(column, "COMPILED_UNITS", not column.COMPILED_UNITS)
         assert scan_mod.scan_file(path, **options).to_dict() == fast
         m.setattr(records, "FAST_PATH", False)
         exact = scan_mod.scan_file(path, **options).to_dict()
@@ -349,6 +347,7 @@ def test_held_batches_come_before_the_exact_readers_records(
 def test_kernel_over_every_compiled_unit_equals_explain(target: str) -> None:
     # The kernel answers these units by joining the compiled table and writes the change text
     # in polars; the per-name API works each one out.  Every unit, every field.
+    from mojinorm import column
     pl = pytest.importorskip("polars")
 
     units = sorted(_tables.resolved(target))
@@ -395,6 +394,7 @@ def test_decisions_in_one_frame_equal_the_outcomes(monkeypatch: pytest.MonkeyPat
     # The scan reads its units' decisions as one frame (a join with the compiled table, the
     # other units through Normalizer.outcome): each row must be what outcome gives, in the
     # order asked, with and without a compiled table, alternatives and MJ ids included.
+    from mojinorm import column
     from mojinorm.normalizer import Normalizer
 
     pl = pytest.importorskip("polars")

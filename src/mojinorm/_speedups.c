@@ -1186,68 +1186,9 @@ static PyTypeObject NameGuardType = {
     .tp_methods = guard_methods,
 };
 
-PyDoc_STRVAR(units_outside_doc,
-"units_outside(texts, safe, /)\n--\n\n"
-"The units of each of texts (a list of str or None) that a normalizer looks at, cut as its\n"
-"substitution pattern cuts them (see Normalizer.normalize), with ``safe`` the bitmap of the\n"
-"code points the target shows: ``(indexes, units)``, the index in texts of each unit and\n"
-"the unit, in order.");
-
-static PyObject *
-units_outside(PyObject *module, PyObject *args)
-{
-    PyObject *texts;
-    Py_buffer safe;
-    if (!PyArg_ParseTuple(args, "O!y*:units_outside", &PyList_Type, &texts, &safe))
-        return NULL;
-    PyObject *indexes = NULL, *units = NULL, *result = NULL;
-    if (safe.len != BITMAP_BYTES) {
-        PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");
-        goto done;
-    }
-    indexes = PyList_New(0);
-    units = PyList_New(0);
-    if (indexes == NULL || units == NULL)
-        goto done;
-    const unsigned char *bits = (const unsigned char *)safe.buf;
-    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(texts); k++) {
-        PyObject *text = PyList_GET_ITEM(texts, k);  /* no Python runs below: stays alive */
-        if (text == Py_None)
-            continue;
-        if (!PyUnicode_Check(text)) {
-            PyErr_SetString(PyExc_TypeError, "units_outside takes a list of str or None");
-            goto done;
-        }
-        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-        if (first_stop(text, bits) == n)
-            continue;
-        int kind = PyUnicode_KIND(text);
-        const void *data = PyUnicode_DATA(text);
-        Py_ssize_t i = 0, end = 0;
-        while ((i = next_unit(kind, data, n, bits, i, &end)) < n) {
-            PyObject *unit = PyUnicode_Substring(text, i, end);
-            PyObject *index = PyLong_FromSsize_t(k);
-            int failed = unit == NULL || index == NULL || PyList_Append(units, unit) < 0
-                || PyList_Append(indexes, index) < 0;
-            Py_XDECREF(unit);
-            Py_XDECREF(index);
-            if (failed)
-                goto done;
-            i = end;
-        }
-    }
-    result = PyTuple_Pack(2, indexes, units);
-done:
-    Py_XDECREF(indexes);
-    Py_XDECREF(units);
-    PyBuffer_Release(&safe);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
-    {"units_outside", units_outside, METH_VARARGS, units_outside_doc},
     {NULL, NULL, 0, NULL},
 };
 

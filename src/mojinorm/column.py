@@ -45,7 +45,6 @@ from typing import Any, TypeAlias
 
 import polars as pl
 
-from . import _compiled
 from .errors import UnmappableCharacter
 from .gaiji import PRIVATE_USE_CLASS, is_private_use
 from .kana import normalize_kana as _normalize_kana
@@ -590,17 +589,14 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
     the same ``flags_of``.
     """
     s = as_strings(values)
-    if memo is None:
-        memo = {}
-    if COMPILED_UNITS and not plan.patterns.sequences and \
-            plan.normalizer.target.visible_chars.isdisjoint(_JOINERS):
-        return _compiled_unit_flags(s, plan, flags_of, memo)
     counts: Counter[str] = Counter()
     zeros = _blank(s, 0, pl.UInt8)
     work = _work(s, plan.patterns)
     if work is None:
         return zeros, counts
     normalizer = plan.normalizer
+    if memo is None:
+        memo = {}
     # The units of the work rows, one row each: the tokens outside the visible target (a code
     # point the guard finds, or a base with its selector or voiced mark).  Rows whose units
     # pair up by context go per name, below.
@@ -638,48 +634,6 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
             flags.append(value_flags)
         row = row.scatter(pos, pl.Series(flags, dtype=pl.UInt8))
     return zeros.scatter(work.idx, row), counts
-
-
-#: :func:`unit_flags` cuts the units with the compiled module (``_speedups.units_outside``)
-#: where it is used and the target has no multi-code-point character; the same answers as
-#: the polars path (differential tests).
-COMPILED_UNITS = _compiled.SPEEDUPS
-#: Selectors and voiced marks: a target showing one of them on its own (a profile could)
-#: stays on the polars path, whose tokens then differ from the substitution's units.
-_JOINERS = frozenset(chr(c) for c in [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0),
-                                       0x3099, 0x309A])
-#: Values handed to the compiled module at a time (they become Python strings).
-_UNITS_CHUNK = 100_000
-
-
-def _compiled_unit_flags(s: pl.Series, plan: ColumnPlan,
-                         flags_of: Callable[[UnitOutcome], int],
-                         memo: dict[str, int]) -> tuple[pl.Series, Counter[str]]:
-    """:func:`unit_flags` with the units of each value cut in C, exactly as the normalizer's
-    substitution cuts them (no unit depends on its neighbours in a target without
-    multi-code-point characters); the flags of each distinct unit decided once, as in the
-    polars path."""
-    assert _compiled.MODULE is not None
-    safe = _compiled.code_point_bitmap(plan.normalizer.target.visible_chars)
-    counts: Counter[str] = Counter()
-    flags = [0] * s.len()
-    for start in range(0, s.len(), _UNITS_CHUNK):
-        at, units = _compiled.MODULE.units_outside(s.slice(start, _UNITS_CHUNK).to_list(), safe)
-        found = Counter(units)
-        new = [u for u in found if u not in memo]
-        if new:
-            memo.update(_flags_of_units(new, plan, flags_of))
-        for i, unit in zip(at, units, strict=True):
-            f = memo[unit]
-            if f > 0:
-                flags[start + i] |= f
-        # a unit the target keeps (an IVS of mj) is not counted
-        counts.update({u: n for u, n in found.items() if memo[u] >= 0})
-    out = pl.Series(s.name, flags, dtype=pl.UInt8)
-    if s.null_count():
-        out = pl.select(pl.when(pl.lit(s).is_not_null()).then(pl.lit(out))).to_series() \
-            .alias(s.name)
-    return out, counts
 
 
 def _flags_of_units(units: list[str], plan: ColumnPlan,
