@@ -926,6 +926,11 @@ guard_text(NameGuard *self, PyObject *text, PyObject **out)
         *out = text;
         return 1;
     }
+    /* The bitmap and the dict are held: _decide_unit, called below, may hand the guard new
+     * ones (_guard). */
+    PyObject *safe_held = self->safe, *known = self->known;
+    Py_INCREF(safe_held);
+    Py_INCREF(known);
     /* From the start: a unit may begin before the first code point that does not pass (a
      * base and its selector). */
     Text o = {NULL, 0, 0};
@@ -944,14 +949,14 @@ guard_text(NameGuard *self, PyObject *text, PyObject **out)
             PyObject *unit = PyUnicode_Substring(text, i, end);
             if (unit == NULL)
                 goto done;
-            replacement = PyDict_GetItemWithError(self->known, unit);
+            replacement = PyDict_GetItemWithError(known, unit);
             int compiled = 0;
             if (replacement != NULL)
                 Py_INCREF(replacement);
             else if (!PyErr_Occurred()
                      && (compiled = compiled_decision(self, unit, &replacement)) != 0) {
                 /* remembered as _decide_unit remembers (the table is finite) */
-                if (compiled > 0 && PyDict_SetItem(self->known, unit, replacement) < 0)
+                if (compiled > 0 && PyDict_SetItem(known, unit, replacement) < 0)
                     Py_CLEAR(replacement);
             }
             else if (!PyErr_Occurred()) {
@@ -987,6 +992,8 @@ guard_text(NameGuard *self, PyObject *text, PyObject **out)
     result = *out == NULL ? -1 : 1;
 done:
     PyMem_Free(o.buf);
+    Py_DECREF(safe_held);
+    Py_DECREF(known);
     return result;
 }
 
