@@ -468,3 +468,19 @@ def test_table_rows_are_the_outcomes_and_are_kept(fallback: str | None) -> None:
         assert (replacement, changes, rule, review, fb, raises, inside) == (
             res.text, str(change), change.rule, change.review, change.fallback, False,
             False), unit
+
+
+def test_table_rows_made_without_change_texts_are_completed_when_asked() -> None:
+    # ColumnPlan.table keeps its rows for the next batches; rows made for `normalize` alone
+    # have no change text, and a later `changes` on the same plan must write them (and the
+    # units met only then), never an empty text.
+    normalizer = Normalizer("jisx0208")
+    first = pl.Series(["髙橋", "\ue000田", "山田"])
+    later = pl.Series(["髙橋", "德永", "\ue001", None])
+    assert column.normalize(first, normalizer).to_list() == ["高橋", "〓田", "山田"]
+    want = ["; ".join(str(c) for c in normalizer.explain(v).changes) if v is not None else None
+            for v in later.to_list()]  # a null stays null
+    assert column.changes(later, normalizer).to_list() == want
+    assert all(want[:3])  # every change written
+    assert column.normalize(later, normalizer).to_list() == \
+        [normalizer.normalize(v) if v is not None else None for v in later.to_list()]
