@@ -330,7 +330,8 @@ def test_is_safe_agrees_with_normalize(target, text, fallback):
     except UnmappableCharacter:
         unchanged = False
     assert mojinorm.is_safe(text, target) is unchanged
-    assert n.is_safe(text) is unchanged
+    assert n.is_safe(text) is unchanged  # the compiled guard where it is built
+    assert n._is_safe_python(text) is unchanged  # the Python path
     assert (mojinorm.unsafe_chars(text, target) == []) is unchanged
 
 

@@ -54,6 +54,7 @@ from .normalizer import (
     Step,
     explain,
     get_normalizer,
+    is_safe,
     normalize,
     normalize_many,
 )
@@ -90,12 +91,6 @@ __all__ = [
     "match_files", "match_frames", "match_key", "names_match", "normalize", "normalize_file",
     "normalize_kana", "normalize_many", "scan_file", "targets", "unsafe_chars",
 ]
-
-
-def is_safe(text: str, target: str | Target = "jisx0208") -> bool:
-    """True iff ``normalize(text, target)`` returns ``text``: every unit renders in ``target``
-    and none is an invisible character or an odd space that a name never keeps."""
-    return get_target(target).is_clean(text)
 
 
 def unsafe_chars(text: str, target: str | Target = "jisx0208") -> list[UnsafeUnit]:

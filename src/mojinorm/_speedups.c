@@ -754,6 +754,7 @@ typedef struct {
 
 static PyObject *python_path;  /* "_normalize_python" */
 static PyObject *decide_unit;  /* "_decide_unit" */
+static PyObject *is_safe_path;  /* "_is_safe_python" */
 static PyObject *reading_kw;   /* "reading" */
 
 static inline int
@@ -1030,6 +1031,21 @@ guard_normalize(NameGuard *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     return result;
 }
 
+PyDoc_STRVAR(guard_is_safe_doc,
+"is_safe(text)\n--\n\n"
+"True when ``normalize`` would return ``text`` unchanged.  A name every code point of which\n"
+"the target shows is answered here; any other goes to ``_is_safe_python``.");
+
+static PyObject *
+guard_is_safe(NameGuard *self, PyObject *text)
+{
+    if (self->safe != NULL && PyUnicode_Check(text)
+            && first_stop(text, (const unsigned char *)PyBytes_AS_STRING(self->safe))
+               == PyUnicode_GET_LENGTH(text))
+        Py_RETURN_TRUE;
+    return PyObject_CallMethodOneArg((PyObject *)self, is_safe_path, text);
+}
+
 PyDoc_STRVAR(guard_normalize_list_doc,
 "_normalize_list(texts, /)\n--\n\n"
 "``[self.normalize(t) for t in texts]`` for a list, in one call.");
@@ -1175,6 +1191,7 @@ guard_dealloc(NameGuard *self)
 static PyMethodDef guard_methods[] = {
     {"normalize", (PyCFunction)(void (*)(void))guard_normalize, METH_FASTCALL | METH_KEYWORDS,
      guard_normalize_doc},
+    {"is_safe", (PyCFunction)guard_is_safe, METH_O, guard_is_safe_doc},
     {"_normalize_list", (PyCFunction)guard_normalize_list, METH_O, guard_normalize_list_doc},
     {"_guard", (PyCFunction)guard_set, METH_VARARGS, guard_set_doc},
     {NULL, NULL, 0, NULL},
@@ -1213,7 +1230,8 @@ PyInit__speedups(void)
     python_path = PyUnicode_InternFromString("_normalize_python");
     reading_kw = PyUnicode_InternFromString("reading");
     decide_unit = PyUnicode_InternFromString("_decide_unit");
-    if (python_path == NULL || reading_kw == NULL || decide_unit == NULL || PyType_Ready(&NameGuardType) < 0)
+    is_safe_path = PyUnicode_InternFromString("_is_safe_python");
+    if (python_path == NULL || reading_kw == NULL || decide_unit == NULL || is_safe_path == NULL || PyType_Ready(&NameGuardType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

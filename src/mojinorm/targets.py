@@ -149,6 +149,8 @@ class Target:
         Stops at the first unit that needs a change, so a long text costs no more than the scan
         up to it.
         """
+        if self.visible_guard.search(text) is None:  # most names: one search, no generator
+            return True
         return next(self.iter_unclean(text), None) is None
 
     def unclean_units(self, text: str) -> list[UnsafeUnit]:
