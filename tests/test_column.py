@@ -484,3 +484,19 @@ def test_table_rows_made_without_change_texts_are_completed_when_asked() -> None
     assert all(want[:3])  # every change written
     assert column.normalize(later, normalizer).to_list() == \
         [normalizer.normalize(v) if v is not None else None for v in later.to_list()]
+
+
+def test_table_rows_past_the_memo_limit_are_still_answered(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # When the kept table rows would pass the limit, the frame keeps only the new ones; the
+    # batch that made it so must still get every unit's row (the ones known before as well).
+    monkeypatch.setattr(column, "_UNIT_MEMO_LIMIT", 3)
+    normalizer = Normalizer("jisx0208")
+    plan = column.ColumnPlan(normalizer)
+    batches = [["髙橋", "\ue000田"], ["髙橋", "德永", "栁", "\ue001"], ["﨑", "髙", "濵"]]
+    for values in batches:
+        out = column.explain(pl.Series(values), normalizer)
+        assert out["normalized"].to_list() == [normalizer.normalize(v) for v in values]
+        assert out["changes"].to_list() == ["; ".join(str(c) for c in normalizer.explain(v)
+                                                      .changes) for v in values]
+        assert plan.table(["髙", "德", "﨑"])["replacement"].to_list() == ["高", "徳", "崎"]

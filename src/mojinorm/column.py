@@ -206,7 +206,9 @@ class ColumnPlan:
             self._table_rows = rows
         if known is None:
             return made  # the units of keys, in order
-        return wanted.join(rows, on="unit", how="left", maintain_order="left")
+        # from this call's own rows: the kept frame may have been cut down to the new ones
+        return wanted.join(pl.concat([joined.filter(ready), made]), on="unit", how="left",
+                           maintain_order="left")
 
     def _table_frame(self, units: list[str], changes: bool) -> pl.DataFrame:
         """:meth:`table` of ``units`` (distinct), worked out: the decisions in one frame, the
