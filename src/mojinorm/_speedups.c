@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 #ifndef _WIN32
 #include <pthread.h>
@@ -1210,9 +1211,338 @@ static PyTypeObject NameGuardType = {
     .tp_methods = guard_methods,
 };
 
+/* ------------------------------------------------------------------ Arrow string columns */
+
+/* The Arrow C data and stream interfaces (https://arrow.apache.org/docs/format/CDataInterface.html),
+ * as a producer such as polars exports a column through __arrow_c_stream__. */
+struct ArrowSchema {
+    const char *format;
+    const char *name;
+    const char *metadata;
+    int64_t flags;
+    int64_t n_children;
+    struct ArrowSchema **children;
+    struct ArrowSchema *dictionary;
+    void (*release)(struct ArrowSchema *);
+    void *private_data;
+};
+
+struct ArrowArray {
+    int64_t length;
+    int64_t null_count;
+    int64_t offset;
+    int64_t n_buffers;
+    int64_t n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+struct ArrowArrayStream {
+    int (*get_schema)(struct ArrowArrayStream *, struct ArrowSchema *out);
+    int (*get_next)(struct ArrowArrayStream *, struct ArrowArray *out);
+    const char *(*get_last_error)(struct ArrowArrayStream *);
+    void (*release)(struct ArrowArrayStream *);
+    void *private_data;
+};
+
+enum { ARROW_UTF8, ARROW_LARGE_UTF8, ARROW_UTF8_VIEW };
+
+typedef struct {
+    int64_t *rows;
+    Py_ssize_t n, cap;
+} Rows;
+
+static int
+rows_add(Rows *r, int64_t row)
+{
+    if (r->n == r->cap) {
+        Py_ssize_t cap = r->cap ? r->cap * 2 : 1024;
+        int64_t *grown = PyMem_RawRealloc(r->rows, (size_t)cap * sizeof(int64_t));
+        if (grown == NULL)
+            return 0;
+        r->rows = grown;
+        r->cap = cap;
+    }
+    r->rows[r->n++] = row;
+    return 1;
+}
+
+/* 1 when the UTF-8 bytes [p, p + n) hold a code point outside ``safe`` (or bytes that are
+ * not UTF-8: the caller's polars path then decides), 0 otherwise. */
+static inline int
+holds_outside(const unsigned char *safe, const unsigned char *p, int64_t n)
+{
+    const unsigned char *end = p + n;
+    while (p < end) {
+        unsigned char b = *p;
+        if (b < 0x80) {
+            if (!passes(safe, b))
+                return 1;
+            p++;
+            continue;
+        }
+        int len;
+        long cp = decode(p, end - p, &len);
+        if (cp < 0 || !passes(safe, (Py_UCS4)cp))
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+/* The rows [from, to) of one array (``base`` is the row number of its first row) that hold
+ * a code point outside ``safe``.  1 when read, 0 with no memory, -1 for a view into a buffer
+ * the array does not have. */
+static int
+array_hits(const struct ArrowArray *a, int kind, const unsigned char *safe, int64_t base,
+           int64_t from, int64_t to, Rows *out)
+{
+    const unsigned char *valid = a->null_count != 0 ? a->buffers[0] : NULL;
+    int64_t data_buffers = a->n_buffers - 3;  /* views: validity, views, data..., sizes */
+    int64_t off = a->offset;
+    for (int64_t i = from; i < to; i++) {
+        int64_t k = off + i;
+        if (valid != NULL && !((valid[k >> 3] >> (k & 7)) & 1))
+            continue;  /* null */
+        const unsigned char *p;
+        int64_t n;
+        if (kind == ARROW_UTF8_VIEW) {
+            const unsigned char *view = (const unsigned char *)a->buffers[1] + 16 * k;
+            int32_t len, index, start;
+            memcpy(&len, view, 4);
+            n = len;
+            if (len <= 12)
+                p = view + 4;
+            else {
+                memcpy(&index, view + 8, 4);
+                memcpy(&start, view + 12, 4);
+                if (index < 0 || index >= data_buffers)
+                    return -1;
+                p = (const unsigned char *)a->buffers[2 + index] + start;
+            }
+        }
+        else if (kind == ARROW_LARGE_UTF8) {
+            const int64_t *offsets = a->buffers[1];
+            p = (const unsigned char *)a->buffers[2] + offsets[k];
+            n = offsets[k + 1] - offsets[k];
+        }
+        else {
+            const int32_t *offsets = a->buffers[1];
+            p = (const unsigned char *)a->buffers[2] + offsets[k];
+            n = offsets[k + 1] - offsets[k];
+        }
+        if (holds_outside(safe, p, n) && !rows_add(out, base + i))
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    const struct ArrowArray *arrays;
+    Py_ssize_t narrays;
+    int kind;
+    const unsigned char *safe;
+    int64_t from, to;  /* the rows of this part, numbered across the arrays */
+    Rows rows;
+    int read;          /* array_hits' answer */
+} ArrowPart;
+
+static void *
+arrow_part(void *arg)
+{
+    ArrowPart *part = arg;
+    int64_t base = 0;
+    part->read = 1;
+    for (Py_ssize_t j = 0; j < part->narrays && part->read == 1; j++) {
+        const struct ArrowArray *a = &part->arrays[j];
+        int64_t lo = part->from > base ? part->from : base;
+        int64_t hi = part->to < base + a->length ? part->to : base + a->length;
+        if (lo < hi)
+            part->read = array_hits(a, part->kind, part->safe, base, lo - base, hi - base,
+                                    &part->rows);
+        base += a->length;
+    }
+    return NULL;
+}
+
+PyDoc_STRVAR(arrow_hits_doc,
+"arrow_hits(stream, safe, threads, /)\n--\n\n"
+"The rows of a string column, given as an Arrow C stream capsule (``__arrow_c_stream__``:\n"
+"utf8, large_utf8 or utf8_view chunks), whose value holds a code point that is not set in\n"
+"``safe`` (a bitmap of 0x110000 bits): a list of row numbers, in order.  Null rows are not\n"
+"listed.  The rows are read without the GIL, cut into up to ``threads`` parts read side by\n"
+"side.  None when the stream holds another type, or nested or dictionary arrays.");
+
+static PyObject *
+arrow_hits(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *capsule;
+    Py_buffer safe;
+    int threads;
+    if (!PyArg_ParseTuple(args, "Oy*i:arrow_hits", &capsule, &safe, &threads))
+        return NULL;
+    if (safe.len != BITMAP_BYTES) {
+        PyBuffer_Release(&safe);
+        PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");
+        return NULL;
+    }
+    struct ArrowArrayStream *stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
+    if (stream == NULL) {
+        PyBuffer_Release(&safe);
+        return NULL;
+    }
+    if (stream->release == NULL) {
+        PyBuffer_Release(&safe);
+        PyErr_SetString(PyExc_ValueError, "the Arrow stream was already consumed");
+        return NULL;
+    }
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    PyObject *result = NULL;
+    struct ArrowArray *arrays = NULL;
+    Py_ssize_t narrays = 0, cap = 0;
+    ArrowPart parts[MAX_THREADS];
+    memset(parts, 0, sizeof(parts));
+    struct ArrowSchema schema;
+    int kind = -1;
+    if (stream->get_schema(stream, &schema) != 0) {
+        const char *why = stream->get_last_error(stream);
+        PyErr_Format(PyExc_ValueError, "the Arrow stream has no schema: %s",
+                     why ? why : "no reason given");
+        goto done;
+    }
+    if (schema.dictionary == NULL && schema.n_children == 0) {
+        if (strcmp(schema.format, "u") == 0)
+            kind = ARROW_UTF8;
+        else if (strcmp(schema.format, "U") == 0)
+            kind = ARROW_LARGE_UTF8;
+        else if (strcmp(schema.format, "vu") == 0)
+            kind = ARROW_UTF8_VIEW;
+    }
+    schema.release(&schema);
+    if (kind < 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    int64_t total = 0;
+    int failed = 0, no_memory = 0, n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (;;) {  /* every array of the stream, kept until the end */
+        if (narrays == cap) {
+            Py_ssize_t grown_cap = cap ? cap * 2 : 16;
+            struct ArrowArray *grown = PyMem_RawRealloc(
+                arrays, (size_t)grown_cap * sizeof(struct ArrowArray));
+            if (grown == NULL) {
+                no_memory = 1;
+                break;
+            }
+            arrays = grown;
+            cap = grown_cap;
+        }
+        struct ArrowArray *a = &arrays[narrays];
+        if (stream->get_next(stream, a) != 0) {
+            failed = 1;
+            break;
+        }
+        if (a->release == NULL)
+            break;  /* the end of the stream */
+        narrays++;
+        if (a->n_buffers < 3 || a->n_children != 0 || a->dictionary != NULL) {
+            failed = 2;
+            break;
+        }
+        total += a->length;
+    }
+    if (!failed && !no_memory) {
+        int64_t per = total / threads + 1;
+        if (per < 65536)
+            per = 65536;  /* a thread for fewer rows costs more than it saves */
+        for (int64_t from = 0; from < total && n < threads; from += per, n++) {
+            parts[n].arrays = arrays;
+            parts[n].narrays = narrays;
+            parts[n].kind = kind;
+            parts[n].safe = safe.buf;
+            parts[n].from = from;
+            parts[n].to = from + per < total ? from + per : total;
+        }
+#ifdef HAVE_THREADS
+        pthread_t ids[MAX_THREADS];
+        int started[MAX_THREADS] = {0};
+        for (int k = 1; k < n; k++)
+            started[k] = pthread_create(&ids[k], NULL, arrow_part, &parts[k]) == 0;
+        if (n > 0)
+            arrow_part(&parts[0]);
+        for (int k = 1; k < n; k++) {
+            if (started[k])
+                pthread_join(ids[k], NULL);
+            else
+                arrow_part(&parts[k]);  /* no thread to be had: read it here */
+        }
+#else
+        for (int k = 0; k < n; k++)
+            arrow_part(&parts[k]);
+#endif
+        for (int k = 0; k < n; k++) {
+            if (parts[k].read == 0)
+                no_memory = 1;
+            else if (parts[k].read < 0)
+                failed = 2;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (no_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (failed == 1) {
+        const char *why = stream->get_last_error(stream);
+        PyErr_Format(PyExc_ValueError, "the Arrow stream failed: %s",
+                     why ? why : "no reason given");
+        goto done;
+    }
+    if (failed == 2) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_ssize_t count = 0;
+    for (int k = 0; k < n; k++)
+        count += parts[k].rows.n;
+    result = PyList_New(count);
+    if (result == NULL)
+        goto done;
+    Py_ssize_t at = 0;
+    for (int k = 0; k < n; k++) {
+        for (Py_ssize_t j = 0; j < parts[k].rows.n; j++) {
+            PyObject *row = PyLong_FromLongLong(parts[k].rows.rows[j]);
+            if (row == NULL) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            PyList_SET_ITEM(result, at++, row);
+        }
+    }
+done:
+    for (int k = 0; k < MAX_THREADS; k++)
+        PyMem_RawFree(parts[k].rows.rows);
+    for (Py_ssize_t j = 0; j < narrays; j++)
+        arrays[j].release(&arrays[j]);
+    PyMem_RawFree(arrays);
+    stream->release(stream);  /* consumed: the capsule's destructor finds it released */
+    stream->release = NULL;
+    PyBuffer_Release(&safe);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
+    {"arrow_hits", arrow_hits, METH_VARARGS, arrow_hits_doc},
     {NULL, NULL, 0, NULL},
 };
 
