@@ -410,3 +410,49 @@ def test_units_decided_from_the_compiled_table_are_the_live_decisions(target, fa
         assert n.normalize(name, reading="タコ") == live.explain(name, reading="タコ").text
     assert n._live <= 16  # the rest came from the table
     assert n.normalize_many(units) == [live.explain(u).text for u in units]
+
+
+def test_the_compiled_guard_finds_the_first_and_last_rows_and_nothing_else() -> None:
+    """The compiled guard bisects the compiled decisions' bytes: the table's first and last
+    rows are found, and a unit that only begins a longer unit (葛 of 葛+U+E0102 in no table
+    of its own), sorts before the first or after the last line is decided by the pipeline,
+    as ``explain`` decides it."""
+    from mojinorm import _tables
+
+    rows = _tables.resolved("jisx0208")
+    units = list(rows)
+    edges = [*units[:40], *units[-40:]]
+    n = Normalizer("jisx0208", fallback="geta")
+    n._live = 10**9  # the table from the first unit on (the guard reads it from its next)
+    live = Normalizer("jisx0208", fallback="geta")
+    starts = sorted({u[0] for u in units if len(u) > 1} - set(units))[:20]
+    others = ["\u0080", "\U0010fffd", *starts]
+    for unit in [*edges, *others, *edges]:
+        assert n.normalize(f"田{unit}") == live.explain(f"田{unit}").text, unit
+    from mojinorm import _compiled
+
+    if not _compiled.SPEEDUPS:
+        return
+    assert n._guard_reads_compiled
+    # Every row of the table is the guard's own answer: none goes to Python, neither the
+    # edges nor a unit with a selector whose base has a row of its own (the base's key is a
+    # prefix of the unit's).  A fresh normalizer: the first's dict of units would answer.
+    fresh = Normalizer("jisx0208", fallback="geta")
+    fresh._live = 10**9
+    first = units[len(units) // 2]
+    fresh.normalize(f"田{first}")  # the guard reads the table from now on
+    assert fresh._guard_reads_compiled
+    asked: list[str] = []
+    decide = fresh._decide_unit
+
+    def counting(unit: str) -> str | None:
+        asked.append(unit)
+        return decide(unit)
+
+    fresh._decide_unit = counting  # type: ignore[method-assign]
+    with_base = [u for u in units if len(u) > 1 and u[0] in rows][:40]
+    assert with_base
+    sample = [u for u in [*edges, *with_base, *units[::97]] if u != first]
+    assert fresh.normalize_many([f"田{u}" for u in sample]) == [
+        live.explain(f"田{u}").text for u in sample]
+    assert asked == []

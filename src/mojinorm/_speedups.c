@@ -749,7 +749,7 @@ typedef struct {
     PyObject *safe;   /* bytes, BITMAP_BYTES: the code points the target shows as they are */
     PyObject *known;  /* dict: unit -> replacement, for units no context can change */
     PyObject *private_use;  /* str written for a private-use code point, or NULL: Python */
-    PyObject *rows;   /* list of str: the compiled decisions' lines, sorted; or NULL */
+    PyObject *rows;   /* bytes: the compiled decisions' table, lines sorted; or NULL */
     PyObject *fallback;  /* str written for a compiled row the fallback decides, or NULL */
 } NameGuard;
 
@@ -776,46 +776,65 @@ is_joiner(Py_UCS4 c)
     return is_selector(c) || c == 0x3099 || c == 0x309A;
 }
 
-/* The replacement of ``unit`` from the compiled decisions (``rows``: lines
- * "unit\treplacement\trules\tflags\t...", sorted), found by bisection as
- * ``_tables.Resolved.get`` finds it.  1: *out is a new reference; 0: no row, or the fallback
- * decides and no fallback character is set (Python decides); -1: an error is set. */
+/* The start of the first line of the sorted table data[0, size) (a header line, then lines
+ * "key\t...") whose key is >= want: _tables.first_line_at_or_after in C. */
+static Py_ssize_t
+first_line_at_or_after(const char *data, Py_ssize_t size, const char *want, Py_ssize_t n)
+{
+    const char *nl = memchr(data, '\n', (size_t)size);
+    Py_ssize_t lo = nl == NULL ? size : nl - data + 1, hi = size;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        Py_ssize_t start = mid;
+        while (start > lo && data[start - 1] != '\n')
+            start--;
+        const char *eol = memchr(data + start, '\n', (size_t)(hi - start));
+        Py_ssize_t end = eol == NULL ? hi : eol - data;
+        const char *tab = memchr(data + start, '\t', (size_t)(end - start));
+        Py_ssize_t klen = (tab == NULL ? end : tab - data) - start;
+        int cmp = memcmp(data + start, want, (size_t)(klen < n ? klen : n));
+        if (cmp < 0 || (cmp == 0 && klen < n))
+            lo = end + 1;
+        else
+            hi = start;
+    }
+    return lo < size ? lo : size;
+}
+
+/* The replacement of ``unit`` from the compiled decisions (``rows``: the table's bytes, a
+ * header line then lines "unit\treplacement\trules\tflags\t...", sorted), found by
+ * bisection as ``_tables.Resolved.get`` finds it.  1: *out is a new reference; 0: no row, or
+ * the fallback decides and no fallback character is set (Python decides); -1: an error is
+ * set. */
 static int
 compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
 {
     PyObject *rows = self->rows;
     if (rows == NULL)
         return 0;
-    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(rows);
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        int cmp = PyUnicode_Compare(PyList_GET_ITEM(rows, mid), unit);
-        if (cmp == -1 && PyErr_Occurred())
-            return -1;
-        if (cmp < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == PyList_GET_SIZE(rows))
+    Py_ssize_t k;
+    const char *want = PyUnicode_AsUTF8AndSize(unit, &k);
+    if (want == NULL) {  /* a lone surrogate: no row has it */
+        PyErr_Clear();
         return 0;
-    PyObject *line = PyList_GET_ITEM(rows, lo);
-    Py_ssize_t k = PyUnicode_GET_LENGTH(unit), n = PyUnicode_GET_LENGTH(line);
-    if (n <= k || PyUnicode_READ_CHAR(line, k) != '\t'
-            || PyUnicode_Tailmatch(line, unit, 0, k, -1) != 1)
-        return PyErr_Occurred() ? -1 : 0;
-    Py_ssize_t t1 = PyUnicode_FindChar(line, '\t', k + 1, n, 1);   /* after replacement */
-    Py_ssize_t t2 = t1 < 0 ? -1 : PyUnicode_FindChar(line, '\t', t1 + 1, n, 1);  /* rules */
-    if (t2 < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "a compiled decision has too few fields");
+    }
+    const char *data = PyBytes_AS_STRING(rows);
+    Py_ssize_t size = PyBytes_GET_SIZE(rows);
+    Py_ssize_t at = first_line_at_or_after(data, size, want, k);
+    if (size - at <= k || memcmp(data + at, want, (size_t)k) != 0 || data[at + k] != '\t')
+        return 0;
+    const char *eol = memchr(data + at, '\n', (size_t)(size - at));
+    const char *line_end = eol == NULL ? data + size : eol;
+    const char *replacement = data + at + k + 1;
+    const char *t1 = memchr(replacement, '\t', (size_t)(line_end - replacement));
+    const char *t2 = t1 == NULL ? NULL : memchr(t1 + 1, '\t', (size_t)(line_end - t1 - 1));
+    if (t2 == NULL) {
+        PyErr_SetString(PyExc_ValueError, "a compiled decision has too few fields");
         return -1;
     }
-    Py_ssize_t t3 = PyUnicode_FindChar(line, '\t', t2 + 1, n, 1);  /* flags */
-    if (t3 == -2)
-        return -1;
-    Py_ssize_t flags_end = t3 < 0 ? n : t3;
-    int fallback = PyUnicode_FindChar(line, 'F', t2 + 1, flags_end, 1) >= 0;
+    const char *t3 = memchr(t2 + 1, '\t', (size_t)(line_end - t2 - 1));
+    const char *flags_end = t3 == NULL ? line_end : t3;
+    int fallback = memchr(t2 + 1, 'F', (size_t)(flags_end - t2 - 1)) != NULL;
     if (fallback) {
         if (self->fallback == NULL)
             return 0;
@@ -823,7 +842,7 @@ compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
         *out = self->fallback;
         return 1;
     }
-    *out = PyUnicode_Substring(line, k + 1, t1);
+    *out = PyUnicode_DecodeUTF8(replacement, t1 - replacement, "strict");
     return *out == NULL ? -1 : 1;
 }
 
@@ -1100,8 +1119,9 @@ PyDoc_STRVAR(guard_set_doc,
 "_guard(safe, known, private_use, rows, fallback, /)\n--\n\n"
 "Set the bitmap of the code points the target shows (bytes, bit cp of 0x110000), the dict\n"
 "of decided units (unit -> replacement) the guard reads, what a private-use code point\n"
-"that does not pass becomes (None: ask _decide_unit), the compiled decisions' sorted lines\n"
-"(a list of str, or None) and what their fallback rows become (None: ask _decide_unit).");
+"that does not pass becomes (None: ask _decide_unit), the compiled decisions' table (its\n"
+"bytes, header line first, lines sorted by unit; or None) and what its fallback rows become\n"
+"(None: ask _decide_unit).");
 
 static int
 str_or_none(PyObject *o, const char *name)
@@ -1133,17 +1153,9 @@ guard_set(NameGuard *self, PyObject *args)
         return NULL;
     if (!str_or_none(private_use, "private_use") || !str_or_none(fallback, "fallback"))
         return NULL;
-    if (rows != Py_None) {
-        if (!PyList_Check(rows)) {
-            PyErr_SetString(PyExc_TypeError, "rows must be a list or None");
-            return NULL;
-        }
-        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(rows); k++) {
-            if (!PyUnicode_Check(PyList_GET_ITEM(rows, k))) {
-                PyErr_SetString(PyExc_TypeError, "rows must hold str only");
-                return NULL;
-            }
-        }
+    if (rows != Py_None && !PyBytes_Check(rows)) {
+        PyErr_SetString(PyExc_TypeError, "rows must be bytes or None");
+        return NULL;
     }
     if (PyBytes_GET_SIZE(safe) != BITMAP_BYTES) {
         PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");

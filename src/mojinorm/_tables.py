@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import threading
-from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from functools import cache, lru_cache
 from typing import Any, NamedTuple, cast
@@ -256,24 +255,36 @@ def _index(name: str) -> dict[str, list[str]]:
     return index
 
 
-def _search(name: str, key: str) -> list[list[str]]:
-    data = _bytes(name)
-    want = key.encode("utf-8", "surrogatepass")  # a lone surrogate just finds nothing
+def first_line_at_or_after(data: bytes, want: bytes) -> int:
+    """The start of the first line of the sorted table ``data`` (a header line, then lines
+    ``key\t…``) whose key is ``>= want`` (``len(data)`` when none is): a binary search over
+    the bytes, which finds each probe's line by the newline before it.  The compiled guard
+    searches the compiled decisions the same way (``_speedups.c``, ``compiled_decision``)."""
     lo = data.find(b"\n") + 1  # skip the header
     hi = len(data)
-    while lo < hi:  # find the first line whose key is >= want
+    while lo < hi:
         mid = (lo + hi) // 2
         start = data.rfind(b"\n", lo, mid) + 1 or lo
         end = data.find(b"\n", start)
+        if end < 0:
+            end = hi
         if data[start:data.find(b"\t", start, end)] < want:
             lo = end + 1
         else:
             hi = start
+    return min(lo, len(data))
+
+
+def _search(name: str, key: str) -> list[list[str]]:
+    data = _bytes(name)
+    want = key.encode("utf-8", "surrogatepass")  # a lone surrogate just finds nothing
     out = []
-    pos = lo
+    pos = first_line_at_or_after(data, want)
     prefix = want + b"\t"
     while data.startswith(prefix, pos):
         end = data.find(b"\n", pos)
+        if end < 0:
+            end = len(data)
         out.append(data[pos:end].decode("utf-8").split("\t"))
         pos = end + 1
     return out
@@ -377,26 +388,26 @@ class Resolved(Mapping[str, str]):
     (replacement, rules, flags, mj, alternatives, as ``_schema.RESOLVED`` describes them; the
     caller splits the few rows it reads).
 
-    Found by a binary search over the table's lines, sorted by unit: cutting the table into
-    its 59,000 lines takes milliseconds, a dict of them ten times as long, and a file of names
-    asks for a few thousand units.  (Code point order is UTF-8 byte order, the table's order;
-    a tab sorts before every code point of a unit, so a unit's line comes before the lines of
-    the longer units it begins.)
+    Found by a binary search over the table's bytes (:func:`first_line_at_or_after`), its
+    lines sorted by unit: decoding and cutting the table's 59,000 lines would take 20 ms, a
+    dict of them ten times as long, and a file of names asks for a few thousand units.
+    (Code point order is UTF-8 byte order, the table's order; the keys are compared whole, so
+    a unit's line is found before the lines of the longer units it begins.)
     """
 
-    def __init__(self, lines: list[str]) -> None:
-        lines.sort()  # already sorted: one pass
-        #: the rows, ``unit\trest``, sorted (the compiled guard of a Normalizer searches them)
-        self.lines = lines
+    def __init__(self, data: bytes) -> None:
+        #: the table as verified, header line included (the compiled guard of a Normalizer
+        #: searches it)
+        self.data = data
 
     def get(self, unit: str, default: Any = None) -> Any:
-        lines = self.lines
-        i = bisect_left(lines, unit)
-        if i < len(lines):
-            line = lines[i]
-            if line.startswith(unit) and line.startswith("\t", len(unit)):
-                return line[len(unit) + 1:]
-        return default
+        data = self.data
+        want = unit.encode("utf-8", "surrogatepass")  # a lone surrogate just finds nothing
+        at = first_line_at_or_after(data, want)
+        if not data.startswith(want + b"\t", at):
+            return default
+        end = data.find(b"\n", at)
+        return data[at + len(want) + 1:end if end >= 0 else len(data)].decode("utf-8")
 
     def __getitem__(self, unit: str) -> str:
         row: str | None = self.get(unit)
@@ -408,20 +419,18 @@ class Resolved(Mapping[str, str]):
         return isinstance(unit, str) and self.get(unit) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (line[:line.index("\t")] for line in self.lines)
+        for line in self.data.split(b"\n")[1:]:
+            if line:
+                yield line[:line.index(b"\t")].decode("utf-8")
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return sum(1 for line in self.data.split(b"\n")[1:] if line)
 
 
 @cache
 def resolved(target: str) -> Resolved:
     """A built-in target's compiled decisions (:class:`Resolved`)."""
-    with _lock:
-        lines = _text(schema.RESOLVED[target].file).split("\n")[1:]
-        if lines and not lines[-1]:
-            lines.pop()
-        return Resolved(lines)
+    return Resolved(_bytes(schema.RESOLVED[target].file))
 
 
 def resolved_frame(target: str) -> Any:

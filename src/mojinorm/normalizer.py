@@ -63,6 +63,9 @@ _CACHE_LIMIT = 200_000  # distinct units remembered per normalizer
 #: Units worked out before a plan reads its target's compiled decisions (a name or two never
 #: load the table; a file does, once).
 _LIVE_BEFORE_COMPILED = 8
+#: A list of at least this many names reads the compiled decisions from its first unit (it
+#: meets many units: the table, a few milliseconds, costs less than eight pipeline runs).
+_MANY_BEFORE_COMPILED = 1000
 
 
 @dataclass(frozen=True, slots=True)  # slots: a long text makes one per changed unit
@@ -198,7 +201,7 @@ class _PythonGuard:
     is not built or turned off: every name goes to the Python path."""
 
     def _guard(self, safe: bytes, known: dict[str, str], private_use: str | None,
-               rows: list[str] | None, fallback: str | None) -> None:
+               rows: bytes | None, fallback: str | None) -> None:
         """The compiled guard reads these (see ``_speedups.c``); nothing to set here."""
 
     def _decide_unit(self, unit: str) -> str | None:
@@ -377,6 +380,8 @@ class Normalizer(_NameGuard):
         """``[normalize(t) for t in texts]`` (``readings``: one per text, for fallback
         ``kana``), for a list of names in one call."""
         out = texts if isinstance(texts, list) else list(texts)  # neither path changes it
+        if len(out) >= _MANY_BEFORE_COMPILED and self._live < _LIVE_BEFORE_COMPILED:
+            self._live = _LIVE_BEFORE_COMPILED  # the compiled decisions from the first unit
         if readings is None:
             return self._normalize_list(out)
         read = list(readings)
@@ -550,7 +555,7 @@ class Normalizer(_NameGuard):
             raise _NeedsReference
         return replacement
 
-    def _set_guard(self, rows: list[str] | None) -> None:
+    def _set_guard(self, rows: bytes | None) -> None:
         """Give the compiled guard what it reads: the target's code points, the units decided
         so far, the compiled decisions' lines (``rows``) once they are read, and what the
         fallback writes when neither the text nor the unit decides it (not ``error``,
@@ -574,7 +579,7 @@ class Normalizer(_NameGuard):
                 and self._compiled_name is not None and _NameGuard is not _PythonGuard:
             # from now on the compiled guard reads the compiled decisions as _decision does
             self._guard_reads_compiled = True
-            self._set_guard(self._compiled_rows.lines)
+            self._set_guard(self._compiled_rows.data)
         if fallback and self.fallback in ("error", "kana"):
             return None
         if len(self._known) < _CACHE_LIMIT:
