@@ -24,7 +24,7 @@ from mojinorm import Normalizer, UnmappableCharacter
 pl = pytest.importorskip("polars")
 
 import mojinorm.polars  # noqa: E402, F401  (registers the namespace)
-from mojinorm import column  # noqa: E402
+from mojinorm import _compiled, column  # noqa: E402
 
 CASES_DIR = Path(__file__).parent / "cases"
 PROFILE = str(CASES_DIR / "profile-jisx0208-plus.yaml")
@@ -87,6 +87,19 @@ def _per_name(values: Sequence[str | None], options: dict[str, Any],
 
 def _check_column(values: Sequence[str | None], options: dict[str, Any],
                   reading: Sequence[str | None] | None = None) -> None:
+    """The column functions against the per-name API, on both engines: the compiled guard's
+    (where it is built) and polars' alone."""
+    for compiled in {_compiled.SPEEDUPS, False}:
+        saved = _compiled.SPEEDUPS
+        _compiled.SPEEDUPS = compiled
+        try:
+            _check_column_once(values, options, reading)
+        finally:
+            _compiled.SPEEDUPS = saved
+
+
+def _check_column_once(values: Sequence[str | None], options: dict[str, Any],
+                       reading: Sequence[str | None] | None) -> None:
     target = options.get("target", "jisx0208")
     kwargs = {k: v for k, v in options.items() if k != "target"}
     s = pl.Series("name", list(values), dtype=pl.String)
@@ -374,6 +387,7 @@ def test_expressions_in_group_by_and_streaming() -> None:
 @pytest.mark.parametrize("rules", [None, "all"])
 def test_python_work_is_bounded_by_distinct_units(monkeypatch: pytest.MonkeyPatch,
                                                   rules: str | None) -> None:
+    monkeypatch.setattr(_compiled, "SPEEDUPS", False)  # polars' engine (the guard's: below)
     # A fresh plan: nothing resolved yet.  With the default options the built-in target's
     # compiled decisions answer by a join, so only the private-use unit reaches Python; with
     # other options every distinct unit is decided once in Python.
@@ -389,7 +403,6 @@ def test_python_work_is_bounded_by_distinct_units(monkeypatch: pytest.MonkeyPatc
     surnames = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "鈴木", "葛\U000e0102城"]
     values = [f"{surnames[i % 7]} {'太郎花子一郎'[i % 3 * 2:i % 3 * 2 + 2]}{i}"
               for i in range(20_000)]
-    # the kernel: normalize alone takes the compiled guard where it is built (below)
     out = column.explain(pl.Series(values), normalizer, outputs=("normalized", "changes"))
     expected = ["\ue000"] if rules is None else ["髙", "﨑", "\ue000", "德", "葛\U000e0102"]
     assert sorted(calls) == sorted(expected)
@@ -398,6 +411,47 @@ def test_python_work_is_bounded_by_distinct_units(monkeypatch: pytest.MonkeyPatc
     assert plan.units_resolved == len(expected) and plan.rows_per_name == 0
     column.changes(pl.Series(values[:100]), normalizer)
     assert len(calls) == len(expected)  # remembered across batches
+
+
+@pytest.mark.skipif(not _compiled.SPEEDUPS, reason="the compiled module is not used")
+@pytest.mark.parametrize("rules", [None, "all"])
+def test_the_guard_explains_each_distinct_unit_once(monkeypatch: pytest.MonkeyPatch,
+                                                    rules: str | None) -> None:
+    # The compiled guard's engine: a compiled decision and a private-use code are written in
+    # C; Python (_explain_unit) sees each other distinct unit once, across batches.  With the
+    # default options only the one private-use code whose outcome stands for all of them
+    # reaches outcome; with other options every distinct unit does, once.
+    normalizer = Normalizer("jisx0208", rules=rules)
+    calls: list[str] = []
+    asked: list[str] = []
+    outcome, explain_unit = normalizer.outcome, normalizer._explain_unit
+
+    def counting(unit: str) -> mojinorm.normalizer.UnitOutcome:
+        calls.append(unit)
+        return outcome(unit)
+
+    def asking(unit: str) -> tuple[str, str, int]:
+        asked.append(unit)
+        return explain_unit(unit)
+
+    monkeypatch.setattr(normalizer, "outcome", counting)
+    monkeypatch.setattr(normalizer, "_explain_unit", asking)
+    surnames = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "鈴木", "葛\U000e0102城",
+                "\ue123"]
+    values = [f"{surnames[i % 8]} {'太郎花子一郎'[i % 3 * 2:i % 3 * 2 + 2]}{i}"
+              for i in range(20_000)]
+    out = column.explain(pl.Series(values), normalizer, outputs=("normalized", "changes"))
+    changed = [] if rules is None else ["髙", "﨑", "德", "葛\U000e0102"]
+    assert sorted(asked) == sorted(changed)
+    assert sorted(set(calls)) == sorted([*changed, "\U000f0000"])
+    assert out["normalized"][:3].to_list() == ["高橋 太郎0", "山崎 花子1", "〓田 一郎2"]
+    per_name = Normalizer("jisx0208", rules=rules).explain(values[2])
+    assert out["changes"][2] == "; ".join(str(c) for c in per_name.changes) \
+        == "<U+E000>→〓 unmapped-gaiji"
+    plan = column.column_plan(normalizer)
+    assert plan.rows_per_name == 0
+    column.changes(pl.Series(values[:100]), normalizer)
+    assert len(asked) == len(changed)  # remembered across batches
 
 
 def test_import_mojinorm_does_not_import_polars() -> None:

@@ -319,7 +319,17 @@ def _arrow_hits(stream: object, bitmap: bytes, threads: int) -> list[int] | None
     from mojinorm import _compiled
 
     assert _compiled.MODULE is not None
-    found: list[int] | None = _compiled.MODULE.arrow_hits(stream, bitmap, threads)
+    found: list[int] | None = _compiled.MODULE.arrow_hits(stream, bitmap, threads, False)
+    return found
+
+
+def _arrow_hit_values(stream: object, bitmap: bytes, threads: int
+                      ) -> tuple[list[int], list[str]] | None:
+    from mojinorm import _compiled
+
+    assert _compiled.MODULE is not None
+    found: tuple[list[int], list[str]] | None = _compiled.MODULE.arrow_hits(
+        stream, bitmap, threads, True)
     return found
 
 
@@ -339,7 +349,6 @@ def test_arrow_hits_agrees_with_the_guard(values: list[str | None], cuts: list[i
 
     from mojinorm import column
 
-    patterns = column.target_patterns(TARGET)
     bounds = sorted({0, len(values), *(c for c in cuts if c < len(values))})
     parts = [pl.Series("v", values[a:b], dtype=pl.String)
              for a, b in zip(bounds, bounds[1:], strict=False)]
@@ -349,8 +358,12 @@ def test_arrow_hits_agrees_with_the_guard(values: list[str | None], cuts: list[i
     found = _arrow_hits(series.__arrow_c_stream__(),
                                          records.code_point_bitmap(PASSING), threads)
     assert found == expected
-    hits = column.guard_hits(series, patterns)
+    hits = column.guard_hits(series, TARGET)
     assert hits is not None and hits.to_list() == expected
+    with_values = column.guard_hit_values(series, TARGET)
+    assert with_values is not None
+    assert with_values[0].to_list() == expected
+    assert with_values[1] == [values[min(start, len(values)) + i] for i in expected]
 
 
 @pytest.mark.parametrize("arrow_type", ["string", "large_string", "string_view"])
@@ -361,6 +374,8 @@ def test_arrow_hits_reads_every_string_layout(arrow_type: str) -> None:
     found = _arrow_hits(array.__arrow_c_stream__(),
                                          records.code_point_bitmap(PASSING), 2)
     assert found == [0, 3, 6]
+    assert _arrow_hit_values(array.__arrow_c_stream__(), records.code_point_bitmap(PASSING),
+                             2) == ([0, 3, 6], ["髙橋", "a" * 20 + "\ue000", "\U00020bb7野"])
 
 
 def test_arrow_hits_declines_other_types_and_takes_a_stream_once() -> None:
@@ -392,6 +407,8 @@ def test_arrow_hits_on_threads_agrees_on_a_large_column() -> None:
     for threads in (2, 3, 8):
         assert _arrow_hits(series.__arrow_c_stream__(), bitmap,
                                             threads) == one
+        assert _arrow_hit_values(series.__arrow_c_stream__(), bitmap, threads) == (
+            one, [values[i] for i in one])
 
 
 def test_arrow_hits_skips_a_null_slot_that_holds_bytes() -> None:

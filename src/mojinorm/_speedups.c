@@ -24,6 +24,12 @@
 #define HAVE_THREADS 1
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define HOT_INLINE static inline __attribute__((always_inline))
+#else
+#define HOT_INLINE static inline
+#endif
+
 #define BITMAP_BYTES (0x110000 / 8)
 #define MAX_THREADS 64
 
@@ -58,7 +64,7 @@ typedef struct {
     int no_memory;
 } Scan;
 
-static inline int
+HOT_INLINE int
 passes(const unsigned char *safe, Py_UCS4 cp)
 {
     return (safe[cp >> 3] >> (cp & 7)) & 1;
@@ -66,7 +72,7 @@ passes(const unsigned char *safe, Py_UCS4 cp)
 
 /* The code point of the UTF-8 sequence at p (n bytes left), its length in *len; -1 when the
  * bytes are not strict UTF-8 (overlong forms, surrogates, values past U+10FFFF). */
-static inline long
+HOT_INLINE long
 decode(const unsigned char *p, Py_ssize_t n, int *len)
 {
     unsigned char b = p[0];
@@ -750,6 +756,8 @@ typedef struct {
     PyObject *known;  /* dict: unit -> replacement, for units no context can change */
     PyObject *private_use;  /* str written for a private-use code point, or NULL: Python */
     PyObject *rows;   /* bytes: the compiled decisions' table, lines sorted; or NULL */
+    uint64_t *row_slots;  /* rows' hash index: (key hash << 32) | (line start + 1), 0 empty */
+    size_t row_mask;      /* slots - 1 (a power of two) */
     PyObject *fallback;  /* str written for a compiled row the fallback decides, or NULL */
 } NameGuard;
 
@@ -776,41 +784,102 @@ is_joiner(Py_UCS4 c)
     return is_selector(c) || c == 0x3099 || c == 0x309A;
 }
 
-/* The start of the first line of the sorted table data[0, size) (a header line, then lines
- * "key\t...") whose key is >= want: _tables.first_line_at_or_after in C. */
-static Py_ssize_t
-first_line_at_or_after(const char *data, Py_ssize_t size, const char *want, Py_ssize_t n)
+static inline uint32_t
+key_hash(const char *p, Py_ssize_t n)
 {
-    const char *nl = memchr(data, '\n', (size_t)size);
-    Py_ssize_t lo = nl == NULL ? size : nl - data + 1, hi = size;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        Py_ssize_t start = mid;
-        while (start > lo && data[start - 1] != '\n')
-            start--;
-        const char *eol = memchr(data + start, '\n', (size_t)(hi - start));
-        Py_ssize_t end = eol == NULL ? hi : eol - data;
-        const char *tab = memchr(data + start, '\t', (size_t)(end - start));
-        Py_ssize_t klen = (tab == NULL ? end : tab - data) - start;
-        int cmp = memcmp(data + start, want, (size_t)(klen < n ? klen : n));
-        if (cmp < 0 || (cmp == 0 && klen < n))
-            lo = end + 1;
-        else
-            hi = start;
+    uint32_t h = 2166136261u;  /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 16777619u;
     }
-    return lo < size ? lo : size;
+    return h;
 }
 
-/* The replacement of ``unit`` from the compiled decisions (``rows``: the table's bytes, a
- * header line then lines "unit\treplacement\trules\tflags\t...", sorted), found by
- * bisection as ``_tables.Resolved.get`` finds it.  1: *out is a new reference; 0: no row, or
- * the fallback decides and no fallback character is set (Python decides); -1: an error is
- * set. */
+/* The start of the line of ``rows`` whose key (the bytes before its first tab) is want[0, n),
+ * or -1: a probe of the hash index. */
+static Py_ssize_t
+row_at(const NameGuard *self, const char *want, Py_ssize_t n)
+{
+    const char *data = PyBytes_AS_STRING(self->rows);
+    Py_ssize_t size = PyBytes_GET_SIZE(self->rows);
+    uint32_t h = key_hash(want, n);
+    for (size_t i = h & self->row_mask;; i = (i + 1) & self->row_mask) {
+        uint64_t slot = self->row_slots[i];
+        if (slot == 0)
+            return -1;
+        if ((uint32_t)(slot >> 32) != h)
+            continue;
+        Py_ssize_t at = (Py_ssize_t)(slot & 0xFFFFFFFFu) - 1;
+        if (size - at > n && memcmp(data + at, want, (size_t)n) == 0 && data[at + n] == '\t')
+            return at;
+    }
+}
+
+/* Index the lines of ``rows`` (a header line, then lines "key\t...") by key, the first line
+ * of a key winning as the bisection of _tables.Resolved finds it: a file's thousands of
+ * units then cost a probe each instead of a bisection that misses the cache at every step.
+ * 0 with no memory (an error set). */
 static int
-compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
+index_rows(NameGuard *self)
+{
+    PyMem_Free(self->row_slots);
+    self->row_slots = NULL;
+    self->row_mask = 0;
+    if (self->rows == NULL)
+        return 1;
+    const char *data = PyBytes_AS_STRING(self->rows);
+    Py_ssize_t size = PyBytes_GET_SIZE(self->rows);
+    if (size >= 0xFFFFFFFF) {
+        PyErr_SetString(PyExc_ValueError, "the compiled decisions' table is too large");
+        return 0;
+    }
+    size_t lines = 0;
+    for (const char *p = data; (p = memchr(p, '\n', (size_t)(data + size - p))) != NULL; p++)
+        lines++;
+    size_t slots = 16;
+    while (slots < 2 * lines + 2)
+        slots <<= 1;
+    uint64_t *table = PyMem_Calloc(slots, sizeof(uint64_t));
+    if (table == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    self->row_slots = table;
+    self->row_mask = slots - 1;
+    const char *nl = memchr(data, '\n', (size_t)size);
+    Py_ssize_t at = nl == NULL ? size : nl - data + 1;  /* after the header */
+    while (at < size) {
+        const char *eol = memchr(data + at, '\n', (size_t)(size - at));
+        Py_ssize_t end = eol == NULL ? size : eol - data;
+        const char *tab = memchr(data + at, '\t', (size_t)(end - at));
+        if (tab != NULL && row_at(self, data + at, tab - (data + at)) < 0) {
+            Py_ssize_t n = tab - (data + at);
+            uint32_t h = key_hash(data + at, n);
+            size_t i = h & self->row_mask;
+            while (table[i] != 0)
+                i = (i + 1) & self->row_mask;
+            table[i] = ((uint64_t)h << 32) | (uint64_t)(at + 1);
+        }
+        at = end + 1;
+    }
+    return 1;
+}
+
+/* A compiled decision's fields, pointing into the table. */
+typedef struct {
+    const char *replacement, *rules;
+    Py_ssize_t replacement_len, rules_len;
+    int fallback, review;
+} CompiledRow;
+
+/* The compiled decision of ``unit`` (``rows``: the table's bytes, a header line then lines
+ * "unit\treplacement\trules\tflags\t...", sorted), found through the hash index: the row
+ * ``_tables.Resolved.get`` finds.  1: found; 0: no row (or no table); -1: an error is set. */
+static int
+compiled_fields(NameGuard *self, PyObject *unit, CompiledRow *row)
 {
     PyObject *rows = self->rows;
-    if (rows == NULL)
+    if (rows == NULL || self->row_slots == NULL)
         return 0;
     Py_ssize_t k;
     const char *want = PyUnicode_AsUTF8AndSize(unit, &k);
@@ -820,8 +889,8 @@ compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
     }
     const char *data = PyBytes_AS_STRING(rows);
     Py_ssize_t size = PyBytes_GET_SIZE(rows);
-    Py_ssize_t at = first_line_at_or_after(data, size, want, k);
-    if (size - at <= k || memcmp(data + at, want, (size_t)k) != 0 || data[at + k] != '\t')
+    Py_ssize_t at = row_at(self, want, k);
+    if (at < 0)
         return 0;
     const char *eol = memchr(data + at, '\n', (size_t)(size - at));
     const char *line_end = eol == NULL ? data + size : eol;
@@ -834,15 +903,33 @@ compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
     }
     const char *t3 = memchr(t2 + 1, '\t', (size_t)(line_end - t2 - 1));
     const char *flags_end = t3 == NULL ? line_end : t3;
-    int fallback = memchr(t2 + 1, 'F', (size_t)(flags_end - t2 - 1)) != NULL;
-    if (fallback) {
+    row->replacement = replacement;
+    row->replacement_len = t1 - replacement;
+    row->rules = t1 + 1;
+    row->rules_len = t2 - (t1 + 1);
+    row->fallback = memchr(t2 + 1, 'F', (size_t)(flags_end - t2 - 1)) != NULL;
+    row->review = memchr(t2 + 1, 'R', (size_t)(flags_end - t2 - 1)) != NULL;
+    return 1;
+}
+
+/* The replacement of ``unit`` from the compiled decisions (compiled_fields).  1: *out is a
+ * new reference; 0: no row, or the fallback decides and no fallback character is set
+ * (Python decides); -1: an error is set. */
+static int
+compiled_decision(NameGuard *self, PyObject *unit, PyObject **out)
+{
+    CompiledRow row;
+    int found = compiled_fields(self, unit, &row);
+    if (found <= 0)
+        return found;
+    if (row.fallback) {
         if (self->fallback == NULL)
             return 0;
         Py_INCREF(self->fallback);
         *out = self->fallback;
         return 1;
     }
-    *out = PyUnicode_DecodeUTF8(replacement, t1 - replacement, "strict");
+    *out = PyUnicode_DecodeUTF8(row.replacement, row.replacement_len, "strict");
     return *out == NULL ? -1 : 1;
 }
 
@@ -1115,6 +1202,290 @@ guard_normalize_list(NameGuard *self, PyObject *texts)
     return result;
 }
 
+/* ------------------------------------------------------------------ explaining a list */
+
+#define EXPLAIN_REVIEW 1    /* a person should look at a change of the name */
+#define EXPLAIN_FALLBACK 2  /* a unit was replaced by the fallback */
+#define EXPLAIN_PER_NAME 4  /* only Normalizer.explain can answer the name */
+
+static PyObject *explain_unit;  /* "_explain_unit" */
+
+static int
+text_put_char(Text *o, Py_UCS4 c)
+{
+    Py_UCS4 one[1] = {c};
+    return text_put(o, PyUnicode_4BYTE_KIND, one, 0, 1);
+}
+
+static int
+text_put_ascii(Text *o, const char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (text_put_char(o, (unsigned char)s[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* invisible._FILLERS: printable code points the invisible policy removes */
+static inline int
+is_filler(Py_UCS4 c)
+{
+    return c == 0x115F || c == 0x1160 || c == 0x3164 || c == 0xFFA0 || c == 0x034F;
+}
+
+/* Append normalizer.show(s) to o: private-use, selector and filler code points written as
+ * <U+XXXX>, printable ones as they are.  1: done; 0: s holds a code point only Python's
+ * invisible.classify decides (an unprintable one); -1: an error is set. */
+static int
+show_put(Text *o, int kind, const void *data, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (is_private_use(c) || is_selector(c) || is_filler(c)) {
+            char code[16];
+            int len = snprintf(code, sizeof(code), "<U+%04X>", (unsigned int)c);
+            if (text_put_ascii(o, code, len) < 0)
+                return -1;
+        }
+        else if (Py_UNICODE_ISPRINTABLE(c)) {
+            if (text_put_char(o, c) < 0)
+                return -1;
+        }
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* str(Change) of a unit: show(unit) + "→" + show(replacement or "(removed)") + " " + rules.
+ * A new str; Py_None (a new reference) when only Python can write it; NULL on error. */
+static PyObject *
+change_text(PyObject *unit, PyObject *replacement, PyObject *rules)
+{
+    Text o = {NULL, 0, 0};
+    PyObject *out = NULL;
+    int shown = show_put(&o, PyUnicode_KIND(unit), PyUnicode_DATA(unit),
+                         PyUnicode_GET_LENGTH(unit));
+    if (shown == 1)
+        shown = text_put_char(&o, 0x2192) < 0 ? -1 : 1;
+    if (shown == 1) {
+        if (PyUnicode_GET_LENGTH(replacement) == 0)
+            shown = text_put_ascii(&o, "(removed)", 9) < 0 ? -1 : 1;
+        else
+            shown = show_put(&o, PyUnicode_KIND(replacement), PyUnicode_DATA(replacement),
+                             PyUnicode_GET_LENGTH(replacement));
+    }
+    if (shown == 1)
+        shown = text_put_char(&o, ' ') < 0
+                || text_put(&o, PyUnicode_KIND(rules), PyUnicode_DATA(rules), 0,
+                            PyUnicode_GET_LENGTH(rules)) < 0 ? -1 : 1;
+    if (shown == 1)
+        out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, o.buf, o.len);
+    else if (shown == 0)
+        out = Py_NewRef(Py_None);
+    PyMem_Free(o.buf);
+    return out;
+}
+
+/* The explained row of ``unit``: a tuple (replacement, change text, flags), borrowed from
+ * ``units``, where it is put the first time.  Written here for a private-use code when
+ * ``private_use`` (replacement, rules, flags) says what every such code becomes, and for a
+ * compiled decision the target's fallback does not decide; asked of
+ * ``self._explain_unit(unit)`` otherwise.  NULL with an error set. */
+static PyObject *
+unit_row(NameGuard *self, PyObject *unit, PyObject *units, PyObject *private_use)
+{
+    PyObject *row = PyDict_GetItemWithError(units, unit);
+    if (row != NULL || PyErr_Occurred())
+        return row;
+    PyObject *replacement = NULL, *rules = NULL;
+    long flags = 0;
+    if (PyUnicode_GET_LENGTH(unit) == 1 && private_use != Py_None
+            && is_private_use(PyUnicode_READ_CHAR(unit, 0))) {
+        replacement = Py_NewRef(PyTuple_GET_ITEM(private_use, 0));
+        rules = Py_NewRef(PyTuple_GET_ITEM(private_use, 1));
+        flags = PyLong_AsLong(PyTuple_GET_ITEM(private_use, 2));
+    }
+    else {
+        CompiledRow found;
+        int got = compiled_fields(self, unit, &found);
+        if (got < 0)
+            return NULL;
+        if (got > 0 && (!found.fallback || self->fallback != NULL)) {
+            replacement = found.fallback ? Py_NewRef(self->fallback)
+                : PyUnicode_DecodeUTF8(found.replacement, found.replacement_len, "strict");
+            rules = PyUnicode_DecodeUTF8(found.rules, found.rules_len, "strict");
+            flags = (found.review ? EXPLAIN_REVIEW : 0)
+                    | (found.fallback ? EXPLAIN_FALLBACK : 0);
+            if (replacement == NULL || rules == NULL) {
+                Py_XDECREF(replacement);
+                Py_XDECREF(rules);
+                return NULL;
+            }
+        }
+    }
+    PyObject *made = NULL;
+    if (replacement != NULL) {
+        PyObject *text = change_text(unit, replacement, rules);
+        if (text != NULL && text != Py_None)
+            made = Py_BuildValue("(OOl)", replacement, text, flags);
+        Py_DECREF(replacement);
+        Py_DECREF(rules);
+        if (text == NULL)
+            return NULL;
+        Py_DECREF(text);
+        if (made == NULL && PyErr_Occurred())
+            return NULL;
+    }
+    if (made == NULL) {
+        made = PyObject_CallMethodOneArg((PyObject *)self, explain_unit, unit);
+        if (made == NULL)
+            return NULL;
+        if (!PyTuple_Check(made) || PyTuple_GET_SIZE(made) != 3
+                || !PyUnicode_Check(PyTuple_GET_ITEM(made, 0))
+                || !PyUnicode_Check(PyTuple_GET_ITEM(made, 1))
+                || !PyLong_Check(PyTuple_GET_ITEM(made, 2))) {
+            Py_DECREF(made);
+            PyErr_SetString(PyExc_TypeError,
+                            "_explain_unit must return (replacement, change text, flags)");
+            return NULL;
+        }
+    }
+    int put = PyDict_SetItem(units, unit, made);
+    Py_DECREF(made);  /* the dict holds it */
+    return put < 0 ? NULL : made;
+}
+
+/* One name explained unit by unit: *normalized and *changes (new references) and the OR of
+ * its units' flags.  0: done; -1: an error is set. */
+static int
+explain_text(NameGuard *self, PyObject *text, PyObject *units, PyObject *private_use,
+             const unsigned char *safe, PyObject **normalized, PyObject **changes, long *flags)
+{
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    *flags = 0;
+    Text o = {NULL, 0, 0}, c = {NULL, 0, 0};
+    Py_ssize_t copied = 0, i = 0, end = 0;
+    int result = -1;
+    while ((i = next_unit(kind, data, n, safe, i, &end)) < n) {
+        PyObject *unit = PyUnicode_Substring(text, i, end);
+        if (unit == NULL)
+            goto done;
+        PyObject *row = unit_row(self, unit, units, private_use);
+        Py_DECREF(unit);
+        if (row == NULL)
+            goto done;
+        Py_INCREF(row);  /* a later unit's call into Python may drop the dict's */
+        PyObject *replacement = PyTuple_GET_ITEM(row, 0), *change = PyTuple_GET_ITEM(row, 1);
+        *flags |= PyLong_AsLong(PyTuple_GET_ITEM(row, 2));
+        int put = text_put(&o, kind, data, copied, i) == 0
+            && text_put(&o, PyUnicode_KIND(replacement), PyUnicode_DATA(replacement), 0,
+                        PyUnicode_GET_LENGTH(replacement)) == 0
+            && (PyUnicode_GET_LENGTH(change) == 0
+                || ((c.len == 0 || text_put_ascii(&c, "; ", 2) == 0)
+                    && text_put(&c, PyUnicode_KIND(change), PyUnicode_DATA(change), 0,
+                                PyUnicode_GET_LENGTH(change)) == 0));
+        Py_DECREF(row);
+        if (!put)
+            goto done;
+        copied = i = end;
+    }
+    if (copied == 0) {  /* no unit: the name as it is */
+        *normalized = Py_NewRef(text);
+        *changes = PyUnicode_New(0, 0);
+        result = *changes == NULL ? -1 : 0;
+        goto done;
+    }
+    if (text_put(&o, kind, data, copied, n) < 0)
+        goto done;
+    *normalized = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, o.buf, o.len);
+    *changes = *normalized == NULL ? NULL
+        : PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, c.buf, c.len);
+    if (*changes == NULL) {
+        Py_CLEAR(*normalized);
+        goto done;
+    }
+    result = 0;
+done:
+    PyMem_Free(o.buf);
+    PyMem_Free(c.buf);
+    return result;
+}
+
+PyDoc_STRVAR(guard_explain_list_doc,
+"_explain_list(texts, units, private_use, /)\n--\n\n"
+"Each name of the list ``texts`` explained unit by unit, as the column kernel does: returns\n"
+"``(normalized, changes, flags)``, two lists of str and bytes of one flag set per name (1: a\n"
+"change needs review, 2: a unit took the fallback, 4: the name needs ``explain``, whose\n"
+"answer then replaces the two texts).  ``changes`` is the names' ``str(Change)`` joined by\n"
+"\"; \".  ``units`` (a dict, kept by the caller) maps each unit met to (replacement, change\n"
+"text, flags); ``private_use``, (replacement, rules, flags) or None, what every private-use\n"
+"unit becomes.  A unit neither answers is asked of ``self._explain_unit``.  Only for a\n"
+"target without multi-code-point characters.");
+
+static PyObject *
+guard_explain_list(NameGuard *self, PyObject *args)
+{
+    PyObject *texts, *units, *private_use;
+    if (!PyArg_ParseTuple(args, "O!O!O:_explain_list", &PyList_Type, &texts, &PyDict_Type,
+                          &units, &private_use))
+        return NULL;
+    if (private_use != Py_None
+            && (!PyTuple_Check(private_use) || PyTuple_GET_SIZE(private_use) != 3
+                || !PyUnicode_Check(PyTuple_GET_ITEM(private_use, 0))
+                || !PyUnicode_Check(PyTuple_GET_ITEM(private_use, 1))
+                || !PyLong_Check(PyTuple_GET_ITEM(private_use, 2)))) {
+        PyErr_SetString(PyExc_TypeError, "private_use must be (str, str, int) or None");
+        return NULL;
+    }
+    if (self->safe == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the guard has no bitmap");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *normalized = PyList_New(n), *changes = PyList_New(n);
+    PyObject *flags = PyBytes_FromStringAndSize(NULL, n);
+    /* the bitmap is held: _explain_unit may hand the guard a new one */
+    PyObject *safe_held = Py_NewRef(self->safe);
+    PyObject *held = Py_NewRef(texts);
+    PyObject *result = NULL;
+    if (normalized == NULL || changes == NULL || flags == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (k >= PyList_GET_SIZE(texts)) {
+            PyErr_SetString(PyExc_RuntimeError, "the list of texts changed size");
+            goto done;
+        }
+        PyObject *text = PyList_GET_ITEM(texts, k);
+        if (!PyUnicode_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "_explain_list takes a list of str");
+            goto done;
+        }
+        Py_INCREF(text);
+        PyObject *norm = NULL, *change = NULL;
+        long f = 0;
+        int ok = explain_text(self, text, units, private_use,
+                              (const unsigned char *)PyBytes_AS_STRING(safe_held),
+                              &norm, &change, &f);
+        Py_DECREF(text);
+        if (ok < 0)
+            goto done;
+        PyList_SET_ITEM(normalized, k, norm);
+        PyList_SET_ITEM(changes, k, change);
+        PyBytes_AS_STRING(flags)[k] = (char)(f & 0x7F);
+    }
+    result = PyTuple_Pack(3, normalized, changes, flags);
+done:
+    Py_XDECREF(normalized);
+    Py_XDECREF(changes);
+    Py_XDECREF(flags);
+    Py_DECREF(safe_held);
+    Py_DECREF(held);
+    return result;
+}
+
 PyDoc_STRVAR(guard_set_doc,
 "_guard(safe, known, private_use, rows, fallback, /)\n--\n\n"
 "Set the bitmap of the code points the target shows (bytes, bit cp of 0x110000), the dict\n"
@@ -1166,7 +1537,11 @@ guard_set(NameGuard *self, PyObject *args)
     Py_INCREF(known);
     Py_XSETREF(self->known, known);
     set_optional(&self->private_use, private_use);
-    set_optional(&self->rows, rows);
+    if ((rows == Py_None ? NULL : rows) != self->rows) {
+        set_optional(&self->rows, rows);
+        if (!index_rows(self))
+            return NULL;
+    }
     set_optional(&self->fallback, fallback);
     Py_RETURN_NONE;
 }
@@ -1190,6 +1565,9 @@ guard_clear(NameGuard *self)
     Py_CLEAR(self->private_use);
     Py_CLEAR(self->rows);
     Py_CLEAR(self->fallback);
+    PyMem_Free(self->row_slots);
+    self->row_slots = NULL;
+    self->row_mask = 0;
     return 0;
 }
 
@@ -1206,6 +1584,7 @@ static PyMethodDef guard_methods[] = {
      guard_normalize_doc},
     {"is_safe", (PyCFunction)guard_is_safe, METH_O, guard_is_safe_doc},
     {"_normalize_list", (PyCFunction)guard_normalize_list, METH_O, guard_normalize_list_doc},
+    {"_explain_list", (PyCFunction)guard_explain_list, METH_VARARGS, guard_explain_list_doc},
     {"_guard", (PyCFunction)guard_set, METH_VARARGS, guard_set_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -1263,28 +1642,37 @@ struct ArrowArrayStream {
 enum { ARROW_UTF8, ARROW_LARGE_UTF8, ARROW_UTF8_VIEW };
 
 typedef struct {
-    int64_t *rows;
+    int64_t row;
+    const unsigned char *value;  /* its UTF-8 bytes, in the array's buffers */
+    int64_t size;
+} Hit;
+
+typedef struct {
+    Hit *hits;
     Py_ssize_t n, cap;
 } Rows;
 
 static int
-rows_add(Rows *r, int64_t row)
+rows_add(Rows *r, int64_t row, const unsigned char *value, int64_t size)
 {
     if (r->n == r->cap) {
         Py_ssize_t cap = r->cap ? r->cap * 2 : 1024;
-        int64_t *grown = PyMem_RawRealloc(r->rows, (size_t)cap * sizeof(int64_t));
+        Hit *grown = PyMem_RawRealloc(r->hits, (size_t)cap * sizeof(Hit));
         if (grown == NULL)
             return 0;
-        r->rows = grown;
+        r->hits = grown;
         r->cap = cap;
     }
-    r->rows[r->n++] = row;
+    r->hits[r->n].row = row;
+    r->hits[r->n].value = value;
+    r->hits[r->n].size = size;
+    r->n++;
     return 1;
 }
 
 /* 1 when the UTF-8 bytes [p, p + n) hold a code point outside ``safe`` (or bytes that are
  * not UTF-8: the caller's polars path then decides), 0 otherwise. */
-static inline int
+HOT_INLINE int
 holds_outside(const unsigned char *safe, const unsigned char *p, int64_t n)
 {
     const unsigned char *end = p + n;
@@ -1346,7 +1734,7 @@ array_hits(const struct ArrowArray *a, int kind, const unsigned char *safe, int6
             p = (const unsigned char *)a->buffers[2] + offsets[k];
             n = offsets[k + 1] - offsets[k];
         }
-        if (holds_outside(safe, p, n) && !rows_add(out, base + i))
+        if (holds_outside(safe, p, n) && !rows_add(out, base + i, p, n))
             return 0;
     }
     return 1;
@@ -1381,12 +1769,13 @@ arrow_part(void *arg)
 }
 
 PyDoc_STRVAR(arrow_hits_doc,
-"arrow_hits(stream, safe, threads, /)\n--\n\n"
+"arrow_hits(stream, safe, threads, values, /)\n--\n\n"
 "The rows of a string column, given as an Arrow C stream capsule (``__arrow_c_stream__``:\n"
 "utf8, large_utf8 or utf8_view chunks), whose value holds a code point that is not set in\n"
 "``safe`` (a bitmap of 0x110000 bits): a list of row numbers, in order.  Null rows are not\n"
 "listed.  The rows are read without the GIL, cut into up to ``threads`` parts read side by\n"
-"side.  None when the stream holds another type, or nested or dictionary arrays.");
+"side.  With ``values``: ``(rows, texts)``, the texts of those rows as str.  None when the\n"
+"stream holds another type, or nested or dictionary arrays.");
 
 static PyObject *
 arrow_hits(PyObject *module, PyObject *args)
@@ -1394,8 +1783,8 @@ arrow_hits(PyObject *module, PyObject *args)
     (void)module;
     PyObject *capsule;
     Py_buffer safe;
-    int threads;
-    if (!PyArg_ParseTuple(args, "Oy*i:arrow_hits", &capsule, &safe, &threads))
+    int threads, values;
+    if (!PyArg_ParseTuple(args, "Oy*ip:arrow_hits", &capsule, &safe, &threads, &values))
         return NULL;
     if (safe.len != BITMAP_BYTES) {
         PyBuffer_Release(&safe);
@@ -1525,23 +1914,47 @@ arrow_hits(PyObject *module, PyObject *args)
     Py_ssize_t count = 0;
     for (int k = 0; k < n; k++)
         count += parts[k].rows.n;
-    result = PyList_New(count);
-    if (result == NULL)
+    PyObject *found = PyList_New(count);
+    PyObject *texts = values ? PyList_New(count) : NULL;
+    if (found == NULL || (values && texts == NULL)) {
+        Py_XDECREF(found);
+        Py_XDECREF(texts);
         goto done;
+    }
     Py_ssize_t at = 0;
     for (int k = 0; k < n; k++) {
         for (Py_ssize_t j = 0; j < parts[k].rows.n; j++) {
-            PyObject *row = PyLong_FromLongLong(parts[k].rows.rows[j]);
+            const Hit *hit = &parts[k].rows.hits[j];
+            PyObject *row = PyLong_FromLongLong(hit->row);
             if (row == NULL) {
-                Py_CLEAR(result);
+                Py_DECREF(found);
+                Py_XDECREF(texts);
                 goto done;
             }
-            PyList_SET_ITEM(result, at++, row);
+            PyList_SET_ITEM(found, at, row);
+            if (values) {
+                PyObject *text = PyUnicode_DecodeUTF8((const char *)hit->value,
+                                                      (Py_ssize_t)hit->size, "strict");
+                if (text == NULL) {
+                    Py_DECREF(found);
+                    Py_DECREF(texts);
+                    goto done;
+                }
+                PyList_SET_ITEM(texts, at, text);
+            }
+            at++;
         }
     }
+    if (values) {
+        result = PyTuple_Pack(2, found, texts);
+        Py_DECREF(found);
+        Py_DECREF(texts);
+    }
+    else
+        result = found;
 done:
     for (int k = 0; k < MAX_THREADS; k++)
-        PyMem_RawFree(parts[k].rows.rows);
+        PyMem_RawFree(parts[k].rows.hits);
     for (Py_ssize_t j = 0; j < narrays; j++)
         arrays[j].release(&arrays[j]);
     PyMem_RawFree(arrays);
@@ -1573,7 +1986,9 @@ PyInit__speedups(void)
     reading_kw = PyUnicode_InternFromString("reading");
     decide_unit = PyUnicode_InternFromString("_decide_unit");
     is_safe_path = PyUnicode_InternFromString("_is_safe_python");
-    if (python_path == NULL || reading_kw == NULL || decide_unit == NULL || is_safe_path == NULL || PyType_Ready(&NameGuardType) < 0)
+    explain_unit = PyUnicode_InternFromString("_explain_unit");
+    if (python_path == NULL || reading_kw == NULL || decide_unit == NULL || is_safe_path == NULL
+            || explain_unit == NULL || PyType_Ready(&NameGuardType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

@@ -196,6 +196,12 @@ class _Resolution:
     reason: str = ""
 
 
+def _explain_flags(found: UnitOutcome, fallback: str) -> int:
+    """The flags of ``_explain_list`` for one unit's outcome (see ``_explain_unit``)."""
+    return (1 if found.review else 0) | (2 if found.fallback else 0) \
+        | (4 if found.fallback and fallback == "error" else 0)
+
+
 class _PythonGuard:
     """What the compiled base of :class:`Normalizer` (``_speedups.NameGuard``) does, where it
     is not built or turned off: every name goes to the Python path."""
@@ -214,6 +220,12 @@ class _PythonGuard:
         raise NotImplementedError
 
     def _is_safe_python(self, text: str) -> bool:
+        raise NotImplementedError
+
+    def _explain_list(self, texts: list[str], units: dict[str, tuple[str, str, int]],
+                      private_use: tuple[str, str, int] | None
+                      ) -> tuple[list[str], list[str], bytes]:
+        """Only the compiled guard explains a list (``column`` asks it only when built)."""
         raise NotImplementedError
 
     def is_safe(self, text: str) -> bool:
@@ -380,8 +392,8 @@ class Normalizer(_NameGuard):
         """``[normalize(t) for t in texts]`` (``readings``: one per text, for fallback
         ``kana``), for a list of names in one call."""
         out = texts if isinstance(texts, list) else list(texts)  # neither path changes it
-        if len(out) >= _MANY_BEFORE_COMPILED and self._live < _LIVE_BEFORE_COMPILED:
-            self._live = _LIVE_BEFORE_COMPILED  # the compiled decisions from the first unit
+        if len(out) >= _MANY_BEFORE_COMPILED:
+            self._read_compiled_decisions()
         if readings is None:
             return self._normalize_list(out)
         read = list(readings)
@@ -575,16 +587,48 @@ class Normalizer(_NameGuard):
         if self._sequences:
             return None
         replacement, fallback = self._decision(unit)
-        if not self._guard_reads_compiled and self._live >= _LIVE_BEFORE_COMPILED \
-                and self._compiled_name is not None and _NameGuard is not _PythonGuard:
-            # from now on the compiled guard reads the compiled decisions as _decision does
-            self._guard_reads_compiled = True
-            self._set_guard(self._compiled_rows.data)
+        if self._live >= _LIVE_BEFORE_COMPILED:
+            self._read_compiled_decisions()
         if fallback and self.fallback in ("error", "kana"):
             return None
         if len(self._known) < _CACHE_LIMIT:
             self._known[unit] = replacement
         return replacement
+
+    def _read_compiled_decisions(self) -> None:
+        """Read the target's compiled decisions from the next unit on (where the options
+        allow them), the compiled guard too: a list of names meets thousands of units."""
+        self._live = max(self._live, _LIVE_BEFORE_COMPILED)
+        if not self._guard_reads_compiled and self._compiled_name is not None \
+                and _NameGuard is not _PythonGuard:
+            self._guard_reads_compiled = True
+            self._set_guard(self._compiled_rows.data)
+
+    def _explain_unit(self, unit: str) -> tuple[str, str, int]:
+        """What the compiled guard's ``_explain_list`` writes for a unit it cannot answer
+        itself: ``(replacement, change text, flags)``, the change text ``str(Change)`` ("" for a
+        unit the target keeps), the flags 1 (review), 2 (the fallback replaced it) and 4 (the
+        name needs :meth:`explain`: fallback ``error`` raises for the unit)."""
+        if unit in self._visible or unit in self._sequences:
+            return unit, "", 0
+        found = self.outcome(unit)
+        shown = found.replacement if found.replacement else "(removed)"
+        text = f"{show(unit)}→{show(shown)} {'>'.join(found.rules)}"
+        return found.replacement, text, _explain_flags(found, self.fallback)
+
+    def _private_use_row(self) -> tuple[str, str, int] | None:
+        """``(replacement, rules, flags)`` of every private-use unit where the compiled guard
+        writes them without asking (no gaiji table, a target without multi-code-point
+        characters, a fallback that writes one character; see :meth:`_set_guard`): the
+        outcome of one such code.  None otherwise."""
+        if self.fallback in ("error", "kana", "keep") or len(self.gaiji) or self._sequences:
+            return None
+        for code in map(chr, range(0xF0000, 0xF0010)):  # plane 15: private use
+            if self._unmapped_private_use(code):
+                found = self.outcome(code)
+                return found.replacement, ">".join(found.rules), \
+                    _explain_flags(found, self.fallback)
+        return None
 
     def _decision(self, unit: str) -> tuple[str, bool]:
         """``(replacement, used the fallback)`` of ``unit``: what :meth:`outcome` says, without
