@@ -127,9 +127,9 @@ def _rows(name: str) -> list[list[str]]:
 @cache
 def target_data(name: str) -> dict[str, list[Any]]:
     """A built-in target's ``ranges`` and ``sequences``: its line of the targets file (see
-    ``_schema.TARGETS_FILE``), the others left unparsed."""
-    start = '{"name":' + json.dumps(name, ensure_ascii=False) + ","
-    for line in _text(schema.TARGETS_FILE).splitlines():
+    ``_schema.TARGETS_FILE``), the others left undecoded (the file is half a megabyte)."""
+    start = ('{"name":' + json.dumps(name, ensure_ascii=False) + ",").encode("utf-8")
+    for line in _bytes(schema.TARGETS_FILE).split(b"\n"):
         if line.startswith(start):
             return cast(dict[str, list[Any]], json.loads(line))
     raise DataIntegrityError(f"mojinorm's targets file has no target {name!r}; rebuild the "
