@@ -8,8 +8,8 @@ DuckDB, Ray, Flight services …).
     out = mojinorm.arrow.normalize_batch(batch, columns=["name"], target="cp932")
     # batch's columns + name_normalized (string), name_changes (string), name_review (bool)
 
-Each batch goes through the polars column kernel (``mojinorm.column``): Python decides once
-per distinct unit, never per row.  The appended string columns have the type of the name
+Each batch goes through the column kernel (``mojinorm.column``): Python decides once per
+distinct unit, never per row.  The appended string columns have the type of the name
 column (``string`` stays ``string``, which is what Spark expects), ``<col>_review`` is
 ``bool``; null names give nulls.
 """

@@ -1,6 +1,21 @@
 """The column kernel: mojinorm over a polars string column.
 
-Everything done per row runs as polars expressions (Rust):
+Two engines do the per-row work; both equal the per-name API on every value
+(``tests/test_column.py`` runs its differential tests on each).
+
+**The compiled guard's** (where ``mojinorm._speedups`` is built and used, for a target without
+multi-code-point characters, and without a reading column):
+
+* the rows a normalizer has to look at are found by the compiled module straight from the
+  column's Arrow memory (:func:`guard_hits`, on polars' threads); the others pass through
+  untouched, and only the rows found become Python strings;
+* ``normalize`` alone sends them through ``Normalizer.normalize_many``; ``explain``,
+  ``changes`` and ``review`` through ``Normalizer._explain_list``, which cuts each name into
+  units, writes the change text of each distinct unit once (a compiled decision's or a
+  private-use code's in C, any other by ``Normalizer._explain_unit``) and keeps it in the
+  plan for the next batches.
+
+**polars'** (everywhere else), every row operation a polars expression (Rust):
 
 * the guard ``str.contains([^visible])`` (``Target.visible_guard``) finds the values a
   normalizer has to look at; the others are safe and pass through untouched;
@@ -11,15 +26,13 @@ Everything done per row runs as polars expressions (Rust):
 * list expressions map each token through the unit tables (``replace``) and join them back:
   the normalized value, the change texts (``"; "``) and the review flags.  A token is
   replaced as a whole, so a lone selector can never match inside a unit that carries one.
+  Each *distinct unit* is decided once (:meth:`ColumnPlan.decisions`): a built-in target's
+  compiled decisions answer (a binary search), ``Normalizer.outcome`` the other units;
+  polars writes the change texts (``str(Change)``), and a unit's row is kept for the next
+  batch.
 
-Each *distinct unit* is decided once (:meth:`ColumnPlan.decisions`): a built-in target's
-compiled decisions answer (a binary search), ``Normalizer.outcome`` the other units; polars writes
-the change texts (``str(Change)``), and a unit's row is kept for the next batch.  The kernel
-therefore follows whatever the normalizer decides, and its results equal the per-name API
-(``tests/test_column.py`` proves it differentially).
-
-A few values cannot be answered unit by unit; they go through the per-name API, those rows
-only:
+Either way the kernel follows whatever the normalizer decides.  A few values cannot be
+answered unit by unit; they go through the per-name API, those rows only:
 
 * fallback ``error``: rows with a unit whose resolution raises.  They are run in row order,
   so the first offending row raises ``UnmappableCharacter`` with the per-name message;
