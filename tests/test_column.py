@@ -454,6 +454,30 @@ def test_the_guard_explains_each_distinct_unit_once(monkeypatch: pytest.MonkeyPa
     assert len(asked) == len(changed)  # remembered across batches
 
 
+@pytest.mark.skipif(not _compiled.SPEEDUPS, reason="the compiled module is not used")
+@pytest.mark.parametrize("replacement", ["", "〓", "●", "\u3164", "\ufe00", "\U000f0001",
+                                         "\u200b", "a\u0301", "\u3000", "\u00a0"])
+def test_the_guard_writes_change_texts_as_show_does(monkeypatch: pytest.MonkeyPatch,
+                                                     replacement: str) -> None:
+    # The C writer of str(Change), given what a private-use unit becomes: private-use,
+    # selector and filler code points as <U+XXXX>, printable ones as they are, "(removed)" for
+    # nothing; a text holding any other code point (U+200B, NBSP, U+3000) it leaves to Python.
+    from mojinorm.normalizer import show
+
+    normalizer = Normalizer("jisx0208")
+    asked: list[str] = []
+    monkeypatch.setattr(normalizer, "_explain_unit",
+                        lambda unit: asked.append(unit) or (unit, "by Python", 0))
+    texts, changes, flags = normalizer._explain_list(["田\ue000"], {},
+                                                     (replacement, "a-rule", 3))
+    writable = all(c.isprintable() or c == "\U000f0001" for c in replacement)
+    if writable:
+        assert asked == [] and texts == [f"田{replacement}"] and bytes(flags) == b"\x03"
+        assert changes == [f"<U+E000>→{show(replacement or '(removed)')} a-rule"]
+    else:
+        assert asked == ["\ue000"] and changes == ["by Python"] and bytes(flags) == b"\x00"
+
+
 def test_import_mojinorm_does_not_import_polars() -> None:
     code = ("import sys, mojinorm; mojinorm.normalize('髙橋 太郎'); "
             "mojinorm.is_safe('髙橋'); assert 'polars' not in sys.modules, 'polars imported'")
