@@ -12,9 +12,10 @@
     )
 
 Rows run in polars or, where it is built, the compiled module, reading the column's Arrow
-memory; Python decides once per distinct unit, never per row (see ``mojinorm.column``).  ``explain`` returns the three outputs of one pass as a struct, which is
-cheaper than ``normalize`` + ``changes`` + ``review`` separately.  ``match_key`` and
-``normalize_kana`` call Python once per distinct value.
+memory; Python decides once per distinct unit, never per row (see ``mojinorm.column``).
+``explain`` returns the three outputs of one pass as a struct, which is cheaper than
+``normalize`` + ``changes`` + ``review`` separately.  ``match_key`` and ``normalize_kana``
+call Python once per distinct value.
 """
 
 from __future__ import annotations
