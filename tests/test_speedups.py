@@ -423,3 +423,25 @@ def test_arrow_hits_skips_a_null_slot_that_holds_bytes() -> None:
     assert array.to_pylist() == ["山", None, "田"]
     assert _arrow_hits(pa.chunked_array([array]).__arrow_c_stream__(),
                        records.code_point_bitmap(PASSING), 1) == []
+
+
+def test_the_compiled_bitmap_is_the_python_one() -> None:
+    # _compiled.code_point_bitmap makes the bitmap in C where the module is built; the Python
+    # loop it replaces is the reference, over every built-in target and a set of edge cases.
+    from mojinorm import _compiled
+
+    def python_bitmap(chars: frozenset[str]) -> bytes:
+        bits = bytearray(0x110000 // 8)
+        for ch in chars:
+            if len(ch) == 1:
+                bits[ord(ch) >> 3] |= 1 << (ord(ch) & 7)
+        return bytes(bits)
+
+    assert _compiled.MODULE is not None
+    edges = frozenset(["\x00", "\x7f", "\x80", "\uffff", "\U00010000", "\U0010ffff", "\ud800",
+                       "ab", "", "葛\U000e0102"])
+    for chars in [edges, *(mojinorm.get_target(t).visible_chars
+                           for t in ("jisx0208", "cp932", "jisx0213", "mj"))]:
+        assert _compiled.MODULE.bitmap(chars) == python_bitmap(chars)
+    with pytest.raises(TypeError):
+        _compiled.MODULE.bitmap([1])

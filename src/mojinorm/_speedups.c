@@ -1964,10 +1964,52 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(bitmap_doc,
+"bitmap(chars, /)\n--\n\n"
+"The bitmap of 0x110000 bits the compiled code reads: bit ``cp`` set for each str of one\n"
+"code point among ``chars`` (an iterable of str; longer ones are skipped).");
+
+static PyObject *
+bitmap(PyObject *module, PyObject *chars)
+{
+    (void)module;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, BITMAP_BYTES);
+    if (out == NULL)
+        return NULL;
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    memset(bits, 0, BITMAP_BYTES);
+    PyObject *it = PyObject_GetIter(chars), *ch;
+    if (it == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    while ((ch = PyIter_Next(it)) != NULL) {
+        if (!PyUnicode_Check(ch)) {
+            Py_DECREF(ch);
+            Py_DECREF(it);
+            Py_DECREF(out);
+            PyErr_SetString(PyExc_TypeError, "bitmap takes str");
+            return NULL;
+        }
+        if (PyUnicode_GET_LENGTH(ch) == 1) {
+            Py_UCS4 cp = PyUnicode_READ_CHAR(ch, 0);
+            bits[cp >> 3] |= (unsigned char)(1 << (cp & 7));
+        }
+        Py_DECREF(ch);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
     {"arrow_hits", arrow_hits, METH_VARARGS, arrow_hits_doc},
+    {"bitmap", bitmap, METH_O, bitmap_doc},
     {NULL, NULL, 0, NULL},
 };
 
