@@ -1,7 +1,8 @@
 """The optional compiled module, ``mojinorm._speedups``, and whether it is used.
 
-It holds the reader and writer of plain batches (``mojinorm.records``) and the guard that
-``mojinorm.Normalizer`` is built on.  An install without a C compiler has no such module;
+It holds the reader and writer of plain batches (``mojinorm.records``), the guard that
+``mojinorm.Normalizer`` is built on, and the column kernel's reader of Arrow string columns
+(``mojinorm.column``).  An install without a C compiler has no such module;
 ``MOJINORM_NO_SPEEDUPS=1`` in the environment leaves it unused.  Either way the results are
 the same (differential tests), only slower.
 """

@@ -1,5 +1,5 @@
-/* mojinorm._speedups: the optional compiled reader and writer of plain batches, and the
- * compiled guard of the per-name API.
+/* mojinorm._speedups: the optional compiled reader and writer of plain batches, the
+ * compiled guard of the per-name API, and the column kernel's reader of Arrow columns.
  *
  * A scan spends most of its time finding, in a batch of plain records (one record per line),
  * the few rows whose selected fields hold a code point the target cannot show.  polars does it
@@ -12,8 +12,9 @@
  * the rows found and each other row's own value.  NameGuard is the base of
  * ``mojinorm.Normalizer``: its ``normalize`` returns a name every code point of which the
  * target shows, as it is, and substitutes the units the normalizer has already decided; any
- * other name goes to the Python path (``_normalize_python``).  The package works without
- * this module.
+ * other name goes to the Python path (``_normalize_python``); its ``_explain_list`` explains
+ * a list of names unit by unit for the column kernel.  arrow_hits finds, in a string column's
+ * Arrow memory, the rows the guard stops at.  The package works without this module.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
