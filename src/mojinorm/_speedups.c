@@ -286,6 +286,31 @@ scan_lines(Scan *s, Py_ssize_t p, Py_ssize_t stop)
     return ok;
 }
 
+/* Run ``fn`` on each of the n parts (``size`` bytes each, from ``parts``), the first here and
+ * the others on threads, side by side; a part no thread can be had for runs here too. */
+static void
+side_by_side(void *(*fn)(void *), void *parts, size_t size, int n)
+{
+    char *part = parts;
+#ifdef HAVE_THREADS
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int k = 1; k < n; k++)
+        started[k] = pthread_create(&ids[k], NULL, fn, part + (size_t)k * size) == 0;
+    if (n > 0)
+        fn(part);
+    for (int k = 1; k < n; k++) {
+        if (started[k])
+            pthread_join(ids[k], NULL);
+        else
+            fn(part + (size_t)k * size);
+    }
+#else
+    for (int k = 0; k < n; k++)
+        fn(part + (size_t)k * size);
+#endif
+}
+
 static void *
 scan_part(void *arg)
 {
@@ -333,22 +358,7 @@ scan_batch(Scan *parts, int threads)
         n++;
         from = to;
     }
-#ifdef HAVE_THREADS
-    pthread_t ids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int k = 1; k < n; k++)
-        started[k] = pthread_create(&ids[k], NULL, scan_part, &parts[k]) == 0;
-    scan_part(&parts[0]);
-    for (int k = 1; k < n; k++) {
-        if (started[k])
-            pthread_join(ids[k], NULL);
-        else
-            scan_part(&parts[k]);  /* no thread to be had: read it here */
-    }
-#else
-    for (int k = 0; k < n; k++)
-        scan_part(&parts[k]);
-#endif
+    side_by_side(scan_part, parts, sizeof(Scan), n);
     int ok = 1, all_exact = 1, all_tail = 1;
     for (int k = 0; k < n; k++) {
         ok = ok && parts[k].ok;
@@ -1873,23 +1883,7 @@ arrow_hits(PyObject *module, PyObject *args)
             parts[n].from = from;
             parts[n].to = from + per < total ? from + per : total;
         }
-#ifdef HAVE_THREADS
-        pthread_t ids[MAX_THREADS];
-        int started[MAX_THREADS] = {0};
-        for (int k = 1; k < n; k++)
-            started[k] = pthread_create(&ids[k], NULL, arrow_part, &parts[k]) == 0;
-        if (n > 0)
-            arrow_part(&parts[0]);
-        for (int k = 1; k < n; k++) {
-            if (started[k])
-                pthread_join(ids[k], NULL);
-            else
-                arrow_part(&parts[k]);  /* no thread to be had: read it here */
-        }
-#else
-        for (int k = 0; k < n; k++)
-            arrow_part(&parts[k]);
-#endif
+        side_by_side(arrow_part, parts, sizeof(ArrowPart), n);
         for (int k = 0; k < n; k++) {
             if (parts[k].read == 0)
                 no_memory = 1;
