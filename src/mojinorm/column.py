@@ -162,10 +162,12 @@ def target_patterns(target: Target) -> TargetPatterns:
 class ColumnPlan:
     """One normalizer's decisions per distinct unit, reused across batches.  Thread-safe.
 
-    ``units_resolved`` counts the units decided in Python (``Normalizer.outcome`` calls: the
-    units a built-in target's compiled table does not answer), ``resolve_seconds`` the time
-    they took, and ``rows_per_name`` the values sent through the per-name API; all stay
-    bounded by the distinct units and the special rows, never by the rows of a column.
+    ``units_resolved`` counts the units the polars engine decided in Python
+    (``Normalizer.outcome`` calls: the units a built-in target's compiled table does not
+    answer), ``resolve_seconds`` the time they took, and ``rows_per_name`` the values sent
+    through the per-name API (the special rows; with the compiled guard's engine, every row
+    ``normalize`` alone looks at, which ``normalize_many`` takes); all stay bounded by the
+    distinct units and the rows the guard finds, never by the rows of a column.
     """
 
     def __init__(self, normalizer: Normalizer) -> None:
