@@ -259,7 +259,8 @@ def first_line_at_or_after(data: bytes, want: bytes) -> int:
     """The start of the first line of the sorted table ``data`` (a header line, then lines
     ``key\t…``) whose key is ``>= want`` (``len(data)`` when none is): a binary search over
     the bytes, which finds each probe's line by the newline before it.  The compiled guard
-    searches the compiled decisions the same way (``_speedups.c``, ``compiled_decision``)."""
+    finds the same row of the compiled decisions through a hash index of their lines
+    (``_speedups.c``, ``row_at``)."""
     lo = data.find(b"\n") + 1  # skip the header
     hi = len(data)
     while lo < hi:

@@ -482,8 +482,8 @@ class _Work:
 
     A row's tokens cover it: each code point with the selector or voiced mark that follows
     it, or a lone selector, as ``iter_units`` cuts them.  Every unit a normalizer looks at is
-    one token; the other tokens are code points inside the visible
-    target, which no normalizer changes.  Joining the tokens gives the text back.
+    one token; the other tokens are code points inside the visible target, which no
+    normalizer changes.  Joining the tokens gives the text back.
     """
 
     idx: pl.Series  # positions in the column
@@ -865,8 +865,8 @@ def _normalized_by_guard(s: pl.Series, plan: ColumnPlan, hits: pl.Series,
                          values: list[str]) -> pl.DataFrame:
     """The ``normalized`` column alone, with the compiled module: the rows the guard found
     (``hits``) go through ``Normalizer.normalize_many``, whose compiled guard substitutes each
-    distinct unit decided once.  Equal to the kernel by construction (the per-name API is its
-    reference), and about twice as fast for this one output: no tokens, no per-unit frame."""
+    distinct unit decided once: the per-name API itself, and about twice as fast as the
+    polars engine for this one output (no tokens, no per-unit frame)."""
     if hits.len() == 0:
         return _frame(s, ("normalized",), None, None, None, None, None)
     plan.rows_per_name += hits.len()

@@ -569,7 +569,7 @@ class Normalizer(_NameGuard):
 
     def _set_guard(self, rows: bytes | None) -> None:
         """Give the compiled guard what it reads: the target's code points, the units decided
-        so far, the compiled decisions' lines (``rows``) once they are read, and what the
+        so far, the compiled decisions' table (``rows``, its bytes) once it is read, and what the
         fallback writes when neither the text nor the unit decides it (not ``error``,
         ``kana`` or ``keep``): for a compiled fallback row, and for a private-use code when no
         gaiji table is given and the target has no multi-code-point units (a file brings
