@@ -901,7 +901,7 @@ def _explained_by_guard(s: pl.Series, plan: ColumnPlan, outputs: tuple[str, ...]
             plan.explained_units.clear()
         units = plan.explained_units
     texts, changes, flags = normalizer._explain_list(values, units,
-                                                     normalizer._private_use_row())
+                                                     normalizer._private_use_row)
     per_name = [k for k, f in enumerate(flags) if f & 4]
     review = [bool(f & 1) for f in flags]
     if per_name:

@@ -612,10 +612,9 @@ class Normalizer(_NameGuard):
         if unit in self._visible or unit in self._sequences:
             return unit, "", 0
         found = self.outcome(unit)
-        shown = found.replacement if found.replacement else "(removed)"
-        text = f"{show(unit)}→{show(shown)} {'>'.join(found.rules)}"
-        return found.replacement, text, _explain_flags(found, self.fallback)
+        return found.replacement, found.change_text, _explain_flags(found, self.fallback)
 
+    @cached_property
     def _private_use_row(self) -> tuple[str, str, int] | None:
         """``(replacement, rules, flags)`` of every private-use unit where the compiled guard
         writes them without asking (no gaiji table, a target without multi-code-point
