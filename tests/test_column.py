@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 
 import mojinorm
 from mojinorm import Normalizer, UnmappableCharacter
+from mojinorm.counting import outcome_flags
+from mojinorm.normalizer import UnitOutcome
 
 pl = pytest.importorskip("polars")
 
@@ -139,6 +142,29 @@ def _check_column_once(values: Sequence[str | None], options: dict[str, Any],
         None if v is None else any(units_of.outcome(c.original).fallback
                                    for c in units_of.explain(v).changes)
         for v in values]
+
+    # scan's counting (unit_flags): per value the OR of its changes' flags, and how many
+    # times each changed unit occurs; the same again from the memo of the first call
+    def flags_of(out: UnitOutcome) -> int:
+        return outcome_flags(out, units_of.target)
+
+    expected_flags: list[int | None] = []
+    expected_counts: Counter[str] = Counter()
+    for v in values:
+        if v is None:
+            expected_flags.append(None)
+            continue
+        found = 0
+        for c in units_of.explain(v).changes:
+            found |= flags_of(units_of.outcome(c.original))
+            expected_counts[c.original] += 1
+        expected_flags.append(found)
+    plan = column.column_plan(units_of)
+    memo: dict[str, int] = {}
+    for _ in range(2):
+        flags, counts = column.unit_flags(s, plan, flags_of, memo)
+        assert flags.to_list() == expected_flags
+        assert counts == expected_counts
 
 
 # --------------------------------------------------------------------------- differential

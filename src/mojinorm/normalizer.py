@@ -228,6 +228,12 @@ class _PythonGuard:
         """Only the compiled guard explains a list (``column`` asks it only when built)."""
         raise NotImplementedError
 
+    def _count_units(self, texts: list[str], flags: dict[str, int]
+                     ) -> list[str] | tuple[bytes, dict[str, int]]:
+        """Only the compiled guard counts a list's units (``column`` asks it only when
+        built)."""
+        raise NotImplementedError
+
     def is_safe(self, text: str) -> bool:
         """True when ``normalize`` would return ``text`` unchanged."""
         return self._is_safe_python(text)
