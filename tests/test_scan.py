@@ -659,6 +659,23 @@ def test_char_table_equals_the_list_of_char_stats(candidates: list[str], counts:
     assert json.loads(reports[0].to_json())["chars"] == [c.to_dict() for c in reports[1].chars]
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(units=st.lists(st.text(min_size=1, max_size=3) | _UNIT_CANDIDATES.map("".join)
+                      | st.sampled_from(["\ufa0e", "\ufa10", "\U0002f800", "\U0002fa1d",
+                                         "\u3164", "\u034f", "\ufe00", "\u3000", " ",
+                                         "a\ufe0f", "\U000e0100", "\u2003"]),
+                      min_size=1, max_size=40))
+def test_unit_categories_equal_the_category_of_each_unit(units: list[str]) -> None:
+    # The report's category column by polars (classes of code points) against _category per
+    # unit: private use, invisible first code points, selector sequences, the compatibility
+    # ideographs NFC changes (U+FA0E is a unified ideograph in that block: outside-target).
+    pl = pytest.importorskip("polars")
+    from mojinorm.report import _category, unit_categories
+
+    assert unit_categories(pl.Series(units, dtype=pl.String)).to_list() == [
+        _category(u) for u in units]
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(st.none() | st.text(
            alphabet=st.sampled_from(list("山田太郎髙﨑𠮷·ゕ①壳𭤟兀葛辻 \u3000\t\u200b\u00a0"

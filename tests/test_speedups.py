@@ -445,3 +445,17 @@ def test_the_compiled_bitmap_is_the_python_one() -> None:
         assert _compiled.MODULE.bitmap(chars) == python_bitmap(chars)
     with pytest.raises(TypeError):
         _compiled.MODULE.bitmap([1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.lists(st.text(max_size=4), max_size=30))
+def test_code_points_are_written_as_python_writes_them(units: list[str]) -> None:
+    # A report's codepoint column: the compiled writer against the f-string it replaces
+    # (four hex digits at least, upper case, astral code points with five or six).
+    from mojinorm import _compiled
+
+    assert _compiled.MODULE is not None
+    expected = [" ".join(f"U+{ord(x):04X}" for x in u) for u in units]
+    assert _compiled.MODULE.code_points(units) == expected
+    assert _compiled.MODULE.code_points(["\U0010ffff", "\x00", "\U000f0000"]) == [
+        "U+10FFFF", "U+0000", "U+F0000"]

@@ -1497,6 +1497,69 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ compiled lines */
+
+PyDoc_STRVAR(guard_compiled_lines_doc,
+"_compiled_lines(units, /)\n--\n\n"
+"The compiled decisions of the list ``units``, found through the hash index: ``(lines,\n"
+"found)``, the table's header line and the line of each unit that has one, in order\n"
+"(bytes), and the positions in ``units`` of those units.  None when the guard reads no\n"
+"table.");
+
+static PyObject *
+guard_compiled_lines(NameGuard *self, PyObject *units)
+{
+    if (!PyList_Check(units)) {
+        PyErr_SetString(PyExc_TypeError, "_compiled_lines takes a list of str");
+        return NULL;
+    }
+    if (self->rows == NULL || self->row_slots == NULL)
+        Py_RETURN_NONE;
+    const char *data = PyBytes_AS_STRING(self->rows);
+    Py_ssize_t size = PyBytes_GET_SIZE(self->rows);
+    const char *nl = memchr(data, '\n', (size_t)size);
+    Py_ssize_t header = nl == NULL ? size : nl - data + 1;
+    Out o;
+    PyObject *found = PyList_New(0), *result = NULL;
+    if (found == NULL || !out_init(&o, header + 64 * PyList_GET_SIZE(units))) {
+        Py_XDECREF(found);
+        return NULL;
+    }
+    if (!out_put(&o, data, header) || (nl == NULL && !out_put(&o, "\n", 1)))
+        goto done;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(units); k++) {
+        PyObject *unit = PyList_GET_ITEM(units, k);
+        if (!PyUnicode_Check(unit)) {
+            PyErr_SetString(PyExc_TypeError, "_compiled_lines takes a list of str");
+            goto done;
+        }
+        Py_ssize_t n;
+        const char *want = PyUnicode_AsUTF8AndSize(unit, &n);
+        if (want == NULL) {  /* a lone surrogate: no line has it */
+            PyErr_Clear();
+            continue;
+        }
+        Py_ssize_t at = row_at(self, want, n);
+        if (at < 0)
+            continue;
+        const char *eol = memchr(data + at, '\n', (size_t)(size - at));
+        Py_ssize_t end = eol == NULL ? size : eol - data;
+        PyObject *index = PyLong_FromSsize_t(k);
+        int put = index != NULL && PyList_Append(found, index) == 0;
+        Py_XDECREF(index);
+        if (!put || !out_put(&o, data + at, end - at) || !out_put(&o, "\n", 1))
+            goto done;
+    }
+    if (_PyBytes_Resize(&o.bytes, o.len) == 0) {
+        result = Py_BuildValue("(NO)", o.bytes, found);  /* the bytes handed over */
+        o.bytes = NULL;
+    }
+done:
+    Py_XDECREF(o.bytes);
+    Py_DECREF(found);
+    return result;
+}
+
 /* ------------------------------------------------------------------ counting a list */
 
 /* The units of one text (none when every code point passes), each looked up in ``flags``:
@@ -1692,6 +1755,7 @@ static PyMethodDef guard_methods[] = {
     {"_normalize_list", (PyCFunction)guard_normalize_list, METH_O, guard_normalize_list_doc},
     {"_explain_list", (PyCFunction)guard_explain_list, METH_VARARGS, guard_explain_list_doc},
     {"_count_units", (PyCFunction)guard_count_units, METH_VARARGS, guard_count_units_doc},
+    {"_compiled_lines", (PyCFunction)guard_compiled_lines, METH_O, guard_compiled_lines_doc},
     {"_guard", (PyCFunction)guard_set, METH_VARARGS, guard_set_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -2096,11 +2160,72 @@ bitmap(PyObject *module, PyObject *chars)
     return out;
 }
 
+PyDoc_STRVAR(code_points_doc,
+"code_points(units, /)\n--\n\n"
+"Each str of the list ``units`` written as its code points, ``U+XXXX`` (upper-case hex, at\n"
+"least four digits) joined by spaces: a report's ``codepoint`` column.");
+
+static PyObject *
+code_points(PyObject *module, PyObject *units)
+{
+    (void)module;
+    if (!PyList_Check(units)) {
+        PyErr_SetString(PyExc_TypeError, "code_points takes a list of str");
+        return NULL;
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    Py_ssize_t n = PyList_GET_SIZE(units);
+    PyObject *out = PyList_New(n);
+    char *buf = NULL;
+    Py_ssize_t cap = 0;
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *unit = PyList_GET_ITEM(units, k);
+        if (!PyUnicode_Check(unit)) {
+            PyErr_SetString(PyExc_TypeError, "code_points takes a list of str");
+            goto failed;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(unit);
+        if (len * 10 > cap) {  /* "U+10FFFF " per code point at most */
+            cap = len * 10 + 64;
+            char *grown = PyMem_Realloc(buf, (size_t)cap);
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto failed;
+            }
+            buf = grown;
+        }
+        Py_ssize_t w = 0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            Py_UCS4 c = PyUnicode_READ_CHAR(unit, i);
+            if (i)
+                buf[w++] = ' ';
+            buf[w++] = 'U';
+            buf[w++] = '+';
+            int digits = c > 0xFFFFF ? 6 : c > 0xFFFF ? 5 : 4;
+            for (int d = digits - 1; d >= 0; d--)
+                buf[w++] = hex[(c >> (4 * d)) & 0xF];
+        }
+        PyObject *text = PyUnicode_FromStringAndSize(buf, w);
+        if (text == NULL)
+            goto failed;
+        PyList_SET_ITEM(out, k, text);
+    }
+    PyMem_Free(buf);
+    return out;
+failed:
+    PyMem_Free(buf);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
     {"arrow_hits", arrow_hits, METH_VARARGS, arrow_hits_doc},
     {"bitmap", bitmap, METH_O, bitmap_doc},
+    {"code_points", code_points, METH_O, code_points_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -60,7 +60,7 @@ import polars as pl
 
 from . import _compiled
 from .errors import UnmappableCharacter
-from .gaiji import PRIVATE_USE_CLASS, is_private_use
+from .gaiji import PRIVATE_USE_CLASS
 from .kana import normalize_kana as _normalize_kana
 from .matching import match_key as _match_key
 from .normalizer import Normalizer, UnitOutcome, get_normalizer, show_char
@@ -307,15 +307,8 @@ class ColumnPlan:
         frame = pl.DataFrame({"unit": units.cast(pl.String)}).with_row_index("i")
         n = self.normalizer
         parts = []
-        compiled = self._compiled()
-        if compiled is not None and compiled.height:
-            # a binary search in the compiled units (sorted): cheaper than a join, which
-            # hashes all of them for each batch's thousand new units
-            keys = compiled["unit"]
-            at = keys.search_sorted(frame["unit"], side="left").clip(0, keys.len() - 1)
-            found = compiled[at].with_columns(frame["i"])
-            hit = found["unit"] == frame["unit"]
-            joined = found.filter(hit)
+        joined, hit = self._compiled_rows_of(frame)
+        if joined is not None and hit is not None:
             flags = pl.col("flags").fill_null("")
             fallback = flags.str.contains("F", literal=True)
             fallback_text = pl.col("unit") if n.fallback == "keep" else pl.lit(n.fallback_char)
@@ -383,6 +376,38 @@ class ColumnPlan:
                 "alternatives": pl.List(pl.String)})
         return pl.concat([p.select(columns) for p in parts]).sort("i").drop("i")
 
+    def _compiled_rows_of(self, frame: pl.DataFrame
+                          ) -> tuple[pl.DataFrame | None, pl.Series | None]:
+        """The compiled decisions of the units of ``frame`` (``i``, ``unit``) that have one,
+        with their ``i``, and which units have one; (None, None) when the options allow no
+        compiled decisions.  The compiled guard copies those lines out of the table through
+        its hash index (a file's 17,000 units: 3 ms, where reading the whole table into a
+        frame costs 15 ms and searching it 10 ms); else a binary search in the table's
+        frame."""
+        n = self.normalizer
+        if n.compiled_target is None:
+            return None, None
+        if _explains_by_guard(n):
+            n._read_compiled_decisions()
+            read = n._compiled_lines(frame["unit"].to_list())
+            if read is not None:
+                lines, positions = read
+                at = pl.Series("i", positions, dtype=pl.UInt32)
+                rows = pl.read_csv(lines, separator="\t", quote_char=None, infer_schema=False)
+                hit = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(
+                    at, True)
+                return rows.with_columns(at), hit
+        compiled = self._compiled()
+        if compiled is None or not compiled.height:
+            return None, None
+        # a binary search in the compiled units (sorted): cheaper than a join, which
+        # hashes all of them for each batch's thousand new units
+        keys = compiled["unit"]
+        at = keys.search_sorted(frame["unit"], side="left").clip(0, keys.len() - 1)
+        found = compiled[at].with_columns(frame["i"])
+        hit = found["unit"] == frame["unit"]
+        return found.filter(hit), hit
+
     def _unmapped_private_use(self, units: pl.Series) -> pl.Series:
         """True for each of ``units`` that is one private-use code point no gaiji table
         defines and the target does not show (``Normalizer.outcome`` gives them all the
@@ -390,9 +415,13 @@ class ColumnPlan:
         n = self.normalizer
         with self._lock:
             if self._defined_private_use is None:
+                # the private-use ranges of is_private_use, compared as str (a call per code
+                # point of the target costs milliseconds at every start)
                 self._defined_private_use = pl.Series(
                     [*n.gaiji.entries, *(c for c in n.target.visible_chars
-                                         if is_private_use(c))], dtype=pl.String)
+                                         if "\ue000" <= c <= "\uf8ff"
+                                         or "\U000f0000" <= c <= "\U0010fffd")],
+                    dtype=pl.String)
             defined = self._defined_private_use
         unit = pl.col("u")
         return units.to_frame("u").select(
@@ -703,6 +732,16 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
     return zeros.scatter(work.idx, row), counts
 
 
+def units_counted(normalizer: Normalizer, value: str, known: dict[str, int]
+                  ) -> tuple[bytes, dict[str, int]] | list[str] | None:
+    """``normalizer._count_units([value], known)``: the flags and units of one value, or the
+    units ``known`` lacks; None when the compiled guard cannot cut for ``normalizer`` (the
+    compiled module is not used, or the target has multi-code-point characters)."""
+    if not _explains_by_guard(normalizer):
+        return None
+    return normalizer._count_units([value], known)
+
+
 def _counted_by_guard(texts: list[str], plan: ColumnPlan,
                       flags_of: Callable[[UnitOutcome], int], memo: dict[str, int]
                       ) -> tuple[bytes, dict[str, int]]:
@@ -733,17 +772,17 @@ def _flags_of_units(units: list[str], plan: ColumnPlan,
     changed = [u for u in units if u not in out]
     if not changed:
         return out
+    kind = ["rule", "fallback", "review", "inside"]
     decided = plan.decisions(pl.Series(changed, dtype=pl.String)).select(
-        pl.col("rules").str.split(">").list.last(), "fallback", "review")
-    flag_of_kind: dict[tuple[object, ...], int] = {}
-    for unit, rule, fallback, review in zip(changed, *(decided.to_series(i).to_list()
-                                                       for i in range(3)), strict=True):
-        kind = (rule, review, fallback, unit in target)
-        value = flag_of_kind.get(kind)
-        if value is None:
-            value = flags_of(UnitOutcome(unit, "", (rule,), fallback, review))
-            flag_of_kind[kind] = value
-        out[unit] = value
+        "unit", rule=pl.col("rules").str.split(">").list.last(), fallback="fallback",
+        review="review", inside=pl.Series([u in target for u in changed], dtype=pl.Boolean))
+    # one unit of each kind asked (a handful of kinds per file), the others joined to it
+    kinds = decided.unique(kind, keep="first", maintain_order=True)
+    kind_flags = [flags_of(UnitOutcome(unit, "", (rule,), fallback, review))
+                  for unit, rule, fallback, review, _ in kinds.iter_rows()]
+    flags = decided.join(kinds.select(*kind, f=pl.Series(kind_flags, dtype=pl.Int64)),
+                         on=kind, how="left", maintain_order="left", nulls_equal=True)["f"]
+    out.update(zip(changed, flags.to_list(), strict=True))
     return out
 
 

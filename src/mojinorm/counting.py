@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -132,7 +132,7 @@ class Counts:
 
     def add_review_example(self, normalizer: Normalizer, line: int,
                            values: Sequence[str | None],
-                           known: Mapping[str, int] | None = None) -> None:
+                           known: dict[str, int] | None = None) -> None:
         """Keep the row at ``line`` (``values``: the selected ones, None when missing) while
         fewer than :data:`REVIEW_EXAMPLES` are kept (``known``: see :func:`review_example`)."""
         if len(self.review_examples) < REVIEW_EXAMPLES:
@@ -140,7 +140,7 @@ class Counts:
 
 
 def review_example(normalizer: Normalizer, line: int, values: Sequence[str | None],
-                   known: Mapping[str, int] | None = None) -> ReviewExample:
+                   known: dict[str, int] | None = None) -> ReviewExample:
     """The :class:`ReviewExample` of one row to review.  Worked out again from the values
     (both readers call this on the same values): at most :data:`REVIEW_EXAMPLES` per scan.
 
@@ -153,7 +153,7 @@ def review_example(normalizer: Normalizer, line: int, values: Sequence[str | Non
     for j, value in enumerate(values):
         if not value:
             continue
-        found = _known_flags(target, value, known) if known is not None else None
+        found = _known_flags(normalizer, value, known) if known is not None else None
         if found is None:
             res = normalizer.explain(value)
             flags = value_flags(res, target)
@@ -166,13 +166,21 @@ def review_example(normalizer: Normalizer, line: int, values: Sequence[str | Non
     return ReviewExample(line, tuple(columns), tuple(units))
 
 
-def _known_flags(target: Target, value: str,
-                 known: Mapping[str, int]) -> tuple[int, list[str]] | None:
+def _known_flags(normalizer: Normalizer, value: str,
+                 known: dict[str, int]) -> tuple[int, list[str]] | None:
     """``value``'s flags and its units marked for review, from the flags of its units (the
     units ``explain`` changes: those ``iter_unclean`` finds); None when one is not known."""
+    from .column import units_counted
+
+    counted = units_counted(normalizer, value, known)
+    if counted is not None:  # the compiled guard's cut, without the target's patterns
+        if isinstance(counted, list):
+            return None
+        found, units = counted
+        return found[0], [u for u in units if known[u] & REVIEW]
     flags = 0
     marked = []
-    for _, unit in target.iter_unclean(value):
+    for _, unit in normalizer.target.iter_unclean(value):
         f = known.get(unit, -1)
         if f < 0:
             return None

@@ -234,6 +234,11 @@ class _PythonGuard:
         built)."""
         raise NotImplementedError
 
+    def _compiled_lines(self, units: list[str]) -> tuple[bytes, list[int]] | None:
+        """Only the compiled guard reads the compiled decisions' lines (``column`` asks it
+        only when built)."""
+        raise NotImplementedError
+
     def is_safe(self, text: str) -> bool:
         """True when ``normalize`` would return ``text`` unchanged."""
         return self._is_safe_python(text)

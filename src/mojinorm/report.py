@@ -18,17 +18,20 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from operator import attrgetter
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, overload
 
+from ._compiled import code_point_names
 from .counting import Counts
-from .gaiji import is_private_use
-from .invisible import classify
+from .gaiji import PRIVATE_USE_CLASS, is_private_use
+from .invisible import classify, invisible_among
 from .normalizer import Normalizer
 from .records import Layout
 from .rules import LOSSLESS_RULES
-from .units import is_variation_selector
+from .targets import Target
+from .units import VARIATION_SELECTOR_CLASS, is_variation_selector
 
 if TYPE_CHECKING:
     import polars as pl
@@ -401,28 +404,28 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
     if columnar is None:
         columnar = len(counts) >= COLUMNAR_CHARS and "polars" in sys.modules
     units = list(counts)
-    codepoints = [f"U+{ord(u):04X}" if len(u) == 1 else " ".join(f"U+{ord(x):04X}" for x in u)
-                  for u in units]
-    categories = list(map(_category, units))
-    inside = list(map(normalizer.target.__contains__, units))
+    codepoints = code_point_names(units)
     if columnar:
         import polars as pl
 
         from .column import column_plan
 
         # the units the scan's counting decided are read back, not decided again
-        decided = column_plan(normalizer).recalled_decisions(pl.Series(units, dtype=pl.String))
+        unit_series = pl.Series(units, dtype=pl.String)
+        decided = column_plan(normalizer).recalled_decisions(unit_series)
         frame = decided.select(
             pl.col("unit").alias("char"),
             pl.Series("codepoint", codepoints, dtype=pl.String),
             pl.Series("count", list(counts.values()), dtype=pl.Int64),
             "replacement", pl.col("rules").str.split(">").list.last().alias("rule"),
             pl.col("rules").alias("steps"), "mj",
-            pl.Series("category", categories, dtype=pl.String),
-            pl.Series("in_target", inside, dtype=pl.Boolean),
+            unit_categories(unit_series).alias("category"),
+            pl.col("unit").is_in(_target_units(normalizer.target).implode()).alias("in_target"),
             "fallback", "alternatives", pl.lit(None, pl.String).alias("sjis"))
         # by count, then code point (UTF-8 byte order is code point order)
         return CharTable(frame.sort(["count", "char"], descending=[True, False]))
+    categories = list(map(_category, units))
+    inside = list(map(normalizer.target.__contains__, units))
     stats = []
     for unit, codepoint, count, category, in_target in zip(
             units, codepoints, counts.values(), categories, inside, strict=True):
@@ -434,6 +437,42 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
     stats.sort(key=attrgetter("char"))
     stats.sort(key=attrgetter("count"), reverse=True)
     return stats
+
+
+@lru_cache(maxsize=8)
+def _target_units(target: Target) -> pl.Series:
+    """The target's units (code points and sequences) as a series, for ``is_in``."""
+    import polars as pl
+
+    return pl.Series([*target.chars, *target.sequences], dtype=pl.String)
+
+
+def unit_categories(units: pl.Series) -> pl.Series:
+    """:func:`_category` of each of ``units`` (a String series of units), by polars: one query
+    over classes of code points, the invisible ones among the units' first code points found
+    once (a member file meets tens of thousands of units)."""
+    import polars as pl
+
+    first = pl.col("u").str.slice(0, 1)
+    firsts = units.str.slice(0, 1).unique().drop_nulls().to_list()
+    invisible = pl.Series(sorted(invisible_among(firsts)), dtype=pl.String)
+    compatibility = pl.Series(sorted(_changed_compatibility_ideographs()), dtype=pl.String)
+    return units.to_frame("u").select(
+        pl.when(first.str.contains(f"^[{PRIVATE_USE_CLASS}]")).then(pl.lit("gaiji"))
+        .when(first.is_in(invisible.implode())).then(pl.lit("invisible"))
+        .when((pl.col("u").str.len_chars() > 1)
+              & pl.col("u").str.contains(f"[{VARIATION_SELECTOR_CLASS}]$"))
+        .then(pl.lit("variation-sequence"))
+        .when(first.is_in(compatibility.implode())).then(pl.lit("compatibility-ideograph"))
+        .otherwise(pl.lit("outside-target"))).to_series()
+
+
+@lru_cache(maxsize=1)
+def _changed_compatibility_ideographs() -> frozenset[str]:
+    """The CJK compatibility ideographs NFC changes (the others in their blocks are unified
+    ideographs, such as U+FA0E, or unassigned)."""
+    return frozenset(ch for block in (range(0xF900, 0xFB00), range(0x2F800, 0x2FA20))
+                     for ch in map(chr, block) if unicodedata.normalize("NFC", ch) != ch)
 
 
 def _category(unit: str) -> str:
