@@ -100,6 +100,19 @@ def test_whole_file_scan_agrees_with_one_quote_aware_count(data: bytes, block: i
     assert got == expected
 
 
+@pytest.mark.parametrize("data, start", [
+    (b"", 0), (b"a,b\n", 0), (b"a\r\n", 0), (b"\rab\n", 1), (b"\rab\n", 0),
+    (b"x" * 9000 + b"\r", 5), (b"\r", 1)])
+def test_a_mapped_file_and_its_blocks_find_the_same_cr(tmp_path, data: bytes, start: int):
+    # a regular file is searched mapped (mmap), anything else block by block: the same answer
+    # from the same start, an empty file included (it cannot be mapped)
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        mapped = csvio._holds_cr(f, start)
+    assert mapped == csvio._holds_cr(io.BytesIO(data), start) == (b"\r" in data[start:])
+
+
 def test_whole_file_decides_not_its_head(tmp_path, monkeypatch):
     """A regular file's line ends come from all of it: a CR-only file whose first window holds
     only an open quoted field with line feeds is still CR-only."""
@@ -311,3 +324,20 @@ def test_output_encoding_from_utf16_to_utf8(tmp_path):
 def test_output_encoding_auto_is_refused(tmp_path):
     done = _normalize(tmp_path, b"id,name\n", "--output-encoding", "auto")
     assert done.returncode == 2 and b"not auto" in done.stderr
+
+
+def test_encoding_is_decided_by_a_window_of_whole_lines(monkeypatch):
+    # --encoding auto looks at DETECT_WINDOW bytes of whole lines from the first non-ASCII
+    # line: a window never ends inside a character, whatever the chunk (here 4 windows of
+    # three-byte kanji), and what lies past it does not decide (a CP932 line there is read,
+    # and refused, as the UTF-8 file it is in).
+    monkeypatch.setattr(csvio, "DETECT_WINDOW", 64)
+    utf8 = "山田 太郎,髙橋\n".encode() * 20
+    assert csvio._decide(b"id\n" + utf8) == ("utf-8", None)
+    assert csvio._decide(b"id\n" + utf8 + "髙橋\n".encode("cp932")) == ("utf-8", None)
+    # the whole chunk decides the same where the CP932 line comes first
+    assert csvio._decide("髙橋\n".encode("cp932") + utf8)[0] == "cp932"
+    # a first line longer than the window is taken whole
+    long_line = "山" * 100 + "\n"
+    assert csvio._decide(long_line.encode()) == ("utf-8", None)
+    assert csvio._decide(long_line.encode("cp932"))[0] == "cp932"

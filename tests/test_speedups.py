@@ -459,3 +459,48 @@ def test_code_points_are_written_as_python_writes_them(units: list[str]) -> None
     assert _compiled.MODULE.code_points(units) == expected
     assert _compiled.MODULE.code_points(["\U0010ffff", "\x00", "\U000f0000"]) == [
         "U+10FFFF", "U+0000", "U+F0000"]
+
+
+# code points and the pieces a unit is cut from: a base with a selector or a combining voiced
+# mark (visible or not), lone selectors and marks
+_COUNT_TEXT = st.lists(st.sampled_from([
+    *"山田髙﨑𠮷a \u3000\t\ue000\uf8ff\U000f0001\u200b\u00a0か葛辻",
+    "か\u3099", "は\u309a", "\u3099", "\u309a", "葛\U000e0102", "髙\U000e0100", "a\ufe00",
+    "\ufe0f", "\U000e0100", "\ue000\ufe00"]) | st.characters(codec="utf-8"),
+    max_size=8).map("".join)
+
+
+@pytest.mark.parametrize("arrow_type", ["string", "large_string", "string_view"])
+@settings(max_examples=120, deadline=None)
+@given(values=st.lists(st.none() | _COUNT_TEXT, max_size=40),
+       cut=st.integers(0, 40), threads=st.integers(1, 3), target=st.sampled_from(
+           ["jisx0208", "cp932", "mj"]))
+def test_count_arrow_agrees_with_count_units(arrow_type: str, values: list[str | None],
+                                             cut: int, threads: int, target: str) -> None:
+    # The column's units counted in its Arrow memory (UTF-8, every string layout, two
+    # chunks) against the guard cutting Python strings: the same rows, flags and counts,
+    # and the same units asked for when the flags lack some.
+    pa = pytest.importorskip("pyarrow")
+    from mojinorm import _compiled
+
+    assert _compiled.MODULE is not None
+    normalizer = mojinorm.Normalizer(target)
+    bitmap = _compiled.code_point_bitmap(normalizer.target.visible_chars)
+    array = pa.chunked_array([values[:cut], values[cut:]], type=getattr(pa, arrow_type)())
+    rows = [i for i, v in enumerate(values) if v is not None and not all(
+        ch in normalizer.target.visible_chars for ch in v)]
+    texts = [values[i] for i in rows]
+    asked = _compiled.MODULE.count_arrow(array.__arrow_c_stream__(), bitmap, threads, {})
+    missing = normalizer._count_units(texts, {})
+    if isinstance(missing, list):
+        assert asked == missing
+    else:  # no unit at all
+        assert asked == (rows, missing[0], missing[1])
+    # every unit known: flags made up from the unit itself, -1 (kept) for some
+    units = missing if isinstance(missing, list) else []
+    flags = {u: -1 if k % 5 == 4 else (ord(u[0]) + k) % 32 for k, u in enumerate(units)}
+    counted = _compiled.MODULE.count_arrow(array.__arrow_c_stream__(), bitmap, threads, flags)
+    assert counted is not None and not isinstance(counted, list)
+    expected = normalizer._count_units(texts, flags)
+    assert not isinstance(expected, list)
+    assert counted == (rows, expected[0], expected[1])

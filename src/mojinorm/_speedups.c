@@ -1948,6 +1948,134 @@ PyDoc_STRVAR(arrow_hits_doc,
 "side.  With ``values``: ``(rows, texts)``, the texts of those rows as str.  None when the\n"
 "stream holds another type, or nested or dictionary arrays.");
 
+/* The Arrow arrays of a stream and the rows found in them: what read_arrow leaves for its
+ * caller, who calls release_arrow when done (the hits point into the arrays' buffers). */
+typedef struct {
+    struct ArrowArrayStream *stream;
+    struct ArrowArray *arrays;
+    Py_ssize_t narrays;
+    ArrowPart parts[MAX_THREADS];
+    int nparts;
+} ArrowRead;
+
+static void
+release_arrow(ArrowRead *r)
+{
+    for (int k = 0; k < MAX_THREADS; k++)
+        PyMem_RawFree(r->parts[k].rows.hits);
+    for (Py_ssize_t j = 0; j < r->narrays; j++)
+        r->arrays[j].release(&r->arrays[j]);
+    PyMem_RawFree(r->arrays);
+    if (r->stream != NULL) {
+        r->stream->release(r->stream);  /* consumed: the capsule's destructor finds it released */
+        r->stream->release = NULL;
+    }
+}
+
+/* Read the string column of the stream ``capsule`` and find its rows holding a code point
+ * outside ``safe``, on up to ``threads`` threads without the GIL.  1: read (r->parts hold
+ * the rows, in order); 0: not a column this reader takes (another type, nested or
+ * dictionary arrays); -1: an error is set.  release_arrow(r) in every case. */
+static int
+read_arrow(ArrowRead *r, PyObject *capsule, const unsigned char *safe, int threads)
+{
+    memset(r, 0, sizeof(*r));
+    struct ArrowArrayStream *stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
+    if (stream == NULL)
+        return -1;
+    if (stream->release == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the Arrow stream was already consumed");
+        return -1;
+    }
+    r->stream = stream;
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    Py_ssize_t cap = 0;
+    struct ArrowSchema schema;
+    int kind = -1;
+    if (stream->get_schema(stream, &schema) != 0) {
+        const char *why = stream->get_last_error(stream);
+        PyErr_Format(PyExc_ValueError, "the Arrow stream has no schema: %s",
+                     why ? why : "no reason given");
+        return -1;
+    }
+    if (schema.dictionary == NULL && schema.n_children == 0) {
+        if (strcmp(schema.format, "u") == 0)
+            kind = ARROW_UTF8;
+        else if (strcmp(schema.format, "U") == 0)
+            kind = ARROW_LARGE_UTF8;
+        else if (strcmp(schema.format, "vu") == 0)
+            kind = ARROW_UTF8_VIEW;
+    }
+    schema.release(&schema);
+    if (kind < 0)
+        return 0;
+    int64_t total = 0;
+    int failed = 0, no_memory = 0, n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (;;) {  /* every array of the stream, kept until the end */
+        if (r->narrays == cap) {
+            Py_ssize_t grown_cap = cap ? cap * 2 : 16;
+            struct ArrowArray *grown = PyMem_RawRealloc(
+                r->arrays, (size_t)grown_cap * sizeof(struct ArrowArray));
+            if (grown == NULL) {
+                no_memory = 1;
+                break;
+            }
+            r->arrays = grown;
+            cap = grown_cap;
+        }
+        struct ArrowArray *a = &r->arrays[r->narrays];
+        if (stream->get_next(stream, a) != 0) {
+            failed = 1;
+            break;
+        }
+        if (a->release == NULL)
+            break;  /* the end of the stream */
+        r->narrays++;
+        if (a->n_buffers < 3 || a->n_children != 0 || a->dictionary != NULL) {
+            failed = 2;
+            break;
+        }
+        total += a->length;
+    }
+    if (!failed && !no_memory) {
+        int64_t per = total / threads + 1;
+        if (per < 65536)
+            per = 65536;  /* a thread for fewer rows costs more than it saves */
+        for (int64_t from = 0; from < total && n < threads; from += per, n++) {
+            r->parts[n].arrays = r->arrays;
+            r->parts[n].narrays = r->narrays;
+            r->parts[n].kind = kind;
+            r->parts[n].safe = safe;
+            r->parts[n].from = from;
+            r->parts[n].to = from + per < total ? from + per : total;
+        }
+        r->nparts = n;
+        side_by_side(arrow_part, r->parts, sizeof(ArrowPart), n);
+        for (int k = 0; k < n; k++) {
+            if (r->parts[k].read == 0)
+                no_memory = 1;
+            else if (r->parts[k].read < 0)
+                failed = 2;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (no_memory) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (failed == 1) {
+        const char *why = stream->get_last_error(stream);
+        PyErr_Format(PyExc_ValueError, "the Arrow stream failed: %s",
+                     why ? why : "no reason given");
+        return -1;
+    }
+    return failed == 2 ? 0 : 1;
+}
+
 static PyObject *
 arrow_hits(PyObject *module, PyObject *args)
 {
@@ -1962,113 +2090,17 @@ arrow_hits(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");
         return NULL;
     }
-    struct ArrowArrayStream *stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
-    if (stream == NULL) {
-        PyBuffer_Release(&safe);
-        return NULL;
-    }
-    if (stream->release == NULL) {
-        PyBuffer_Release(&safe);
-        PyErr_SetString(PyExc_ValueError, "the Arrow stream was already consumed");
-        return NULL;
-    }
-    if (threads < 1)
-        threads = 1;
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
+    ArrowRead r;
     PyObject *result = NULL;
-    struct ArrowArray *arrays = NULL;
-    Py_ssize_t narrays = 0, cap = 0;
-    ArrowPart parts[MAX_THREADS];
-    memset(parts, 0, sizeof(parts));
-    struct ArrowSchema schema;
-    int kind = -1;
-    if (stream->get_schema(stream, &schema) != 0) {
-        const char *why = stream->get_last_error(stream);
-        PyErr_Format(PyExc_ValueError, "the Arrow stream has no schema: %s",
-                     why ? why : "no reason given");
-        goto done;
-    }
-    if (schema.dictionary == NULL && schema.n_children == 0) {
-        if (strcmp(schema.format, "u") == 0)
-            kind = ARROW_UTF8;
-        else if (strcmp(schema.format, "U") == 0)
-            kind = ARROW_LARGE_UTF8;
-        else if (strcmp(schema.format, "vu") == 0)
-            kind = ARROW_UTF8_VIEW;
-    }
-    schema.release(&schema);
-    if (kind < 0) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    int64_t total = 0;
-    int failed = 0, no_memory = 0, n = 0;
-    Py_BEGIN_ALLOW_THREADS
-    for (;;) {  /* every array of the stream, kept until the end */
-        if (narrays == cap) {
-            Py_ssize_t grown_cap = cap ? cap * 2 : 16;
-            struct ArrowArray *grown = PyMem_RawRealloc(
-                arrays, (size_t)grown_cap * sizeof(struct ArrowArray));
-            if (grown == NULL) {
-                no_memory = 1;
-                break;
-            }
-            arrays = grown;
-            cap = grown_cap;
-        }
-        struct ArrowArray *a = &arrays[narrays];
-        if (stream->get_next(stream, a) != 0) {
-            failed = 1;
-            break;
-        }
-        if (a->release == NULL)
-            break;  /* the end of the stream */
-        narrays++;
-        if (a->n_buffers < 3 || a->n_children != 0 || a->dictionary != NULL) {
-            failed = 2;
-            break;
-        }
-        total += a->length;
-    }
-    if (!failed && !no_memory) {
-        int64_t per = total / threads + 1;
-        if (per < 65536)
-            per = 65536;  /* a thread for fewer rows costs more than it saves */
-        for (int64_t from = 0; from < total && n < threads; from += per, n++) {
-            parts[n].arrays = arrays;
-            parts[n].narrays = narrays;
-            parts[n].kind = kind;
-            parts[n].safe = safe.buf;
-            parts[n].from = from;
-            parts[n].to = from + per < total ? from + per : total;
-        }
-        side_by_side(arrow_part, parts, sizeof(ArrowPart), n);
-        for (int k = 0; k < n; k++) {
-            if (parts[k].read == 0)
-                no_memory = 1;
-            else if (parts[k].read < 0)
-                failed = 2;
-        }
-    }
-    Py_END_ALLOW_THREADS
-    if (no_memory) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (failed == 1) {
-        const char *why = stream->get_last_error(stream);
-        PyErr_Format(PyExc_ValueError, "the Arrow stream failed: %s",
-                     why ? why : "no reason given");
-        goto done;
-    }
-    if (failed == 2) {
-        result = Py_NewRef(Py_None);
+    int read = read_arrow(&r, capsule, safe.buf, threads);
+    if (read <= 0) {
+        if (read == 0)
+            result = Py_NewRef(Py_None);
         goto done;
     }
     Py_ssize_t count = 0;
-    for (int k = 0; k < n; k++)
-        count += parts[k].rows.n;
+    for (int k = 0; k < r.nparts; k++)
+        count += r.parts[k].rows.n;
     PyObject *found = PyList_New(count);
     PyObject *texts = values ? PyList_New(count) : NULL;
     if (found == NULL || (values && texts == NULL)) {
@@ -2077,9 +2109,9 @@ arrow_hits(PyObject *module, PyObject *args)
         goto done;
     }
     Py_ssize_t at = 0;
-    for (int k = 0; k < n; k++) {
-        for (Py_ssize_t j = 0; j < parts[k].rows.n; j++) {
-            const Hit *hit = &parts[k].rows.hits[j];
+    for (int k = 0; k < r.nparts; k++) {
+        for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++) {
+            const Hit *hit = &r.parts[k].rows.hits[j];
             PyObject *row = PyLong_FromLongLong(hit->row);
             if (row == NULL) {
                 Py_DECREF(found);
@@ -2108,13 +2140,261 @@ arrow_hits(PyObject *module, PyObject *args)
     else
         result = found;
 done:
-    for (int k = 0; k < MAX_THREADS; k++)
-        PyMem_RawFree(parts[k].rows.hits);
-    for (Py_ssize_t j = 0; j < narrays; j++)
-        arrays[j].release(&arrays[j]);
-    PyMem_RawFree(arrays);
-    stream->release(stream);  /* consumed: the capsule's destructor finds it released */
-    stream->release = NULL;
+    release_arrow(&r);
+    PyBuffer_Release(&safe);
+    return result;
+}
+
+/* The distinct units met while counting a column: open addressing over their UTF-8 bytes
+ * (which stay in the Arrow buffers while the count runs). */
+typedef struct {
+    const unsigned char *p;
+    Py_ssize_t n;
+    uint32_t hash;
+    long flags;        /* the unit's flag bits; -1: the target keeps it; MISSING: not known */
+    Py_ssize_t count;  /* occurrences, when flags >= 0 */
+    PyObject *unit;    /* the unit as str, made once */
+} UnitSlot;
+
+#define MISSING (-2)
+
+typedef struct {
+    UnitSlot *slots;   /* in the order met */
+    Py_ssize_t n, cap;
+    Py_ssize_t *index; /* hash index: slot + 1, 0 empty */
+    size_t mask;
+} UnitTable;
+
+static void
+units_free(UnitTable *t)
+{
+    for (Py_ssize_t k = 0; k < t->n; k++)
+        Py_XDECREF(t->slots[k].unit);
+    PyMem_Free(t->slots);
+    PyMem_Free(t->index);
+}
+
+/* The slot of the unit [p, p + n): found, or added (its str made and looked up in
+ * ``flags``, a unit not there put in ``missing``).  NULL with an error set. */
+static UnitSlot *
+unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, PyObject *flags,
+          PyObject *missing)
+{
+    uint32_t h = key_hash((const char *)p, n);
+    size_t i = h & t->mask;
+    for (; t->index[i] != 0; i = (i + 1) & t->mask) {
+        UnitSlot *slot = &t->slots[t->index[i] - 1];
+        if (slot->hash == h && slot->n == n && memcmp(slot->p, p, (size_t)n) == 0)
+            return slot;
+    }
+    if (t->n == t->cap) {
+        Py_ssize_t cap = t->cap * 2;
+        UnitSlot *grown = PyMem_Realloc(t->slots, (size_t)cap * sizeof(UnitSlot));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        t->slots = grown;
+        t->cap = cap;
+    }
+    if ((size_t)(t->n + 1) * 2 > t->mask + 1) {  /* keep the index at most half full */
+        size_t slots = (t->mask + 1) * 2;
+        Py_ssize_t *index = PyMem_Calloc(slots, sizeof(Py_ssize_t));
+        if (index == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < t->n; k++) {
+            size_t j = t->slots[k].hash & (slots - 1);
+            while (index[j] != 0)
+                j = (j + 1) & (slots - 1);
+            index[j] = k + 1;
+        }
+        PyMem_Free(t->index);
+        t->index = index;
+        t->mask = slots - 1;
+        for (i = h & t->mask; t->index[i] != 0; i = (i + 1) & t->mask)
+            ;
+    }
+    PyObject *unit = PyUnicode_DecodeUTF8((const char *)p, n, "strict");
+    if (unit == NULL)
+        return NULL;
+    long value = MISSING;
+    PyObject *known = PyDict_GetItemWithError(flags, unit);  /* borrowed */
+    if (known != NULL) {
+        value = PyLong_AsLong(known);
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(unit);
+            return NULL;
+        }
+        if (value < -1)
+            value = -1;
+    }
+    else if (PyErr_Occurred() || PyList_Append(missing, unit) < 0) {
+        Py_DECREF(unit);
+        return NULL;
+    }
+    UnitSlot *slot = &t->slots[t->n];
+    slot->p = p;
+    slot->n = n;
+    slot->hash = h;
+    slot->flags = value;
+    slot->count = 0;
+    slot->unit = unit;
+    t->index[i] = ++t->n;
+    return slot;
+}
+
+/* The code point of the UTF-8 bytes at p (a valid string's), its length in *len. */
+HOT_INLINE long
+code_point_at(const unsigned char *p, const unsigned char *end, int *len)
+{
+    if (*p < 0x80) {
+        *len = 1;
+        return *p;
+    }
+    return decode(p, end - p, len);
+}
+
+/* Count the units of one value [p, p + n) (cut as next_unit cuts a str) into t: the OR of
+ * their known flags in *value.  0: done; -1: an error is set; 1: bytes that are not UTF-8. */
+static int
+count_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int64_t n,
+            PyObject *flags, PyObject *missing, long *value)
+{
+    const unsigned char *end = p + n;
+    *value = 0;
+    int len = 0, next_len = 0;
+    long c = 0, next = -1;
+    if (p < end && (c = code_point_at(p, end, &len)) < 0)
+        return 1;
+    while (p < end) {
+        const unsigned char *after = p + len;
+        next = -1;
+        if (after < end && (next = code_point_at(after, end, &next_len)) < 0)
+            return 1;
+        Py_ssize_t size = 0;
+        if (is_selector((Py_UCS4)c))
+            size = len;
+        else if (next >= 0 && is_joiner((Py_UCS4)next))
+            size = len + next_len;
+        else if (!passes(safe, (Py_UCS4)c))
+            size = len;
+        if (size) {
+            UnitSlot *slot = unit_slot(t, p, size, flags, missing);
+            if (slot == NULL)
+                return -1;
+            if (slot->flags >= 0) {
+                *value |= slot->flags;
+                slot->count++;
+            }
+            p += size;
+            if (p >= end)
+                break;
+            if (size > len) {  /* the joiner was taken: read the code point after it */
+                if ((c = code_point_at(p, end, &len)) < 0)
+                    return 1;
+                continue;
+            }
+        }
+        else
+            p = after;
+        c = next;
+        len = next_len;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(count_arrow_doc,
+"count_arrow(stream, safe, threads, flags, /)\n--\n\n"
+"``NameGuard._count_units`` of a string column given as an Arrow C stream capsule, read in\n"
+"place (its rows found as ``arrow_hits`` finds them, their units cut and looked up without\n"
+"making a str per row or per unit met): ``(rows, bytes, counts)``, the rows holding a code\n"
+"point outside ``safe``, the OR of their units' bits per row, and each counted unit's\n"
+"occurrences.  The list of units not in ``flags`` when there are some (nothing counted);\n"
+"None when the column is not one ``arrow_hits`` reads.");
+
+static PyObject *
+count_arrow(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *capsule, *flags;
+    Py_buffer safe;
+    int threads;
+    if (!PyArg_ParseTuple(args, "Oy*iO!:count_arrow", &capsule, &safe, &threads,
+                          &PyDict_Type, &flags))
+        return NULL;
+    if (safe.len != BITMAP_BYTES) {
+        PyBuffer_Release(&safe);
+        PyErr_SetString(PyExc_ValueError, "the bitmap must have 0x110000 bits");
+        return NULL;
+    }
+    UnitTable t = {NULL, 0, 256, NULL, 511};
+    PyObject *result = NULL, *missing = NULL, *rows = NULL, *values = NULL, *counts = NULL;
+    ArrowRead r;
+    int read = read_arrow(&r, capsule, safe.buf, threads);
+    if (read <= 0) {
+        if (read == 0)
+            result = Py_NewRef(Py_None);
+        goto done;
+    }
+    t.slots = PyMem_Malloc((size_t)t.cap * sizeof(UnitSlot));
+    t.index = PyMem_Calloc(t.mask + 1, sizeof(Py_ssize_t));
+    missing = PyList_New(0);
+    Py_ssize_t total = 0;
+    for (int k = 0; k < r.nparts; k++)
+        total += r.parts[k].rows.n;
+    rows = PyList_New(total);
+    values = PyBytes_FromStringAndSize(NULL, total);
+    if (t.slots == NULL || t.index == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (missing == NULL || rows == NULL || values == NULL)
+        goto done;
+    Py_ssize_t at = 0;
+    for (int k = 0; k < r.nparts; k++) {
+        for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++, at++) {
+            const Hit *hit = &r.parts[k].rows.hits[j];
+            long v = 0;
+            int got = count_value(&t, safe.buf, hit->value, hit->size, flags, missing, &v);
+            if (got < 0)
+                goto done;
+            if (got > 0) {  /* not UTF-8: the caller's other path decides */
+                result = Py_NewRef(Py_None);
+                goto done;
+            }
+            PyObject *row = PyLong_FromLongLong(hit->row);
+            if (row == NULL)
+                goto done;
+            PyList_SET_ITEM(rows, at, row);
+            PyBytes_AS_STRING(values)[at] = (char)(unsigned char)(v & 0xFF);
+        }
+    }
+    if (PyList_GET_SIZE(missing)) {
+        result = Py_NewRef(missing);
+        goto done;
+    }
+    counts = PyDict_New();
+    if (counts == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < t.n; k++) {
+        if (t.slots[k].flags < 0 || t.slots[k].count == 0)
+            continue;
+        PyObject *n = PyLong_FromSsize_t(t.slots[k].count);
+        int put = n != NULL && PyDict_SetItem(counts, t.slots[k].unit, n) == 0;
+        Py_XDECREF(n);
+        if (!put)
+            goto done;
+    }
+    result = PyTuple_Pack(3, rows, values, counts);
+done:
+    Py_XDECREF(missing);
+    Py_XDECREF(rows);
+    Py_XDECREF(values);
+    Py_XDECREF(counts);
+    units_free(&t);
+    release_arrow(&r);
     PyBuffer_Release(&safe);
     return result;
 }
@@ -2224,6 +2504,7 @@ static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
     {"arrow_hits", arrow_hits, METH_VARARGS, arrow_hits_doc},
+    {"count_arrow", count_arrow, METH_VARARGS, count_arrow_doc},
     {"bitmap", bitmap, METH_O, bitmap_doc},
     {"code_points", code_points, METH_O, code_points_doc},
     {NULL, NULL, 0, NULL},

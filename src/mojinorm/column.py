@@ -682,14 +682,14 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
     if memo is None:
         memo = {}
     if _explains_by_guard(normalizer):
-        found = guard_hit_values(s, normalizer.target)
-        if found is not None:
-            hits, texts = found
-            if not texts:
-                return zeros, counts
-            row_flags, unit_counts = _counted_by_guard(texts, plan, flags_of, memo)
+        counted = _counted_in_arrow(s, plan, flags_of, memo)
+        if counted is not None:
+            found, row_flags, unit_counts = counted
             counts.update(unit_counts)
-            return zeros.scatter(hits, pl.Series(list(row_flags), dtype=pl.UInt8)), counts
+            if not found:
+                return zeros, counts
+            return zeros.scatter(pl.Series(found, dtype=pl.get_index_type()),
+                                 pl.Series(list(row_flags), dtype=pl.UInt8)), counts
     work = _work(s, plan.patterns)
     if work is None:
         return zeros, counts
@@ -742,21 +742,27 @@ def units_counted(normalizer: Normalizer, value: str, known: dict[str, int]
     return normalizer._count_units([value], known)
 
 
-def _counted_by_guard(texts: list[str], plan: ColumnPlan,
-                      flags_of: Callable[[UnitOutcome], int], memo: dict[str, int]
-                      ) -> tuple[bytes, dict[str, int]]:
-    """:func:`unit_flags` of the values the guard finds, with the compiled module: each value
-    cut into units by ``Normalizer._count_units`` as ``_explain_list`` cuts it, the units not
-    in ``memo`` decided once, then the values' flags and the units' occurrences counted in C
-    (no tokens, no per-unit frames: a sixth of the polars engine's time on a member file)."""
-    normalizer = plan.normalizer
-    counted = normalizer._count_units(texts, memo)
+def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutcome], int],
+                      memo: dict[str, int]) -> tuple[list[int], bytes, dict[str, int]] | None:
+    """:func:`unit_flags` of the values the guard finds, with the compiled module: the column
+    read in its Arrow memory, each value cut into units as ``Normalizer._count_units`` cuts
+    it, the units not in ``memo`` decided once, then the values' flags and the units'
+    occurrences counted in C (no str per value, no tokens, no per-unit frames).  None when
+    the column is not one the compiled reader takes."""
+    bitmap = _compiled.code_point_bitmap(plan.normalizer.target.visible_chars)
+
+    def count() -> Any:
+        assert _compiled.MODULE is not None
+        return _compiled.MODULE.count_arrow(s.__arrow_c_stream__(), bitmap,
+                                            pl.thread_pool_size(), memo)
+
+    counted = count()
     if isinstance(counted, list):
         memo.update(_flags_of_units(counted, plan, flags_of))
-        counted = normalizer._count_units(texts, memo)
+        counted = count()
         if isinstance(counted, list):
             raise RuntimeError(f"units left undecided: {counted[:5]}")
-    return counted
+    return None if counted is None else (counted[0], counted[1], counted[2])
 
 
 def _flags_of_units(units: list[str], plan: ColumnPlan,

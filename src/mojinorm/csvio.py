@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import mmap
 import os
 import re
 import stat
@@ -71,6 +72,12 @@ MAX_RECORD = 16 * 1024 * 1024
 #: CRLF); a regular file is looked at whole (:func:`scan_line_ends`).
 EOL_WINDOW = 1024 * 1024
 EOL_BLOCK = 4 * 1024 * 1024
+#: Bytes of the first chunk a stream yields (see :meth:`DecodedStream._chunks`).
+FIRST_CHUNK = 256 * 1024
+#: Bytes of lines, from the first line with a non-ASCII byte, that decide ``--encoding auto``
+#: (:func:`choose_encoding`): the same for scan and normalize whatever their chunk sizes, and
+#: a decode of a megabyte rather than of a whole chunk.
+DETECT_WINDOW = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 #: Swaps CR and LF (bytes or str): CR-only input is read as LF-terminated text.
 SWAP_EOL = bytes.maketrans(b"\r\n", b"\n\r")
@@ -263,18 +270,22 @@ class Readable(Protocol):
 
 
 def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
-                     name: str = "", sep: bytes = b"\n") -> Iterator[tuple[int, bytes, bool]]:
+                     name: str = "", sep: bytes = b"\n", first: int | None = None
+                     ) -> Iterator[tuple[int, bytes, bool]]:
     """Yield ``(offset, data, final)``: chunks of ``[start, end)`` cut after a ``sep`` byte.
 
     ``stream`` is already positioned at ``start``.  Every chunk but the last ends with ``sep``
     (LF, or CR for a CR-only file); the last one has ``final=True`` (it may be empty).  A line
-    longer than :data:`MAX_RECORD` bytes is an :class:`InputError`.
+    longer than :data:`MAX_RECORD` bytes is an :class:`InputError`.  ``first``: the size of
+    the first read (default ``size``).
     """
     rest = b""
     offset = start
     pos = start
+    read_size = size if first is None else first
     while True:
-        want = size if end is None else min(size, end - pos)
+        want = read_size if end is None else min(read_size, end - pos)
+        read_size = size
         try:
             data = stream.read(want) if want > 0 else b""
         except OSError as exc:
@@ -417,6 +428,12 @@ def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> LineEndEvide
 
 
 def _holds_cr(stream: BinaryIO, start: int) -> bool:
+    try:
+        # a file mapped is searched where it lies: a third of the time of reading it
+        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return view.find(b"\r", start) >= 0
+    except (OSError, ValueError):  # not a file (io.UnsupportedOperation), empty, unmappable
+        pass
     stream.seek(start)
     while True:
         block = stream.read(EOL_BLOCK)
@@ -541,12 +558,18 @@ def detect_encoding(stream: BinaryIO, start: int, size: int, sep: bytes = b"\n",
 
 def _decide(data: bytes, sep: bytes = b"\n", name: str = "") -> tuple[str, str | None] | None:
     """Encoding decided by this chunk (see :func:`choose_encoding`), or None when it is all
-    ASCII."""
+    ASCII: by its lines from the first non-ASCII byte's on, up to :data:`DETECT_WINDOW` bytes
+    (whole lines; a longer first line whole), whatever the size of the caller's chunks."""
     if data.isascii():
         return None
     first = _first_high(data)
     line_start = data.rfind(sep, 0, first) + 1
-    return choose_encoding(data[line_start:], sep, name)
+    end = len(data)
+    if end - line_start > DETECT_WINDOW:
+        cut = data.rfind(sep, first, line_start + DETECT_WINDOW)
+        if cut >= 0:
+            end = cut + 1
+    return choose_encoding(data[line_start:end], sep, name)
 
 
 _HIGH = re.compile(rb"[\x80-\xff]")
@@ -999,7 +1022,11 @@ class DecodedStream:
         auto = self.requested == "auto"
         seen_high = False
         name = self.inp.name
-        chunks = iter_byte_chunks(self.source, self.start, None, self.size, name, sep)
+        # a small first chunk: the layout is read from its text, which is decoded whole (the
+        # next chunks of a UTF-8 file are read as bytes, and decoded only when a batch must
+        # be read record by record)
+        chunks = iter_byte_chunks(self.source, self.start, None, self.size, name, sep,
+                                  first=min(self.size, FIRST_CHUNK))
         while True:
             try:
                 offset, data, final = next(chunks)
