@@ -803,6 +803,13 @@ key_hash(const char *p, Py_ssize_t n)
         h ^= (unsigned char)p[i];
         h *= 16777619u;
     }
+    /* mixed (murmur3's finalizer): the tables index by the low bits, which FNV-1a of a few
+     * UTF-8 bytes leaves clustered (long probe runs) */
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h;
 }
 
