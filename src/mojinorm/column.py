@@ -732,6 +732,13 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
     return zeros.scatter(work.idx, row), counts
 
 
+@lru_cache(maxsize=16)
+def target_units(target: Target) -> pl.Series:
+    """The units of ``target`` (its code points and sequences: ``unit in target``) as a
+    series, for ``is_in`` (a file's 17,000 units: 1 ms, where ``in`` costs 10)."""
+    return pl.Series([*target.chars, *target.sequences], dtype=pl.String)
+
+
 def units_counted(normalizer: Normalizer, value: str, known: dict[str, int]
                   ) -> tuple[bytes, dict[str, int]] | list[str] | None:
     """``normalizer._count_units([value], known)``: the flags and units of one value, or the
@@ -781,7 +788,7 @@ def _flags_of_units(units: list[str], plan: ColumnPlan,
     kind = ["rule", "fallback", "review", "inside"]
     decided = plan.decisions(pl.Series(changed, dtype=pl.String)).select(
         "unit", rule=pl.col("rules").str.split(">").list.last(), fallback="fallback",
-        review="review", inside=pl.Series([u in target for u in changed], dtype=pl.Boolean))
+        review="review", inside=pl.col("unit").is_in(target_units(target).implode()))
     # one unit of each kind asked (a handful of kinds per file), the others joined to it
     kinds = decided.unique(kind, keep="first", maintain_order=True)
     kind_flags = [flags_of(UnitOutcome(unit, "", (rule,), fallback, review))

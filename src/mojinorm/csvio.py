@@ -295,22 +295,23 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
             yield offset, rest, True
             return
         pos += len(data)
-        buf = rest + data if rest else data
-        cut = buf.rfind(sep) + 1
-        if cut == 0:
-            if len(buf) > MAX_RECORD:
+        # the chunk is copied once: the line left over from the last read, then this read
+        # up to its last separator
+        last = data.rfind(sep) + 1
+        if last == 0:
+            rest += data
+            if len(rest) > MAX_RECORD:
                 # the caller, who counts the lines it was given, sets the line number
                 raise InputError(f"a line longer than {format_size(MAX_RECORD)} (no line "
                                  "breaks?)", name=name, offset=offset)
-            rest = buf
             continue
-        if cut == len(buf):
-            rest = b""
-            yield offset, buf, False
+        if last == len(data):
+            chunk = rest + data if rest else data
         else:
-            rest = buf[cut:]
-            yield offset, buf[:cut], False
-        offset += cut
+            chunk = b"".join((rest, memoryview(data)[:last]))
+        rest = data[last:]
+        yield offset, chunk, False
+        offset += len(chunk)
 
 
 def format_size(n: int) -> str:

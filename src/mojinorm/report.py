@@ -30,7 +30,6 @@ from .invisible import classify, invisible_among
 from .normalizer import Normalizer
 from .records import Layout
 from .rules import LOSSLESS_RULES
-from .targets import Target
 from .units import VARIATION_SELECTOR_CLASS, is_variation_selector
 
 if TYPE_CHECKING:
@@ -408,7 +407,7 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
     if columnar:
         import polars as pl
 
-        from .column import column_plan
+        from .column import column_plan, target_units
 
         # the units the scan's counting decided are read back, not decided again
         unit_series = pl.Series(units, dtype=pl.String)
@@ -420,7 +419,7 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
             "replacement", pl.col("rules").str.split(">").list.last().alias("rule"),
             pl.col("rules").alias("steps"), "mj",
             unit_categories(unit_series).alias("category"),
-            pl.col("unit").is_in(_target_units(normalizer.target).implode()).alias("in_target"),
+            pl.col("unit").is_in(target_units(normalizer.target).implode()).alias("in_target"),
             "fallback", "alternatives", pl.lit(None, pl.String).alias("sjis"))
         # by count, then code point (UTF-8 byte order is code point order)
         return CharTable(frame.sort(["count", "char"], descending=[True, False]))
@@ -437,14 +436,6 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
     stats.sort(key=attrgetter("char"))
     stats.sort(key=attrgetter("count"), reverse=True)
     return stats
-
-
-@lru_cache(maxsize=8)
-def _target_units(target: Target) -> pl.Series:
-    """The target's units (code points and sequences) as a series, for ``is_in``."""
-    import polars as pl
-
-    return pl.Series([*target.chars, *target.sequences], dtype=pl.String)
 
 
 def unit_categories(units: pl.Series) -> pl.Series:
