@@ -372,7 +372,13 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
              *(["--ambiguity", ambiguity] if ambiguity != "fallback" else []),
              *(["--fallback", fallback] if fallback else [])]
     if fmt == "json":
-        text = report.to_json(top) + "\n"
+        data = report.to_json_utf8(top) + b"\n"
+        if output is not None or _utf8_stdout():
+            _write_bytes(output, data)  # megabytes of characters: never decoded in between
+            if fail_on_unsafe and report.unsafe_rows > 0:
+                sys.exit(1)
+            return
+        text = data.decode("utf-8")
     elif fmt == "csv":
         text = _chars_csv(report, top)
     elif fmt == "html":
@@ -385,10 +391,27 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
     if output is None:
         click.echo(text, nl=False)
     else:
-        with atomic_output(output) as f:
-            f.write(text.encode("utf-8"))
+        _write_bytes(output, text.encode("utf-8"))
     if fail_on_unsafe and report.unsafe_rows > 0:
         sys.exit(1)
+
+
+def _utf8_stdout() -> bool:
+    """Standard output writes UTF-8 (a Windows CP932 console does not: its text goes through
+    the code-point escaping set up in :func:`main`)."""
+    return codecs.lookup(getattr(sys.stdout, "encoding", None) or "ascii").name == "utf-8" \
+        and hasattr(sys.stdout, "buffer")
+
+
+def _write_bytes(output: str | None, data: bytes) -> None:
+    """``data`` to ``output`` (atomically), or to standard output's bytes."""
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    with atomic_output(output) as f:
+        f.write(data)
 
 
 def _pct(n: int, d: int) -> str:

@@ -168,10 +168,14 @@ class CharTable(Sequence[CharStat]):
 
     def json_lines(self, separator: str) -> str:
         """Each character's :meth:`CharStat.to_json`, joined by ``separator``."""
+        return self.json_lines_utf8(separator).decode("utf-8")
+
+    def json_lines_utf8(self, separator: str) -> bytes:
+        """:meth:`json_lines` as UTF-8, as polars writes it (no str of megabytes made)."""
         import polars as pl
 
         if not len(self):
-            return ""
+            return b""
         escapes = (list(_JSON_ESCAPES), list(_JSON_ESCAPES.values()))
         frame = self.frame
         # escaping costs a pass per column: only the columns holding a character to escape
@@ -211,7 +215,7 @@ class CharTable(Sequence[CharStat]):
             pl.lit(', "in_target": '), boolean("in_target"),
             pl.lit(', "fallback": '), boolean("fallback"), pl.lit(', "fix": '), quoted(fix, False),
             pl.lit(', "alternatives": ['), alternatives, pl.lit("]"), sjis, pl.lit("}")])
-        joined: str = frame.select(line.str.join(separator)).item()
+        joined: bytes = frame.select(line.str.join(separator).cast(pl.Binary)).item()
         return joined
 
     def with_sjis(self, codes: Sequence[str | None]) -> CharTable:
@@ -310,25 +314,33 @@ class ScanReport:
     def to_json(self, top: int | None = None) -> str:
         """``to_dict`` as JSON: indented, one line per character and per review row (the C
         encoder does those)."""
+        return self.to_json_utf8(top).decode("utf-8")
+
+    def to_json_utf8(self, top: int | None = None) -> bytes:
+        """:meth:`to_json` as UTF-8 (what ``scan --format json`` writes): the character lines
+        come from polars as bytes, and megabytes of them are never decoded and encoded
+        again."""
         d = self.to_dict(top=0)
         chars = self.chars
         if isinstance(chars, CharTable):
-            text = (chars if top is None else chars.head(top)).json_lines(",\n    ")
+            lines = (chars if top is None else chars.head(top)).json_lines_utf8(",\n    ")
         else:
-            text = ",\n    ".join(c.to_json() for c in (chars if top is None else chars[:top]))
-        items = {"review_examples": ",\n    ".join(json.dumps(r, ensure_ascii=False)
-                                                 for r in d.pop("review_examples")),
-                 "chars": text}
+            lines = ",\n    ".join(c.to_json() for c in (chars if top is None
+                                                      else chars[:top])).encode("utf-8")
+        items = {"review_examples": ",\n    ".join(
+                     json.dumps(r, ensure_ascii=False)
+                     for r in d.pop("review_examples")).encode("utf-8"),
+                 "chars": lines}
         del d["chars"]
         # one join at the end: the character lines may make megabytes of text
-        parts = [json.dumps(d, ensure_ascii=False, indent=2)[:-2]]
+        parts = [json.dumps(d, ensure_ascii=False, indent=2)[:-2].encode("utf-8")]
         for key, joined in items.items():
             if joined:
-                parts += [f',\n  "{key}": [\n    ', joined, "\n  ]"]
+                parts += [f',\n  "{key}": [\n    '.encode(), joined, b"\n  ]"]
             else:
-                parts.append(f',\n  "{key}": []')
-        parts.append("\n}")
-        return "".join(parts)
+                parts.append(f',\n  "{key}": []'.encode())
+        parts.append(b"\n}")
+        return b"".join(parts)
 
 
 @dataclass
