@@ -108,11 +108,16 @@ decode(const unsigned char *p, Py_ssize_t n, int *len)
 
 /* Check the bytes [p, end) of a value: strict UTF-8, no control byte, no quote unless
  * ``quotes`` (a quoted field's content, or a line that is one value); *hit is set when
- * ``look`` and a code point does not pass.  0: the batch is declined. */
-static inline int
+ * ``look`` and a code point does not pass.  0: the batch is declined.
+ *
+ * A three-byte sequence whose lead byte needs no check of the second byte's range (E1-EC,
+ * EE-EF: kana and almost every kanji) is read without ``decode``; once a value hits, the
+ * rest is only checked. */
+HOT_INLINE int
 check_value(const Scan *s, Py_ssize_t p, Py_ssize_t end, int quotes, int look, int *hit)
 {
     const unsigned char *d = s->data;
+    const unsigned char *safe = s->safe;
     while (p < end) {
         unsigned char b = d[p];
         if (b < 0x80) {
@@ -120,17 +125,36 @@ check_value(const Scan *s, Py_ssize_t p, Py_ssize_t end, int quotes, int look, i
              * rare, and they are what a plain batch's rules are about. */
             if (b < 0x20 || b == 0x7F || (b == '"' && !quotes))
                 return 0;
-            if (look && !passes(s->safe, b))
+            if (look && !passes(safe, b)) {
                 *hit = 1;
+                look = 0;
+            }
             p++;
+            continue;
+        }
+        if (b >= 0xE1 && b != 0xED && b <= 0xEF && end - p >= 3) {
+            unsigned char b1 = d[p + 1], b2 = d[p + 2];
+            if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80)
+                return 0;
+            if (look) {
+                Py_UCS4 cp = ((Py_UCS4)(b & 0x0F) << 12) | ((Py_UCS4)(b1 & 0x3F) << 6)
+                             | (b2 & 0x3F);
+                if (!passes(safe, cp)) {
+                    *hit = 1;
+                    look = 0;
+                }
+            }
+            p += 3;
             continue;
         }
         int len;
         long cp = decode(d + p, end - p, &len);
         if (cp < 0)
             return 0;
-        if (look && !passes(s->safe, (Py_UCS4)cp))
+        if (look && !passes(safe, (Py_UCS4)cp)) {
             *hit = 1;
+            look = 0;
+        }
         p += len;
     }
     return 1;
