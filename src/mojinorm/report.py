@@ -457,11 +457,14 @@ def unit_categories(units: pl.Series) -> pl.Series:
     import polars as pl
 
     first = pl.col("u").str.slice(0, 1)
-    firsts = units.str.slice(0, 1).unique().drop_nulls().to_list()
+    private_use = f"^[{PRIVATE_USE_CLASS}]"
+    # the first code points to classify: not the private-use ones (gaiji, whatever else)
+    firsts = units.str.slice(0, 1).unique().drop_nulls().to_frame("f").filter(
+        ~pl.col("f").str.contains(private_use)).to_series().to_list()
     invisible = pl.Series(sorted(invisible_among(firsts)), dtype=pl.String)
     compatibility = pl.Series(sorted(_changed_compatibility_ideographs()), dtype=pl.String)
     return units.to_frame("u").select(
-        pl.when(first.str.contains(f"^[{PRIVATE_USE_CLASS}]")).then(pl.lit("gaiji"))
+        pl.when(first.str.contains(private_use)).then(pl.lit("gaiji"))
         .when(first.is_in(invisible.implode())).then(pl.lit("invisible"))
         .when((pl.col("u").str.len_chars() > 1)
               & pl.col("u").str.contains(f"[{VARIATION_SELECTOR_CLASS}]$"))
