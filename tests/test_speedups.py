@@ -504,3 +504,34 @@ def test_count_arrow_agrees_with_count_units(arrow_type: str, values: list[str |
     expected = normalizer._count_units(texts, flags)
     assert not isinstance(expected, list)
     assert counted == (rows, expected[0], expected[1])
+
+
+@pytest.mark.parametrize("arrow_type", ["string", "large_string", "string_view"])
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.none() | _COUNT_TEXT, max_size=40), cut=st.integers(0, 40),
+       threads=st.integers(1, 3), target=st.sampled_from(["jisx0208", "cp932", "mj"]),
+       fallback=st.sampled_from([None, "keep", "error", "●"]), compiled=st.booleans())
+def test_normalize_arrow_agrees_with_normalize(arrow_type: str, values: list[str | None],
+                                               cut: int, threads: int, target: str,
+                                               fallback: str | None, compiled: bool) -> None:
+    # A column normalized in its Arrow memory (every string layout, two chunks; with and
+    # without the compiled decisions read) against normalize per value: the same rows found,
+    # the same texts, or the exception the first raising value raises.
+    pa = pytest.importorskip("pyarrow")
+    if fallback == "●" and "●" not in mojinorm.get_target(target):
+        fallback = None
+    normalizer = mojinorm.Normalizer(target, fallback=fallback)
+    if compiled:
+        normalizer._read_compiled_decisions()
+    array = pa.chunked_array([values[:cut], values[cut:]], type=getattr(pa, arrow_type)())
+    rows = [i for i, v in enumerate(values) if v is not None and not all(
+        ch in normalizer.target.visible_chars for ch in v)]
+    try:
+        expected = [mojinorm.Normalizer(target, fallback=fallback).normalize(values[i])
+                    for i in rows]
+    except ValueError as exc:
+        with pytest.raises(type(exc), match=None) as info:
+            normalizer._normalize_arrow(array.__arrow_c_stream__(), threads)
+        assert str(info.value) == str(exc)
+        return
+    assert normalizer._normalize_arrow(array.__arrow_c_stream__(), threads) == (rows, expected)

@@ -1779,6 +1779,15 @@ guard_dealloc(NameGuard *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+PyDoc_STRVAR(guard_normalize_arrow_doc,
+"_normalize_arrow(stream, threads, /)\n--\n\n"
+"``normalize`` of each value of a string column given as an Arrow C stream capsule that\n"
+"holds a code point the guard stops at: ``(rows, texts)``, read in place (each distinct unit\n"
+"decided once, as ``normalize`` decides it; a str made only for each row found).  None when\n"
+"the column is not one ``arrow_hits`` reads, or the guard has no bitmap yet.");
+
+static PyObject *guard_normalize_arrow(NameGuard *self, PyObject *args);
+
 static PyMethodDef guard_methods[] = {
     {"normalize", (PyCFunction)(void (*)(void))guard_normalize, METH_FASTCALL | METH_KEYWORDS,
      guard_normalize_doc},
@@ -1786,6 +1795,8 @@ static PyMethodDef guard_methods[] = {
     {"_normalize_list", (PyCFunction)guard_normalize_list, METH_O, guard_normalize_list_doc},
     {"_explain_list", (PyCFunction)guard_explain_list, METH_VARARGS, guard_explain_list_doc},
     {"_count_units", (PyCFunction)guard_count_units, METH_VARARGS, guard_count_units_doc},
+    {"_normalize_arrow", (PyCFunction)guard_normalize_arrow, METH_VARARGS,
+     guard_normalize_arrow_doc},
     {"_compiled_lines", (PyCFunction)guard_compiled_lines, METH_O, guard_compiled_lines_doc},
     {"_guard", (PyCFunction)guard_set, METH_VARARGS, guard_set_doc},
     {NULL, NULL, 0, NULL},
@@ -1884,6 +1895,17 @@ holds_outside(const unsigned char *safe, const unsigned char *p, int64_t n)
             if (!passes(safe, b))
                 return 1;
             p++;
+            continue;
+        }
+        if (b >= 0xE1 && b != 0xED && b <= 0xEF && end - p >= 3) {
+            /* three bytes whose lead needs no range check (as in check_value) */
+            if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+                return 1;
+            Py_UCS4 cp = ((Py_UCS4)(b & 0x0F) << 12) | ((Py_UCS4)(p[1] & 0x3F) << 6)
+                         | (p[2] & 0x3F);
+            if (!passes(safe, cp))
+                return 1;
+            p += 3;
             continue;
         }
         int len;
@@ -2176,16 +2198,24 @@ done:
     return result;
 }
 
-/* The distinct units met while counting a column: open addressing over their UTF-8 bytes
- * (which stay in the Arrow buffers while the count runs). */
+/* The distinct units met in a column read in place: open addressing over their UTF-8 bytes
+ * (which stay in the Arrow buffers while the column is read), each decided once. */
 typedef struct {
     const unsigned char *p;
     Py_ssize_t n;
     uint32_t hash;
-    long flags;        /* the unit's flag bits; -1: the target keeps it; MISSING: not known */
+    long flags;        /* counting: the unit's flag bits; -1: the target keeps it; MISSING:
+                          not known.  Normalizing: 1 when the text decides the unit */
     Py_ssize_t count;  /* occurrences, when flags >= 0 */
     PyObject *unit;    /* the unit as str, made once */
+    PyObject *replacement;  /* normalizing: the unit's replacement (NULL: the text decides) */
+    const char *utf8;  /* the replacement's UTF-8 (held by it) */
+    Py_ssize_t utf8_len;
 } UnitSlot;
+
+/* What a new unit is: sets slot->flags (and, normalizing, the replacement) from slot->unit.
+ * 0: done; -1: an error is set. */
+typedef int (*UnitResolver)(void *context, UnitSlot *slot);
 
 #define MISSING (-2)
 
@@ -2199,17 +2229,19 @@ typedef struct {
 static void
 units_free(UnitTable *t)
 {
-    for (Py_ssize_t k = 0; k < t->n; k++)
+    for (Py_ssize_t k = 0; k < t->n; k++) {
         Py_XDECREF(t->slots[k].unit);
+        Py_XDECREF(t->slots[k].replacement);
+    }
     PyMem_Free(t->slots);
     PyMem_Free(t->index);
 }
 
-/* The slot of the unit [p, p + n): found, or added (its str made and looked up in
- * ``flags``, a unit not there put in ``missing``).  NULL with an error set. */
+/* The slot of the unit [p, p + n): found, or added (its str made and decided by
+ * ``resolve``).  NULL with an error set. */
 static UnitSlot *
-unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, PyObject *flags,
-          PyObject *missing)
+unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resolve,
+          void *context)
 {
     uint32_t h = key_hash((const char *)p, n);
     size_t i = h & t->mask;
@@ -2247,33 +2279,42 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, PyObject *flags,
         for (i = h & t->mask; t->index[i] != 0; i = (i + 1) & t->mask)
             ;
     }
-    PyObject *unit = PyUnicode_DecodeUTF8((const char *)p, n, "strict");
-    if (unit == NULL)
-        return NULL;
-    long value = MISSING;
-    PyObject *known = PyDict_GetItemWithError(flags, unit);  /* borrowed */
-    if (known != NULL) {
-        value = PyLong_AsLong(known);
-        if (value == -1 && PyErr_Occurred()) {
-            Py_DECREF(unit);
-            return NULL;
-        }
-        if (value < -1)
-            value = -1;
-    }
-    else if (PyErr_Occurred() || PyList_Append(missing, unit) < 0) {
-        Py_DECREF(unit);
-        return NULL;
-    }
     UnitSlot *slot = &t->slots[t->n];
+    memset(slot, 0, sizeof(*slot));
+    slot->unit = PyUnicode_DecodeUTF8((const char *)p, n, "strict");
+    if (slot->unit == NULL)
+        return NULL;
+    if (resolve(context, slot) < 0) {
+        Py_CLEAR(slot->unit);
+        Py_CLEAR(slot->replacement);
+        return NULL;
+    }
     slot->p = p;
     slot->n = n;
     slot->hash = h;
-    slot->flags = value;
-    slot->count = 0;
-    slot->unit = unit;
     t->index[i] = ++t->n;
     return slot;
+}
+
+/* What counting asks of a new unit: its flags in the dict, or MISSING (put in the list). */
+typedef struct {
+    PyObject *flags, *missing;
+} CountContext;
+
+static int
+resolve_flags(void *context, UnitSlot *slot)
+{
+    CountContext *c = context;
+    PyObject *known = PyDict_GetItemWithError(c->flags, slot->unit);  /* borrowed */
+    if (known == NULL) {
+        slot->flags = MISSING;
+        return PyErr_Occurred() || PyList_Append(c->missing, slot->unit) < 0 ? -1 : 0;
+    }
+    long value = PyLong_AsLong(known);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    slot->flags = value < -1 ? -1 : value;
+    return 0;
 }
 
 /* The code point of the UTF-8 bytes at p (a valid string's), its length in *len. */
@@ -2291,7 +2332,7 @@ code_point_at(const unsigned char *p, const unsigned char *end, int *len)
  * their known flags in *value.  0: done; -1: an error is set; 1: bytes that are not UTF-8. */
 static int
 count_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int64_t n,
-            PyObject *flags, PyObject *missing, long *value)
+            CountContext *context, long *value)
 {
     const unsigned char *end = p + n;
     *value = 0;
@@ -2312,7 +2353,7 @@ count_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int
         else if (!passes(safe, (Py_UCS4)c))
             size = len;
         if (size) {
-            UnitSlot *slot = unit_slot(t, p, size, flags, missing);
+            UnitSlot *slot = unit_slot(t, p, size, resolve_flags, context);
             if (slot == NULL)
                 return -1;
             if (slot->flags >= 0) {
@@ -2334,6 +2375,228 @@ count_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int
         len = next_len;
     }
     return 0;
+}
+
+/* The next unit of the UTF-8 bytes [p, end), cut as next_unit cuts a str: 1 with its start
+ * in *start and its size in *size; 0: none; -1: bytes that are not UTF-8. */
+static int
+next_utf8_unit(const unsigned char *p, const unsigned char *end, const unsigned char *safe,
+               const unsigned char **start, Py_ssize_t *size)
+{
+    int len, next_len = 0;
+    while (p < end) {
+        long c = code_point_at(p, end, &len);
+        if (c < 0)
+            return -1;
+        const unsigned char *after = p + len;
+        long next = -1;
+        if (after < end && (next = code_point_at(after, end, &next_len)) < 0)
+            return -1;
+        if (is_selector((Py_UCS4)c) || !(next >= 0 && is_joiner((Py_UCS4)next))) {
+            if (is_selector((Py_UCS4)c) || !passes(safe, (Py_UCS4)c)) {
+                *start = p;
+                *size = len;
+                return 1;
+            }
+        }
+        else {
+            *start = p;
+            *size = len + next_len;
+            return 1;
+        }
+        p = after;
+    }
+    return 0;
+}
+
+/* What normalizing asks of a new unit, as guard_text decides it: the fallback for a
+ * private-use code point when ``private_use`` is set, else ``known``, the compiled decisions
+ * (remembered in ``known``), or ``_decide_unit`` (None: the text decides, slot->flags 1). */
+typedef struct {
+    NameGuard *self;
+    PyObject *known;
+} NormalizeContext;
+
+static int
+resolve_replacement(void *context, UnitSlot *slot)
+{
+    NormalizeContext *c = context;
+    NameGuard *self = c->self;
+    PyObject *unit = slot->unit, *replacement = NULL;
+    if (PyUnicode_GET_LENGTH(unit) == 1 && self->private_use != NULL
+            && is_private_use(PyUnicode_READ_CHAR(unit, 0)))
+        replacement = Py_NewRef(self->private_use);
+    else if ((replacement = PyDict_GetItemWithError(c->known, unit)) != NULL)
+        Py_INCREF(replacement);
+    else if (PyErr_Occurred())
+        return -1;
+    else {
+        int compiled = compiled_decision(self, unit, &replacement);
+        if (compiled < 0)
+            return -1;
+        if (compiled > 0) {
+            if (PyDict_SetItem(c->known, unit, replacement) < 0) {
+                Py_DECREF(replacement);
+                return -1;
+            }
+        }
+        else {
+            replacement = PyObject_CallMethodOneArg((PyObject *)self, decide_unit, unit);
+            if (replacement == NULL)
+                return -1;
+            if (replacement == Py_None) {
+                Py_DECREF(replacement);
+                slot->flags = 1;
+                return 0;
+            }
+            if (!PyUnicode_Check(replacement)) {
+                Py_DECREF(replacement);
+                PyErr_SetString(PyExc_TypeError, "_decide_unit must return a str or None");
+                return -1;
+            }
+        }
+    }
+    slot->utf8 = PyUnicode_AsUTF8AndSize(replacement, &slot->utf8_len);
+    if (slot->utf8 == NULL) {  /* a lone surrogate: the Python path writes it */
+        PyErr_Clear();
+        Py_DECREF(replacement);
+        slot->flags = 1;
+        return 0;
+    }
+    slot->replacement = replacement;
+    return 0;
+}
+
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap;
+} Bytes;
+
+static int
+bytes_put(Bytes *o, const void *p, Py_ssize_t n)
+{
+    if (o->len + n > o->cap) {
+        Py_ssize_t cap = o->cap ? o->cap : 256;
+        while (cap < o->len + n)
+            cap *= 2;
+        char *grown = PyMem_Realloc(o->buf, (size_t)cap);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        o->buf = grown;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, p, (size_t)n);
+    o->len += n;
+    return 0;
+}
+
+/* One value [p, p + n) normalized unit by unit.  1: *out is the new str; 0: a unit's answer
+ * depends on the text (the Python path decides); -1: an error is set; 2: not UTF-8. */
+static int
+normalize_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int64_t n,
+                NormalizeContext *context, Bytes *o, PyObject **out)
+{
+    const unsigned char *end = p + n, *copied = p, *start;
+    Py_ssize_t size;
+    int got;
+    o->len = 0;
+    while ((got = next_utf8_unit(p, end, safe, &start, &size)) > 0) {
+        UnitSlot *slot = unit_slot(t, start, size, resolve_replacement, context);
+        if (slot == NULL)
+            return -1;
+        if (slot->flags)
+            return 0;
+        if (bytes_put(o, copied, start - copied) < 0
+                || bytes_put(o, slot->utf8, slot->utf8_len) < 0)
+            return -1;
+        p = copied = start + size;
+    }
+    if (got < 0)
+        return 2;
+    if (bytes_put(o, copied, end - copied) < 0)
+        return -1;
+    *out = PyUnicode_DecodeUTF8(o->buf, o->len, "strict");
+    return *out == NULL ? -1 : 1;
+}
+
+static PyObject *
+guard_normalize_arrow(NameGuard *self, PyObject *args)
+{
+    PyObject *capsule;
+    int threads;
+    if (!PyArg_ParseTuple(args, "Oi:_normalize_arrow", &capsule, &threads))
+        return NULL;
+    if (self->safe == NULL || self->known == NULL)
+        Py_RETURN_NONE;
+    /* held: _decide_unit may hand the guard new ones */
+    PyObject *safe_held = Py_NewRef(self->safe), *known = Py_NewRef(self->known);
+    const unsigned char *safe = (const unsigned char *)PyBytes_AS_STRING(safe_held);
+    UnitTable t = {NULL, 0, 256, NULL, 511};
+    Bytes o = {NULL, 0, 0};
+    PyObject *result = NULL, *rows = NULL, *texts = NULL, *python = NULL;
+    ArrowRead r;
+    int read = read_arrow(&r, capsule, safe, threads);
+    if (read <= 0) {
+        if (read == 0)
+            result = Py_NewRef(Py_None);
+        goto done;
+    }
+    t.slots = PyMem_Malloc((size_t)t.cap * sizeof(UnitSlot));
+    t.index = PyMem_Calloc(t.mask + 1, sizeof(Py_ssize_t));
+    if (t.slots == NULL || t.index == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t total = 0;
+    for (int k = 0; k < r.nparts; k++)
+        total += r.parts[k].rows.n;
+    rows = PyList_New(total);
+    texts = PyList_New(total);
+    if (rows == NULL || texts == NULL)
+        goto done;
+    NormalizeContext context = {self, known};
+    Py_ssize_t at = 0;
+    for (int k = 0; k < r.nparts; k++) {
+        for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++, at++) {
+            const Hit *hit = &r.parts[k].rows.hits[j];
+            PyObject *out = NULL;
+            int got = normalize_value(&t, safe, hit->value, hit->size, &context, &o, &out);
+            if (got < 0)
+                goto done;
+            if (got == 2) {  /* not UTF-8: the caller's other path decides */
+                result = Py_NewRef(Py_None);
+                goto done;
+            }
+            if (got == 0) {
+                PyObject *text = PyUnicode_DecodeUTF8((const char *)hit->value,
+                                                      (Py_ssize_t)hit->size, "strict");
+                if (text != NULL && python == NULL)
+                    python = PyObject_GetAttr((PyObject *)self, python_path);
+                out = text == NULL || python == NULL ? NULL : PyObject_CallOneArg(python, text);
+                Py_XDECREF(text);
+                if (out == NULL)
+                    goto done;
+            }
+            PyList_SET_ITEM(texts, at, out);
+            PyObject *row = PyLong_FromLongLong(hit->row);
+            if (row == NULL)
+                goto done;
+            PyList_SET_ITEM(rows, at, row);
+        }
+    }
+    result = PyTuple_Pack(2, rows, texts);
+done:
+    Py_XDECREF(rows);
+    Py_XDECREF(texts);
+    Py_XDECREF(python);
+    PyMem_Free(o.buf);
+    units_free(&t);
+    release_arrow(&r);
+    Py_DECREF(safe_held);
+    Py_DECREF(known);
+    return result;
 }
 
 PyDoc_STRVAR(count_arrow_doc,
@@ -2384,11 +2647,12 @@ count_arrow(PyObject *module, PyObject *args)
     if (missing == NULL || rows == NULL || values == NULL)
         goto done;
     Py_ssize_t at = 0;
+    CountContext context = {flags, missing};
     for (int k = 0; k < r.nparts; k++) {
         for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++, at++) {
             const Hit *hit = &r.parts[k].rows.hits[j];
             long v = 0;
-            int got = count_value(&t, safe.buf, hit->value, hit->size, flags, missing, &v);
+            int got = count_value(&t, safe.buf, hit->value, hit->size, &context, &v);
             if (got < 0)
                 goto done;
             if (got > 0) {  /* not UTF-8: the caller's other path decides */

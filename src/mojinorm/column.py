@@ -863,6 +863,10 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
              outputs: tuple[str, ...]) -> pl.DataFrame:
     normalizer = plan.normalizer
     if reading is None and _explains_by_guard(normalizer):
+        if outputs == ("normalized",):
+            normalized = _normalized_in_arrow(s, plan)
+            if normalized is not None:
+                return normalized
         found = guard_hit_values(s, normalizer.target)
         if found is not None:
             if outputs == ("normalized",):
@@ -937,6 +941,31 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
                  for c in normalizer.explain(text).changes)
              for text in work.texts.gather(pos).to_list()], dtype=pl.Boolean))
     return _frame(s, outputs, work.idx, texts, row_changes, row_review, row_fallback)
+
+
+#: From this many values on, a column normalized on the compiled guard reads the compiled
+#: decisions first (as ``Normalizer.normalize_many`` does for as many names).
+_MANY_VALUES = 1000
+
+
+def _normalized_in_arrow(s: pl.Series, plan: ColumnPlan) -> pl.DataFrame | None:
+    """The ``normalized`` column alone, read in the column's Arrow memory by
+    ``Normalizer._normalize_arrow``: the values the guard stops at, each distinct unit decided
+    once as ``normalize`` decides it, a str made only for each value found (the per-name API
+    itself, without a str per value read or a list of them); None when the compiled module
+    cannot read the column."""
+    normalizer = plan.normalizer
+    if s.len() >= _MANY_VALUES:
+        normalizer._read_compiled_decisions()
+    read = normalizer._normalize_arrow(s.__arrow_c_stream__(), pl.thread_pool_size())
+    if read is None:
+        return None
+    rows, texts = read
+    if not rows:
+        return _frame(s, ("normalized",), None, None, None, None, None)
+    plan.rows_per_name += len(rows)
+    return _frame(s, ("normalized",), pl.Series(rows, dtype=pl.get_index_type()),
+                  pl.Series(texts, dtype=pl.String), None, None, None)
 
 
 def _normalized_by_guard(s: pl.Series, plan: ColumnPlan, hits: pl.Series,

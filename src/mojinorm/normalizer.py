@@ -234,6 +234,12 @@ class _PythonGuard:
         built)."""
         raise NotImplementedError
 
+    def _normalize_arrow(self, stream: Any, threads: int
+                         ) -> tuple[list[int], list[str]] | None:
+        """Only the compiled guard normalizes a column in place (``column`` asks it only when
+        built)."""
+        raise NotImplementedError
+
     def _compiled_lines(self, units: list[str]) -> tuple[bytes, list[int]] | None:
         """Only the compiled guard reads the compiled decisions' lines (``column`` asks it
         only when built)."""
