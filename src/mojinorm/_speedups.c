@@ -917,11 +917,13 @@ typedef struct {
 /* The compiled decision of ``unit`` (``rows``: the table's bytes, a header line then lines
  * "unit\treplacement\trules\tflags\t...", sorted), found through the hash index: the row
  * ``_tables.Resolved.get`` finds.  1: found; 0: no row (or no table); -1: an error is set. */
+static int compiled_fields_of(NameGuard *self, const char *want, Py_ssize_t k,
+                              CompiledRow *row);
+
 static int
 compiled_fields(NameGuard *self, PyObject *unit, CompiledRow *row)
 {
-    PyObject *rows = self->rows;
-    if (rows == NULL || self->row_slots == NULL)
+    if (self->rows == NULL || self->row_slots == NULL)
         return 0;
     Py_ssize_t k;
     const char *want = PyUnicode_AsUTF8AndSize(unit, &k);
@@ -929,6 +931,16 @@ compiled_fields(NameGuard *self, PyObject *unit, CompiledRow *row)
         PyErr_Clear();
         return 0;
     }
+    return compiled_fields_of(self, want, k, row);
+}
+
+/* compiled_fields of the unit whose UTF-8 is want[0, k). */
+static int
+compiled_fields_of(NameGuard *self, const char *want, Py_ssize_t k, CompiledRow *row)
+{
+    PyObject *rows = self->rows;
+    if (rows == NULL || self->row_slots == NULL)
+        return 0;
     const char *data = PyBytes_AS_STRING(rows);
     Py_ssize_t size = PyBytes_GET_SIZE(rows);
     Py_ssize_t at = row_at(self, want, k);
@@ -2237,6 +2249,16 @@ units_free(UnitTable *t)
     PyMem_Free(t->index);
 }
 
+/* memcmp(a, b, n) == 0 for the few bytes of a unit, without a call into the C library. */
+HOT_INLINE int
+same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t n)
+{
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (a[k] != b[k])
+            return 0;
+    return 1;
+}
+
 /* The slot of the unit [p, p + n): found, or added (its str made and decided by
  * ``resolve``).  NULL with an error set. */
 static UnitSlot *
@@ -2247,7 +2269,7 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
     size_t i = h & t->mask;
     for (; t->index[i] != 0; i = (i + 1) & t->mask) {
         UnitSlot *slot = &t->slots[t->index[i] - 1];
-        if (slot->hash == h && slot->n == n && memcmp(slot->p, p, (size_t)n) == 0)
+        if (slot->hash == h && slot->n == n && same_bytes(slot->p, p, n))
             return slot;
     }
     if (t->n == t->cap) {
@@ -2281,19 +2303,25 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
     }
     UnitSlot *slot = &t->slots[t->n];
     memset(slot, 0, sizeof(*slot));
-    slot->unit = PyUnicode_DecodeUTF8((const char *)p, n, "strict");
-    if (slot->unit == NULL)
-        return NULL;
+    slot->p = p;
+    slot->n = n;
+    slot->hash = h;
     if (resolve(context, slot) < 0) {
         Py_CLEAR(slot->unit);
         Py_CLEAR(slot->replacement);
         return NULL;
     }
-    slot->p = p;
-    slot->n = n;
-    slot->hash = h;
     t->index[i] = ++t->n;
     return slot;
+}
+
+/* The slot's unit as str (made once). */
+static PyObject *
+slot_unit(UnitSlot *slot)
+{
+    if (slot->unit == NULL)
+        slot->unit = PyUnicode_DecodeUTF8((const char *)slot->p, slot->n, "strict");
+    return slot->unit;
 }
 
 /* What counting asks of a new unit: its flags in the dict, or MISSING (put in the list). */
@@ -2305,6 +2333,8 @@ static int
 resolve_flags(void *context, UnitSlot *slot)
 {
     CountContext *c = context;
+    if (slot_unit(slot) == NULL)
+        return -1;
     PyObject *known = PyDict_GetItemWithError(c->flags, slot->unit);  /* borrowed */
     if (known == NULL) {
         slot->flags = MISSING;
@@ -2415,6 +2445,7 @@ next_utf8_unit(const unsigned char *p, const unsigned char *end, const unsigned 
 typedef struct {
     NameGuard *self;
     PyObject *known;
+    PyObject *rows;  /* the compiled table the guard read when the column's reading began */
 } NormalizeContext;
 
 static int
@@ -2422,7 +2453,45 @@ resolve_replacement(void *context, UnitSlot *slot)
 {
     NormalizeContext *c = context;
     NameGuard *self = c->self;
-    PyObject *unit = slot->unit, *replacement = NULL;
+    int len = 0;
+    long first = code_point_at(slot->p, slot->p + slot->n, &len);
+    if (first >= 0 && len == slot->n && self->private_use != NULL
+            && is_private_use((Py_UCS4)first)) {
+        slot->replacement = Py_NewRef(self->private_use);
+        slot->utf8 = PyUnicode_AsUTF8AndSize(slot->replacement, &slot->utf8_len);
+        if (slot->utf8 == NULL) {  /* a lone surrogate: the Python path writes it */
+            PyErr_Clear();
+            Py_CLEAR(slot->replacement);
+            slot->flags = 1;
+        }
+        return 0;
+    }
+    /* a compiled decision read in the table's bytes, as compiled_decision reads it (what
+     * ``known`` holds for such a unit): no str made for the unit */
+    CompiledRow row;
+    if (c->rows != NULL && self->rows == c->rows) {
+        int found = compiled_fields_of(self, (const char *)slot->p, slot->n, &row);
+        if (found < 0)
+            return -1;
+        if (found > 0 && !row.fallback) {
+            slot->utf8 = row.replacement;  /* in the table's bytes, held by the context */
+            slot->utf8_len = row.replacement_len;
+            return 0;
+        }
+        if (found > 0 && self->fallback != NULL) {
+            slot->replacement = Py_NewRef(self->fallback);
+            slot->utf8 = PyUnicode_AsUTF8AndSize(slot->replacement, &slot->utf8_len);
+            if (slot->utf8 == NULL) {
+                PyErr_Clear();
+                Py_CLEAR(slot->replacement);
+                slot->flags = 1;
+            }
+            return 0;
+        }
+    }
+    PyObject *unit = slot_unit(slot), *replacement = NULL;
+    if (unit == NULL)
+        return -1;
     if (PyUnicode_GET_LENGTH(unit) == 1 && self->private_use != NULL
             && is_private_use(PyUnicode_READ_CHAR(unit, 0)))
         replacement = Py_NewRef(self->private_use);
@@ -2532,6 +2601,7 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
         Py_RETURN_NONE;
     /* held: _decide_unit may hand the guard new ones */
     PyObject *safe_held = Py_NewRef(self->safe), *known = Py_NewRef(self->known);
+    PyObject *rows_held = Py_XNewRef(self->rows);
     const unsigned char *safe = (const unsigned char *)PyBytes_AS_STRING(safe_held);
     UnitTable t = {NULL, 0, 256, NULL, 511};
     Bytes o = {NULL, 0, 0};
@@ -2556,7 +2626,7 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
     texts = PyList_New(total);
     if (rows == NULL || texts == NULL)
         goto done;
-    NormalizeContext context = {self, known};
+    NormalizeContext context = {self, known, rows_held};
     Py_ssize_t at = 0;
     for (int k = 0; k < r.nparts; k++) {
         for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++, at++) {
@@ -2596,6 +2666,7 @@ done:
     release_arrow(&r);
     Py_DECREF(safe_held);
     Py_DECREF(known);
+    Py_XDECREF(rows_held);
     return result;
 }
 
