@@ -165,6 +165,10 @@ def _check_column_once(values: Sequence[str | None], options: dict[str, Any],
         flags, counts = column.unit_flags(s, plan, flags_of, memo)
         assert flags.to_list() == expected_flags
         assert counts == expected_counts
+    # counts given are added to (a scan's running tally)
+    running = Counter(expected_counts)
+    assert column.unit_flags(s, plan, flags_of, memo, running)[1] is running
+    assert running == expected_counts + expected_counts
 
 
 # --------------------------------------------------------------------------- differential

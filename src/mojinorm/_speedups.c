@@ -2234,7 +2234,8 @@ typedef int (*UnitResolver)(void *context, UnitSlot *slot);
 typedef struct {
     UnitSlot *slots;   /* in the order met */
     Py_ssize_t n, cap;
-    Py_ssize_t *index; /* hash index: slot + 1, 0 empty */
+    uint64_t *index;   /* hash index: (hash << 32) | (slot + 1), 0 empty: a probe reads the
+                          slot only when the hash matches */
     size_t mask;
 } UnitTable;
 
@@ -2267,9 +2268,11 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
 {
     uint32_t h = key_hash((const char *)p, n);
     size_t i = h & t->mask;
-    for (; t->index[i] != 0; i = (i + 1) & t->mask) {
-        UnitSlot *slot = &t->slots[t->index[i] - 1];
-        if (slot->hash == h && slot->n == n && same_bytes(slot->p, p, n))
+    for (uint64_t e; (e = t->index[i]) != 0; i = (i + 1) & t->mask) {
+        if ((uint32_t)(e >> 32) != h)
+            continue;
+        UnitSlot *slot = &t->slots[(e & 0xFFFFFFFFu) - 1];
+        if (slot->n == n && same_bytes(slot->p, p, n))
             return slot;
     }
     if (t->n == t->cap) {
@@ -2284,7 +2287,7 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
     }
     if ((size_t)(t->n + 1) * 2 > t->mask + 1) {  /* keep the index at most half full */
         size_t slots = (t->mask + 1) * 2;
-        Py_ssize_t *index = PyMem_Calloc(slots, sizeof(Py_ssize_t));
+        uint64_t *index = PyMem_Calloc(slots, sizeof(uint64_t));
         if (index == NULL) {
             PyErr_NoMemory();
             return NULL;
@@ -2293,7 +2296,7 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
             size_t j = t->slots[k].hash & (slots - 1);
             while (index[j] != 0)
                 j = (j + 1) & (slots - 1);
-            index[j] = k + 1;
+            index[j] = ((uint64_t)t->slots[k].hash << 32) | (uint64_t)(k + 1);
         }
         PyMem_Free(t->index);
         t->index = index;
@@ -2311,7 +2314,7 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
         Py_CLEAR(slot->replacement);
         return NULL;
     }
-    t->index[i] = ++t->n;
+    t->index[i] = ((uint64_t)h << 32) | (uint64_t)(++t->n);
     return slot;
 }
 
@@ -2614,7 +2617,7 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
         goto done;
     }
     t.slots = PyMem_Malloc((size_t)t.cap * sizeof(UnitSlot));
-    t.index = PyMem_Calloc(t.mask + 1, sizeof(Py_ssize_t));
+    t.index = PyMem_Calloc(t.mask + 1, sizeof(uint64_t));
     if (t.slots == NULL || t.index == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -2671,23 +2674,24 @@ done:
 }
 
 PyDoc_STRVAR(count_arrow_doc,
-"count_arrow(stream, safe, threads, flags, /)\n--\n\n"
+"count_arrow(stream, safe, threads, flags, counts=None, /)\n--\n\n"
 "``NameGuard._count_units`` of a string column given as an Arrow C stream capsule, read in\n"
 "place (its rows found as ``arrow_hits`` finds them, their units cut and looked up without\n"
 "making a str per row or per unit met): ``(rows, bytes, counts)``, the rows holding a code\n"
 "point outside ``safe``, the OR of their units' bits per row, and each counted unit's\n"
-"occurrences.  The list of units not in ``flags`` when there are some (nothing counted);\n"
+"occurrences (added to the dict ``counts`` when given, which is then the one returned).\n"
+"The list of units not in ``flags`` when there are some (nothing counted);\n"
 "None when the column is not one ``arrow_hits`` reads.");
 
 static PyObject *
 count_arrow(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *capsule, *flags;
+    PyObject *capsule, *flags, *into = NULL;
     Py_buffer safe;
     int threads;
-    if (!PyArg_ParseTuple(args, "Oy*iO!:count_arrow", &capsule, &safe, &threads,
-                          &PyDict_Type, &flags))
+    if (!PyArg_ParseTuple(args, "Oy*iO!|O!:count_arrow", &capsule, &safe, &threads,
+                          &PyDict_Type, &flags, &PyDict_Type, &into))
         return NULL;
     if (safe.len != BITMAP_BYTES) {
         PyBuffer_Release(&safe);
@@ -2704,7 +2708,7 @@ count_arrow(PyObject *module, PyObject *args)
         goto done;
     }
     t.slots = PyMem_Malloc((size_t)t.cap * sizeof(UnitSlot));
-    t.index = PyMem_Calloc(t.mask + 1, sizeof(Py_ssize_t));
+    t.index = PyMem_Calloc(t.mask + 1, sizeof(uint64_t));
     missing = PyList_New(0);
     Py_ssize_t total = 0;
     for (int k = 0; k < r.nparts; k++)
@@ -2741,13 +2745,21 @@ count_arrow(PyObject *module, PyObject *args)
         result = Py_NewRef(missing);
         goto done;
     }
-    counts = PyDict_New();
+    counts = into != NULL ? Py_NewRef(into) : PyDict_New();
     if (counts == NULL)
         goto done;
     for (Py_ssize_t k = 0; k < t.n; k++) {
         if (t.slots[k].flags < 0 || t.slots[k].count == 0)
             continue;
-        PyObject *n = PyLong_FromSsize_t(t.slots[k].count);
+        Py_ssize_t had = 0;
+        if (into != NULL) {  /* added to what the dict holds */
+            PyObject *old = PyDict_GetItemWithError(counts, t.slots[k].unit);
+            if (old == NULL && PyErr_Occurred())
+                goto done;
+            if (old != NULL && (had = PyLong_AsSsize_t(old)) == -1 && PyErr_Occurred())
+                goto done;
+        }
+        PyObject *n = PyLong_FromSsize_t(had + t.slots[k].count);
         int put = n != NULL && PyDict_SetItem(counts, t.slots[k].unit, n) == 0;
         Py_XDECREF(n);
         if (!put)

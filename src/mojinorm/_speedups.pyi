@@ -14,7 +14,8 @@ def append_fields(data: bytes, delimiter: int, ncols: int, columns: tuple[int, .
 def arrow_hits(stream: Any, safe: bytes, threads: int, values: bool, /
                ) -> list[int] | tuple[list[int], list[str]] | None: ...
 
-def count_arrow(stream: Any, safe: bytes, threads: int, flags: dict[str, int], /
+def count_arrow(stream: Any, safe: bytes, threads: int, flags: dict[str, int],
+                counts: dict[str, int] | None = None, /
                 ) -> tuple[list[int], bytes, dict[str, int]] | list[str] | None: ...
 
 def bitmap(chars: Iterable[str], /) -> bytes: ...

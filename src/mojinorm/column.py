@@ -665,10 +665,11 @@ def unsafe_chars(values: pl.Series, target: TargetLike = "jisx0208") -> pl.Serie
 
 
 def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutcome], int],
-               memo: dict[str, int] | None = None) -> tuple[pl.Series, Counter[str]]:
+               memo: dict[str, int] | None = None, counts: Counter[str] | None = None
+               ) -> tuple[pl.Series, Counter[str]]:
     """For each value, the bitwise OR of ``flags_of(Normalizer.outcome(unit))`` over the units
     the normalizer changes (0 for a value it leaves alone, null for null), and how many times
-    each such unit occurs in ``values``.
+    each such unit occurs in ``values`` (added to ``counts`` when given, and returned).
 
     Equals the OR over ``Normalizer.explain(value).changes`` per value (scan's counting);
     rows whose units pair up by context go per name.  ``memo`` (unit -> flags, -1 for a unit
@@ -676,16 +677,16 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
     the same ``flags_of``.
     """
     s = as_strings(values)
-    counts: Counter[str] = Counter()
+    if counts is None:
+        counts = Counter()
     zeros = _blank(s, 0, pl.UInt8)
     normalizer = plan.normalizer
     if memo is None:
         memo = {}
     if _explains_by_guard(normalizer):
-        counted = _counted_in_arrow(s, plan, flags_of, memo)
+        counted = _counted_in_arrow(s, plan, flags_of, memo, counts)
         if counted is not None:
-            found, row_flags, unit_counts = counted
-            counts.update(unit_counts)
+            found, row_flags = counted
             if not found:
                 return zeros, counts
             return zeros.scatter(pl.Series(found, dtype=pl.get_index_type()),
@@ -750,18 +751,19 @@ def units_counted(normalizer: Normalizer, value: str, known: dict[str, int]
 
 
 def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutcome], int],
-                      memo: dict[str, int]) -> tuple[list[int], bytes, dict[str, int]] | None:
+                      memo: dict[str, int], counts: Counter[str]
+                      ) -> tuple[list[int], bytes] | None:
     """:func:`unit_flags` of the values the guard finds, with the compiled module: the column
     read in its Arrow memory, each value cut into units as ``Normalizer._count_units`` cuts
-    it, the units not in ``memo`` decided once, then the values' flags and the units'
-    occurrences counted in C (no str per value, no tokens, no per-unit frames).  None when
-    the column is not one the compiled reader takes."""
+    it, the units not in ``memo`` decided once, then the values' flags counted and the units'
+    occurrences added to ``counts`` in C (no str per value, no tokens, no per-unit frames).
+    None when the column is not one the compiled reader takes."""
     bitmap = _compiled.code_point_bitmap(plan.normalizer.target.visible_chars)
 
     def count() -> Any:
         assert _compiled.MODULE is not None
         return _compiled.MODULE.count_arrow(s.__arrow_c_stream__(), bitmap,
-                                            pl.thread_pool_size(), memo)
+                                            pl.thread_pool_size(), memo, counts)
 
     counted = count()
     if isinstance(counted, list):
@@ -769,7 +771,7 @@ def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOu
         counted = count()
         if isinstance(counted, list):
             raise RuntimeError(f"units left undecided: {counted[:5]}")
-    return None if counted is None else (counted[0], counted[1], counted[2])
+    return None if counted is None else (counted[0], counted[1])
 
 
 def _flags_of_units(units: list[str], plan: ColumnPlan,

@@ -474,8 +474,7 @@ def count_rows(plan: ColumnPlan, values: pl.DataFrame, lines: pl.Series, c: Coun
     # their decisions run once per batch whatever the number of columns (a polars query per
     # column costs milliseconds, and a 5,000-column file makes that minutes).
     stacked = pl.concat([values.to_series(j).alias("v") for j in range(width)])
-    flags, chars = unit_flags(stacked, plan, lambda out: outcome_flags(out, target), memo)
-    c.chars.update(chars)
+    flags, _ = unit_flags(stacked, plan, lambda out: outcome_flags(out, target), memo, c.chars)
     f = pl.col("f")
     frame = pl.DataFrame({"f": flags}).with_columns(
         col=pl.int_range(pl.len(), dtype=pl.UInt32) // height,
