@@ -8,12 +8,15 @@ multi-code-point characters, and without a reading column):
 
 * the rows a normalizer has to look at are found by the compiled module straight from the
   column's Arrow memory (:func:`guard_hits`, on polars' threads); the others pass through
-  untouched, and only the rows found become Python strings;
-* ``normalize`` alone sends them through ``Normalizer.normalize_many``; ``explain``,
-  ``changes`` and ``review`` through ``Normalizer._explain_list``, which cuts each name into
-  units, writes the change text of each distinct unit once (a compiled decision's or a
-  private-use code's in C, any other by ``Normalizer._explain_unit``) and keeps it in the
-  plan for the next batches.
+  untouched;
+* ``normalize`` alone is done there too (``Normalizer._normalize_arrow``: each distinct
+  unit decided once as ``normalize`` decides it, a compiled decision read in the table's
+  bytes, a str made only for each row's result); scan's counting (:func:`unit_flags`) cuts
+  and counts the units there (``_speedups.count_arrow``), a str made per distinct unit;
+* ``explain``, ``changes`` and ``review`` send the rows found, as str, through
+  ``Normalizer._explain_list``, which cuts each name into units, writes the change text of
+  each distinct unit once (a compiled decision's or a private-use code's in C, any other by
+  ``Normalizer._explain_unit``) and keeps it in the plan for the next batches.
 
 **polars'** (everywhere else), every row operation a polars expression (Rust):
 

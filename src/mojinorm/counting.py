@@ -2,9 +2,9 @@
 
 :func:`count` reads the records of a :class:`~mojinorm.records.ResumedStream` and counts them.
 Plain batches (:func:`mojinorm.records.plain_hits`: the compiled reader, or polars) are
-counted on the column kernel (:mod:`mojinorm.column`): each distinct unit decided once, every
-row counted by polars.  Every
-other batch goes to the exact reader, the reference the differential tests compare the fast
+counted on the column kernel (:mod:`mojinorm.column`): each distinct unit decided once, the
+units of the rows held cut and counted in C (or by polars without the compiled module), the
+rows' flags added up by polars.  Every other batch goes to the exact reader, the reference the differential tests compare the fast
 path against.  Both give the same :class:`Counts`; :mod:`mojinorm.report` turns them into
 a ``ScanReport``.
 

@@ -554,8 +554,8 @@ def detect_encoding(stream: BinaryIO, start: int, size: int, sep: bytes = b"\n",
     the stream at ``start``.
 
     Rule (the same one the streaming reader applies on stdin): the first chunk holding a
-    non-ASCII byte, from the line of that byte on, decides (see :func:`choose_encoding`); an
-    all-ASCII file is UTF-8.
+    non-ASCII byte, from the line of that byte on and for at most :data:`DETECT_WINDOW` bytes
+    of whole lines, decides (see :func:`choose_encoding`); an all-ASCII file is UTF-8.
     """
     stream.seek(start)
     lines = 0
