@@ -4,9 +4,9 @@
 Plain batches (:func:`mojinorm.records.plain_hits`: the compiled reader, or polars) are
 counted on the column kernel (:mod:`mojinorm.column`): each distinct unit decided once, the
 units of the rows held cut and counted in C (or by polars without the compiled module), the
-rows' flags added up by polars.  Every other batch goes to the exact reader, the reference the differential tests compare the fast
-path against.  Both give the same :class:`Counts`; :mod:`mojinorm.report` turns them into
-a ``ScanReport``.
+rows' flags added up by polars.  Every other batch goes to the exact reader, the reference
+the differential tests compare the fast path against.  Both give the same :class:`Counts`;
+:mod:`mojinorm.report` turns them into a ``ScanReport``.
 
 The exact path
 --------------
