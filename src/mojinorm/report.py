@@ -13,6 +13,7 @@ are part of the command line's interface.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import unicodedata
@@ -95,6 +96,9 @@ class CharStat:
                 f'"fallback": {"true" if self.fallback else "false"}, '
                 f'"fix": {q(self.fix)}, "alternatives": [{alternatives}]{sjis}}}')
 
+
+#: A rule's name (what :meth:`CharTable.json_lines_utf8` puts in a pattern unescaped).
+_RULE_NAME = re.compile(r"[a-z0-9-]+")
 
 #: What ``json.dumps(ensure_ascii=False)`` escapes in a string, and how: the encoder's own
 #: table (``\\``, ``"`` and every code point below U+0020).
@@ -196,16 +200,23 @@ class CharTable(Sequence[CharStat]):
         def boolean(name: str) -> pl.Expr:
             return pl.when(pl.col(name)).then(pl.lit("true")).otherwise(pl.lit("false"))
 
-        steps = pl.when(pl.col("steps") != "").then(pl.col("steps").str.split(">")) \
-            .otherwise(pl.concat_list(pl.col("rule")))
+        # CharStat.fix: every step (the rule when there are none) a lossless rule, matched by
+        # one pattern over the steps (rule names are letters, digits and hyphens)
+        lossless = "|".join(sorted(LOSSLESS_RULES))
+        assert _RULE_NAME.fullmatch(lossless.replace("|", "")), lossless
+        steps = pl.when(pl.col("steps") != "").then(pl.col("steps")).otherwise(pl.col("rule"))
         fix = pl.when(pl.col("fallback")).then(pl.lit("fallback")).when(
-            steps.list.eval(pl.element().is_in(sorted(LOSSLESS_RULES))).list.all()
+            steps.str.contains(f"^(?:{lossless})(?:>(?:{lossless}))*$")
         ).then(pl.lit("same")).otherwise(pl.lit("substitute"))
         mj = pl.when(pl.col("mj").is_null()).then(pl.lit("null")).otherwise(text("mj"))
         sjis = pl.when(pl.col("sjis").is_null()).then(pl.lit("")).otherwise(
             pl.concat_str([pl.lit(', "sjis": '), text("sjis")]))
-        alternatives = pl.col("alternatives").list.eval(
-            quoted(pl.element(), bool(found["alternatives"]))).list.join(", ")
+        if found["alternatives"]:
+            alternatives = pl.col("alternatives").list.eval(quoted(pl.element())).list.join(
+                ", ")
+        else:  # nothing to escape: the items joined by '", "', quoted at both ends
+            alternatives = pl.when(pl.col("alternatives").list.len() > 0).then(
+                quoted(pl.col("alternatives").list.join('", "'), False)).otherwise(pl.lit(""))
         line = pl.concat_str([
             pl.lit('{"char": '), text("char"), pl.lit(', "codepoint": '), text("codepoint"),
             pl.lit(', "count": '), pl.col("count").cast(pl.String),
