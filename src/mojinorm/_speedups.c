@@ -2361,55 +2361,6 @@ code_point_at(const unsigned char *p, const unsigned char *end, int *len)
     return decode(p, end - p, len);
 }
 
-/* Count the units of one value [p, p + n) (cut as next_unit cuts a str) into t: the OR of
- * their known flags in *value.  0: done; -1: an error is set; 1: bytes that are not UTF-8. */
-static int
-count_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int64_t n,
-            CountContext *context, long *value)
-{
-    const unsigned char *end = p + n;
-    *value = 0;
-    int len = 0, next_len = 0;
-    long c = 0, next = -1;
-    if (p < end && (c = code_point_at(p, end, &len)) < 0)
-        return 1;
-    while (p < end) {
-        const unsigned char *after = p + len;
-        next = -1;
-        if (after < end && (next = code_point_at(after, end, &next_len)) < 0)
-            return 1;
-        Py_ssize_t size = 0;
-        if (is_selector((Py_UCS4)c))
-            size = len;
-        else if (next >= 0 && is_joiner((Py_UCS4)next))
-            size = len + next_len;
-        else if (!passes(safe, (Py_UCS4)c))
-            size = len;
-        if (size) {
-            UnitSlot *slot = unit_slot(t, p, size, resolve_flags, context);
-            if (slot == NULL)
-                return -1;
-            if (slot->flags >= 0) {
-                *value |= slot->flags;
-                slot->count++;
-            }
-            p += size;
-            if (p >= end)
-                break;
-            if (size > len) {  /* the joiner was taken: read the code point after it */
-                if ((c = code_point_at(p, end, &len)) < 0)
-                    return 1;
-                continue;
-            }
-        }
-        else
-            p = after;
-        c = next;
-        len = next_len;
-    }
-    return 0;
-}
-
 /* The next unit of the UTF-8 bytes [p, end), cut as next_unit cuts a str: 1 with its start
  * in *start and its size in *size; 0: none; -1: bytes that are not UTF-8. */
 static int
@@ -2440,6 +2391,29 @@ next_utf8_unit(const unsigned char *p, const unsigned char *end, const unsigned 
         p = after;
     }
     return 0;
+}
+
+/* Count the units of one value [p, p + n) (cut by next_utf8_unit) into t: the OR of their
+ * known flags in *value.  0: done; -1: an error is set; 1: bytes that are not UTF-8. */
+static int
+count_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int64_t n,
+            CountContext *context, long *value)
+{
+    const unsigned char *end = p + n, *start;
+    Py_ssize_t size;
+    int got;
+    *value = 0;
+    while ((got = next_utf8_unit(p, end, safe, &start, &size)) > 0) {
+        UnitSlot *slot = unit_slot(t, start, size, resolve_flags, context);
+        if (slot == NULL)
+            return -1;
+        if (slot->flags >= 0) {
+            *value |= slot->flags;
+            slot->count++;
+        }
+        p = start + size;
+    }
+    return got < 0 ? 1 : 0;
 }
 
 /* What normalizing asks of a new unit, as guard_text decides it: the fallback for a
