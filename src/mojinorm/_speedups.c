@@ -13,8 +13,13 @@
  * ``mojinorm.Normalizer``: its ``normalize`` returns a name every code point of which the
  * target shows, as it is, and substitutes the units the normalizer has already decided; any
  * other name goes to the Python path (``_normalize_python``); its ``_explain_list`` explains
- * a list of names unit by unit for the column kernel.  arrow_hits finds, in a string column's
- * Arrow memory, the rows the guard stops at.  The package works without this module.
+ * a list of names unit by unit for the column kernel, ``_count_units`` cuts and counts their
+ * units for scan's review examples, ``_compiled_lines`` copies the compiled decisions of a
+ * list of units out of the table, and ``_normalize_arrow`` normalizes a string column where
+ * it lies.  arrow_hits finds, in a string column's Arrow memory, the rows the guard stops
+ * at; count_arrow counts their units for scan (a C table of the distinct units, a str made
+ * per distinct unit); code_points writes a report's code-point column.  The package works
+ * without this module.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
