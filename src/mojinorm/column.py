@@ -169,7 +169,7 @@ class ColumnPlan:
     (``Normalizer.outcome`` calls: the units a built-in target's compiled table does not
     answer), ``resolve_seconds`` the time they took, and ``rows_per_name`` the values sent
     through the per-name API (the special rows; with the compiled guard's engine, every row
-    ``normalize`` alone looks at, which ``normalize_many`` takes); all stay bounded by the
+    ``normalize`` alone looks at, which ``_normalize_arrow`` takes); all stay bounded by the
     distinct units and the rows the guard finds, never by the rows of a column.
     """
 
@@ -874,8 +874,6 @@ def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
                 return normalized
         found = guard_hit_values(s, normalizer.target)
         if found is not None:
-            if outputs == ("normalized",):
-                return _normalized_by_guard(s, plan, *found)
             return _explained_by_guard(s, plan, outputs, *found)
     work = _work(s, plan.patterns)
     if work is None:
@@ -971,20 +969,6 @@ def _normalized_in_arrow(s: pl.Series, plan: ColumnPlan) -> pl.DataFrame | None:
     plan.rows_per_name += len(rows)
     return _frame(s, ("normalized",), pl.Series(rows, dtype=pl.get_index_type()),
                   pl.Series(texts, dtype=pl.String), None, None, None)
-
-
-def _normalized_by_guard(s: pl.Series, plan: ColumnPlan, hits: pl.Series,
-                         values: list[str]) -> pl.DataFrame:
-    """The ``normalized`` column alone, with the compiled module: the rows the guard found
-    (``hits``) go through ``Normalizer.normalize_many``, whose compiled guard substitutes each
-    distinct unit decided once: the per-name API itself, and about twice as fast as the
-    polars engine for this one output (no tokens, no per-unit frame)."""
-    if hits.len() == 0:
-        return _frame(s, ("normalized",), None, None, None, None, None)
-    plan.rows_per_name += hits.len()
-    texts = plan.normalizer.normalize_many(values)
-    return _frame(s, ("normalized",), hits, pl.Series(texts, dtype=pl.String), None, None,
-                  None)
 
 
 def _explains_by_guard(normalizer: Normalizer) -> bool:
