@@ -13,10 +13,9 @@
  * ``mojinorm.Normalizer``: its ``normalize`` returns a name every code point of which the
  * target shows, as it is, and substitutes the units the normalizer has already decided; any
  * other name goes to the Python path (``_normalize_python``); its ``_explain_list`` explains
- * a list of names unit by unit for the column kernel, ``_count_units`` cuts and counts their
- * units for scan's review examples, ``_compiled_lines`` copies the compiled decisions of a
- * list of units out of the table, and ``_normalize_arrow`` normalizes a string column where
- * it lies.  arrow_hits finds, in a string column's Arrow memory, the rows the guard stops
+ * a list of names unit by unit for the column kernel, ``_compiled_lines`` copies the compiled
+ * decisions of a list of units out of the table, and ``_normalize_arrow`` normalizes a string
+ * column where it lies.  arrow_hits finds, in a string column's Arrow memory, the rows the guard stops
  * at; count_arrow counts their units for scan (a C table of the distinct units, a str made
  * per distinct unit); code_points writes a report's code-point column.  The package works
  * without this module.
@@ -1608,101 +1607,6 @@ done:
     return result;
 }
 
-/* ------------------------------------------------------------------ counting a list */
-
-/* The units of one text (none when every code point passes), each looked up in ``flags``:
- * the OR of those >= 0 in *value and each of them added to ``counts``; a unit not in
- * ``flags`` is put in ``missing`` instead.  0: done; -1: an error is set. */
-static int
-count_text(PyObject *text, const unsigned char *safe, PyObject *flags, PyObject *counts,
-           PyObject *missing, long *value)
-{
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    *value = 0;
-    if (first_stop(text, safe) == n)
-        return 0;
-    Py_ssize_t i = 0, end = 0;
-    while ((i = next_unit(kind, data, n, safe, i, &end)) < n) {
-        PyObject *unit = PyUnicode_Substring(text, i, end);
-        if (unit == NULL)
-            return -1;
-        PyObject *f = PyDict_GetItemWithError(flags, unit);  /* borrowed */
-        int failed = 0;
-        if (f == NULL)
-            failed = PyErr_Occurred() != NULL || PyDict_SetItem(missing, unit, Py_None) < 0;
-        else {
-            long v = PyLong_AsLong(f);
-            if (v == -1 && PyErr_Occurred())
-                failed = 1;
-            else if (v >= 0) {
-                *value |= v;
-                PyObject *had = PyDict_GetItemWithError(counts, unit);
-                Py_ssize_t seen = had == NULL ? 0 : PyLong_AsSsize_t(had);
-                PyObject *now = (had == NULL && PyErr_Occurred()) || seen < 0 ? NULL
-                    : PyLong_FromSsize_t(seen + 1);
-                failed = now == NULL || PyDict_SetItem(counts, unit, now) < 0;
-                Py_XDECREF(now);
-            }
-        }
-        Py_DECREF(unit);
-        if (failed)
-            return -1;
-        i = end;
-    }
-    return 0;
-}
-
-PyDoc_STRVAR(guard_count_units_doc,
-"_count_units(texts, flags, /)\n--\n\n"
-"The units of each name of the list ``texts`` (None: no name), cut as ``_explain_list``\n"
-"cuts them, looked up in the dict ``flags`` (unit -> flag bits, -1 for a unit the target\n"
-"keeps): ``(bytes, counts)``, per name the OR of its units' bits (0 for a name every code\n"
-"point of which passes) and how many times each unit with bits >= 0 occurs.  When a unit is\n"
-"not in ``flags``: the list of such units, first met first, and nothing counted.  Only for a\n"
-"target without multi-code-point characters.");
-
-static PyObject *
-guard_count_units(NameGuard *self, PyObject *args)
-{
-    PyObject *texts, *flags;
-    if (!PyArg_ParseTuple(args, "O!O!:_count_units", &PyList_Type, &texts, &PyDict_Type,
-                          &flags))
-        return NULL;
-    if (self->safe == NULL) {
-        PyErr_SetString(PyExc_ValueError, "the guard has no bitmap");
-        return NULL;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(texts);
-    PyObject *values = PyBytes_FromStringAndSize(NULL, n);
-    PyObject *counts = PyDict_New(), *missing = PyDict_New();
-    PyObject *result = NULL;
-    if (values == NULL || counts == NULL || missing == NULL)
-        goto done;
-    const unsigned char *safe = (const unsigned char *)PyBytes_AS_STRING(self->safe);
-    for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *text = PyList_GET_ITEM(texts, k);
-        long v = 0;
-        if (text != Py_None) {
-            if (!PyUnicode_Check(text)) {
-                PyErr_SetString(PyExc_TypeError, "_count_units takes a list of str or None");
-                goto done;
-            }
-            if (count_text(text, safe, flags, counts, missing, &v) < 0)
-                goto done;
-        }
-        PyBytes_AS_STRING(values)[k] = (char)(unsigned char)(v & 0xFF);
-    }
-    result = PyDict_GET_SIZE(missing) ? PyDict_Keys(missing)
-        : PyTuple_Pack(2, values, counts);
-done:
-    Py_XDECREF(values);
-    Py_XDECREF(counts);
-    Py_XDECREF(missing);
-    return result;
-}
-
 PyDoc_STRVAR(guard_set_doc,
 "_guard(safe, known, private_use, rows, fallback, /)\n--\n\n"
 "Set the bitmap of the code points the target shows (bytes, bit cp of 0x110000), the dict\n"
@@ -1811,7 +1715,6 @@ static PyMethodDef guard_methods[] = {
     {"is_safe", (PyCFunction)guard_is_safe, METH_O, guard_is_safe_doc},
     {"_normalize_list", (PyCFunction)guard_normalize_list, METH_O, guard_normalize_list_doc},
     {"_explain_list", (PyCFunction)guard_explain_list, METH_VARARGS, guard_explain_list_doc},
-    {"_count_units", (PyCFunction)guard_count_units, METH_VARARGS, guard_count_units_doc},
     {"_normalize_arrow", (PyCFunction)guard_normalize_arrow, METH_VARARGS,
      guard_normalize_arrow_doc},
     {"_compiled_lines", (PyCFunction)guard_compiled_lines, METH_O, guard_compiled_lines_doc},
@@ -2654,10 +2557,12 @@ done:
 
 PyDoc_STRVAR(count_arrow_doc,
 "count_arrow(stream, safe, threads, flags, counts=None, /)\n--\n\n"
-"``NameGuard._count_units`` of a string column given as an Arrow C stream capsule, read in\n"
-"place (its rows found as ``arrow_hits`` finds them, their units cut and looked up without\n"
-"making a str per row or per unit met): ``(rows, bytes, counts)``, the rows holding a code\n"
-"point outside ``safe``, the OR of their units' bits per row, and each counted unit's\n"
+"The units of a string column given as an Arrow C stream capsule, read in place (its rows\n"
+"found as ``arrow_hits`` finds them, their units cut as the guard cuts a name, i.e. as\n"
+"``Target.unit_pattern`` finds them, and each distinct unit looked up once in the dict\n"
+"``flags``: unit -> flag bits, -1 for a unit the target keeps; a str made per distinct unit,\n"
+"none per row): ``(rows, bytes, counts)``, the rows holding a code point outside ``safe``,\n"
+"the OR of their units' bits >= 0 per row, and each counted unit's\n"
 "occurrences (added to the dict ``counts`` when given, which is then the one returned).\n"
 "The list of units not in ``flags`` when there are some (nothing counted);\n"
 "None when the column is not one ``arrow_hits`` reads.");

@@ -744,21 +744,29 @@ def target_units(target: Target) -> pl.Series:
 
 
 def units_counted(normalizer: Normalizer, value: str, known: dict[str, int]
-                  ) -> tuple[bytes, dict[str, int]] | list[str] | None:
-    """``normalizer._count_units([value], known)``: the flags and units of one value, or the
-    units ``known`` lacks; None when the compiled guard cannot cut for ``normalizer`` (the
-    compiled module is not used, or the target has multi-code-point characters)."""
+                  ) -> tuple[int, dict[str, int]] | list[str] | None:
+    """The flags of one value and how many times each of its units occurs, counted by
+    ``_speedups.count_arrow`` from the flags of the units ``known``; the units ``known``
+    lacks; or None when the compiled module cannot cut for ``normalizer`` (it is not used, or
+    the target has multi-code-point characters)."""
     if not _explains_by_guard(normalizer):
         return None
-    return normalizer._count_units([value], known)
+    assert _compiled.MODULE is not None
+    counted = _compiled.MODULE.count_arrow(
+        pl.Series([value], dtype=pl.String).__arrow_c_stream__(),
+        _compiled.code_point_bitmap(normalizer.target.visible_chars), 1, known)
+    if counted is None or isinstance(counted, list):
+        return counted
+    rows, flags, counts = counted
+    return (flags[0] if rows else 0), counts
 
 
 def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutcome], int],
                       memo: dict[str, int], counts: Counter[str]
                       ) -> tuple[list[int], bytes] | None:
     """:func:`unit_flags` of the values the guard finds, with the compiled module: the column
-    read in its Arrow memory, each value cut into units as ``Normalizer._count_units`` cuts
-    it, the units not in ``memo`` decided once, then the values' flags counted and the units'
+    read in its Arrow memory, each value cut into units as the guard cuts a name, the units
+    not in ``memo`` decided once, then the values' flags counted and the units'
     occurrences added to ``counts`` in C (no str per value, no tokens, no per-unit frames).
     None when the column is not one the compiled reader takes."""
     bitmap = _compiled.code_point_bitmap(plan.normalizer.target.visible_chars)

@@ -176,8 +176,8 @@ def _known_flags(normalizer: Normalizer, value: str,
     if counted is not None:  # the compiled guard's cut, without the target's patterns
         if isinstance(counted, list):
             return None
-        found, units = counted
-        return found[0], [u for u in units if known[u] & REVIEW]
+        flags, units = counted
+        return flags, [u for u in units if known[u] & REVIEW]
     flags = 0
     marked = []
     for _, unit in normalizer.target.iter_unclean(value):

@@ -228,12 +228,6 @@ class _PythonGuard:
         """Only the compiled guard explains a list (``column`` asks it only when built)."""
         raise NotImplementedError
 
-    def _count_units(self, texts: list[str], flags: dict[str, int]
-                     ) -> list[str] | tuple[bytes, dict[str, int]]:
-        """Only the compiled guard counts a list's units (``column`` asks it only when
-        built)."""
-        raise NotImplementedError
-
     def _normalize_arrow(self, stream: Any, threads: int
                          ) -> tuple[list[int], list[str]] | None:
         """Only the compiled guard normalizes a column in place (``column`` asks it only when
