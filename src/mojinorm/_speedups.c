@@ -2333,85 +2333,13 @@ typedef struct {
     PyObject *rows;  /* the compiled table the guard read when the column's reading began */
 } NormalizeContext;
 
+/* slot's replacement is ``replacement`` (a new reference, taken) and its UTF-8; one that has
+ * none (a lone surrogate) leaves the unit to the Python path.  0. */
 static int
-resolve_replacement(void *context, UnitSlot *slot)
+take_replacement(UnitSlot *slot, PyObject *replacement)
 {
-    NormalizeContext *c = context;
-    NameGuard *self = c->self;
-    int len = 0;
-    long first = code_point_at(slot->p, slot->p + slot->n, &len);
-    if (first >= 0 && len == slot->n && self->private_use != NULL
-            && is_private_use((Py_UCS4)first)) {
-        slot->replacement = Py_NewRef(self->private_use);
-        slot->utf8 = PyUnicode_AsUTF8AndSize(slot->replacement, &slot->utf8_len);
-        if (slot->utf8 == NULL) {  /* a lone surrogate: the Python path writes it */
-            PyErr_Clear();
-            Py_CLEAR(slot->replacement);
-            slot->flags = 1;
-        }
-        return 0;
-    }
-    /* a compiled decision read in the table's bytes, as compiled_decision reads it (what
-     * ``known`` holds for such a unit): no str made for the unit */
-    CompiledRow row;
-    if (c->rows != NULL && self->rows == c->rows) {
-        int found = compiled_fields_of(self, (const char *)slot->p, slot->n, &row);
-        if (found < 0)
-            return -1;
-        if (found > 0 && !row.fallback) {
-            slot->utf8 = row.replacement;  /* in the table's bytes, held by the context */
-            slot->utf8_len = row.replacement_len;
-            return 0;
-        }
-        if (found > 0 && self->fallback != NULL) {
-            slot->replacement = Py_NewRef(self->fallback);
-            slot->utf8 = PyUnicode_AsUTF8AndSize(slot->replacement, &slot->utf8_len);
-            if (slot->utf8 == NULL) {
-                PyErr_Clear();
-                Py_CLEAR(slot->replacement);
-                slot->flags = 1;
-            }
-            return 0;
-        }
-    }
-    PyObject *unit = slot_unit(slot), *replacement = NULL;
-    if (unit == NULL)
-        return -1;
-    if (PyUnicode_GET_LENGTH(unit) == 1 && self->private_use != NULL
-            && is_private_use(PyUnicode_READ_CHAR(unit, 0)))
-        replacement = Py_NewRef(self->private_use);
-    else if ((replacement = PyDict_GetItemWithError(c->known, unit)) != NULL)
-        Py_INCREF(replacement);
-    else if (PyErr_Occurred())
-        return -1;
-    else {
-        int compiled = compiled_decision(self, unit, &replacement);
-        if (compiled < 0)
-            return -1;
-        if (compiled > 0) {
-            if (PyDict_SetItem(c->known, unit, replacement) < 0) {
-                Py_DECREF(replacement);
-                return -1;
-            }
-        }
-        else {
-            replacement = PyObject_CallMethodOneArg((PyObject *)self, decide_unit, unit);
-            if (replacement == NULL)
-                return -1;
-            if (replacement == Py_None) {
-                Py_DECREF(replacement);
-                slot->flags = 1;
-                return 0;
-            }
-            if (!PyUnicode_Check(replacement)) {
-                Py_DECREF(replacement);
-                PyErr_SetString(PyExc_TypeError, "_decide_unit must return a str or None");
-                return -1;
-            }
-        }
-    }
     slot->utf8 = PyUnicode_AsUTF8AndSize(replacement, &slot->utf8_len);
-    if (slot->utf8 == NULL) {  /* a lone surrogate: the Python path writes it */
+    if (slot->utf8 == NULL) {
         PyErr_Clear();
         Py_DECREF(replacement);
         slot->flags = 1;
@@ -2421,36 +2349,69 @@ resolve_replacement(void *context, UnitSlot *slot)
     return 0;
 }
 
-typedef struct {
-    char *buf;
-    Py_ssize_t len, cap;
-} Bytes;
-
 static int
-bytes_put(Bytes *o, const void *p, Py_ssize_t n)
+resolve_replacement(void *context, UnitSlot *slot)
 {
-    if (o->len + n > o->cap) {
-        Py_ssize_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + n)
-            cap *= 2;
-        char *grown = PyMem_Realloc(o->buf, (size_t)cap);
-        if (grown == NULL) {
-            PyErr_NoMemory();
+    NormalizeContext *c = context;
+    NameGuard *self = c->self;
+    int len = 0;
+    long first = code_point_at(slot->p, slot->p + slot->n, &len);
+    if (first >= 0 && len == slot->n && self->private_use != NULL
+            && is_private_use((Py_UCS4)first))
+        return take_replacement(slot, Py_NewRef(self->private_use));
+    /* a compiled decision read in the table's bytes, as compiled_decision reads it (what
+     * ``known`` holds for such a unit): no str made for the unit */
+    if (c->rows != NULL && self->rows == c->rows) {
+        CompiledRow row;
+        int found = compiled_fields_of(self, (const char *)slot->p, slot->n, &row);
+        if (found < 0)
+            return -1;
+        if (found > 0 && !row.fallback) {
+            slot->utf8 = row.replacement;  /* in the table's bytes, held by the context */
+            slot->utf8_len = row.replacement_len;
+            return 0;
+        }
+        if (found > 0 && self->fallback != NULL)
+            return take_replacement(slot, Py_NewRef(self->fallback));
+    }
+    PyObject *unit = slot_unit(slot), *replacement;
+    if (unit == NULL)
+        return -1;
+    if ((replacement = PyDict_GetItemWithError(c->known, unit)) != NULL)
+        return take_replacement(slot, Py_NewRef(replacement));
+    if (PyErr_Occurred())
+        return -1;
+    int compiled = compiled_decision(self, unit, &replacement);
+    if (compiled < 0)
+        return -1;
+    if (compiled > 0) {
+        if (PyDict_SetItem(c->known, unit, replacement) < 0) {
+            Py_DECREF(replacement);
             return -1;
         }
-        o->buf = grown;
-        o->cap = cap;
+        return take_replacement(slot, replacement);
     }
-    memcpy(o->buf + o->len, p, (size_t)n);
-    o->len += n;
-    return 0;
+    replacement = PyObject_CallMethodOneArg((PyObject *)self, decide_unit, unit);
+    if (replacement == NULL)
+        return -1;
+    if (replacement == Py_None) {  /* the text decides */
+        Py_DECREF(replacement);
+        slot->flags = 1;
+        return 0;
+    }
+    if (!PyUnicode_Check(replacement)) {
+        Py_DECREF(replacement);
+        PyErr_SetString(PyExc_TypeError, "_decide_unit must return a str or None");
+        return -1;
+    }
+    return take_replacement(slot, replacement);
 }
 
 /* One value [p, p + n) normalized unit by unit.  1: *out is the new str; 0: a unit's answer
  * depends on the text (the Python path decides); -1: an error is set; 2: not UTF-8. */
 static int
 normalize_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int64_t n,
-                NormalizeContext *context, Bytes *o, PyObject **out)
+                NormalizeContext *context, Out *o, PyObject **out)
 {
     const unsigned char *end = p + n, *copied = p, *start;
     Py_ssize_t size;
@@ -2462,14 +2423,14 @@ normalize_value(UnitTable *t, const unsigned char *safe, const unsigned char *p,
             return -1;
         if (slot->flags)
             return 0;
-        if (bytes_put(o, copied, start - copied) < 0
-                || bytes_put(o, slot->utf8, slot->utf8_len) < 0)
+        if (!out_put(o, (const char *)copied, start - copied)
+                || !out_put(o, slot->utf8, slot->utf8_len))
             return -1;
         p = copied = start + size;
     }
     if (got < 0)
         return 2;
-    if (bytes_put(o, copied, end - copied) < 0)
+    if (!out_put(o, (const char *)copied, end - copied))
         return -1;
     *out = PyUnicode_DecodeUTF8(o->buf, o->len, "strict");
     return *out == NULL ? -1 : 1;
@@ -2489,7 +2450,7 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
     PyObject *rows_held = Py_XNewRef(self->rows);
     const unsigned char *safe = (const unsigned char *)PyBytes_AS_STRING(safe_held);
     UnitTable t = {NULL, 0, 256, NULL, 511};
-    Bytes o = {NULL, 0, 0};
+    Out o = {NULL, NULL, 0, 0};  /* one buffer, written again for each value */
     PyObject *result = NULL, *rows = NULL, *texts = NULL, *python = NULL;
     ArrowRead r;
     int read = read_arrow(&r, capsule, safe, threads);
@@ -2504,6 +2465,8 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
+    if (!out_init(&o, 256))
+        goto done;
     Py_ssize_t total = 0;
     for (int k = 0; k < r.nparts; k++)
         total += r.parts[k].rows.n;
@@ -2546,7 +2509,7 @@ done:
     Py_XDECREF(rows);
     Py_XDECREF(texts);
     Py_XDECREF(python);
-    PyMem_Free(o.buf);
+    Py_XDECREF(o.bytes);
     units_free(&t);
     release_arrow(&r);
     Py_DECREF(safe_held);

@@ -50,6 +50,7 @@ Importing this module imports polars; ``import mojinorm`` does not.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -418,12 +419,9 @@ class ColumnPlan:
         n = self.normalizer
         with self._lock:
             if self._defined_private_use is None:
-                # the private-use ranges of is_private_use, compared as str (a call per code
-                # point of the target costs milliseconds at every start)
+                private_use = re.compile(f"[{PRIVATE_USE_CLASS}]").fullmatch
                 self._defined_private_use = pl.Series(
-                    [*n.gaiji.entries, *(c for c in n.target.visible_chars
-                                         if "\ue000" <= c <= "\uf8ff"
-                                         or "\U000f0000" <= c <= "\U0010fffd")],
+                    [*n.gaiji.entries, *filter(private_use, n.target.visible_chars)],
                     dtype=pl.String)
             defined = self._defined_private_use
         unit = pl.col("u")
