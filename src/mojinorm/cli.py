@@ -372,26 +372,24 @@ def scan(file: str, columns: tuple[str, ...], header: bool | None, delimiter: st
              *(["--ambiguity", ambiguity] if ambiguity != "fallback" else []),
              *(["--fallback", fallback] if fallback else [])]
     if fmt == "json":
-        data = report.to_json_utf8(top) + b"\n"
-        if output is not None or _utf8_stdout():
-            _write_bytes(output, data)  # megabytes of characters: never decoded in between
-            if fail_on_unsafe and report.unsafe_rows > 0:
-                sys.exit(1)
-            return
-        text = data.decode("utf-8")
-    elif fmt == "csv":
-        text = _chars_csv(report, top)
-    elif fmt == "html":
-        text = render_html(report, top=top, gaiji=gaiji, options=again,
-                           target_description=_target_description(report.target),
-                           version=__version__)
+        text = ""
+        # megabytes of characters, written as polars wrote them where the output takes UTF-8
+        data: bytes | None = report.to_json_utf8(top) + b"\n"
     else:
-        text = _scan_table(report, 20 if top is None else top, gaiji,
-                           next_command(report, again)) + "\n"
-    if output is None:
-        click.echo(text, nl=False)
+        data = None
+        if fmt == "csv":
+            text = _chars_csv(report, top)
+        elif fmt == "html":
+            text = render_html(report, top=top, gaiji=gaiji, options=again,
+                               target_description=_target_description(report.target),
+                               version=__version__)
+        else:
+            text = _scan_table(report, 20 if top is None else top, gaiji,
+                               next_command(report, again)) + "\n"
+    if output is None and (data is None or not _utf8_stdout()):
+        click.echo(text if data is None else data.decode("utf-8"), nl=False)
     else:
-        _write_bytes(output, text.encode("utf-8"))
+        _write_bytes(output, text.encode("utf-8") if data is None else data)
     if fail_on_unsafe and report.unsafe_rows > 0:
         sys.exit(1)
 
@@ -404,7 +402,7 @@ def _utf8_stdout() -> bool:
 
 
 def _write_bytes(output: str | None, data: bytes) -> None:
-    """``data`` to ``output`` (atomically), or to standard output's bytes."""
+    """``data`` (UTF-8) to ``output`` (atomically), or to standard output's bytes."""
     if output is None:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
