@@ -674,6 +674,10 @@ def test_unit_categories_equal_the_category_of_each_unit(units: list[str]) -> No
 
     assert unit_categories(pl.Series(units, dtype=pl.String)).to_list() == [
         _category(u) for u in units]
+    # U+FA10 decomposes to U+585A (NFC changes it); U+FA0E has no decomposition (one of the
+    # twelve unified ideographs in the compatibility block): UnicodeData.txt
+    assert [_category(u) for u in ("\ufa10", "\ufa0e", "\U0002f800")] == [
+        "compatibility-ideograph", "outside-target", "compatibility-ideograph"]
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

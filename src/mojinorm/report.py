@@ -503,8 +503,7 @@ def _category(unit: str) -> str:
         return "invisible"
     if len(unit) > 1 and is_variation_selector(unit[-1]):
         return "variation-sequence"
-    if (0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F) and \
-            unicodedata.normalize("NFC", first) != first:
+    if first in _changed_compatibility_ideographs():
         return "compatibility-ideograph"
     return "outside-target"
 
