@@ -849,6 +849,7 @@ def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
 
     monkeypatch.setattr(records, "FAST_PATH", True)
     monkeypatch.setattr(counting._FastScan, "batch", stop)  # the polars reader
+    monkeypatch.setattr(counting._FastScan, "tallied", stop)  # the compiled reader's counting
     assert_error(invoke("scan", ws.src), r"^mojinorm: error: interrupted$", code=130)
     monkeypatch.setattr(rewrite._FastWrite, "write", stop)
     assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),

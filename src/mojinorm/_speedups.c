@@ -67,7 +67,19 @@ typedef struct {
     Py_ssize_t *hit_rows;               /* nhits row indexes */
     Span *hit_spans;                    /* nhits * nselected spans */
     int no_memory;
+    /* counting (PlainTally.read; NULL units: plain_hits): a row found is counted here when
+     * every unit of its selected values is in ``units``, else it is a hit (counted later,
+     * with the GIL, once its new units are decided) */
+    const struct UnitTable *units;      /* read only while the parts run */
+    const struct FlagBits *bits;
+    Py_ssize_t room;                    /* rows to review wanted */
+    struct PartTally *tally;            /* this part's counts */
 } Scan;
+
+static int tally_row(Scan *s, Py_ssize_t row, const Span *spans);
+static int part_tally_open(Scan *s);
+static int part_tally_merge(Scan *into, Scan *part, Py_ssize_t row_offset);
+static void part_tally_free(struct PartTally *p);
 
 HOT_INLINE int
 passes(const unsigned char *safe, Py_UCS4 cp)
@@ -301,7 +313,7 @@ scan_lines(Scan *s, Py_ssize_t p, Py_ssize_t stop)
                 break;
             }
         }
-        if (hit && !add_hit(s, row, spans)) {
+        if (hit && !(s->tally != NULL && tally_row(s, row, spans)) && !add_hit(s, row, spans)) {
             s->no_memory = 1;
             ok = 0;
             break;
@@ -343,6 +355,11 @@ static void *
 scan_part(void *arg)
 {
     Scan *s = arg;
+    if (s->units != NULL && !part_tally_open(s)) {
+        s->no_memory = 1;
+        s->ok = 0;
+        return NULL;
+    }
     s->ok = scan_lines(s, s->from, s->to);
     return NULL;
 }
@@ -379,8 +396,10 @@ scan_batch(Scan *parts, int threads)
                                                 : NULL;
             to = nl == NULL ? size : nl - d + 1;
         }
-        if (k > 0)
+        if (k > 0) {
             parts[k] = *s;  /* the inputs; no hits yet */
+            parts[k].tally = NULL;
+        }
         parts[k].from = from;
         parts[k].to = to;
         n++;
@@ -409,11 +428,16 @@ scan_batch(Scan *parts, int threads)
             memcpy(&s->hit_spans[(s->nhits - 1) * s->nselected],
                    &t->hit_spans[i * t->nselected], (size_t)s->nselected * sizeof(Span));
         }
+        if (ok && s->tally != NULL && !part_tally_merge(s, t, s->height)) {
+            s->no_memory = 1;
+            ok = 0;
+        }
         s->height += t->height;
     }
     for (int k = 1; k < n; k++) {
         PyMem_RawFree(parts[k].hit_rows);
         PyMem_RawFree(parts[k].hit_spans);
+        part_tally_free(parts[k].tally);
     }
     s->tail = !all_exact;
     return ok;
@@ -2139,12 +2163,14 @@ typedef int (*UnitResolver)(void *context, UnitSlot *slot);
 
 #define MISSING (-2)
 
-typedef struct {
+typedef struct UnitTable {
     UnitSlot *slots;   /* in the order met */
     Py_ssize_t n, cap;
     uint64_t *index;   /* hash index: (hash << 32) | (slot + 1), 0 empty: a probe reads the
                           slot only when the hash matches */
     size_t mask;
+    int owns;          /* the slots' bytes are copies the table frees (a table kept across
+                          batches whose buffers go) */
 } UnitTable;
 
 static void
@@ -2153,6 +2179,8 @@ units_free(UnitTable *t)
     for (Py_ssize_t k = 0; k < t->n; k++) {
         Py_XDECREF(t->slots[k].unit);
         Py_XDECREF(t->slots[k].replacement);
+        if (t->owns)
+            PyMem_Free((void *)t->slots[k].p);
     }
     PyMem_Free(t->slots);
     PyMem_Free(t->index);
@@ -2170,11 +2198,11 @@ same_bytes(const unsigned char *a, const unsigned char *b, Py_ssize_t n)
 
 /* The slot of the unit [p, p + n): found, or added (its str made and decided by
  * ``resolve``).  NULL with an error set. */
-static UnitSlot *
-unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resolve,
-          void *context)
+/* The slot of the unit [p, p + n) with hash h, or NULL; *at: where the probe ended (the
+ * index entry a new unit takes).  Reads the table only (the threads of a batch share it). */
+HOT_INLINE UnitSlot *
+unit_find(const UnitTable *t, const unsigned char *p, Py_ssize_t n, uint32_t h, size_t *at)
 {
-    uint32_t h = key_hash((const char *)p, n);
     size_t i = h & t->mask;
     for (uint64_t e; (e = t->index[i]) != 0; i = (i + 1) & t->mask) {
         if ((uint32_t)(e >> 32) != h)
@@ -2183,6 +2211,19 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
         if (slot->n == n && same_bytes(slot->p, p, n))
             return slot;
     }
+    *at = i;
+    return NULL;
+}
+
+static UnitSlot *
+unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resolve,
+          void *context)
+{
+    uint32_t h = key_hash((const char *)p, n);
+    size_t i;
+    UnitSlot *found = unit_find(t, p, n, h, &i);
+    if (found != NULL)
+        return found;
     if (t->n == t->cap) {
         Py_ssize_t cap = t->cap * 2;
         UnitSlot *grown = PyMem_Realloc(t->slots, (size_t)cap * sizeof(UnitSlot));
@@ -2215,11 +2256,22 @@ unit_slot(UnitTable *t, const unsigned char *p, Py_ssize_t n, UnitResolver resol
     UnitSlot *slot = &t->slots[t->n];
     memset(slot, 0, sizeof(*slot));
     slot->p = p;
+    if (t->owns) {
+        unsigned char *copy = PyMem_Malloc(n > 0 ? (size_t)n : 1);
+        if (copy == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memcpy(copy, p, (size_t)n);
+        slot->p = copy;
+    }
     slot->n = n;
     slot->hash = h;
     if (resolve(context, slot) < 0) {
         Py_CLEAR(slot->unit);
         Py_CLEAR(slot->replacement);
+        if (t->owns)
+            PyMem_Free((void *)slot->p);
         return NULL;
     }
     t->index[i] = ((uint64_t)h << 32) | (uint64_t)(++t->n);
@@ -2624,6 +2676,640 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------ counting plain batches in C */
+
+/* The flag bits of a unit's outcome (mojinorm.counting: UNSAFE, INVISIBLE, FALLBACK, LOSSY,
+ * REVIEW), given by the caller so that the two never disagree. */
+typedef struct FlagBits {
+    long unsafe, invisible, fallback, lossy, review;
+} FlagBits;
+
+/* What a scan adds up per row and per selected column, in the order the caller reads them
+ * (counting.Counts: review, invisible, unsafe, fallback, fixable, lossless; per column:
+ * unsafe, invisible, fallback, changed, lossless, review). */
+enum { ROW_REVIEW, ROW_INVISIBLE, ROW_UNSAFE, ROW_FALLBACK, ROW_FIXABLE, ROW_LOSSLESS,
+       ROW_COUNTS };
+enum { COL_UNSAFE, COL_INVISIBLE, COL_FALLBACK, COL_CHANGED, COL_LOSSLESS, COL_REVIEW,
+       COL_COUNTS };
+
+/* One part's counts of a batch (a thread's, or the rows counted with the GIL). */
+typedef struct PartTally {
+    int64_t rows[ROW_COUNTS];
+    int64_t *columns;          /* nselected * COL_COUNTS */
+    int64_t *units;            /* occurrences per slot of the table (its size when opened) */
+    Py_ssize_t nunits;
+    long *values;              /* scratch: the flags of one row's values */
+    Py_ssize_t *review;        /* the first rows to review (at most room), ascending */
+    Span *review_spans;        /* their selected values: room * nselected */
+    Py_ssize_t nreview;
+} PartTally;
+
+static void
+part_tally_free(PartTally *p)
+{
+    if (p == NULL)
+        return;
+    PyMem_RawFree(p->columns);
+    PyMem_RawFree(p->units);
+    PyMem_RawFree(p->values);
+    PyMem_RawFree(p->review);
+    PyMem_RawFree(p->review_spans);
+    PyMem_RawFree(p);
+}
+
+/* A new, empty, PartTally for ``nunits`` slots; NULL without memory (no GIL needed). */
+static PartTally *
+part_tally_new(Py_ssize_t nselected, Py_ssize_t nunits, Py_ssize_t room)
+{
+    PartTally *p = PyMem_RawCalloc(1, sizeof(PartTally));
+    if (p == NULL)
+        return NULL;
+    p->nunits = nunits;
+    p->columns = PyMem_RawCalloc((size_t)nselected * COL_COUNTS, sizeof(int64_t));
+    p->units = PyMem_RawCalloc(nunits > 0 ? (size_t)nunits : 1, sizeof(int64_t));
+    p->values = PyMem_RawCalloc((size_t)nselected, sizeof(long));
+    p->review = PyMem_RawCalloc(room > 0 ? (size_t)room : 1, sizeof(Py_ssize_t));
+    p->review_spans = PyMem_RawCalloc(room > 0 ? (size_t)(room * nselected) : 1, sizeof(Span));
+    if (p->columns == NULL || p->units == NULL || p->values == NULL || p->review == NULL
+            || p->review_spans == NULL) {
+        part_tally_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static int
+part_tally_open(Scan *s)
+{
+    s->tally = part_tally_new(s->nselected, s->units->n, s->room);
+    return s->tally != NULL;
+}
+
+/* Add one row's values, whose flags are p->values (the OR of their units' bits), to p: the
+ * counting rules of counting.count_rows (a value's flags count for its row when it is
+ * unsafe, else only its invisible bit). */
+static void
+tally_values(PartTally *p, const FlagBits *b, Py_ssize_t nselected, Py_ssize_t room,
+             Py_ssize_t row, const Span *spans)
+{
+    long unsafe = b->unsafe, fallback = b->fallback, lossy = b->lossy;
+    long row_flags = 0;
+    for (Py_ssize_t k = 0; k < nselected; k++) {
+        long v = p->values[k];
+        int64_t *col = &p->columns[k * COL_COUNTS];
+        if (v == 0)
+            continue;
+        col[COL_CHANGED]++;
+        if (v & unsafe)
+            col[COL_UNSAFE]++;
+        if (v & b->invisible)
+            col[COL_INVISIBLE]++;
+        if ((v & (unsafe | fallback)) == (unsafe | fallback))
+            col[COL_FALLBACK]++;
+        if ((v & (unsafe | fallback | lossy)) == unsafe)
+            col[COL_LOSSLESS]++;
+        if ((v & (unsafe | b->review)) == (unsafe | b->review))
+            col[COL_REVIEW]++;
+        row_flags |= (v & unsafe) ? v : (v & b->invisible);
+    }
+    if (row_flags & b->review) {
+        p->rows[ROW_REVIEW]++;
+        if (p->nreview < room) {
+            p->review[p->nreview] = row;
+            memcpy(&p->review_spans[p->nreview * nselected], spans,
+                   (size_t)nselected * sizeof(Span));
+            p->nreview++;
+        }
+    }
+    if (row_flags & b->invisible)
+        p->rows[ROW_INVISIBLE]++;
+    if (row_flags & unsafe) {
+        p->rows[ROW_UNSAFE]++;
+        if (row_flags & fallback)
+            p->rows[ROW_FALLBACK]++;
+        else {
+            p->rows[ROW_FIXABLE]++;
+            if (!(row_flags & lossy))
+                p->rows[ROW_LOSSLESS]++;
+        }
+    }
+}
+
+/* Count the row a part found (its fields' spans, all of them) when every unit of its
+ * selected values is known: 1; 0: the row waits (a new unit, or a value written with "",
+ * which the GIL's side unquotes).  Runs on the part's thread. */
+static int
+tally_row(Scan *s, Py_ssize_t row, const Span *spans)
+{
+    PartTally *p = s->tally;
+    const UnitTable *t = s->units;
+    const unsigned char *d = s->data;
+    Span chosen[64];
+    if (s->nselected > 64)
+        return 0;  /* a wide selection waits (rare; the GIL's side takes any width) */
+    for (int pass = 0; pass < 2; pass++) {  /* look every unit up, then count them */
+        for (Py_ssize_t k = 0; k < s->nselected; k++) {
+            const Span *f = &spans[s->selected[k]];
+            if (f->escaped)
+                return 0;
+            chosen[k] = *f;
+            const unsigned char *q = d + f->start, *end = d + f->end, *start;
+            Py_ssize_t size;
+            long v = 0;
+            while (next_utf8_unit(q, end, s->safe, &start, &size) > 0) {
+                size_t at;
+                const UnitSlot *slot = unit_find(t, start, size,
+                                                 key_hash((const char *)start, size), &at);
+                if (slot == NULL || slot->flags == MISSING)
+                    return 0;
+                if (slot->flags >= 0) {
+                    v |= slot->flags;
+                    if (pass)
+                        p->units[slot - t->slots]++;
+                }
+                q = start + size;
+            }
+            p->values[k] = v;
+        }
+    }
+    tally_values(p, s->bits, s->nselected, s->room, row, chosen);
+    return 1;
+}
+
+/* Add part's counts to into's (its rows start at row_offset of the batch). 0: no memory. */
+static int
+part_tally_merge(Scan *into, Scan *part, Py_ssize_t row_offset)
+{
+    PartTally *a = into->tally, *b = part->tally;
+    if (b == NULL)
+        return 1;
+    for (int k = 0; k < ROW_COUNTS; k++)
+        a->rows[k] += b->rows[k];
+    for (Py_ssize_t k = 0; k < into->nselected * COL_COUNTS; k++)
+        a->columns[k] += b->columns[k];
+    for (Py_ssize_t k = 0; k < a->nunits && k < b->nunits; k++)
+        a->units[k] += b->units[k];
+    for (Py_ssize_t i = 0; i < b->nreview && a->nreview < into->room; i++) {
+        a->review[a->nreview] = b->review[i] + row_offset;
+        memcpy(&a->review_spans[a->nreview * into->nselected],
+               &b->review_spans[i * into->nselected], (size_t)into->nselected * sizeof(Span));
+        a->nreview++;
+    }
+    return 1;
+}
+
+/* The bytes of a value, without its doubled quotes when it has them (into *buf, grown). */
+static const unsigned char *
+unquoted(const unsigned char *d, const Span *f, unsigned char **buf, Py_ssize_t *cap,
+         Py_ssize_t *len)
+{
+    Py_ssize_t n = f->end - f->start;
+    if (!f->escaped) {
+        *len = n;
+        return d + f->start;
+    }
+    if (n > *cap) {
+        unsigned char *grown = PyMem_Realloc(*buf, (size_t)n);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        *buf = grown;
+        *cap = n;
+    }
+    Py_ssize_t w = 0;
+    for (Py_ssize_t i = f->start; i < f->end; i++) {
+        (*buf)[w++] = d[i];
+        if (d[i] == '"')
+            i++;  /* "" is one quote */
+    }
+    *len = w;
+    return *buf;
+}
+
+typedef struct {
+    PyObject_HEAD
+    UnitTable units;       /* every unit met, its bytes copied; flags from the caller's dict */
+    FlagBits bits;
+    Py_ssize_t nselected;
+    int64_t rows[ROW_COUNTS];
+    int64_t *columns;      /* nselected * COL_COUNTS */
+    /* the batch read last, until finish: its buffer, the rows to review its parts found,
+     * and the rows waiting for new units (their selected values' spans) */
+    int pending;
+    Py_buffer data, safe;
+    Py_ssize_t room;
+    Py_ssize_t first_new;  /* the slots from here were added by the batch */
+    PartTally *found;
+    Scan waiting;
+} PlainTally;
+
+static void
+tally_drop_batch(PlainTally *self)
+{
+    if (!self->pending)
+        return;
+    self->pending = 0;
+    PyBuffer_Release(&self->data);
+    PyBuffer_Release(&self->safe);
+    part_tally_free(self->found);
+    self->found = NULL;
+    PyMem_RawFree(self->waiting.hit_rows);
+    PyMem_RawFree(self->waiting.hit_spans);
+    memset(&self->waiting, 0, sizeof(self->waiting));
+}
+
+static int
+tally_init(PlainTally *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t nselected;
+    FlagBits b;
+    static char *kwlist[] = {"nselected", "unsafe", "invisible", "fallback", "lossy", "review",
+                             NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nlllll:PlainTally", kwlist, &nselected,
+                                     &b.unsafe, &b.invisible, &b.fallback, &b.lossy,
+                                     &b.review))
+        return -1;
+    if (nselected < 1 || self->columns != NULL) {
+        PyErr_SetString(PyExc_ValueError, "PlainTally: at least one selected column, once");
+        return -1;
+    }
+    self->bits = b;
+    self->nselected = nselected;
+    self->columns = PyMem_Calloc((size_t)nselected * COL_COUNTS, sizeof(int64_t));
+    self->units.cap = 256;
+    self->units.mask = 511;
+    self->units.owns = 1;
+    self->units.slots = PyMem_Malloc((size_t)self->units.cap * sizeof(UnitSlot));
+    self->units.index = PyMem_Calloc(self->units.mask + 1, sizeof(uint64_t));
+    if (self->columns == NULL || self->units.slots == NULL || self->units.index == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void
+tally_dealloc(PlainTally *self)
+{
+    tally_drop_batch(self);
+    units_free(&self->units);
+    PyMem_Free(self->columns);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyDoc_STRVAR(tally_read_doc,
+"read(data, delimiter, ncols, selected, safe, max_line, trailing, threads, flags, room, /)\n"
+"--\n\n"
+"Read the plain batch ``data`` as ``plain_hits`` reads it (same arguments, same batches\n"
+"declined: None) and count its rows found: those whose units are all in the table are\n"
+"counted on the reading threads, the others wait for :meth:`finish`.  ``flags``: unit ->\n"
+"flag bits (-1: the target keeps it), as ``count_arrow`` takes it; ``room``: rows to review\n"
+"wanted.  Returns ``(height, crlf, terminated, tail, missing)``, ``missing`` the new units\n"
+"``flags`` lacks: put them in ``flags``, then call :meth:`finish`.");
+
+static PyObject *
+tally_read(PlainTally *self, PyObject *args)
+{
+    Py_buffer data, safe;
+    int delimiter, trailing, threads;
+    Py_ssize_t ncols, max_line, room;
+    PyObject *selected_obj, *flags;
+    tally_drop_batch(self);
+    if (!PyArg_ParseTuple(args, "y*inO!y*npiO!n:read", &data, &delimiter, &ncols,
+                          &PyTuple_Type, &selected_obj, &safe, &max_line, &trailing,
+                          &threads, &PyDict_Type, &flags, &room))
+        return NULL;
+    PyObject *result = NULL, *missing = NULL;
+    Py_ssize_t *selected = NULL;
+    unsigned char *look = NULL, *buf = NULL;
+    Py_ssize_t cap = 0;
+    int kept = 0;
+    Scan parts[MAX_THREADS];
+    Scan *s = parts;
+    memset(parts, 0, sizeof(parts));
+    Py_ssize_t nselected = PyTuple_GET_SIZE(selected_obj);
+    if (safe.len != BITMAP_BYTES || ncols < 1 || nselected != self->nselected || max_line < 0
+            || room < 0 || delimiter < -1 || delimiter == 0 || delimiter > 0x7E
+            || delimiter == '"' || delimiter == '\n' || delimiter == '\r') {
+        PyErr_SetString(PyExc_ValueError, "PlainTally.read: invalid arguments");
+        goto done;
+    }
+    selected = PyMem_Malloc((size_t)nselected * sizeof(Py_ssize_t));
+    look = PyMem_Calloc((size_t)ncols + 1, 1);
+    if (selected == NULL || look == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nselected; k++) {
+        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(selected_obj, k));
+        if (j == -1 && PyErr_Occurred())
+            goto done;
+        if (j < 0 || j >= ncols || (delimiter < 0 && j != 0) || look[j]) {
+            PyErr_SetString(PyExc_ValueError, "PlainTally.read: a selected column out of "
+                            "range or repeated");
+            goto done;
+        }
+        selected[k] = j;
+        look[j] = 1;
+    }
+    s->data = data.buf;
+    s->size = data.len;
+    s->delimiter = delimiter;
+    s->ncols = delimiter < 0 ? 1 : ncols;
+    s->look = look;
+    s->selected = selected;
+    s->nselected = nselected;
+    s->safe = safe.buf;
+    s->max_line = max_line;
+    s->trailing = trailing;
+    s->units = &self->units;
+    s->bits = &self->bits;
+    s->room = room;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = scan_batch(parts, threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads);
+    Py_END_ALLOW_THREADS
+    if (s->no_memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!ok) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    /* the parts' counts are the batch's: added now */
+    PartTally *found = s->tally;
+    for (int k = 0; k < ROW_COUNTS; k++)
+        self->rows[k] += found->rows[k];
+    for (Py_ssize_t k = 0; k < nselected * COL_COUNTS; k++)
+        self->columns[k] += found->columns[k];
+    for (Py_ssize_t k = 0; k < found->nunits; k++)
+        self->units.slots[k].count += found->units[k];
+    /* the rows waiting: their units put in the table (the new ones looked up in flags) */
+    missing = PyList_New(0);
+    if (missing == NULL)
+        goto done;
+    Py_ssize_t first_new = self->units.n;
+    CountContext context = {flags, missing};
+    for (Py_ssize_t i = 0; i < s->nhits * nselected; i++) {
+        const Span *f = &s->hit_spans[i];
+        Py_ssize_t len;
+        const unsigned char *v = unquoted(s->data, f, &buf, &cap, &len), *start;
+        if (v == NULL)
+            goto done;
+        const unsigned char *end = v + len;
+        Py_ssize_t size;
+        while (next_utf8_unit(v, end, s->safe, &start, &size) > 0) {
+            if (unit_slot(&self->units, start, size, resolve_flags, &context) == NULL)
+                goto done;
+            v = start + size;
+        }
+    }
+    result = Py_BuildValue("(nOOOO)", s->height, s->crlf ? Py_True : Py_False,
+                           s->terminated ? Py_True : Py_False, s->tail ? Py_True : Py_False,
+                           missing);
+    if (result == NULL)
+        goto done;
+    /* kept for finish: the buffer, the rows to review found, the rows waiting */
+    self->pending = 1;
+    self->data = data;
+    self->safe = safe;
+    kept = 1;
+    self->room = room;
+    self->first_new = first_new;
+    self->found = s->tally;
+    s->tally = NULL;
+    self->waiting = *s;
+    self->waiting.selected = NULL;
+    self->waiting.look = NULL;
+    self->waiting.safe = self->safe.buf;
+    self->waiting.hit_rows = s->hit_rows;
+    self->waiting.hit_spans = s->hit_spans;
+    s->hit_rows = NULL;
+    s->hit_spans = NULL;
+    self->waiting.units = NULL;
+done:
+    Py_XDECREF(missing);
+    PyMem_Free(buf);
+    part_tally_free(s->tally);
+    PyMem_RawFree(s->hit_rows);
+    PyMem_RawFree(s->hit_spans);
+    PyMem_Free(selected);
+    PyMem_Free(look);
+    if (!kept) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&safe);
+    }
+    return result;
+}
+
+/* The flags of a slot put in the table by the batch, from ``flags`` now that the caller
+ * decided them.  0; -1: an error is set (a unit still not in flags). */
+static int
+tally_resolve_new(PlainTally *self, PyObject *flags)
+{
+    PyObject *missing = PyList_New(0);
+    if (missing == NULL)
+        return -1;
+    CountContext context = {flags, missing};
+    for (Py_ssize_t k = self->first_new; k < self->units.n; k++) {
+        UnitSlot *slot = &self->units.slots[k];
+        if (slot->flags != MISSING)
+            continue;
+        if (resolve_flags(&context, slot) < 0) {
+            Py_DECREF(missing);
+            return -1;
+        }
+    }
+    Py_ssize_t n = PyList_GET_SIZE(missing);
+    if (n)
+        PyErr_Format(PyExc_ValueError, "PlainTally.finish: %zd units left undecided, "
+                     "the first %R", n, PyList_GET_ITEM(missing, 0));
+    Py_DECREF(missing);
+    return n ? -1 : 0;
+}
+
+/* A row to review: (row, (value, ...)) with its selected values as str. */
+static PyObject *
+review_row(const Scan *s, Py_ssize_t row, const Span *spans)
+{
+    PyObject *values = PyTuple_New(s->nselected);
+    if (values == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < s->nselected; k++) {
+        PyObject *v = value_of(s, &spans[k]);
+        if (v == NULL) {
+            Py_DECREF(values);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(values, k, v);
+    }
+    PyObject *out = Py_BuildValue("(nN)", row, values);
+    return out;
+}
+
+PyDoc_STRVAR(tally_finish_doc,
+"finish(flags, /)\n--\n\n"
+"Count the rows of the batch :meth:`read` left waiting, every unit now in ``flags``, and\n"
+"return the batch's first rows to review (at most ``room``, in file order): a list of\n"
+"``(row, values)``, the row in the batch (0-based) and its selected values.");
+
+static PyObject *
+tally_finish(PlainTally *self, PyObject *flags)
+{
+    if (!PyDict_Check(flags)) {
+        PyErr_SetString(PyExc_TypeError, "PlainTally.finish takes the dict of flags");
+        return NULL;
+    }
+    if (!self->pending) {
+        PyErr_SetString(PyExc_ValueError, "PlainTally.finish: no batch read");
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PartTally *late = NULL;
+    unsigned char *buf = NULL;
+    Py_ssize_t cap = 0;
+    Scan *w = &self->waiting;
+    Py_ssize_t nselected = self->nselected;
+    if (tally_resolve_new(self, flags) < 0)
+        goto done;
+    late = part_tally_new(nselected, 0, self->room);
+    if (late == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < w->nhits; i++) {
+        const Span *spans = &w->hit_spans[i * nselected];
+        for (Py_ssize_t k = 0; k < nselected; k++) {
+            Py_ssize_t len;
+            const unsigned char *v = unquoted(w->data, &spans[k], &buf, &cap, &len), *start;
+            if (v == NULL)
+                goto done;
+            const unsigned char *end = v + len;
+            Py_ssize_t size;
+            long flags_of_value = 0;
+            while (next_utf8_unit(v, end, w->safe, &start, &size) > 0) {
+                size_t at;
+                UnitSlot *slot = unit_find(&self->units, start, size,
+                                           key_hash((const char *)start, size), &at);
+                if (slot == NULL || slot->flags == MISSING) {
+                    PyErr_SetString(PyExc_RuntimeError, "PlainTally.finish: a unit not read");
+                    goto done;
+                }
+                if (slot->flags >= 0) {
+                    flags_of_value |= slot->flags;
+                    slot->count++;
+                }
+                v = start + size;
+            }
+            late->values[k] = flags_of_value;
+        }
+        tally_values(late, &self->bits, nselected, self->room, w->hit_rows[i], spans);
+    }
+    for (int k = 0; k < ROW_COUNTS; k++)
+        self->rows[k] += late->rows[k];
+    for (Py_ssize_t k = 0; k < nselected * COL_COUNTS; k++)
+        self->columns[k] += late->columns[k];
+    /* the rows to review of both, in file order, the first room */
+    PartTally *found = self->found;
+    Py_ssize_t total = found->nreview + late->nreview;
+    if (total > self->room)
+        total = self->room;
+    result = PyList_New(total);
+    if (result == NULL)
+        goto done;
+    Py_ssize_t a = 0, b = 0;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        int from_found = b >= late->nreview
+                         || (a < found->nreview && found->review[a] < late->review[b]);
+        PyObject *row = from_found
+            ? review_row(w, found->review[a], &found->review_spans[a * nselected])
+            : review_row(w, late->review[b], &late->review_spans[b * nselected]);
+        if (row == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        if (from_found)
+            a++;
+        else
+            b++;
+        PyList_SET_ITEM(result, i, row);
+    }
+done:
+    part_tally_free(late);
+    PyMem_Free(buf);
+    tally_drop_batch(self);
+    return result;
+}
+
+PyDoc_STRVAR(tally_totals_doc,
+"totals()\n--\n\n"
+"What the batches read so far add up to: ``(rows, columns, units)``, ``rows`` the six row\n"
+"counts (review, invisible, unsafe, fallback, fixable, lossless), ``columns`` per selected\n"
+"column its six (unsafe, invisible, fallback, changed, lossless, review), ``units`` a dict\n"
+"unit -> occurrences of each unit counted (flags >= 0).");
+
+static PyObject *
+tally_totals(PlainTally *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *columns = PyList_New(self->nselected), *units = PyDict_New(), *out = NULL;
+    if (columns == NULL || units == NULL)
+        goto done;
+    for (Py_ssize_t j = 0; j < self->nselected; j++) {
+        const int64_t *c = &self->columns[j * COL_COUNTS];
+        PyObject *t = Py_BuildValue("(LLLLLL)", (long long)c[0], (long long)c[1],
+                                    (long long)c[2], (long long)c[3], (long long)c[4],
+                                    (long long)c[5]);
+        if (t == NULL)
+            goto done;
+        PyList_SET_ITEM(columns, j, t);
+    }
+    for (Py_ssize_t k = 0; k < self->units.n; k++) {
+        UnitSlot *slot = &self->units.slots[k];
+        if (slot->flags < 0 || slot->count == 0)
+            continue;
+        PyObject *n = PyLong_FromSsize_t(slot->count);
+        int put = n != NULL && PyDict_SetItem(units, slot->unit, n) == 0;
+        Py_XDECREF(n);
+        if (!put)
+            goto done;
+    }
+    const int64_t *r = self->rows;
+    out = Py_BuildValue("((LLLLLL)OO)", (long long)r[0], (long long)r[1], (long long)r[2],
+                        (long long)r[3], (long long)r[4], (long long)r[5], columns, units);
+done:
+    Py_XDECREF(columns);
+    Py_XDECREF(units);
+    return out;
+}
+
+static PyMethodDef tally_methods[] = {
+    {"read", (PyCFunction)tally_read, METH_VARARGS, tally_read_doc},
+    {"finish", (PyCFunction)tally_finish, METH_O, tally_finish_doc},
+    {"totals", (PyCFunction)tally_totals, METH_NOARGS, tally_totals_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PlainTallyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mojinorm._speedups.PlainTally",
+    .tp_doc = PyDoc_STR(
+        "PlainTally(nselected, unsafe, invisible, fallback, lossy, review)\n\n"
+        "A scan's counts of plain batches, counted where they are read: each row found is\n"
+        "cut into units on the reading threads, without the GIL, and counted from the flags\n"
+        "of its units (the bits given: counting's flags); a unit met for the first time is\n"
+        "decided by the caller between read and finish.  The units' table lives as long as\n"
+        "the scan."),
+    .tp_basicsize = sizeof(PlainTally),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)tally_init,
+    .tp_dealloc = (destructor)tally_dealloc,
+    .tp_methods = tally_methods,
+};
+
 PyDoc_STRVAR(bitmap_doc,
 "bitmap(chars, /)\n--\n\n"
 "The bitmap of 0x110000 bits the compiled code reads: bit ``cp`` set for each str of one\n"
@@ -2752,7 +3438,8 @@ PyInit__speedups(void)
     is_safe_path = PyUnicode_InternFromString("_is_safe_python");
     explain_unit = PyUnicode_InternFromString("_explain_unit");
     if (python_path == NULL || reading_kw == NULL || decide_unit == NULL || is_safe_path == NULL
-            || explain_unit == NULL || PyType_Ready(&NameGuardType) < 0)
+            || explain_unit == NULL || PyType_Ready(&NameGuardType) < 0
+            || PyType_Ready(&PlainTallyType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -2760,6 +3447,12 @@ PyInit__speedups(void)
     Py_INCREF(&NameGuardType);
     if (PyModule_AddObject(m, "NameGuard", (PyObject *)&NameGuardType) < 0) {
         Py_DECREF(&NameGuardType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&PlainTallyType);
+    if (PyModule_AddObject(m, "PlainTally", (PyObject *)&PlainTallyType) < 0) {
+        Py_DECREF(&PlainTallyType);
         Py_DECREF(m);
         return NULL;
     }

@@ -72,7 +72,8 @@ from .targets import Target, code_point_runs, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
 
 __all__ = [
-    "ColumnPlan", "TargetPatterns", "changes", "column_plan", "explain", "is_safe",
+    "ColumnPlan", "TargetPatterns", "changes", "column_plan", "explain", "explains_by_guard",
+    "flags_of_units", "is_safe",
     "match_key", "normalize", "normalize_kana", "review", "rust_class", "rust_runs_class",
     "shown_codes", "target_patterns",
     "unsafe_chars",
@@ -391,7 +392,7 @@ class ColumnPlan:
         n = self.normalizer
         if n.compiled_target is None:
             return None, None
-        if _explains_by_guard(n):
+        if explains_by_guard(n):
             n._read_compiled_decisions()
             read = n._compiled_lines(frame["unit"].to_list())
             if read is not None:
@@ -684,7 +685,7 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
     normalizer = plan.normalizer
     if memo is None:
         memo = {}
-    if _explains_by_guard(normalizer):
+    if explains_by_guard(normalizer):
         counted = _counted_in_arrow(s, plan, flags_of, memo, counts)
         if counted is not None:
             found, row_flags = counted
@@ -711,7 +712,7 @@ def unit_flags(values: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOutc
         keys = per_unit["t"].to_list()
         new = [u for u in keys if u not in memo]
         if new:
-            memo.update(_flags_of_units(new, plan, flags_of))
+            memo.update(flags_of_units(new, plan, flags_of))
         key_flags = [memo[u] for u in keys]
         # a unit the target keeps (an IVS of mj) is not counted; one dict, added in C
         counts.update({unit: n for unit, n, f in zip(keys, per_unit["len"].to_list(),
@@ -747,7 +748,7 @@ def units_counted(normalizer: Normalizer, value: str, known: dict[str, int]
     ``_speedups.count_arrow`` from the flags of the units ``known``; the units ``known``
     lacks; or None when the compiled module cannot cut for ``normalizer`` (it is not used, or
     the target has multi-code-point characters)."""
-    if not _explains_by_guard(normalizer):
+    if not explains_by_guard(normalizer):
         return None
     assert _compiled.MODULE is not None
     counted = _compiled.MODULE.count_arrow(
@@ -776,14 +777,14 @@ def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOu
 
     counted = count()
     if isinstance(counted, list):
-        memo.update(_flags_of_units(counted, plan, flags_of))
+        memo.update(flags_of_units(counted, plan, flags_of))
         counted = count()
         if isinstance(counted, list):
             raise RuntimeError(f"units left undecided: {counted[:5]}")
     return None if counted is None else (counted[0], counted[1])
 
 
-def _flags_of_units(units: list[str], plan: ColumnPlan,
+def flags_of_units(units: list[str], plan: ColumnPlan,
                     flags_of: Callable[[UnitOutcome], int]) -> dict[str, int]:
     """``flags_of`` for each of ``units`` (-1 for a unit the target keeps), called once per
     distinct kind of outcome: flags depend on what the outcome says, and on the unit itself
@@ -873,7 +874,7 @@ def review(values: pl.Series, target: TargetLike = "jisx0208", *,
 def _explain(s: pl.Series, plan: ColumnPlan, reading: pl.Series | None,
              outputs: tuple[str, ...]) -> pl.DataFrame:
     normalizer = plan.normalizer
-    if reading is None and _explains_by_guard(normalizer):
+    if reading is None and explains_by_guard(normalizer):
         if outputs == ("normalized",):
             normalized = _normalized_in_arrow(s, plan)
             if normalized is not None:
@@ -977,7 +978,7 @@ def _normalized_in_arrow(s: pl.Series, plan: ColumnPlan) -> pl.DataFrame | None:
                   pl.Series(texts, dtype=pl.String), None, None, None)
 
 
-def _explains_by_guard(normalizer: Normalizer) -> bool:
+def explains_by_guard(normalizer: Normalizer) -> bool:
     """The compiled guard can explain the column: it is built and used, and every unit of
     the target is decided alone (no multi-code-point target characters)."""
     return (_compiled.SPEEDUPS and _compiled.MODULE is not None

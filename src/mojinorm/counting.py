@@ -66,7 +66,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import records
+from . import _compiled, records
 from .normalizer import Normalizer, Result, UnitOutcome
 from .records import BLANK, RAGGED, ExactReader, Layout, Progress, Record, ResumedStream
 from .rules import LOSSLESS_RULES
@@ -244,8 +244,8 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
         frozenset.intersection(*(frozenset(n.target.visible_chars) for n in normalizers))
     reader = ExactReader(layout, stream.stream.eol or b"\n", stream.inp.name, raw=False,
                          skip=skip)
-    fast = [_FastScan(n, layout) for n in normalizers] \
-        if records.FAST_PATH and not stream.stream.cr else []
+    fast = [_FastScan(n, layout, tally=len(normalizers) == 1 and not track)
+            for n in normalizers] if records.FAST_PATH and not stream.stream.cr else []
     scanners = [_Scanner(n, layout) for n in normalizers]
     try:
         _read(stream, layout, reader, fast, scanners, counts, lines_of_unsafe, skip,
@@ -254,8 +254,9 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
         for f in fast:
             f.close(failed=True)
         raise
-    for f in fast:
+    for f, c in zip(fast, counts, strict=False):
         f.close()
+        f.add_tally(c)
     for scanner, c in zip(scanners, counts, strict=True):
         scanner.flush(c)
     reader.finish()
@@ -275,7 +276,14 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
         if fast and not reader.pending and rest:
             import polars as pl
 
-            batch = fast[0].batch(chunk, pos, stream.stream.codec, skip)
+            tallied = fast[0].tallied(chunk, pos, stream.stream.codec, skip, counts[0],
+                                      lines_of_unsafe[0])
+            if tallied is not None:  # read and counted
+                counts[0].rows += tallied.height
+                records.count_lines(chunk, pos, tallied)
+                rest = False
+            batch = None if tallied is not None else \
+                fast[0].batch(chunk, pos, stream.stream.codec, skip)
             if batch is not None:
                 # a plain batch holds one record per line: its first one starts here
                 at = records.line_at(chunk, pos) + (
@@ -330,7 +338,7 @@ class _FastScan:
     #: or values (rows times selected columns: a wide file's rows are many values each)
     HOLD_VALUES = 1_000_000
 
-    def __init__(self, normalizer: Normalizer, layout: Layout) -> None:
+    def __init__(self, normalizer: Normalizer, layout: Layout, tally: bool = False) -> None:
         from . import column
 
         self.plan = column.column_plan(normalizer)
@@ -343,6 +351,61 @@ class _FastScan:
         self.held_rows = 0
         self._pool: ThreadPoolExecutor | None = None
         self._counting: Future[None] | None = None
+        #: the compiled reader's own counting (one target, the compiled module's cut)
+        self.tally = _compiled.MODULE.PlainTally(
+            len(self.selected), UNSAFE, INVISIBLE, FALLBACK, LOSSY, REVIEW) \
+            if tally and layout.selected and _compiled.MODULE is not None \
+            and column.explains_by_guard(normalizer) \
+            and records.compiled_reads(layout.delimiter, self.selected) else None
+
+    def tallied(self, chunk: Chunk, pos: int, codec: str | None, passing: frozenset[str],
+                c: Counts, lines: set[int] | None) -> records.Tallied | None:
+        """Read the plain batch of ``chunk`` from text index ``pos`` and count it in C, on the
+        reading threads (:class:`_speedups.PlainTally`): each new unit decided here, once;
+        its rows to review added to ``c`` (after any rows held: file order).  None when there
+        is no tally or the compiled reader declines the batch."""
+        if self.tally is None:
+            return None
+        from .column import flags_of_units
+
+        read = records.compiled_tally(
+            self.tally, records.utf8_from(chunk, pos, codec), self.layout.delimiter,
+            self.ncols, self.selected, self.layout.trailing, passing, self.memo,
+            REVIEW_EXAMPLES - len(c.review_examples))
+        if read is None:
+            return None
+        if read.missing:
+            self.memo.update(flags_of_units(read.missing, self.plan,
+                                            lambda out: outcome_flags(out, self.target)))
+        review = self.tally.finish(self.memo)
+        if review:
+            self.flush(c, lines)  # rows held before this batch come first
+            first = records.line_at(chunk, pos)
+            for row, values in review:
+                c.add_review_example(self.plan.normalizer, first + row, values, self.memo)
+        return read
+
+    def add_tally(self, c: Counts) -> None:
+        """Add what the compiled reader counted (:meth:`tallied`) to ``c``."""
+        if self.tally is None:
+            return
+        rows, columns, units = self.tally.totals()
+        review, invisible, unsafe, fallback, fixable, lossless = rows
+        c.review += review
+        c.invisible += invisible
+        c.unsafe += unsafe
+        c.fallback += fallback
+        c.fixable += fixable
+        c.lossless += lossless
+        for j, (unsafe_n, invisible_n, fallback_n, changed_n, lossless_n, review_n) in \
+                enumerate(columns):
+            c.col_unsafe[j] += unsafe_n
+            c.col_invisible[j] += invisible_n
+            c.col_fallback[j] += fallback_n
+            c.col_changed[j] += changed_n
+            c.col_lossless[j] += lossless_n
+            c.col_review[j] += review_n
+        c.chars.update(units)
 
     def hold(self, values: pl.DataFrame, at: pl.Series, c: Counts,
              lines: set[int] | None, found: bool = False) -> None:

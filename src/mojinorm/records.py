@@ -127,12 +127,14 @@ from .targets import char_class
 if TYPE_CHECKING:
     import polars as pl
 
+    from ._speedups import PlainTally
+
 __all__ = [
     "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_LINE", "NO_DATA_ROWS", "RAGGED",
     "RECORD", "SPEEDUPS", "ExactReader", "Layout", "PlainBatch", "PlainHits", "Progress",
     "Record", "ResumedStream", "code_point_bitmap", "column_labels", "file_notes", "lines_of",
     "plain_batch", "plain_hits", "read_layout", "record_too_long", "append_fields",
-    "compiled_hits", "speedups_state",
+    "compiled_hits", "compiled_reads", "compiled_tally", "speedups_state", "Tallied",
     "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
     "set_threads", "skip_patterns", "count_lines", "has_records", "line_at", "utf8_from",
 ]
@@ -531,7 +533,7 @@ def line_at(chunk: Chunk, pos: int) -> int:
     return chunk.lines_before + (chunk.text.count("\n", 0, pos) if pos else 0) + 1
 
 
-def count_lines(chunk: Chunk, pos: int, batch: PlainBatch | PlainHits) -> None:
+def count_lines(chunk: Chunk, pos: int, batch: PlainBatch | PlainHits | Tallied) -> None:
     """Tell ``chunk`` its line count when ``batch`` is all of it (read from ``pos`` 0): one
     line per record, less an unterminated last one; the stream then need not count them."""
     if pos == 0:
@@ -1113,6 +1115,14 @@ speedups_state = _compiled.state
 code_point_bitmap = _compiled.code_point_bitmap
 
 
+def compiled_reads(delimiter: str | None, selected: tuple[int, ...]) -> bool:
+    """The compiled reader is built and on (:data:`SPEEDUPS`) and reads a layout of this
+    delimiter and selection (one ASCII byte or none; each column selected once)."""
+    return (SPEEDUPS and _COMPILED is not None and bool(selected)
+            and len(set(selected)) == len(selected)
+            and (delimiter is None or (len(delimiter) == 1 and 0 < ord(delimiter) < 0x7F)))
+
+
 def compiled_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
                   trailing: bool, passing: frozenset[str]) -> PlainHits | None:
     """The plain batch ``data`` as the compiled reader reads it: its size, and its rows with
@@ -1121,9 +1131,7 @@ def compiled_hits(data: bytes, delimiter: str | None, ncols: int, selected: tupl
     batch (it takes a subset of what :func:`plain_batch` takes)."""
     import polars as pl
 
-    if not (SPEEDUPS and _COMPILED is not None and selected
-            and len(set(selected)) == len(selected)
-            and (delimiter is None or (len(delimiter) == 1 and 0 < ord(delimiter) < 0x7F))):
+    if _COMPILED is None or not compiled_reads(delimiter, selected):
         return None
     read = _COMPILED.plain_hits(data, -1 if delimiter is None else ord(delimiter), ncols,
                                 selected, code_point_bitmap(passing), MAX_FAST_LINE, trailing,
@@ -1134,6 +1142,33 @@ def compiled_hits(data: bytes, delimiter: str | None, ncols: int, selected: tupl
     values = pl.DataFrame([pl.Series(str(i), column, dtype=pl.String)
                            for i, column in zip(selected, columns, strict=True)])
     return PlainHits(height, crlf, terminated, tail, values, pl.Series(rows, dtype=pl.Int64))
+
+
+class Tallied(NamedTuple):
+    """A plain batch :func:`compiled_tally` read and counted."""
+
+    height: int  #: records (one per line)
+    crlf: bool  #: every line ends with CRLF (else every line ends with LF)
+    terminated: bool  #: the last line has its line end
+    tail: bool  #: every line ends with one more, empty, field
+    missing: list[str]  #: units met for the first time that ``flags`` lacks
+
+
+def compiled_tally(tally: PlainTally, data: bytes, delimiter: str | None, ncols: int,
+                   selected: tuple[int, ...], trailing: bool, passing: frozenset[str],
+                   flags: dict[str, int], room: int) -> Tallied | None:
+    """Read the plain batch ``data`` as :func:`compiled_hits` reads it and count its rows in
+    ``tally`` (a ``_speedups.PlainTally``; ``flags``, ``room``: see its ``read``), on the
+    reading threads (``--jobs``); None when the reader is off or declines the batch.  The
+    caller decides the ``missing`` units, then calls ``tally.finish``."""
+    import polars as pl
+
+    if not compiled_reads(delimiter, selected):
+        return None
+    read = tally.read(data, -1 if delimiter is None else ord(delimiter), ncols, selected,
+                      code_point_bitmap(passing), MAX_FAST_LINE, trailing,
+                      pl.thread_pool_size(), flags, room)
+    return None if read is None else Tallied(*read)
 
 
 def plain_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
