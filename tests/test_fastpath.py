@@ -32,9 +32,16 @@ SAMPLE = Path(__file__).parent.parent / "data" / "samples" / "names.csv"
 
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, dict]:
     """The reports of the fast path and the exact reader; the fast path's is the same with
-    and without the compiled reader of plain batches (``records.SPEEDUPS``)."""
+    and without the compiled reader of plain batches (``records.SPEEDUPS``), and with the
+    compiled reader's rows counted where they are read or held and counted on the column
+    kernel (``_FastScan.tallied`` off)."""
+    from mojinorm import counting
+
     fast = scan_mod.scan_file(path, **options).to_dict()
     with monkeypatch.context() as m:
+        m.setattr(counting._FastScan, "tallied", lambda *args: None)
+        assert scan_mod.scan_file(path, **options).to_dict() == fast
+        m.undo()
         m.setattr(records, "SPEEDUPS", not records.SPEEDUPS)
         assert scan_mod.scan_file(path, **options).to_dict() == fast
         m.setattr(records, "FAST_PATH", False)
@@ -167,6 +174,19 @@ def test_both_readers_keep_the_same_review_lines(tmp_path: Path, monkeypatch: py
     assert [e["line"] for e in fast["review_examples"]] == expected[:limit]
     assert all(e["chars"] == ["彅"] and e["columns"] == ["name"]
                for e in fast["review_examples"])
+
+
+def test_a_wide_selection_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 70 selected columns: more than the compiled reader counts on its threads (64), so its
+    # rows are counted after the batch; a value with a doubled quote likewise
+    rnd = random.Random(8)
+    names = ["髙橋", "山﨑", "\ue000田", "佐藤", "葛\U000e0102城", 'say "髙"', "𠮷田", "鈴木"]
+    rows = [[rnd.choice(names) for _ in range(70)] for _ in range(3_000)]
+    path = tmp_path / "wide.csv"
+    path.write_bytes(_write([[f"c{j}" for j in range(70)], *rows], False, False))
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 64 * 1024)
+    fast, exact = _both(path, monkeypatch)
+    assert fast == exact and fast["unsafe_rows"] == 3_000
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])

@@ -558,3 +558,222 @@ def test_normalize_arrow_agrees_with_normalize(arrow_type: str, values: list[str
         assert str(info.value) == str(exc)
         return
     assert normalizer._normalize_arrow(array.__arrow_c_stream__(), threads) == (rows, expected)
+
+
+# ------------------------------------------------------------------- PlainTally (scan's counts)
+
+#: counting's flag bits, as scan gives them to PlainTally
+_BITS = {"unsafe": 1, "invisible": 2, "fallback": 4, "lossy": 8, "review": 16}
+
+
+def _tallied_in_python(rows: list[list[str]], target: mojinorm.Target, flags: dict[str, int],
+                       room: int) -> tuple[tuple[int, ...], list[tuple[int, ...]],
+                                           dict[str, int], list[tuple[int, tuple[str, ...]]]]:
+    """The counting rules of ``mojinorm.counting`` (its module docstring) written out row by
+    row over Python strings, the units cut by the target's unit pattern: what PlainTally must
+    add up for a batch whose selected values are ``rows``."""
+    u, inv, fb, lossy, rv = (_BITS[k] for k in ("unsafe", "invisible", "fallback", "lossy",
+                                               "review"))
+    totals = [0] * 6  # review, invisible, unsafe, fallback, fixable, lossless
+    columns = [[0] * 6 for _ in rows[0]] if rows else []
+    units: dict[str, int] = {}
+    review: list[tuple[int, tuple[str, ...]]] = []
+    for i, values in enumerate(rows):
+        if all(ch in target.visible_chars for v in values for ch in v):
+            continue  # a row the guard passes adds only itself
+        row_flags = 0
+        for j, v in enumerate(values):
+            f = 0
+            for m in target.unit_pattern.finditer(v):
+                if flags[m.group()] >= 0:
+                    f |= flags[m.group()]
+                    units[m.group()] = units.get(m.group(), 0) + 1
+            col = columns[j]
+            col[0] += bool(f & u)
+            col[1] += bool(f & inv)
+            col[2] += f & (u | fb) == u | fb
+            col[3] += f != 0
+            col[4] += f & (u | fb | lossy) == u
+            col[5] += f & (u | rv) == u | rv
+            row_flags |= f if f & u else f & inv
+        if row_flags & rv:
+            totals[0] += 1
+            if len(review) < room:
+                review.append((i, tuple(values)))
+        totals[1] += bool(row_flags & inv)
+        if row_flags & u:
+            totals[2] += 1
+            totals[3 if row_flags & fb else 4] += 1
+            totals[5] += not row_flags & (fb | lossy)
+    return tuple(totals), [tuple(c) for c in columns], units, review
+
+
+def _made_up_flags(unit: str) -> int:
+    """Flags for a unit, made up from the unit (any bits; -1, kept, for some; REVIEW for an
+    odd first code point, so that a batch has rows to review)."""
+    if len(unit) % 3 == 2:
+        return -1
+    return (sum(map(ord, unit)) * 7) % 32 | (_BITS["review"] if ord(unit[0]) % 2 else 0)
+
+
+def _tally_batch(rows: list[list[str]], threads: int, flags: dict[str, int], room: int,
+                 target: mojinorm.Target, quote_all: bool = False, crlf: bool = False,
+                 tally: object = None) -> tuple[object, list[str], object] | None:
+    """``rows`` written as a CSV batch (an id column first, then the selected columns), read
+    and counted by ``tally`` (a new PlainTally by default): its rows to review, the units it
+    asked for, and its totals so far."""
+    import csv
+    import io
+
+    from mojinorm import _compiled
+
+    assert _compiled.MODULE is not None
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n" if crlf else "\n",
+               quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(
+        [str(i), *values] for i, values in enumerate(rows))
+    width = len(rows[0])
+    if tally is None:
+        tally = _compiled.MODULE.PlainTally(width, *_BITS.values())
+    bitmap = _compiled.code_point_bitmap(target.visible_chars)
+    read = tally.read(buf.getvalue().encode(), ord(","), width + 1,
+                      tuple(range(1, width + 1)), bitmap, records.MAX_FAST_LINE, False,
+                      threads, flags, room)
+    if read is None:
+        return None
+    height, crlf_read, terminated, tail, missing = read
+    assert (height, crlf_read, terminated, tail) == (len(rows), crlf, True, False)
+    for unit in missing:  # decided between read and finish, as scan does (made-up flags)
+        flags[unit] = _made_up_flags(unit)
+    return tally.finish(flags), missing, tally.totals()
+
+
+tallied: list[bool] = []  #: batches the property test below saw counted (True) or declined
+_TALLY_CELLS = st.one_of(_COUNT_TEXT, st.sampled_from(['a,"b"', '"', '髙"橋', '""', "山田"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.lists(_TALLY_CELLS, min_size=1, max_size=3).map(lambda r: r + [""] * 3),
+                     min_size=1, max_size=12),
+       width=st.integers(1, 3), known=st.booleans(), room=st.integers(0, 4),
+       quote_all=st.booleans(), crlf=st.booleans(),
+       target=st.sampled_from(["jisx0208", "cp932", "mj", "no-quote"]))
+def test_plain_tally_counts_as_the_counting_rules_say(
+        rows: list[list[str]], width: int, known: bool, room: int, quote_all: bool,
+        crlf: bool, target: str) -> None:
+    # A batch counted where it is read (values quoted, with doubled quotes, or not; units
+    # known before the batch or met in it) against the counting rules written out in
+    # Python: the same totals, per-column counts, unit occurrences and rows to review, and
+    # the units asked for are those the flags lack.  A batch the reader declines (a control
+    # character) is declined by plain_hits too.  "no-quote": a profile without '"', where a
+    # value written with "" holds two units as read and one as meant.
+    tgt = mojinorm.get_target(target) if target != "no-quote" else mojinorm.Target(
+        "no-quote", "JIS X 0208 without the quote", TARGET.chars - {'"'})
+    if tgt.sequences:
+        return
+    rows = [r[:width] for r in rows]
+    every = {m.group() for r in rows for v in r for m in tgt.unit_pattern.finditer(v)}
+    flags = {u: _made_up_flags(u) for u in every} if known else {}
+    tally = _compiled_module().PlainTally(width, *_BITS.values())
+    got = _tally_batch(rows, 1, flags, room, tgt, quote_all, crlf, tally)
+    if got is None:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n" if crlf else "\n",
+                   quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(
+            [str(i), *values] for i, values in enumerate(rows))
+        assert _compiled(buf.getvalue().encode(), ",", width + 1,
+                         tuple(range(1, width + 1)), False) is None
+        tallied.append(False)
+        return
+    review, missing, totals = got
+    tallied.append(True)
+    found = [r for r in rows if not all(ch in tgt.visible_chars for v in r for ch in v)]
+    assert sorted(missing) == ([] if known else sorted(
+        {m.group() for r in found for v in r for m in tgt.unit_pattern.finditer(v)}))
+    t_rows, t_columns, t_units, t_review = _tallied_in_python(rows, tgt, flags, room)
+    assert totals == (t_rows, t_columns, t_units)
+    assert review == t_review
+    # the same batch again: its units in the table now, its rows counted as they are read
+    # (a value written with "" still waits), the same added once more
+    assert _tally_batch(rows, 1, flags, room, tgt, quote_all, crlf, tally) == (
+        t_review, [], (tuple(2 * x for x in t_rows), [tuple(2 * x for x in c) for c in t_columns],
+                       {u: 2 * k for u, k in t_units.items()}))
+
+
+def test_the_tally_property_test_counted_something() -> None:
+    # runs after it (file order): most generated batches must have been counted, not
+    # declined, or the agreement would have been checked on nothing
+    if tallied:
+        assert sum(tallied) >= len(tallied) // 4, (sum(tallied), len(tallied))
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_plain_tally_on_threads_counts_as_on_one(threads: int) -> None:
+    # 3-4 MiB: parts of at least a MiB.  Its units all new, the batch's rows wait and are
+    # counted once they are decided; its units known, its rows are counted on the reading
+    # threads, the parts put together: the same counts and rows to review either way, on one
+    # thread or several
+    lines = _big_batch(140_000, 4)
+    rows = [next(iter(__import__("csv").reader([line])))[1:] for line in lines]
+    for room in (50, len(rows)):  # the first part's rows to review are enough, or not
+        flags: dict[str, int] = {}
+        waited = _tally_batch(rows, 1, flags, room, TARGET)
+        assert waited is not None and waited[1]
+        t_rows, t_columns, t_units, t_review = _tallied_in_python(rows, TARGET, flags, room)
+        assert waited[2] == (t_rows, t_columns, t_units) and waited[0] == t_review
+        assert t_rows[2] > 10_000 and t_rows[0] > 1_000  # unsafe rows, rows to review
+        for n in (1, threads):
+            # the units in the table, from a first batch: the second is counted as it is read
+            tally = _compiled_module().PlainTally(2, *_BITS.values())
+            again = dict(flags)
+            assert _tally_batch(rows, n, again, room, TARGET, tally=tally) == \
+                (waited[0], [], waited[2])  # the flags known, the table empty: rows wait
+            twice = _tally_batch(rows, n, again, room, TARGET, tally=tally)
+            assert twice == (waited[0], [], (tuple(2 * x for x in t_rows),
+                                             [tuple(2 * x for x in c) for c in t_columns],
+                                             {u: 2 * k for u, k in t_units.items()}))
+
+
+def _compiled_module():  # type: ignore[no-untyped-def]
+    from mojinorm import _compiled
+
+    assert _compiled.MODULE is not None
+    return _compiled.MODULE
+
+
+def test_plain_tally_keeps_its_units_across_batches() -> None:
+    from mojinorm import _compiled
+
+    assert _compiled.MODULE is not None
+    tally = _compiled.MODULE.PlainTally(1, *_BITS.values())
+    bitmap = _compiled.code_point_bitmap(TARGET.visible_chars)
+    data = "1,髙橋\n2,山田\n3,\ue000田\n".encode()
+    flags: dict[str, int] = {}
+
+    def read() -> list[str]:
+        got = tally.read(data, ord(","), 2, (1,), bitmap, 100, False, 1, flags, 10)
+        assert got is not None
+        return got[4]
+
+    assert sorted(read()) == ["髙", "\ue000"]
+    with pytest.raises(ValueError, match="undecided"):
+        tally.finish(flags)  # the new units must be decided first
+    assert sorted(read()) == ["髙", "\ue000"]  # the batch read again: still new
+    flags.update({"髙": 1 | 16, "\ue000": 1 | 4})
+    assert tally.finish(flags) == [(0, ("髙橋",))]
+    assert read() == []  # known now: counted on the reading side
+    assert tally.finish(flags) == [(0, ("髙橋",))]
+    rows, columns, units = tally.totals()
+    # two batches of two unsafe rows: one to review (fixable), one needing the fallback
+    assert rows == (2, 0, 4, 2, 2, 2) and columns == [(4, 0, 2, 4, 2, 2)]
+    assert units == {"髙": 2, "\ue000": 2}
+    with pytest.raises(ValueError, match="no batch"):
+        tally.finish(flags)
+    with pytest.raises(ValueError, match="invalid"):
+        tally.read(data, ord(","), 2, (1, 0), bitmap, 100, False, 1, flags, 10)
+    with pytest.raises(ValueError, match="repeated"):
+        _compiled.MODULE.PlainTally(2, *_BITS.values()).read(
+            data, ord(","), 2, (1, 1), bitmap, 100, False, 1, flags, 10)

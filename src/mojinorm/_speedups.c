@@ -2770,7 +2770,7 @@ tally_values(PartTally *p, const FlagBits *b, Py_ssize_t nselected, Py_ssize_t r
             col[COL_LOSSLESS]++;
         if ((v & (unsafe | b->review)) == (unsafe | b->review))
             col[COL_REVIEW]++;
-        row_flags |= (v & unsafe) ? v : (v & b->invisible);
+        row_flags |= v;
     }
     if (row_flags & b->review) {
         p->rows[ROW_REVIEW]++;
@@ -2904,11 +2904,36 @@ typedef struct {
     Scan waiting;
 } PlainTally;
 
+/* Remove the slots from n on (the units a batch added), their index entries with them. */
+static void
+units_truncate(UnitTable *t, Py_ssize_t n)
+{
+    if (n >= t->n)
+        return;
+    for (Py_ssize_t k = n; k < t->n; k++) {
+        Py_CLEAR(t->slots[k].unit);
+        Py_CLEAR(t->slots[k].replacement);
+        if (t->owns)
+            PyMem_Free((void *)t->slots[k].p);
+    }
+    t->n = n;
+    memset(t->index, 0, (t->mask + 1) * sizeof(uint64_t));
+    for (Py_ssize_t k = 0; k < n; k++) {
+        size_t j = t->slots[k].hash & t->mask;
+        while (t->index[j] != 0)
+            j = (j + 1) & t->mask;
+        t->index[j] = ((uint64_t)t->slots[k].hash << 32) | (uint64_t)(k + 1);
+    }
+}
+
+/* Let the batch read last go.  A batch never finished (its new units not decided: the scan
+ * stops) takes its new units out of the table, so that none stays undecided. */
 static void
 tally_drop_batch(PlainTally *self)
 {
     if (!self->pending)
         return;
+    units_truncate(&self->units, self->first_new);
     self->pending = 0;
     PyBuffer_Release(&self->data);
     PyBuffer_Release(&self->safe);
@@ -3207,6 +3232,7 @@ tally_finish(PlainTally *self, PyObject *flags)
         }
         tally_values(late, &self->bits, nselected, self->room, w->hit_rows[i], spans);
     }
+    self->first_new = self->units.n;  /* every unit decided: kept */
     for (int k = 0; k < ROW_COUNTS; k++)
         self->rows[k] += late->rows[k];
     for (Py_ssize_t k = 0; k < nselected * COL_COUNTS; k++)
