@@ -407,6 +407,30 @@ def test_a_last_record_of_a_lone_feff_is_counted(tmp_path: Path) -> None:
     assert (report.rows, report.invisible_rows) == (2, 1)
 
 
+@pytest.mark.parametrize("target", ["jisx0208", "cp932", "mj"])
+def test_unit_flags_in_one_frame_equal_those_one_by_one(monkeypatch: pytest.MonkeyPatch,
+                                                        target: str) -> None:
+    # A scan decides a batch's new units in one frame when they are many, one by one through
+    # Normalizer.outcome when they are few: the same flags either way (units of every kind:
+    # compiled, private use, selectors, invisible, kept).
+    from mojinorm import column, counting
+
+    normalizer = mojinorm.Normalizer(target)
+    plan = column.ColumnPlan(normalizer)
+    units = sorted(_tables.resolved("jisx0208"))[::41] + [
+        "\ue000", "髙", "葛\U000e0102", "\U000f0000", "\u200b", "\t", "山", "\u00a0", "辻\U000e0100"]
+
+    def flags_of(out: mojinorm.normalizer.UnitOutcome) -> int:
+        return counting.outcome_flags(out, normalizer.target)
+
+    monkeypatch.setattr(column, "FEW_UNITS", 0)
+    framed = column.flags_of_units(units, plan, flags_of)
+    monkeypatch.setattr(column, "FEW_UNITS", len(units) + 1)
+    one_by_one = column.flags_of_units(units, plan, flags_of)
+    assert framed == one_by_one and len(framed) == len(set(units))
+    assert len(set(framed.values())) > 3  # kinds of flags seen
+
+
 @pytest.mark.parametrize("fallback", ["geta", "keep", "●"])
 @pytest.mark.parametrize("compiled", [True, False])
 def test_decisions_in_one_frame_equal_the_outcomes(monkeypatch: pytest.MonkeyPatch,

@@ -2770,7 +2770,7 @@ tally_values(PartTally *p, const FlagBits *b, Py_ssize_t nselected, Py_ssize_t r
             col[COL_LOSSLESS]++;
         if ((v & (unsafe | b->review)) == (unsafe | b->review))
             col[COL_REVIEW]++;
-        row_flags |= v;
+        row_flags |= (v & unsafe) ? v : (v & b->invisible);
     }
     if (row_flags & b->review) {
         p->rows[ROW_REVIEW]++;

@@ -784,18 +784,27 @@ def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOu
     return None if counted is None else (counted[0], counted[1])
 
 
+#: Fewer new units than this are decided one by one (``Normalizer.outcome``: about 30 µs
+#: each), more in one frame (about 9 ms whatever the number, then 13 µs each): a scan meets a
+#: file's last new units a few per batch.
+FEW_UNITS = 300
+
+
 def flags_of_units(units: list[str], plan: ColumnPlan,
                     flags_of: Callable[[UnitOutcome], int]) -> dict[str, int]:
     """``flags_of`` for each of ``units`` (-1 for a unit the target keeps), called once per
     distinct kind of outcome: flags depend on what the outcome says, and on the unit itself
     only through the target's membership.  The decisions come in one frame
-    (:meth:`ColumnPlan.decisions`)."""
+    (:meth:`ColumnPlan.decisions`), or, for fewer than :data:`FEW_UNITS`, from
+    ``Normalizer.outcome`` one by one (the same flags: ``tests/test_fastpath.py``)."""
     target = plan.normalizer.target
     kept = target.visible_chars
     sequences = target.sequences
     out = {u: -1 for u in units if u in kept or u in sequences}
     changed = [u for u in units if u not in out]
-    if not changed:
+    if len(changed) < FEW_UNITS:
+        outcome = plan.normalizer.outcome
+        out.update((u, flags_of(outcome(u))) for u in changed)
         return out
     kind = ["rule", "fallback", "review", "inside"]
     decided = plan.decisions(pl.Series(changed, dtype=pl.String)).select(
