@@ -418,7 +418,8 @@ def test_unit_flags_in_one_frame_equal_those_one_by_one(monkeypatch: pytest.Monk
     normalizer = mojinorm.Normalizer(target)
     plan = column.ColumnPlan(normalizer)
     units = sorted(_tables.resolved("jisx0208"))[::41] + [
-        "\ue000", "髙", "葛\U000e0102", "\U000f0000", "\u200b", "\t", "山", "\u00a0", "辻\U000e0100"]
+        "\ue000", "髙", "葛\U000e0102", "\U000f0000", "\u200b", "\t", "山", "\u00a0",
+        "辻\U000e0100"]
 
     def flags_of(out: mojinorm.normalizer.UnitOutcome) -> int:
         return counting.outcome_flags(out, normalizer.target)
