@@ -347,3 +347,51 @@ def test_encoding_is_decided_by_a_window_of_whole_lines(monkeypatch):
     long_line = "山" * 100 + "\n"
     assert csvio._decide(long_line.encode()) == ("utf-8", None)
     assert csvio._decide(long_line.encode("cp932"))[0] == "cp932"
+
+
+def test_read_ahead_gives_the_items_and_the_error_in_order() -> None:
+    # the next item taken on another thread when asked: the same items in the same order,
+    # and an error raised where its item would have come, not earlier
+    from mojinorm.csvio import ReadAhead
+
+    def items():  # type: ignore[no-untyped-def]
+        yield 1
+        yield 2
+        raise ValueError("third")
+
+    ahead = ReadAhead(items())
+    got = []
+    with pytest.raises(ValueError, match="third"):
+        for item in ahead:
+            got.append(item)
+            ahead.prefetch()
+            ahead.prefetch()  # asked twice: still one item ahead
+    ahead.close()
+    assert got == [1, 2]
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_chunks_read_ahead_equal_chunks_read_in_turn(tmp_path: Path, prefetch: bool) -> None:
+    # a CP932 file with CRLF read in small chunks on one thread, then with the next chunk's
+    # bytes read on another thread (asked for after each chunk, or never): the same chunks,
+    # lines and text
+    from mojinorm import csvio
+
+    path = tmp_path / "m.csv"
+    path.write_bytes("".join(f"{i},髙橋 {i}\r\n" for i in range(5_000)).encode("cp932"))
+
+    def chunks(threads: int) -> list[tuple[bytes, int, str]]:
+        inp = csvio.open_input(str(path))
+        try:
+            stream = csvio.DecodedStream(inp, "auto", size=4096, threads=threads)
+            out = []
+            for chunk in stream:
+                out.append((chunk.data, chunk.lines_before, chunk.text))
+                if prefetch:
+                    stream.prefetch()
+            return out
+        finally:
+            inp.close()
+
+    one = chunks(1)
+    assert len(one) > 10 and chunks(2) == one

@@ -277,7 +277,7 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
             import polars as pl
 
             tallied = fast[0].tallied(chunk, pos, stream.stream.codec, skip, counts[0],
-                                      lines_of_unsafe[0])
+                                      lines_of_unsafe[0], stream.stream.prefetch)
             if tallied is not None:  # read and counted
                 counts[0].rows += tallied.height
                 records.count_lines(chunk, pos, tallied)
@@ -359,23 +359,26 @@ class _FastScan:
             and records.compiled_reads(layout.delimiter, self.selected) else None
 
     def tallied(self, chunk: Chunk, pos: int, codec: str | None, passing: frozenset[str],
-                c: Counts, lines: set[int] | None) -> records.Tallied | None:
+                c: Counts, lines: set[int] | None,
+                read: Callable[[], None] = lambda: None) -> records.Tallied | None:
         """Read the plain batch of ``chunk`` from text index ``pos`` and count it in C, on the
         reading threads (:class:`_speedups.PlainTally`): each new unit decided here, once;
         its rows to review added to ``c`` (after any rows held: file order).  None when there
-        is no tally or the compiled reader declines the batch."""
+        is no tally or the compiled reader declines the batch.  ``read`` is called when the
+        batch is read (the next chunk can be read meanwhile)."""
         if self.tally is None:
             return None
         from .column import flags_of_units
 
-        read = records.compiled_tally(
+        batch = records.compiled_tally(
             self.tally, records.utf8_from(chunk, pos, codec), self.layout.delimiter,
             self.ncols, self.selected, self.layout.trailing, passing, self.memo,
             REVIEW_EXAMPLES - len(c.review_examples))
-        if read is None:
+        if batch is None:
             return None
-        if read.missing:
-            self.memo.update(flags_of_units(read.missing, self.plan,
+        read()
+        if batch.missing:
+            self.memo.update(flags_of_units(batch.missing, self.plan,
                                             lambda out: outcome_flags(out, self.target)))
         review = self.tally.finish(self.memo)
         if review:
@@ -383,7 +386,7 @@ class _FastScan:
             first = records.line_at(chunk, pos)
             for row, values in review:
                 c.add_review_example(self.plan.normalizer, first + row, values, self.memo)
-        return read
+        return batch
 
     def add_tally(self, c: Counts) -> None:
         """Add what the compiled reader counted (:meth:`tallied`) to ``c``."""

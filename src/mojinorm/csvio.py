@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Generic, Literal, Protocol, TypeVar
 
 from .errors import InputError, OutputError
 
@@ -61,7 +61,7 @@ __all__ = [
     "Chunk", "DecodedStream", "Input", "InputError", "LineEndEvidence", "OutputError",
     "Readable", "RecordParser", "UnclosedQuote", "WideDecodeError", "WideReader", "RecodingSink",
     "Writable", "atomic_output", "canonical_encoding", "choose_encoding", "decode",
-    "detect_encoding", "detect_eol", "format_size", "iter_byte_chunks", "open_input",
+    "detect_encoding", "detect_eol", "format_size", "iter_byte_chunks", "open_input", "ReadAhead",
     "path_problem", "quote_field", "scan_line_ends", "sniff_delimiter",
 ]
 
@@ -312,6 +312,46 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
         rest = data[last:]
         yield offset, chunk, False
         offset += len(chunk)
+
+
+T = TypeVar("T")
+
+
+class ReadAhead(Generic[T]):
+    """The items of an iterator, the next one taken on another thread when asked
+    (:meth:`prefetch`), else when iterated; in order either way, an error raised where its
+    item would have come.  A file's ``read`` lets go of the GIL."""
+
+    def __init__(self, items: Iterator[T]) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.items = items
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: Future[T | None] | None = None
+        self._pool_type = ThreadPoolExecutor
+
+    def prefetch(self) -> None:
+        if self._next is None:
+            if self._pool is None:
+                self._pool = self._pool_type(1, thread_name_prefix="mojinorm-read-ahead")
+            self._next = self._pool.submit(next, self.items, None)
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            if self._next is not None:
+                item, self._next = self._next.result(), None
+            else:
+                item = next(self.items, None)
+            if item is None:
+                return
+            yield item
+
+    def close(self) -> None:
+        """Wait for a read under way, and let the thread go."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._next = None
 
 
 def format_size(n: int) -> str:
@@ -852,9 +892,13 @@ class DecodedStream:
     records always end with ``"\\n"`` in the text, while the raw bytes are the file's.
     """
 
-    def __init__(self, inp: Input, encoding: str = "auto", *, size: int | None = None) -> None:
+    def __init__(self, inp: Input, encoding: str = "auto", *, size: int | None = None,
+                 threads: int = 1) -> None:
         encoding = canonical_encoding(encoding)
         self.inp = inp
+        #: above one, :meth:`prefetch` reads the next chunk's bytes on another thread
+        self.threads = threads
+        self._ahead: ReadAhead[tuple[int, bytes, bool]] | None = None
         self.source: Readable = inp.stream
         self.requested = encoding
         self.start = 0
@@ -1032,6 +1076,17 @@ class DecodedStream:
             if self.wide is not None:
                 exc.offset = None  # an offset into the transcoded bytes would mislead
             raise
+        finally:
+            if self._ahead is not None:
+                self._ahead.close()
+
+    def prefetch(self) -> None:
+        """Start reading the next chunk's bytes on another thread (with ``threads`` above
+        one; else nothing): the caller calls this when its own work on the chunk it has
+        leaves a core free (deciding new units), not while its compiled reader takes them
+        all.  The chunks and errors come in the same order either way."""
+        if self._ahead is not None:
+            self._ahead.prefetch()
 
     def _chunks(self) -> Iterator[Chunk]:
         lines = 0
@@ -1043,8 +1098,12 @@ class DecodedStream:
         # a small first chunk: the layout is read from its text, which is decoded whole (the
         # next chunks of a UTF-8 file are read as bytes, and decoded only when a batch must
         # be read record by record)
-        chunks = iter_byte_chunks(self.source, self.start, None, self.size, name, sep,
-                                  first=min(self.size, FIRST_CHUNK))
+        chunks: Iterator[tuple[int, bytes, bool]] = iter_byte_chunks(
+            self.source, self.start, None, self.size, name, sep,
+            first=min(self.size, FIRST_CHUNK))
+        if self.threads > 1:
+            self._ahead = ReadAhead(chunks)
+            chunks = iter(self._ahead)
         while True:
             try:
                 offset, data, final = next(chunks)

@@ -82,7 +82,7 @@ def scan_file(
     (the one a name must finally pass), and ``stages`` gives the counts of each from the same
     single pass, with the rows that render in one target and not in the next.
     """
-    set_threads(jobs)
+    threads = set_threads(jobs)
     targets: list[str | Path | Target] = \
         [target] if isinstance(target, (str, Path, Target)) else list(target)
     if not targets:
@@ -99,7 +99,7 @@ def scan_file(
     try:
         # polars pays a fixed cost per batch: plain files are read in larger chunks
         size = csvio.CHUNK_SIZE * (records.FAST_CHUNKS if records.FAST_PATH else 1)
-        stream = DecodedStream(inp, encoding, size=size)
+        stream = DecodedStream(inp, encoding, size=size, threads=threads)
         stream.prepare()
         layout, resumed = read_layout(stream, delimiter, header, cols)
         report = ScanReport(
