@@ -1,11 +1,16 @@
 """Column analysis for ``scan``: what each selected value says, added up in :class:`Counts`.
 
 :func:`count` reads the records of a :class:`~mojinorm.records.ResumedStream` and counts them.
-Plain batches (:func:`mojinorm.records.plain_hits`: the compiled reader, or polars) are
-counted on the column kernel (:mod:`mojinorm.column`): each distinct unit decided once, the
-units of the rows held cut and counted in C (or by polars without the compiled module), the
-rows' flags added up by polars.  Every other batch goes to the exact reader, the reference
-the differential tests compare the fast path against.  Both give the same :class:`Counts`;
+A plain batch of a one-target scan is read and counted by the compiled reader itself
+(:func:`mojinorm.records.compiled_tally`, ``_speedups.PlainTally``): on its reading threads,
+without the GIL, each row it finds is cut into units and counted from the flags of the units
+already met (a table kept for the whole scan); a row with a unit met for the first time waits
+until the batch's new units are decided here, once each (:func:`mojinorm.column.flags_of_units`).
+Other plain batches (:func:`mojinorm.records.plain_hits`: polars, or the compiled reader for
+a staged scan) are counted on the column kernel (:mod:`mojinorm.column`): the rows held, their
+units cut and counted in C (or by polars without the compiled module), the rows' flags added
+up by polars.  Every other batch goes to the exact reader, the reference the differential
+tests compare the fast paths against.  All give the same :class:`Counts`;
 :mod:`mojinorm.report` turns them into a ``ScanReport``.
 
 The exact path
