@@ -33,12 +33,15 @@ SAMPLE = Path(__file__).parent.parent / "data" / "samples" / "names.csv"
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, dict]:
     """The reports of the fast path and the exact reader; the fast path's is the same with
     and without the compiled reader of plain batches (``records.SPEEDUPS``), and with the
-    compiled reader's rows counted where they are read or held and counted on the column
-    kernel (``_FastScan.tallied`` off)."""
+    compiled reader's rows counted where they are read from the first batch on, or never
+    (held and counted on the column kernel: ``_FastScan.tallied`` off)."""
     from mojinorm import counting
 
     fast = scan_mod.scan_file(path, **options).to_dict()
     with monkeypatch.context() as m:
+        m.setattr(counting._FastScan, "TALLY_AFTER_FLUSH", False)
+        assert scan_mod.scan_file(path, **options).to_dict() == fast
+        m.undo()
         m.setattr(counting._FastScan, "tallied", lambda *args: None)
         assert scan_mod.scan_file(path, **options).to_dict() == fast
         m.undo()
@@ -174,6 +177,45 @@ def test_both_readers_keep_the_same_review_lines(tmp_path: Path, monkeypatch: py
     assert [e["line"] for e in fast["review_examples"]] == expected[:limit]
     assert all(e["chars"] == ["彅"] and e["columns"] == ["name"]
                for e in fast["review_examples"])
+
+
+def test_the_compiled_reader_counts_once_rows_held_were_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first batches are read by the compiled reader and held (their many new units
+    # decided together when they are counted); once they are, the compiled reader counts
+    # each batch as it reads it.  Both kinds of batch in one scan, and the report the exact
+    # reader's.
+    from mojinorm import counting
+
+    if not records.SPEEDUPS:
+        pytest.skip("the compiled module is not built")
+    rnd = random.Random(11)
+    names = ["髙橋", "山﨑", "\ue000田", "德永", "佐藤", "葛\U000e0102城", "𠮷田", "鈴木"]
+    rows = [[str(i), rnd.choice(names) + chr(0xE000 + i % 3000)] for i in range(30_000)]
+    path = tmp_path / "m.csv"
+    path.write_bytes(_write([["id", "name"], *rows], False, False))
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setattr(counting._FastScan, "HOLD_ROWS", 2_000)
+    kinds: list[str] = []
+    hits, tally = records.compiled_hits, records.compiled_tally
+
+    def held(*args: object) -> object:
+        kinds.append("held")
+        return hits(*args)  # type: ignore[arg-type]
+
+    def tallied(*args: object) -> object:
+        got = tally(*args)  # type: ignore[arg-type]
+        kinds.append("tallied")
+        return got
+
+    monkeypatch.setattr(records, "compiled_hits", held)
+    monkeypatch.setattr(records, "compiled_tally", tallied)
+    report = scan_mod.scan_file(path).to_dict()
+    first = kinds.index("tallied")
+    assert 0 < first and set(kinds[:first]) == {"held"} and set(kinds[first:]) == {"tallied"}
+    monkeypatch.undo()
+    monkeypatch.setattr(records, "FAST_PATH", False)
+    assert report == scan_mod.scan_file(path).to_dict()
 
 
 def test_a_wide_selection_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

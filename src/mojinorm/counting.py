@@ -338,6 +338,9 @@ class _FastScan:
     end.  The kernel then runs once for many batches.
     """
 
+    #: the compiled reader counts a batch itself (:meth:`tallied`) only once rows held were
+    #: counted (False: from the first batch on; the same counts either way)
+    TALLY_AFTER_FLUSH = True
     #: rows held before they are counted (bounded memory whatever the file)
     HOLD_ROWS = 50_000
     #: or values (rows times selected columns: a wide file's rows are many values each)
@@ -356,6 +359,8 @@ class _FastScan:
         self.held_rows = 0
         self._pool: ThreadPoolExecutor | None = None
         self._counting: Future[None] | None = None
+        #: rows held were counted once: a file's units are mostly decided (see :meth:`tallied`)
+        self.flushed = False
         #: the compiled reader's own counting (one target, the compiled module's cut)
         self.tally = _compiled.MODULE.PlainTally(
             len(self.selected), UNSAFE, INVISIBLE, FALLBACK, LOSSY, REVIEW) \
@@ -370,8 +375,14 @@ class _FastScan:
         reading threads (:class:`_speedups.PlainTally`): each new unit decided here, once;
         its rows to review added to ``c`` (after any rows held: file order).  None when there
         is no tally or the compiled reader declines the batch.  ``read`` is called when the
-        batch is read (the next chunk can be read meanwhile)."""
-        if self.tally is None:
+        batch is read (the next chunk can be read meanwhile).
+
+        Also None until the rows held were counted once (:data:`HOLD_ROWS` rows found): the
+        first batches bring most of a file's distinct units (17,500 in 1M rows), decided
+        together in one frame; a batch counted here decides its own new units, and that
+        costs milliseconds per batch however few (a 1M-row scan paid 0.1 s more).  Past
+        them, few new units come per batch and the tally counts on the reading threads."""
+        if self.tally is None or (self.TALLY_AFTER_FLUSH and not self.flushed):
             return None
         from .column import flags_of_units
 
@@ -445,6 +456,7 @@ class _FastScan:
 
         held = pl.concat(self.held)
         self.held, self.held_rows = [], 0
+        self.flushed = True
         if background and pl.thread_pool_size() > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-count")
