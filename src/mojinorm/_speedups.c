@@ -2698,8 +2698,9 @@ enum { COL_UNSAFE, COL_INVISIBLE, COL_FALLBACK, COL_CHANGED, COL_LOSSLESS, COL_R
 typedef struct PartTally {
     int64_t rows[ROW_COUNTS];
     int64_t *columns;          /* nselected * COL_COUNTS */
-    int64_t *units;            /* occurrences per slot of the table (its size when opened) */
-    Py_ssize_t nunits;
+    uint32_t *seen;            /* the slot of each unit occurrence counted (a few thousand a
+                                  batch: a table of counts per slot would be 17,000 wide) */
+    Py_ssize_t nseen, capseen;
     long *values;              /* scratch: the flags of one row's values */
     Py_ssize_t *review;        /* the first rows to review (at most room), ascending */
     Span *review_spans;        /* their selected values: room * nselected */
@@ -2712,27 +2713,42 @@ part_tally_free(PartTally *p)
     if (p == NULL)
         return;
     PyMem_RawFree(p->columns);
-    PyMem_RawFree(p->units);
+    PyMem_RawFree(p->seen);
     PyMem_RawFree(p->values);
     PyMem_RawFree(p->review);
     PyMem_RawFree(p->review_spans);
     PyMem_RawFree(p);
 }
 
-/* A new, empty, PartTally for ``nunits`` slots; NULL without memory (no GIL needed). */
+/* Room for n more occurrences in p->seen.  0: no memory. */
+static int
+part_tally_reserve(PartTally *p, Py_ssize_t n)
+{
+    if (p->nseen + n <= p->capseen)
+        return 1;
+    Py_ssize_t cap = p->capseen ? p->capseen * 2 : 1024;
+    while (cap < p->nseen + n)
+        cap *= 2;
+    uint32_t *grown = PyMem_RawRealloc(p->seen, (size_t)cap * sizeof(uint32_t));
+    if (grown == NULL)
+        return 0;
+    p->seen = grown;
+    p->capseen = cap;
+    return 1;
+}
+
+/* A new, empty, PartTally; NULL without memory (no GIL needed). */
 static PartTally *
-part_tally_new(Py_ssize_t nselected, Py_ssize_t nunits, Py_ssize_t room)
+part_tally_new(Py_ssize_t nselected, Py_ssize_t room)
 {
     PartTally *p = PyMem_RawCalloc(1, sizeof(PartTally));
     if (p == NULL)
         return NULL;
-    p->nunits = nunits;
     p->columns = PyMem_RawCalloc((size_t)nselected * COL_COUNTS, sizeof(int64_t));
-    p->units = PyMem_RawCalloc(nunits > 0 ? (size_t)nunits : 1, sizeof(int64_t));
     p->values = PyMem_RawCalloc((size_t)nselected, sizeof(long));
     p->review = PyMem_RawCalloc(room > 0 ? (size_t)room : 1, sizeof(Py_ssize_t));
     p->review_spans = PyMem_RawCalloc(room > 0 ? (size_t)(room * nselected) : 1, sizeof(Span));
-    if (p->columns == NULL || p->units == NULL || p->values == NULL || p->review == NULL
+    if (p->columns == NULL || p->values == NULL || p->review == NULL
             || p->review_spans == NULL) {
         part_tally_free(p);
         return NULL;
@@ -2743,7 +2759,7 @@ part_tally_new(Py_ssize_t nselected, Py_ssize_t nunits, Py_ssize_t room)
 static int
 part_tally_open(Scan *s)
 {
-    s->tally = part_tally_new(s->nselected, s->units->n, s->room);
+    s->tally = part_tally_new(s->nselected, s->room);
     return s->tally != NULL;
 }
 
@@ -2809,7 +2825,10 @@ tally_row(Scan *s, Py_ssize_t row, const Span *spans)
     Span chosen[64];
     if (s->nselected > 64)
         return 0;  /* a wide selection waits (rare; the GIL's side takes any width) */
+    Py_ssize_t units = 0;
     for (int pass = 0; pass < 2; pass++) {  /* look every unit up, then count them */
+        if (pass && !part_tally_reserve(p, units))
+            return 0;  /* no memory for the occurrences: the row waits */
         for (Py_ssize_t k = 0; k < s->nselected; k++) {
             const Span *f = &spans[s->selected[k]];
             if (f->escaped)
@@ -2827,7 +2846,9 @@ tally_row(Scan *s, Py_ssize_t row, const Span *spans)
                 if (slot->flags >= 0) {
                     v |= slot->flags;
                     if (pass)
-                        p->units[slot - t->slots]++;
+                        p->seen[p->nseen++] = (uint32_t)(slot - t->slots);
+                    else
+                        units++;
                 }
                 q = start + size;
             }
@@ -2849,8 +2870,10 @@ part_tally_merge(Scan *into, Scan *part, Py_ssize_t row_offset)
         a->rows[k] += b->rows[k];
     for (Py_ssize_t k = 0; k < into->nselected * COL_COUNTS; k++)
         a->columns[k] += b->columns[k];
-    for (Py_ssize_t k = 0; k < a->nunits && k < b->nunits; k++)
-        a->units[k] += b->units[k];
+    if (!part_tally_reserve(a, b->nseen))
+        return 0;
+    memcpy(a->seen + a->nseen, b->seen, (size_t)b->nseen * sizeof(uint32_t));
+    a->nseen += b->nseen;
     for (Py_ssize_t i = 0; i < b->nreview && a->nreview < into->room; i++) {
         a->review[a->nreview] = b->review[i] + row_offset;
         memcpy(&a->review_spans[a->nreview * into->nselected],
@@ -3071,8 +3094,8 @@ tally_read(PlainTally *self, PyObject *args)
         self->rows[k] += found->rows[k];
     for (Py_ssize_t k = 0; k < nselected * COL_COUNTS; k++)
         self->columns[k] += found->columns[k];
-    for (Py_ssize_t k = 0; k < found->nunits; k++)
-        self->units.slots[k].count += found->units[k];
+    for (Py_ssize_t i = 0; i < found->nseen; i++)
+        self->units.slots[found->seen[i]].count++;
     /* the rows waiting: their units put in the table (the new ones looked up in flags) */
     missing = PyList_New(0);
     if (missing == NULL)
@@ -3201,7 +3224,7 @@ tally_finish(PlainTally *self, PyObject *flags)
     Py_ssize_t nselected = self->nselected;
     if (tally_resolve_new(self, flags) < 0)
         goto done;
-    late = part_tally_new(nselected, 0, self->room);
+    late = part_tally_new(nselected, self->room);
     if (late == NULL) {
         PyErr_NoMemory();
         goto done;
