@@ -395,3 +395,62 @@ def test_chunks_read_ahead_equal_chunks_read_in_turn(tmp_path: Path, prefetch: b
 
     one = chunks(1)
     assert len(one) > 10 and chunks(2) == one
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.integers(0, 300), max_size=60), size=st.integers(1, 700),
+       peek=st.integers(1, 200), sep=st.sampled_from([b"\n", b"\r"]),
+       terminated=st.booleans())
+def test_chunks_cut_by_a_look_at_the_tail_are_whole_lines(
+        tmp_path_factory: pytest.TempPathFactory, lines: list[int], size: int, peek: int,
+        sep: bytes, terminated: bool) -> None:
+    # Reading a regular file, the chunk reader looks at the tail of each read's span for its
+    # last separator and reads just through it; without the file's descriptor it joins the
+    # line left over from one read to the next.  The chunks may be cut elsewhere, but either
+    # way they are the file's bytes in order, at their offsets, each but the last ending with
+    # a separator, the last one final, none longer than a read and a line (lines longer than
+    # the look, or than a read, included).
+    from mojinorm import csvio
+
+    data = sep.join(b"x" * n for n in lines) + (sep if terminated else b"")
+    path = tmp_path_factory.mktemp("peek") / "f.csv"
+    path.write_bytes(data)
+    start = min(1, len(data))
+
+    def chunks(fd: bool) -> list[tuple[int, bytes, bool]]:
+        with open(path, "rb") as f:
+            f.seek(start)
+            return list(csvio.iter_byte_chunks(f, start, None, size, sep=sep,
+                                               fd=f.fileno() if fd else None))
+
+    orig = csvio.PEEK
+    try:
+        csvio.PEEK = peek
+        for fd in (True, False):
+            got = chunks(fd)
+            assert b"".join(c for _, c, _ in got) == data[start:]
+            assert [o for o, _, _ in got] == [start + sum(len(c) for _, c, _ in got[:k])
+                                              for k in range(len(got))]
+            assert all(c.endswith(sep) for _, c, final in got if not final)
+            assert [final for _, _, final in got] == [False] * (len(got) - 1) + [True]
+            longest = max(lines, default=0) + 1
+            assert all(len(c) <= size + longest for _, c, _ in got)
+            if fd and size > peek >= longest:  # every read looked at: no line left over
+                assert all(len(c) <= size for _, c, _ in got)
+    finally:
+        csvio.PEEK = orig
+
+
+def test_a_regular_file_is_read_in_whole_lines(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10-byte lines read 995 bytes at a time: each read, its tail looked at, stops after its
+    # span's last line end, so that every chunk is 99 whole lines read as they are (no line
+    # carried over and joined to the next read)
+    from mojinorm import csvio
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"123456789\n" * 500)
+    monkeypatch.setattr(csvio, "PEEK", 100)
+    with open(path, "rb") as f:
+        got = list(csvio.iter_byte_chunks(f, 0, None, 995, fd=f.fileno()))
+    assert [len(c) for _, c, _ in got] == [990] * 5 + [50, 0]

@@ -270,14 +270,17 @@ class Readable(Protocol):
 
 
 def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
-                     name: str = "", sep: bytes = b"\n", first: int | None = None
-                     ) -> Iterator[tuple[int, bytes, bool]]:
+                     name: str = "", sep: bytes = b"\n", first: int | None = None,
+                     fd: int | None = None) -> Iterator[tuple[int, bytes, bool]]:
     """Yield ``(offset, data, final)``: chunks of ``[start, end)`` cut after a ``sep`` byte.
 
     ``stream`` is already positioned at ``start``.  Every chunk but the last ends with ``sep``
     (LF, or CR for a CR-only file); the last one has ``final=True`` (it may be empty).  A line
     longer than :data:`MAX_RECORD` bytes is an :class:`InputError`.  ``first``: the size of
-    the first read (default ``size``).
+    the first read (default ``size``).  ``fd``: the descriptor of the regular file ``stream``
+    reads (``start`` a file offset): the tail of each read's span is looked at first
+    (:data:`PEEK` bytes, ``os.pread``) and the read ends just after its last ``sep``, so
+    that the chunk is the read's own bytes, not a copy joined from two reads.
     """
     rest = b""
     offset = start
@@ -286,6 +289,14 @@ def iter_byte_chunks(stream: Readable, start: int, end: int | None, size: int,
     while True:
         want = read_size if end is None else min(read_size, end - pos)
         read_size = size
+        if fd is not None and not rest and want > PEEK:
+            try:
+                tail = os.pread(fd, PEEK, pos + want - PEEK)
+            except OSError:
+                tail = b""
+            cut = tail.rfind(sep)
+            if cut >= 0:
+                want = want - PEEK + cut + 1  # through the span's last separator
         try:
             data = stream.read(want) if want > 0 else b""
         except OSError as exc:
@@ -352,6 +363,10 @@ class ReadAhead(Generic[T]):
             self._pool.shutdown(wait=True)
             self._pool = None
         self._next = None
+
+
+#: Bytes at the end of a read's span :func:`iter_byte_chunks` looks at for its last separator.
+PEEK = 64 * 1024
 
 
 def format_size(n: int) -> str:
@@ -1098,9 +1113,11 @@ class DecodedStream:
         # a small first chunk: the layout is read from its text, which is decoded whole (the
         # next chunks of a UTF-8 file are read as bytes, and decoded only when a batch must
         # be read record by record)
+        regular = self.inp.path is not None and self.source is self.inp.stream
         chunks: Iterator[tuple[int, bytes, bool]] = iter_byte_chunks(
             self.source, self.start, None, self.size, name, sep,
-            first=min(self.size, FIRST_CHUNK))
+            first=min(self.size, FIRST_CHUNK),
+            fd=self.inp.stream.fileno() if regular else None)
         if self.threads > 1:
             self._ahead = ReadAhead(chunks)
             chunks = iter(self._ahead)
