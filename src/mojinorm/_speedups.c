@@ -466,6 +466,52 @@ value_of(const Scan *s, const Span *f)
     return value;
 }
 
+/* Set up s (the first part of a batch) to read ``data`` as plain_hits' arguments say,
+ * checked; *selected and *look are allocated here (the caller frees them).  0; -1 with an
+ * error set (``who`` names the function in its message). */
+static int
+scan_setup(Scan *s, const Py_buffer *data, int delimiter, Py_ssize_t ncols,
+           PyObject *selected_obj, const Py_buffer *safe, Py_ssize_t max_line, int trailing,
+           const char *who, Py_ssize_t **selected, unsigned char **look)
+{
+    Py_ssize_t nselected = PyTuple_GET_SIZE(selected_obj);
+    if (safe->len != BITMAP_BYTES || ncols < 1 || nselected < 1 || max_line < 0
+            || delimiter < -1 || delimiter == 0 || delimiter > 0x7E || delimiter == '"'
+            || delimiter == '\n' || delimiter == '\r') {
+        PyErr_Format(PyExc_ValueError, "%s: invalid arguments", who);
+        return -1;
+    }
+    *selected = PyMem_Malloc((size_t)nselected * sizeof(Py_ssize_t));
+    *look = PyMem_Calloc((size_t)ncols + 1, 1);
+    if (*selected == NULL || *look == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < nselected; k++) {
+        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(selected_obj, k));
+        if (j == -1 && PyErr_Occurred())
+            return -1;
+        if (j < 0 || j >= ncols || (delimiter < 0 && j != 0) || (*look)[j]) {
+            PyErr_Format(PyExc_ValueError, "%s: a selected column out of range or repeated",
+                         who);
+            return -1;
+        }
+        (*selected)[k] = j;
+        (*look)[j] = 1;
+    }
+    s->data = data->buf;
+    s->size = data->len;
+    s->delimiter = delimiter;
+    s->ncols = delimiter < 0 ? 1 : ncols;
+    s->look = *look;
+    s->selected = *selected;
+    s->nselected = nselected;
+    s->safe = safe->buf;
+    s->max_line = max_line;
+    s->trailing = trailing;
+    return 0;
+}
+
 PyDoc_STRVAR(plain_hits_doc,
 "plain_hits(data, delimiter, ncols, selected, safe, max_line, trailing, threads, /)\n--\n\n"
 "Read the plain batch ``data`` (UTF-8, whole records, no header) in one pass.\n\n"
@@ -496,40 +542,10 @@ plain_hits(PyObject *module, PyObject *args)
     Scan parts[MAX_THREADS];
     Scan *s = parts;
     memset(parts, 0, sizeof(parts));
-    Py_ssize_t nselected = PyTuple_GET_SIZE(selected_obj);
-    if (safe.len != BITMAP_BYTES || ncols < 1 || nselected < 1 || max_line < 0
-            || delimiter < -1 || delimiter == 0 || delimiter > 0x7E || delimiter == '"'
-            || delimiter == '\n' || delimiter == '\r') {
-        PyErr_SetString(PyExc_ValueError, "plain_hits: invalid arguments");
+    if (scan_setup(s, &data, delimiter, ncols, selected_obj, &safe, max_line, trailing,
+                   "plain_hits", &selected, &look) < 0)
         goto done;
-    }
-    selected = PyMem_Malloc((size_t)nselected * sizeof(Py_ssize_t));
-    look = PyMem_Calloc((size_t)ncols + 1, 1);
-    if (selected == NULL || look == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t k = 0; k < nselected; k++) {
-        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(selected_obj, k));
-        if (j == -1 && PyErr_Occurred())
-            goto done;
-        if (j < 0 || j >= ncols || (delimiter < 0 && j != 0)) {
-            PyErr_SetString(PyExc_ValueError, "plain_hits: a selected column out of range");
-            goto done;
-        }
-        selected[k] = j;
-        look[j] = 1;
-    }
-    s->data = data.buf;
-    s->size = data.len;
-    s->delimiter = delimiter;
-    s->ncols = delimiter < 0 ? 1 : ncols;
-    s->look = look;
-    s->selected = selected;
-    s->nselected = nselected;
-    s->safe = safe.buf;
-    s->max_line = max_line;
-    s->trailing = trailing;
+    Py_ssize_t nselected = s->nselected;
     int ok;
     Py_BEGIN_ALLOW_THREADS
     ok = scan_batch(parts, threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads);
@@ -3038,41 +3054,14 @@ tally_read(PlainTally *self, PyObject *args)
     Scan parts[MAX_THREADS];
     Scan *s = parts;
     memset(parts, 0, sizeof(parts));
-    Py_ssize_t nselected = PyTuple_GET_SIZE(selected_obj);
-    if (safe.len != BITMAP_BYTES || ncols < 1 || nselected != self->nselected || max_line < 0
-            || room < 0 || delimiter < -1 || delimiter == 0 || delimiter > 0x7E
-            || delimiter == '"' || delimiter == '\n' || delimiter == '\r') {
+    if (room < 0 || PyTuple_GET_SIZE(selected_obj) != self->nselected) {
         PyErr_SetString(PyExc_ValueError, "PlainTally.read: invalid arguments");
         goto done;
     }
-    selected = PyMem_Malloc((size_t)nselected * sizeof(Py_ssize_t));
-    look = PyMem_Calloc((size_t)ncols + 1, 1);
-    if (selected == NULL || look == NULL) {
-        PyErr_NoMemory();
+    if (scan_setup(s, &data, delimiter, ncols, selected_obj, &safe, max_line, trailing,
+                   "PlainTally.read", &selected, &look) < 0)
         goto done;
-    }
-    for (Py_ssize_t k = 0; k < nselected; k++) {
-        Py_ssize_t j = PyLong_AsSsize_t(PyTuple_GET_ITEM(selected_obj, k));
-        if (j == -1 && PyErr_Occurred())
-            goto done;
-        if (j < 0 || j >= ncols || (delimiter < 0 && j != 0) || look[j]) {
-            PyErr_SetString(PyExc_ValueError, "PlainTally.read: a selected column out of "
-                            "range or repeated");
-            goto done;
-        }
-        selected[k] = j;
-        look[j] = 1;
-    }
-    s->data = data.buf;
-    s->size = data.len;
-    s->delimiter = delimiter;
-    s->ncols = delimiter < 0 ? 1 : ncols;
-    s->look = look;
-    s->selected = selected;
-    s->nselected = nselected;
-    s->safe = safe.buf;
-    s->max_line = max_line;
-    s->trailing = trailing;
+    Py_ssize_t nselected = s->nselected;
     s->units = &self->units;
     s->bits = &self->bits;
     s->room = room;

@@ -135,6 +135,16 @@ class Counts:
         self.chars: Counter[str] = Counter()
         self.review_examples: list[ReviewExample] = []
 
+    def add_column(self, j: int, unsafe: int, invisible: int, fallback: int, changed: int,
+                   lossless: int, review: int) -> None:
+        """Add to the counts of selected column ``j`` (``col_*``)."""
+        self.col_unsafe[j] += unsafe
+        self.col_invisible[j] += invisible
+        self.col_fallback[j] += fallback
+        self.col_changed[j] += changed
+        self.col_lossless[j] += lossless
+        self.col_review[j] += review
+
     def add_review_example(self, normalizer: Normalizer, line: int,
                            values: Sequence[str | None],
                            known: dict[str, int] | None = None) -> None:
@@ -416,14 +426,8 @@ class _FastScan:
         c.fallback += fallback
         c.fixable += fixable
         c.lossless += lossless
-        for j, (unsafe_n, invisible_n, fallback_n, changed_n, lossless_n, review_n) in \
-                enumerate(columns):
-            c.col_unsafe[j] += unsafe_n
-            c.col_invisible[j] += invisible_n
-            c.col_fallback[j] += fallback_n
-            c.col_changed[j] += changed_n
-            c.col_lossless[j] += lossless_n
-            c.col_review[j] += review_n
+        for j, counts in enumerate(columns):
+            c.add_column(j, *counts)
         c.chars.update(units)
 
     def hold(self, values: pl.DataFrame, at: pl.Series, c: Counts,
@@ -572,14 +576,8 @@ def count_rows(plan: ColumnPlan, values: pl.DataFrame, lines: pl.Series, c: Coun
         lossless=((f & (UNSAFE | FALLBACK | LOSSY)) == UNSAFE).sum(),
         review=((f & (UNSAFE | REVIEW)) == (UNSAFE | REVIEW)).sum(),
     ).sort("col")
-    for j, unsafe_n, invisible_n, fallback_n, changed_n, lossless_n, review_n in \
-            per_column.iter_rows():
-        c.col_unsafe[j] += unsafe_n
-        c.col_invisible[j] += invisible_n
-        c.col_fallback[j] += fallback_n
-        c.col_changed[j] += changed_n
-        c.col_lossless[j] += lossless_n
-        c.col_review[j] += review_n
+    for j, *counts in per_column.iter_rows():
+        c.add_column(j, *counts)
     # The row's flags: the OR of its values' (slices of one series are views, not copies).
     effective = frame["effective"]
     row_flags = effective.slice(0, height)
