@@ -512,6 +512,22 @@ scan_setup(Scan *s, const Py_buffer *data, int delimiter, Py_ssize_t ncols,
     return 0;
 }
 
+/* scan_batch without the GIL, on at most ``threads`` threads: 1 read; 0 declined; -1 no
+ * memory (an error set). */
+static int
+read_batch(Scan *parts, int threads)
+{
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = scan_batch(parts, threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads);
+    Py_END_ALLOW_THREADS
+    if (parts[0].no_memory) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return ok ? 1 : 0;
+}
+
 PyDoc_STRVAR(plain_hits_doc,
 "plain_hits(data, delimiter, ncols, selected, safe, max_line, trailing, threads, /)\n--\n\n"
 "Read the plain batch ``data`` (UTF-8, whole records, no header) in one pass.\n\n"
@@ -546,16 +562,9 @@ plain_hits(PyObject *module, PyObject *args)
                    "plain_hits", &selected, &look) < 0)
         goto done;
     Py_ssize_t nselected = s->nselected;
-    int ok;
-    Py_BEGIN_ALLOW_THREADS
-    ok = scan_batch(parts, threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads);
-    Py_END_ALLOW_THREADS
-    if (s->no_memory) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!ok) {
-        result = Py_NewRef(Py_None);
+    int read = read_batch(parts, threads);
+    if (read <= 0) {
+        result = read == 0 ? Py_NewRef(Py_None) : NULL;
         goto done;
     }
     PyObject *rows = PyList_New(s->nhits);
@@ -3065,16 +3074,9 @@ tally_read(PlainTally *self, PyObject *args)
     s->units = &self->units;
     s->bits = &self->bits;
     s->room = room;
-    int ok;
-    Py_BEGIN_ALLOW_THREADS
-    ok = scan_batch(parts, threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads);
-    Py_END_ALLOW_THREADS
-    if (s->no_memory) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!ok) {
-        result = Py_NewRef(Py_None);
+    int read = read_batch(parts, threads);
+    if (read <= 0) {
+        result = read == 0 ? Py_NewRef(Py_None) : NULL;
         goto done;
     }
     /* the parts' counts are the batch's: added now */
