@@ -32,7 +32,9 @@ records are read by polars (Rust, all cores) instead of Python (:func:`plain_bat
 value the guard stops in (:class:`PlainHits`).  When the optional compiled reader
 ``mojinorm._speedups`` is built (:data:`SPEEDUPS`), :func:`compiled_hits` reads the batch in
 one pass over the bytes, on polars' thread count, making strings of those rows only, and
-``normalize`` writes the batch back with :func:`append_fields`.  The reader takes a subset of
+``normalize`` writes the batch back with :func:`append_fields`; :func:`compiled_tally` reads a
+batch and counts its rows for a one-target scan on the same threads (see
+:mod:`mojinorm.counting`).  The reader takes a subset of
 what :func:`plain_batch` takes (strict UTF-8, no control character) and declines the rest,
 which polars then reads (:func:`plain_hits`).  ``tests/test_speedups.py`` checks it against
 :func:`plain_batch` with the guard.
