@@ -14,9 +14,10 @@ encodes U+000A (CP932 trail bytes are 0x40-0xFC), so every chunk decodes on its 
 of LF in the text equals the number of LF bytes (line numbers in errors are physical lines).  A
 UTF-8 chunk is decoded only when its text is asked for (:class:`Chunk`): the column kernel reads
 a plain one from its bytes, and polars validates them.  A regular file is read in whole lines
-(each read stops after the last LF of its span, found by a look at the span's tail), so that a
-chunk is one read's bytes; a stream joins the line left over to the next read.  With more than
-one thread, the next chunk's bytes can be read on a thread of their own (:class:`ReadAhead`).
+(each read stops after the last line end of its span, found by a look at the span's tail), so
+that a chunk is one read's bytes; a stream joins the line left over to the next read.  With
+more than one thread, the next chunk's bytes can be read on a thread of their own
+(:class:`ReadAhead`).
 
 Hostile input (each is an :class:`InputError`, or a documented reading):
 
