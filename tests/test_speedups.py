@@ -772,6 +772,11 @@ def test_plain_tally_keeps_its_units_across_batches() -> None:
     assert units == {"髙": 2, "\ue000": 2}
     with pytest.raises(ValueError, match="no batch"):
         tally.finish(flags)
+    bare = _compiled.MODULE.PlainTally.__new__(_compiled.MODULE.PlainTally)
+    for call in (lambda: bare.totals(), lambda: bare.finish({}),
+                 lambda: bare.read(data, ord(","), 2, (1,), bitmap, 100, False, 1, {}, 10)):
+        with pytest.raises(ValueError, match="not initialized"):
+            call()
     with pytest.raises(ValueError, match="invalid"):
         tally.read(data, ord(","), 2, (1, 0), bitmap, 100, False, 1, flags, 10)
     with pytest.raises(ValueError, match="repeated"):

@@ -3024,6 +3024,16 @@ tally_init(PlainTally *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* 1 when __init__ has run (a table to read); else 0 with an error set. */
+static int
+tally_ready(PlainTally *self)
+{
+    if (self->columns != NULL)
+        return 1;
+    PyErr_SetString(PyExc_ValueError, "PlainTally: not initialized");
+    return 0;
+}
+
 static void
 tally_dealloc(PlainTally *self)
 {
@@ -3050,6 +3060,8 @@ tally_read(PlainTally *self, PyObject *args)
     int delimiter, trailing, threads;
     Py_ssize_t ncols, max_line, room;
     PyObject *selected_obj, *flags;
+    if (!tally_ready(self))
+        return NULL;
     tally_drop_batch(self);
     if (!PyArg_ParseTuple(args, "y*inO!y*npiO!n:read", &data, &delimiter, &ncols,
                           &PyTuple_Type, &selected_obj, &safe, &max_line, &trailing,
@@ -3199,6 +3211,8 @@ PyDoc_STRVAR(tally_finish_doc,
 static PyObject *
 tally_finish(PlainTally *self, PyObject *flags)
 {
+    if (!tally_ready(self))
+        return NULL;
     if (!PyDict_Check(flags)) {
         PyErr_SetString(PyExc_TypeError, "PlainTally.finish takes the dict of flags");
         return NULL;
@@ -3296,6 +3310,8 @@ static PyObject *
 tally_totals(PlainTally *self, PyObject *unused)
 {
     (void)unused;
+    if (!tally_ready(self))
+        return NULL;
     PyObject *columns = PyList_New(self->nselected), *units = PyDict_New(), *out = NULL;
     if (columns == NULL || units == NULL)
         goto done;
