@@ -2850,38 +2850,36 @@ tally_row(Scan *s, Py_ssize_t row, const Span *spans)
     Span chosen[64];
     if (s->nselected > 64)
         return 0;  /* a wide selection waits (rare; the GIL's side takes any width) */
-    Py_ssize_t units = 0;
-    for (int pass = 0; pass < 2; pass++) {  /* look every unit up, then count them */
-        if (pass && !part_tally_reserve(p, units))
-            return 0;  /* no memory for the occurrences: the row waits */
-        for (Py_ssize_t k = 0; k < s->nselected; k++) {
-            const Span *f = &spans[s->selected[k]];
-            if (f->escaped)
-                return 0;
-            chosen[k] = *f;
-            const unsigned char *q = d + f->start, *end = d + f->end, *start;
-            Py_ssize_t size;
-            long v = 0;
-            while (next_utf8_unit(q, end, s->safe, &start, &size) > 0) {
-                size_t at;
-                const UnitSlot *slot = unit_find(t, start, size,
-                                                 key_hash((const char *)start, size), &at);
-                if (slot == NULL || slot->flags == MISSING)
-                    return 0;
-                if (slot->flags >= 0) {
-                    v |= slot->flags;
-                    if (pass)
-                        p->seen[p->nseen++] = (uint32_t)(slot - t->slots);
-                    else
-                        units++;
-                }
-                q = start + size;
+    Py_ssize_t mark = p->nseen;  /* the row's occurrences are taken back if it waits */
+    for (Py_ssize_t k = 0; k < s->nselected; k++) {
+        const Span *f = &spans[s->selected[k]];
+        if (f->escaped)
+            goto waits;
+        chosen[k] = *f;
+        const unsigned char *q = d + f->start, *end = d + f->end, *start;
+        Py_ssize_t size;
+        long v = 0;
+        while (next_utf8_unit(q, end, s->safe, &start, &size) > 0) {
+            size_t at;
+            const UnitSlot *slot = unit_find(t, start, size,
+                                             key_hash((const char *)start, size), &at);
+            if (slot == NULL || slot->flags == MISSING)
+                goto waits;
+            if (slot->flags >= 0) {
+                v |= slot->flags;
+                if (!part_tally_reserve(p, 1))
+                    goto waits;  /* no memory for the occurrences: the row waits */
+                p->seen[p->nseen++] = (uint32_t)(slot - t->slots);
             }
-            p->values[k] = v;
+            q = start + size;
         }
+        p->values[k] = v;
     }
     tally_values(p, s->bits, s->nselected, s->room, row, chosen);
     return 1;
+waits:
+    p->nseen = mark;
+    return 0;
 }
 
 /* Add part's counts to into's (its rows start at row_offset of the batch). 0: no memory. */

@@ -56,9 +56,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Generic, Literal, Protocol, TypeVar
 
 from .errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = [
     "BOM", "CHUNK_SIZE", "ENCODINGS", "ENCODING_ALIASES", "EOL_WINDOW", "MAX_RECORD", "WIDE",
@@ -338,17 +341,16 @@ class ReadAhead(Generic[T]):
     item would have come.  A file's ``read`` lets go of the GIL."""
 
     def __init__(self, items: Iterator[T]) -> None:
-        from concurrent.futures import Future, ThreadPoolExecutor
-
         self.items = items
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None  # made when first asked
         self._next: Future[T | None] | None = None
-        self._pool_type = ThreadPoolExecutor
 
     def prefetch(self) -> None:
         if self._next is None:
             if self._pool is None:
-                self._pool = self._pool_type(1, thread_name_prefix="mojinorm-read-ahead")
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-read-ahead")
             self._next = self._pool.submit(next, self.items, None)
 
     def __iter__(self) -> Iterator[T]:
