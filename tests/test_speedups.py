@@ -9,6 +9,7 @@ hostile corpus and of generated files are also compared with and without it in
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import re
@@ -16,6 +17,7 @@ import shutil
 import sysconfig
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -529,35 +531,78 @@ def test_count_arrow_agrees_with_the_unit_pattern(arrow_type: str, values: list[
                        for u, n in {**{u: 0 for u in units[:3]}, **expected[2]}.items()}
 
 
+class _Stream:
+    """An Arrow C stream capsule as polars imports one."""
+
+    def __init__(self, capsule: object) -> None:
+        self.capsule = capsule
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return self.capsule
+
+
 @pytest.mark.parametrize("arrow_type", ["string", "large_string", "string_view"])
 @settings(max_examples=100, deadline=None)
 @given(values=st.lists(st.none() | _COUNT_TEXT, max_size=40), cut=st.integers(0, 40),
-       threads=st.integers(1, 3), target=st.sampled_from(["jisx0208", "cp932", "mj"]),
+       skip=st.integers(0, 3), threads=st.integers(1, 3),
+       target=st.sampled_from(["jisx0208", "cp932", "mj"]),
        fallback=st.sampled_from([None, "keep", "error", "●"]), compiled=st.booleans())
 def test_normalize_arrow_agrees_with_normalize(arrow_type: str, values: list[str | None],
-                                               cut: int, threads: int, target: str,
+                                               cut: int, skip: int, threads: int, target: str,
                                                fallback: str | None, compiled: bool) -> None:
-    # A column normalized in its Arrow memory (every string layout, two chunks; with and
-    # without the compiled decisions read) against normalize per value: the same rows found,
-    # the same texts, or the exception the first raising value raises.
+    # A column normalized in its Arrow memory (every string layout, two chunks, the second a
+    # slice that starts ``skip`` values in; with and without the compiled decisions read)
+    # against normalize per value: the whole column equal, the values the guard stopped at
+    # counted, or the exception the first raising value raises.
     pa = pytest.importorskip("pyarrow")
     if fallback == "●" and "●" not in mojinorm.get_target(target):
         fallback = None
     normalizer = mojinorm.Normalizer(target, fallback=fallback)
     if compiled:
         normalizer._read_compiled_decisions()
-    array = pa.chunked_array([values[:cut], values[cut:]], type=getattr(pa, arrow_type)())
-    rows = [i for i, v in enumerate(values) if v is not None and not all(
-        ch in normalizer.target.visible_chars for ch in v)]
+    kind = getattr(pa, arrow_type)()
+    tail = values[cut:]
+    second = pa.array([None] * skip + tail, type=kind).slice(skip)
+    array = pa.chunked_array([pa.array(values[:cut], type=kind), second], type=kind)
+    stopped = [v is not None and not all(ch in normalizer.target.visible_chars for ch in v)
+               for v in values]
     try:
-        expected = [mojinorm.Normalizer(target, fallback=fallback).normalize(values[i])
-                    for i in rows]
+        expected = [mojinorm.Normalizer(target, fallback=fallback).normalize(v) if hit else v
+                    for v, hit in zip(values, stopped, strict=True)]
     except ValueError as exc:
         with pytest.raises(type(exc), match=None) as info:
             normalizer._normalize_arrow(array.__arrow_c_stream__(), threads)
         assert str(info.value) == str(exc)
         return
-    assert normalizer._normalize_arrow(array.__arrow_c_stream__(), threads) == (rows, expected)
+    read = normalizer._normalize_arrow(array.__arrow_c_stream__(), threads)
+    assert read is not None
+    stream, changed = read
+    assert changed == sum(stopped)
+    if stream is None:
+        assert changed == 0
+        return
+    column = pl.Series("normalized", _Stream(stream))
+    assert column.n_chunks() == len(array.chunks)
+    assert column.to_list() == expected
+
+
+def test_normalized_column_outlives_its_input() -> None:
+    # The views of the values left as they are point into the input's buffers: the column
+    # holds the input's arrays, so it reads the same once every other reference is gone.
+    pa = pytest.importorskip("pyarrow")
+    values = ["髙橋 太郎", None, "高橋 花子と長い名前の人です", "\U000F0001 次郎",
+              "斎藤 一二三四五六七八"]
+    normalizer = mojinorm.Normalizer("jisx0208")
+    array = pa.chunked_array([pa.array(values * 50, type=pa.string())])
+    read = normalizer._normalize_arrow(array.__arrow_c_stream__(), 2)
+    assert read is not None and read[1] == 100
+    del array
+    gc.collect()
+    column = pl.Series("normalized", _Stream(read[0]))
+    del read
+    gc.collect()
+    expected = [None if v is None else normalizer.normalize(v) for v in values] * 50
+    assert column.to_list() == expected
 
 
 # ------------------------------------------------------------------- PlainTally (scan's counts)

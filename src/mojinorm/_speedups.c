@@ -1753,10 +1753,15 @@ guard_dealloc(NameGuard *self)
 
 PyDoc_STRVAR(guard_normalize_arrow_doc,
 "_normalize_arrow(stream, threads, /)\n--\n\n"
-"``normalize`` of each value of a string column given as an Arrow C stream capsule that\n"
-"holds a code point the guard stops at: ``(rows, texts)``, read in place (each distinct unit\n"
-"decided once, as ``normalize`` decides it; a str made only for each row found).  None when\n"
-"the column is not one ``arrow_hits`` reads, or the guard has no bitmap yet.");
+"``normalize`` of each value of a string column given as an Arrow C stream capsule:\n"
+"``(column, changed)``, the normalized column as an Arrow C stream capsule of string views\n"
+"and the number of values the guard stopped at, or ``(None, 0)`` when it stopped at none.\n"
+"The rows are found as ``arrow_hits`` finds them and each distinct unit is decided once, as\n"
+"``normalize`` decides it; the views of the values left as they are point into the input's\n"
+"buffers (the column holds its arrays), the changed values are written into one more buffer\n"
+"per array: no str made but for a value the Python path decides.  None when the column is\n"
+"not one ``arrow_hits`` reads, holds a value views cannot point at (past 2 GiB) or bytes\n"
+"that are not UTF-8, or the guard has no bitmap yet.");
 
 static PyObject *guard_normalize_arrow(NameGuard *self, PyObject *args);
 
@@ -1980,6 +1985,7 @@ typedef struct {
     Py_ssize_t narrays;
     ArrowPart parts[MAX_THREADS];
     int nparts;
+    int kind;          /* ARROW_UTF8, ARROW_LARGE_UTF8 or ARROW_UTF8_VIEW */
 } ArrowRead;
 
 static void
@@ -1988,7 +1994,8 @@ release_arrow(ArrowRead *r)
     for (int k = 0; k < MAX_THREADS; k++)
         PyMem_RawFree(r->parts[k].rows.hits);
     for (Py_ssize_t j = 0; j < r->narrays; j++)
-        r->arrays[j].release(&r->arrays[j]);
+        if (r->arrays[j].release != NULL)  /* NULL: moved into a column made from it */
+            r->arrays[j].release(&r->arrays[j]);
     PyMem_RawFree(r->arrays);
     if (r->stream != NULL) {
         r->stream->release(r->stream);  /* consumed: the capsule's destructor finds it released */
@@ -2036,6 +2043,7 @@ read_arrow(ArrowRead *r, PyObject *capsule, const unsigned char *safe, int threa
     schema.release(&schema);
     if (kind < 0)
         return 0;
+    r->kind = kind;
     int64_t total = 0;
     int failed = 0, no_memory = 0, n = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -2486,11 +2494,12 @@ resolve_replacement(void *context, UnitSlot *slot)
     return take_replacement(slot, replacement);
 }
 
-/* One value [p, p + n) normalized unit by unit.  1: *out is the new str; 0: a unit's answer
- * depends on the text (the Python path decides); -1: an error is set; 2: not UTF-8. */
+/* One value [p, p + n) normalized unit by unit.  1: its UTF-8 is o's [0, o->len); 0: a
+ * unit's answer depends on the text (the Python path decides); -1: an error is set; 2: not
+ * UTF-8. */
 static int
 normalize_value(UnitTable *t, const unsigned char *safe, const unsigned char *p, int64_t n,
-                NormalizeContext *context, Out *o, PyObject **out)
+                NormalizeContext *context, Out *o)
 {
     const unsigned char *end = p + n, *copied = p, *start;
     Py_ssize_t size;
@@ -2509,10 +2518,311 @@ normalize_value(UnitTable *t, const unsigned char *safe, const unsigned char *p,
     }
     if (got < 0)
         return 2;
-    if (!out_put(o, (const char *)copied, end - copied))
-        return -1;
-    *out = PyUnicode_DecodeUTF8(o->buf, o->len, "strict");
-    return *out == NULL ? -1 : 1;
+    return out_put(o, (const char *)copied, end - copied) ? 1 : -1;
+}
+
+/* ------------------------------------------------ a normalized column as Arrow string views */
+
+/* What an output array owns: the input array it was made from (whose buffers its views point
+ * into, released with it), its views, the UTF-8 of the changed values, the sizes of its data
+ * buffers and the list of its buffers.  Raw memory: a consumer may release it without the
+ * GIL. */
+typedef struct {
+    struct ArrowArray source;
+    const void **buffers;
+    unsigned char *views;
+    char *data;
+    int64_t data_len, data_cap;
+    int64_t *sizes;
+} ViewArray;
+
+static void
+view_array_release(struct ArrowArray *a)
+{
+    ViewArray *v = a->private_data;
+    if (v != NULL) {
+        if (v->source.release != NULL)
+            v->source.release(&v->source);
+        PyMem_RawFree(v->buffers);
+        PyMem_RawFree(v->views);
+        PyMem_RawFree(v->data);
+        PyMem_RawFree(v->sizes);
+        PyMem_RawFree(v);
+    }
+    a->release = NULL;
+}
+
+/* The 16-byte view of the value [p, p + n): inline when it holds 12 bytes or fewer, else its
+ * first four bytes, its buffer and its offset there (the Arrow binary-view layout). */
+static void
+view_write(unsigned char *view, const unsigned char *p, int32_t n, int32_t buffer,
+           int32_t offset)
+{
+    memset(view, 0, 16);
+    memcpy(view, &n, 4);
+    if (n <= 12) {
+        memcpy(view + 4, p, (size_t)n);
+        return;
+    }
+    memcpy(view + 4, p, 4);
+    memcpy(view + 8, &buffer, 4);
+    memcpy(view + 12, &offset, 4);
+}
+
+/* The output array of input array ``a`` (of ``kind``): its views those of ``a`` (copied, or
+ * written over a utf8 array's offsets), its data buffers those of ``a`` and one more for the
+ * values changed.  0: no memory; -1: a value past what a view can point at (2 GiB). */
+static int
+view_array_open(struct ArrowArray *out, const struct ArrowArray *a, int kind)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t inputs = kind == ARROW_UTF8_VIEW ? a->n_buffers - 3 : 1, rows = a->offset + a->length;
+    ViewArray *v = PyMem_RawCalloc(1, sizeof(ViewArray));
+    if (v == NULL)
+        return 0;
+    out->private_data = v;
+    out->release = view_array_release;
+    v->buffers = PyMem_RawCalloc((size_t)(inputs + 4), sizeof(void *));
+    v->views = PyMem_RawMalloc(rows > 0 ? (size_t)rows * 16 : 1);
+    v->sizes = PyMem_RawMalloc((size_t)(inputs + 1) * sizeof(int64_t));
+    v->data_cap = 256;
+    v->data = PyMem_RawMalloc((size_t)v->data_cap);
+    if (v->buffers == NULL || v->views == NULL || v->sizes == NULL || v->data == NULL)
+        return 0;
+    memset(v->views, 0, (size_t)a->offset * 16);
+    if (kind == ARROW_UTF8_VIEW) {
+        memcpy(v->views + a->offset * 16, (const unsigned char *)a->buffers[1] + a->offset * 16,
+               (size_t)a->length * 16);
+        memcpy(v->sizes, a->buffers[a->n_buffers - 1], (size_t)inputs * sizeof(int64_t));
+    }
+    else {
+        const unsigned char *data = a->buffers[2];
+        for (int64_t k = a->offset; k < rows; k++) {
+            int64_t from, to;
+            if (kind == ARROW_LARGE_UTF8) {
+                from = ((const int64_t *)a->buffers[1])[k];
+                to = ((const int64_t *)a->buffers[1])[k + 1];
+            }
+            else {
+                from = ((const int32_t *)a->buffers[1])[k];
+                to = ((const int32_t *)a->buffers[1])[k + 1];
+            }
+            if (to > INT32_MAX || to < from)
+                return -1;
+            view_write(v->views + k * 16, data + from, (int32_t)(to - from), 0, (int32_t)from);
+        }
+        v->sizes[0] = rows == 0 ? 0 : kind == ARROW_LARGE_UTF8
+            ? ((const int64_t *)a->buffers[1])[rows] : ((const int32_t *)a->buffers[1])[rows];
+    }
+    v->buffers[0] = a->buffers[0];
+    v->buffers[1] = v->views;
+    for (int64_t k = 0; k < inputs; k++)
+        v->buffers[2 + k] = a->buffers[kind == ARROW_UTF8_VIEW ? 2 + k : 2];
+    out->length = a->length;
+    out->null_count = a->null_count;
+    out->offset = a->offset;
+    out->n_buffers = inputs + 4;
+    out->buffers = v->buffers;
+    return 1;
+}
+
+/* Row ``k`` of the output array (``k`` counted from its offset) is now [p, p + n).  0: no
+ * memory; -1: the changed values pass 2 GiB. */
+static int
+view_array_put(struct ArrowArray *out, int64_t k, const char *p, Py_ssize_t n)
+{
+    ViewArray *v = out->private_data;
+    int64_t inputs = out->n_buffers - 4;
+    if (n > 12) {
+        if (v->data_len + n > INT32_MAX)
+            return -1;
+        if (v->data_len + n > v->data_cap) {
+            int64_t cap = v->data_cap * 2 + n;
+            char *grown = PyMem_RawRealloc(v->data, (size_t)cap);
+            if (grown == NULL)
+                return 0;
+            v->data = grown;
+            v->data_cap = cap;
+        }
+        memcpy(v->data + v->data_len, p, (size_t)n);
+    }
+    view_write(v->views + (out->offset + k) * 16, (const unsigned char *)p, (int32_t)n,
+               (int32_t)inputs, (int32_t)v->data_len);
+    if (n > 12)
+        v->data_len += n;
+    return 1;
+}
+
+/* The output array is complete: its new data buffer and the sizes of all. */
+static void
+view_array_close(struct ArrowArray *out)
+{
+    ViewArray *v = out->private_data;
+    int64_t inputs = out->n_buffers - 4;
+    v->buffers[2 + inputs] = v->data;
+    v->sizes[inputs] = v->data_len;
+    v->buffers[3 + inputs] = v->sizes;
+}
+
+/* A stream of the output arrays, all made before it is handed over. */
+typedef struct {
+    struct ArrowArray *arrays;
+    Py_ssize_t n, next;
+} ViewStream;
+
+static void
+view_schema_release(struct ArrowSchema *schema)
+{
+    schema->release = NULL;
+}
+
+static int
+view_stream_schema(struct ArrowArrayStream *stream, struct ArrowSchema *out)
+{
+    (void)stream;
+    memset(out, 0, sizeof(*out));
+    out->format = "vu";
+    out->name = "";
+    out->flags = 2;  /* ARROW_FLAG_NULLABLE */
+    out->release = view_schema_release;
+    return 0;
+}
+
+static int
+view_stream_next(struct ArrowArrayStream *stream, struct ArrowArray *out)
+{
+    ViewStream *vs = stream->private_data;
+    if (vs->next < vs->n) {
+        *out = vs->arrays[vs->next];
+        vs->arrays[vs->next++].release = NULL;  /* moved */
+    }
+    else
+        memset(out, 0, sizeof(*out));  /* the end */
+    return 0;
+}
+
+static const char *
+view_stream_error(struct ArrowArrayStream *stream)
+{
+    (void)stream;
+    return NULL;
+}
+
+static void
+view_stream_release(struct ArrowArrayStream *stream)
+{
+    ViewStream *vs = stream->private_data;
+    if (vs != NULL) {
+        for (Py_ssize_t j = 0; j < vs->n; j++)
+            if (vs->arrays[j].release != NULL)
+                vs->arrays[j].release(&vs->arrays[j]);
+        PyMem_RawFree(vs->arrays);
+        PyMem_RawFree(vs);
+    }
+    stream->private_data = NULL;
+    stream->release = NULL;
+}
+
+static void
+view_stream_capsule_free(PyObject *capsule)
+{
+    struct ArrowArrayStream *stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
+    if (stream == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (stream->release != NULL)
+        stream->release(stream);
+    PyMem_RawFree(stream);
+}
+
+/* A capsule of a stream of ``n`` output arrays (taken: they are moved out of ``arrays``). */
+static PyObject *
+view_stream_capsule(struct ArrowArray *arrays, Py_ssize_t n)
+{
+    struct ArrowArrayStream *stream = PyMem_RawCalloc(1, sizeof(*stream));
+    ViewStream *vs = PyMem_RawCalloc(1, sizeof(*vs));
+    struct ArrowArray *owned = PyMem_RawMalloc(n > 0 ? (size_t)n * sizeof(*owned) : 1);
+    if (stream == NULL || vs == NULL || owned == NULL) {
+        PyMem_RawFree(stream);
+        PyMem_RawFree(vs);
+        PyMem_RawFree(owned);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        owned[j] = arrays[j];
+        arrays[j].release = NULL;
+    }
+    vs->arrays = owned;
+    vs->n = n;
+    stream->get_schema = view_stream_schema;
+    stream->get_next = view_stream_next;
+    stream->get_last_error = view_stream_error;
+    stream->release = view_stream_release;
+    stream->private_data = vs;
+    PyObject *capsule = PyCapsule_New(stream, "arrow_array_stream", view_stream_capsule_free);
+    if (capsule == NULL) {
+        stream->release(stream);
+        PyMem_RawFree(stream);
+    }
+    return capsule;
+}
+
+/* The output arrays of a column being normalized as views: one per input array. */
+typedef struct {
+    struct ArrowArray *arrays;
+    Py_ssize_t n;
+    Py_ssize_t at;    /* the array the next changed row is in */
+    int64_t base;     /* the number of its first row */
+} ViewColumn;
+
+static void
+view_column_free(ViewColumn *c)
+{
+    for (Py_ssize_t j = 0; j < c->n; j++)
+        if (c->arrays[j].release != NULL)
+            c->arrays[j].release(&c->arrays[j]);
+    PyMem_RawFree(c->arrays);
+}
+
+/* The output arrays of r's arrays, the inputs moved into them.  1; 0 with an error set; -1:
+ * a column views cannot take (over 2 GiB). */
+static int
+view_column_open(ViewColumn *c, ArrowRead *r)
+{
+    memset(c, 0, sizeof(*c));
+    c->arrays = PyMem_RawCalloc(r->narrays > 0 ? (size_t)r->narrays : 1, sizeof(*c->arrays));
+    if (c->arrays == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    for (Py_ssize_t j = 0; j < r->narrays; j++) {
+        int made = view_array_open(&c->arrays[j], &r->arrays[j], r->kind);
+        c->n = j + 1;
+        if (made <= 0) {
+            if (made == 0)
+                PyErr_NoMemory();
+            return made;
+        }
+        ((ViewArray *)c->arrays[j].private_data)->source = r->arrays[j];
+        r->arrays[j].release = NULL;  /* moved: released with the output array */
+    }
+    return 1;
+}
+
+/* Row ``row`` (numbered across the arrays; rows come in order) is now [p, p + n).  1; 0
+ * with an error set; -1: past what views can point at. */
+static int
+view_column_put(ViewColumn *c, int64_t row, const char *p, Py_ssize_t n)
+{
+    while (row >= c->base + c->arrays[c->at].length) {
+        c->base += c->arrays[c->at].length;
+        c->at++;
+    }
+    int put = view_array_put(&c->arrays[c->at], row - c->base, p, n);
+    if (put == 0)
+        PyErr_NoMemory();
+    return put;
 }
 
 static PyObject *
@@ -2530,12 +2840,20 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
     const unsigned char *safe = (const unsigned char *)PyBytes_AS_STRING(safe_held);
     UnitTable t = {NULL, 0, 256, NULL, 511};
     Out o = {NULL, NULL, 0, 0};  /* one buffer, written again for each value */
-    PyObject *result = NULL, *rows = NULL, *texts = NULL, *python = NULL;
+    PyObject *result = NULL, *python = NULL;
+    ViewColumn column = {NULL, 0, 0, 0};
     ArrowRead r;
     int read = read_arrow(&r, capsule, safe, threads);
     if (read <= 0) {
         if (read == 0)
             result = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_ssize_t total = 0;
+    for (int k = 0; k < r.nparts; k++)
+        total += r.parts[k].rows.n;
+    if (total == 0) {
+        result = Py_BuildValue("(On)", Py_None, total);
         goto done;
     }
     t.slots = PyMem_Malloc((size_t)t.cap * sizeof(UnitSlot));
@@ -2546,49 +2864,57 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
     }
     if (!out_init(&o, 256))
         goto done;
-    Py_ssize_t total = 0;
-    for (int k = 0; k < r.nparts; k++)
-        total += r.parts[k].rows.n;
-    rows = PyList_New(total);
-    texts = PyList_New(total);
-    if (rows == NULL || texts == NULL)
+    int opened = view_column_open(&column, &r);
+    if (opened <= 0) {
+        if (opened < 0)
+            result = Py_NewRef(Py_None);
         goto done;
+    }
     NormalizeContext context = {self, known, rows_held};
-    Py_ssize_t at = 0;
     for (int k = 0; k < r.nparts; k++) {
-        for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++, at++) {
+        for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++) {
             const Hit *hit = &r.parts[k].rows.hits[j];
-            PyObject *out = NULL;
-            int got = normalize_value(&t, safe, hit->value, hit->size, &context, &o, &out);
+            PyObject *text = NULL;
+            int got = normalize_value(&t, safe, hit->value, hit->size, &context, &o);
             if (got < 0)
                 goto done;
             if (got == 2) {  /* not UTF-8: the caller's other path decides */
                 result = Py_NewRef(Py_None);
                 goto done;
             }
-            if (got == 0) {
-                PyObject *text = PyUnicode_DecodeUTF8((const char *)hit->value,
-                                                      (Py_ssize_t)hit->size, "strict");
-                if (text != NULL && python == NULL)
+            const char *utf8 = o.buf;
+            Py_ssize_t utf8_len = o.len;
+            if (got == 0) {  /* the text decides: the Python path */
+                PyObject *value = PyUnicode_DecodeUTF8((const char *)hit->value,
+                                                       (Py_ssize_t)hit->size, "strict");
+                if (value != NULL && python == NULL)
                     python = PyObject_GetAttr((PyObject *)self, python_path);
-                out = text == NULL || python == NULL ? NULL : PyObject_CallOneArg(python, text);
-                Py_XDECREF(text);
-                if (out == NULL)
+                text = value == NULL || python == NULL ? NULL
+                    : PyObject_CallOneArg(python, value);
+                Py_XDECREF(value);
+                if (text == NULL || (utf8 = PyUnicode_AsUTF8AndSize(text, &utf8_len)) == NULL) {
+                    Py_XDECREF(text);
                     goto done;
+                }
             }
-            PyList_SET_ITEM(texts, at, out);
-            PyObject *row = PyLong_FromLongLong(hit->row);
-            if (row == NULL)
+            int put = view_column_put(&column, hit->row, utf8, utf8_len);
+            Py_XDECREF(text);
+            if (put <= 0) {
+                if (put < 0)
+                    result = Py_NewRef(Py_None);
                 goto done;
-            PyList_SET_ITEM(rows, at, row);
+            }
         }
     }
-    result = PyTuple_Pack(2, rows, texts);
+    for (Py_ssize_t j = 0; j < column.n; j++)
+        view_array_close(&column.arrays[j]);
+    PyObject *stream = view_stream_capsule(column.arrays, column.n);
+    if (stream != NULL)
+        result = Py_BuildValue("(Nn)", stream, total);
 done:
-    Py_XDECREF(rows);
-    Py_XDECREF(texts);
     Py_XDECREF(python);
     Py_XDECREF(o.bytes);
+    view_column_free(&column);
     units_free(&t);
     release_arrow(&r);
     Py_DECREF(safe_held);

@@ -968,10 +968,10 @@ _MANY_VALUES = 1000
 
 
 def _normalized_in_arrow(s: pl.Series, plan: ColumnPlan) -> pl.DataFrame | None:
-    """The ``normalized`` column alone, read in the column's Arrow memory by
-    ``Normalizer._normalize_arrow``: the values the guard stops at, each distinct unit decided
-    once as ``normalize`` decides it, a str made only for each value found (the per-name API
-    itself, without a str per value read or a list of them); None when the compiled module
+    """The ``normalized`` column alone, made by ``Normalizer._normalize_arrow`` in the
+    column's Arrow memory: the values the guard stops at, each distinct unit decided once as
+    ``normalize`` decides it, written into a new column of string views whose other values
+    point at the input's bytes (no str per value, no scatter); None when the compiled module
     cannot read the column."""
     normalizer = plan.normalizer
     if s.len() >= _MANY_VALUES:
@@ -979,12 +979,21 @@ def _normalized_in_arrow(s: pl.Series, plan: ColumnPlan) -> pl.DataFrame | None:
     read = normalizer._normalize_arrow(s.__arrow_c_stream__(), pl.thread_pool_size())
     if read is None:
         return None
-    rows, texts = read
-    if not rows:
+    stream, changed = read
+    if stream is None:
         return _frame(s, ("normalized",), None, None, None, None, None)
-    plan.rows_per_name += len(rows)
-    return _frame(s, ("normalized",), pl.Series(rows, dtype=pl.get_index_type()),
-                  pl.Series(texts, dtype=pl.String), None, None, None)
+    plan.rows_per_name += changed
+    return pl.DataFrame([pl.Series("normalized", _ArrowStream(stream))])
+
+
+class _ArrowStream:
+    """An Arrow C stream capsule as polars imports one (the PyCapsule interface)."""
+
+    def __init__(self, capsule: Any) -> None:
+        self._capsule = capsule
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self._capsule
 
 
 def explains_by_guard(normalizer: Normalizer) -> bool:

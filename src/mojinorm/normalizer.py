@@ -228,8 +228,7 @@ class _PythonGuard:
         """Only the compiled guard explains a list (``column`` asks it only when built)."""
         raise NotImplementedError
 
-    def _normalize_arrow(self, stream: Any, threads: int
-                         ) -> tuple[list[int], list[str]] | None:
+    def _normalize_arrow(self, stream: Any, threads: int) -> tuple[Any, int] | None:
         """Only the compiled guard normalizes a column in place (``column`` asks it only when
         built)."""
         raise NotImplementedError
