@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import mojinorm
@@ -717,6 +717,9 @@ def test_plain_tally_counts_as_the_counting_rules_say(
     if tgt.sequences:
         return
     rows = [r[:width] for r in rows]
+    # csv.writer quotes a CR only when its line terminator holds one: a last value ending in
+    # CR, written unquoted before an LF, is a CRLF line end in the bytes (as any reader reads)
+    assume(quote_all or crlf or not any(r[-1].endswith("\r") for r in rows))
     every = {m.group() for r in rows for v in r for m in tgt.unit_pattern.finditer(v)}
     flags = {u: _made_up_flags(u) for u in every} if known else {}
     tally = _compiled_module().PlainTally(width, *_BITS.values())

@@ -28,7 +28,14 @@
 #include <string.h>
 #ifndef _WIN32
 #include <pthread.h>
+#include <sys/mman.h>
 #define HAVE_THREADS 1
+#endif
+#if defined(_MSC_VER)
+#include <intrin.h>
+#define REFS_DROP(p) _InterlockedDecrement((volatile long *)(p))
+#else
+#define REFS_DROP(p) __atomic_sub_fetch((p), 1, __ATOMIC_ACQ_REL)
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -945,17 +952,23 @@ index_rows(NameGuard *self)
     self->row_mask = slots - 1;
     const char *nl = memchr(data, '\n', (size_t)size);
     Py_ssize_t at = nl == NULL ? size : nl - data + 1;  /* after the header */
+    const char *last = NULL;  /* the key indexed last: the lines of a key follow each other */
+    Py_ssize_t last_n = -1;
     while (at < size) {
         const char *eol = memchr(data + at, '\n', (size_t)(size - at));
         Py_ssize_t end = eol == NULL ? size : eol - data;
         const char *tab = memchr(data + at, '\t', (size_t)(end - at));
-        if (tab != NULL && row_at(self, data + at, tab - (data + at)) < 0) {
-            Py_ssize_t n = tab - (data + at);
+        Py_ssize_t n = tab == NULL ? -1 : tab - (data + at);
+        /* a key's later lines are skipped; were they not together, the first would still
+         * win (it holds the earlier place on the probe path) */
+        if (n >= 0 && !(n == last_n && memcmp(last, data + at, (size_t)n) == 0)) {
             uint32_t h = key_hash(data + at, n);
             size_t i = h & self->row_mask;
             while (table[i] != 0)
                 i = (i + 1) & self->row_mask;
             table[i] = ((uint64_t)h << 32) | (uint64_t)(at + 1);
+            last = data + at;
+            last_n = n;
         }
         at = end + 1;
     }
@@ -1940,6 +1953,113 @@ array_hits(const struct ArrowArray *a, int kind, const unsigned char *safe, int6
     return 1;
 }
 
+/* The views of a normalized column's arrays, in one block their arrays share (made while
+ * the column is read, by the reading threads; on Linux in huge pages: a fresh block of
+ * millions of views costs a page fault per 4 KiB otherwise).  Freed with its last array,
+ * whichever thread releases it. */
+typedef struct {
+    unsigned char *views;
+    void *mapped;        /* the mapping the block is in, or NULL: views was malloc'ed */
+    size_t mapped_size;
+    long refs;
+} ViewBlock;
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static ViewBlock *
+view_block_new(size_t size)
+{
+    ViewBlock *b = PyMem_RawCalloc(1, sizeof(ViewBlock));
+    if (b == NULL)
+        return NULL;
+    b->refs = 1;
+#if defined(HAVE_THREADS) && defined(MADV_HUGEPAGE)
+    if (size >= 2 * HUGE_PAGE) {
+        size_t mapped_size = size + HUGE_PAGE;
+        void *mapped = mmap(NULL, mapped_size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mapped != MAP_FAILED) {
+            uintptr_t at = ((uintptr_t)mapped + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+            madvise((void *)at, size, MADV_HUGEPAGE);  /* advice: without it, small pages */
+            b->views = (unsigned char *)at;
+            b->mapped = mapped;
+            b->mapped_size = mapped_size;
+            return b;
+        }
+    }
+#endif
+    b->views = PyMem_RawMalloc(size > 0 ? size : 1);
+    if (b->views == NULL) {
+        PyMem_RawFree(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void
+view_block_drop(ViewBlock *b)
+{
+    if (b == NULL || REFS_DROP(&b->refs) != 0)
+        return;
+#if defined(HAVE_THREADS) && defined(MADV_HUGEPAGE)
+    if (b->mapped != NULL)
+        munmap(b->mapped, b->mapped_size);
+    else
+#endif
+        PyMem_RawFree(b->views);
+    PyMem_RawFree(b);
+}
+
+/* The 16-byte view of the value [p, p + n): inline when it holds 12 bytes or fewer, else its
+ * first four bytes, its buffer and its offset there (the Arrow binary-view layout). */
+static void
+view_write(unsigned char *view, const unsigned char *p, int32_t n, int32_t buffer,
+           int32_t offset)
+{
+    memset(view, 0, 16);
+    memcpy(view, &n, 4);
+    if (n <= 12) {
+        memcpy(view + 4, p, (size_t)n);
+        return;
+    }
+    memcpy(view + 4, p, 4);
+    memcpy(view + 8, &buffer, 4);
+    memcpy(view + 12, &offset, 4);
+}
+
+/* The views of rows [from, to) of array ``a`` (counted from its offset) written at ``views``
+ * (the array's row 0, before its offset): copied from a view array, written over the offsets
+ * of another (its data buffer taken as buffer 0).  0: a value past 2 GiB in its buffer. */
+static int
+write_views(const struct ArrowArray *a, int kind, int64_t from, int64_t to,
+            unsigned char *views)
+{
+    int64_t off = a->offset;
+    if (from == 0)
+        memset(views, 0, (size_t)off * 16);
+    if (kind == ARROW_UTF8_VIEW) {
+        memcpy(views + (off + from) * 16, (const unsigned char *)a->buffers[1] + (off + from) * 16,
+               (size_t)(to - from) * 16);
+        return 1;
+    }
+    const unsigned char *data = a->buffers[2];
+    for (int64_t k = off + from; k < off + to; k++) {
+        int64_t start, end;
+        if (kind == ARROW_LARGE_UTF8) {
+            start = ((const int64_t *)a->buffers[1])[k];
+            end = ((const int64_t *)a->buffers[1])[k + 1];
+        }
+        else {
+            start = ((const int32_t *)a->buffers[1])[k];
+            end = ((const int32_t *)a->buffers[1])[k + 1];
+        }
+        if (end > INT32_MAX || end < start)
+            return 0;
+        view_write(views + k * 16, data + start, (int32_t)(end - start), 0, (int32_t)start);
+    }
+    return 1;
+}
+
 typedef struct {
     const struct ArrowArray *arrays;
     Py_ssize_t narrays;
@@ -1948,6 +2068,9 @@ typedef struct {
     int64_t from, to;  /* the rows of this part, numbered across the arrays */
     Rows rows;
     int read;          /* array_hits' answer */
+    ViewBlock *block;  /* when set: each array's views are written at views + starts[j] * 16 */
+    const int64_t *starts;
+    int views_failed;  /* a value views cannot point at */
 } ArrowPart;
 
 static void *
@@ -1960,9 +2083,14 @@ arrow_part(void *arg)
         const struct ArrowArray *a = &part->arrays[j];
         int64_t lo = part->from > base ? part->from : base;
         int64_t hi = part->to < base + a->length ? part->to : base + a->length;
-        if (lo < hi)
+        if (lo < hi) {
             part->read = array_hits(a, part->kind, part->safe, base, lo - base, hi - base,
                                     &part->rows);
+            if (part->block != NULL && !part->views_failed
+                    && !write_views(a, part->kind, lo - base, hi - base,
+                                    part->block->views + part->starts[j] * 16))
+                part->views_failed = 1;
+        }
         base += a->length;
     }
     return NULL;
@@ -1986,6 +2114,9 @@ typedef struct {
     ArrowPart parts[MAX_THREADS];
     int nparts;
     int kind;          /* ARROW_UTF8, ARROW_LARGE_UTF8 or ARROW_UTF8_VIEW */
+    ViewBlock *block;  /* read_arrow's ``views``: the arrays' views, array j's row 0 at */
+    int64_t *starts;   /* starts[j] (views' rows, offsets counted) */
+    int views_failed;  /* a value the views cannot point at (past 2 GiB) */
 } ArrowRead;
 
 static void
@@ -1993,6 +2124,8 @@ release_arrow(ArrowRead *r)
 {
     for (int k = 0; k < MAX_THREADS; k++)
         PyMem_RawFree(r->parts[k].rows.hits);
+    view_block_drop(r->block);
+    PyMem_RawFree(r->starts);
     for (Py_ssize_t j = 0; j < r->narrays; j++)
         if (r->arrays[j].release != NULL)  /* NULL: moved into a column made from it */
             r->arrays[j].release(&r->arrays[j]);
@@ -2004,11 +2137,12 @@ release_arrow(ArrowRead *r)
 }
 
 /* Read the string column of the stream ``capsule`` and find its rows holding a code point
- * outside ``safe``, on up to ``threads`` threads without the GIL.  1: read (r->parts hold
- * the rows, in order); 0: not a column this reader takes (another type, nested or
- * dictionary arrays); -1: an error is set.  release_arrow(r) in every case. */
+ * outside ``safe``, on up to ``threads`` threads without the GIL; with ``views``, write the
+ * views of its values too (r->block, r->starts).  1: read (r->parts hold the rows, in
+ * order); 0: not a column this reader takes (another type, nested or dictionary arrays);
+ * -1: an error is set.  release_arrow(r) in every case. */
 static int
-read_arrow(ArrowRead *r, PyObject *capsule, const unsigned char *safe, int threads)
+read_arrow(ArrowRead *r, PyObject *capsule, const unsigned char *safe, int threads, int views)
 {
     memset(r, 0, sizeof(*r));
     struct ArrowArrayStream *stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
@@ -2073,6 +2207,16 @@ read_arrow(ArrowRead *r, PyObject *capsule, const unsigned char *safe, int threa
         }
         total += a->length;
     }
+    if (!failed && !no_memory && views) {
+        r->starts = PyMem_RawMalloc((size_t)(r->narrays + 1) * sizeof(int64_t));
+        int64_t rows = 0;
+        for (Py_ssize_t j = 0; r->starts != NULL && j < r->narrays; j++) {
+            r->starts[j] = rows;
+            rows += r->arrays[j].offset + r->arrays[j].length;
+        }
+        if (r->starts == NULL || (r->block = view_block_new((size_t)rows * 16)) == NULL)
+            no_memory = 1;
+    }
     if (!failed && !no_memory) {
         int64_t per = total / threads + 1;
         if (per < 65536)
@@ -2084,6 +2228,8 @@ read_arrow(ArrowRead *r, PyObject *capsule, const unsigned char *safe, int threa
             r->parts[n].safe = safe;
             r->parts[n].from = from;
             r->parts[n].to = from + per < total ? from + per : total;
+            r->parts[n].block = r->block;
+            r->parts[n].starts = r->starts;
         }
         r->nparts = n;
         side_by_side(arrow_part, r->parts, sizeof(ArrowPart), n);
@@ -2092,6 +2238,7 @@ read_arrow(ArrowRead *r, PyObject *capsule, const unsigned char *safe, int threa
                 no_memory = 1;
             else if (r->parts[k].read < 0)
                 failed = 2;
+            r->views_failed |= r->parts[k].views_failed;
         }
     }
     Py_END_ALLOW_THREADS
@@ -2124,7 +2271,7 @@ arrow_hits(PyObject *module, PyObject *args)
     }
     ArrowRead r;
     PyObject *result = NULL;
-    int read = read_arrow(&r, capsule, safe.buf, threads);
+    int read = read_arrow(&r, capsule, safe.buf, threads, 0);
     if (read <= 0) {
         if (read == 0)
             result = Py_NewRef(Py_None);
@@ -2524,13 +2671,14 @@ normalize_value(UnitTable *t, const unsigned char *safe, const unsigned char *p,
 /* ------------------------------------------------ a normalized column as Arrow string views */
 
 /* What an output array owns: the input array it was made from (whose buffers its views point
- * into, released with it), its views, the UTF-8 of the changed values, the sizes of its data
- * buffers and the list of its buffers.  Raw memory: a consumer may release it without the
- * GIL. */
+ * into, released with it), a share of the block its views are in, the UTF-8 of its changed
+ * values, the sizes of its data buffers and the list of its buffers.  Raw memory: a
+ * consumer may release it without the GIL. */
 typedef struct {
     struct ArrowArray source;
     const void **buffers;
-    unsigned char *views;
+    ViewBlock *block;
+    unsigned char *views;  /* row 0 of this array, in block */
     char *data;
     int64_t data_len, data_cap;
     int64_t *sizes;
@@ -2543,8 +2691,8 @@ view_array_release(struct ArrowArray *a)
     if (v != NULL) {
         if (v->source.release != NULL)
             v->source.release(&v->source);
+        view_block_drop(v->block);
         PyMem_RawFree(v->buffers);
-        PyMem_RawFree(v->views);
         PyMem_RawFree(v->data);
         PyMem_RawFree(v->sizes);
         PyMem_RawFree(v);
@@ -2552,28 +2700,12 @@ view_array_release(struct ArrowArray *a)
     a->release = NULL;
 }
 
-/* The 16-byte view of the value [p, p + n): inline when it holds 12 bytes or fewer, else its
- * first four bytes, its buffer and its offset there (the Arrow binary-view layout). */
-static void
-view_write(unsigned char *view, const unsigned char *p, int32_t n, int32_t buffer,
-           int32_t offset)
-{
-    memset(view, 0, 16);
-    memcpy(view, &n, 4);
-    if (n <= 12) {
-        memcpy(view + 4, p, (size_t)n);
-        return;
-    }
-    memcpy(view + 4, p, 4);
-    memcpy(view + 8, &buffer, 4);
-    memcpy(view + 12, &offset, 4);
-}
-
-/* The output array of input array ``a`` (of ``kind``): its views those of ``a`` (copied, or
- * written over a utf8 array's offsets), its data buffers those of ``a`` and one more for the
- * values changed.  0: no memory; -1: a value past what a view can point at (2 GiB). */
+/* The output array of input array ``a`` (of ``kind``), its views at ``views`` in ``block``
+ * (written by read_arrow): its data buffers those of ``a`` and one more for the values
+ * changed.  ``a`` is moved into it.  0: no memory. */
 static int
-view_array_open(struct ArrowArray *out, const struct ArrowArray *a, int kind)
+view_array_open(struct ArrowArray *out, struct ArrowArray *a, int kind, ViewBlock *block,
+                unsigned char *views)
 {
     memset(out, 0, sizeof(*out));
     int64_t inputs = kind == ARROW_UTF8_VIEW ? a->n_buffers - 3 : 1, rows = a->offset + a->length;
@@ -2583,39 +2715,21 @@ view_array_open(struct ArrowArray *out, const struct ArrowArray *a, int kind)
     out->private_data = v;
     out->release = view_array_release;
     v->buffers = PyMem_RawCalloc((size_t)(inputs + 4), sizeof(void *));
-    v->views = PyMem_RawMalloc(rows > 0 ? (size_t)rows * 16 : 1);
     v->sizes = PyMem_RawMalloc((size_t)(inputs + 1) * sizeof(int64_t));
     v->data_cap = 256;
     v->data = PyMem_RawMalloc((size_t)v->data_cap);
-    if (v->buffers == NULL || v->views == NULL || v->sizes == NULL || v->data == NULL)
+    if (v->buffers == NULL || v->sizes == NULL || v->data == NULL)
         return 0;
-    memset(v->views, 0, (size_t)a->offset * 16);
-    if (kind == ARROW_UTF8_VIEW) {
-        memcpy(v->views + a->offset * 16, (const unsigned char *)a->buffers[1] + a->offset * 16,
-               (size_t)a->length * 16);
+    v->block = block;
+    block->refs++;  /* the column holds a share until every array has its own */
+    v->views = views;
+    if (kind == ARROW_UTF8_VIEW)
         memcpy(v->sizes, a->buffers[a->n_buffers - 1], (size_t)inputs * sizeof(int64_t));
-    }
-    else {
-        const unsigned char *data = a->buffers[2];
-        for (int64_t k = a->offset; k < rows; k++) {
-            int64_t from, to;
-            if (kind == ARROW_LARGE_UTF8) {
-                from = ((const int64_t *)a->buffers[1])[k];
-                to = ((const int64_t *)a->buffers[1])[k + 1];
-            }
-            else {
-                from = ((const int32_t *)a->buffers[1])[k];
-                to = ((const int32_t *)a->buffers[1])[k + 1];
-            }
-            if (to > INT32_MAX || to < from)
-                return -1;
-            view_write(v->views + k * 16, data + from, (int32_t)(to - from), 0, (int32_t)from);
-        }
+    else
         v->sizes[0] = rows == 0 ? 0 : kind == ARROW_LARGE_UTF8
             ? ((const int64_t *)a->buffers[1])[rows] : ((const int32_t *)a->buffers[1])[rows];
-    }
     v->buffers[0] = a->buffers[0];
-    v->buffers[1] = v->views;
+    v->buffers[1] = views;
     for (int64_t k = 0; k < inputs; k++)
         v->buffers[2 + k] = a->buffers[kind == ARROW_UTF8_VIEW ? 2 + k : 2];
     out->length = a->length;
@@ -2623,6 +2737,8 @@ view_array_open(struct ArrowArray *out, const struct ArrowArray *a, int kind)
     out->offset = a->offset;
     out->n_buffers = inputs + 4;
     out->buffers = v->buffers;
+    v->source = *a;
+    a->release = NULL;  /* moved: released with the output array */
     return 1;
 }
 
@@ -2785,8 +2901,8 @@ view_column_free(ViewColumn *c)
     PyMem_RawFree(c->arrays);
 }
 
-/* The output arrays of r's arrays, the inputs moved into them.  1; 0 with an error set; -1:
- * a column views cannot take (over 2 GiB). */
+/* The output arrays of r's arrays (whose views read_arrow wrote), the inputs moved into
+ * them.  1; 0 with an error set. */
 static int
 view_column_open(ViewColumn *c, ArrowRead *r)
 {
@@ -2797,15 +2913,12 @@ view_column_open(ViewColumn *c, ArrowRead *r)
         return 0;
     }
     for (Py_ssize_t j = 0; j < r->narrays; j++) {
-        int made = view_array_open(&c->arrays[j], &r->arrays[j], r->kind);
         c->n = j + 1;
-        if (made <= 0) {
-            if (made == 0)
-                PyErr_NoMemory();
-            return made;
+        if (!view_array_open(&c->arrays[j], &r->arrays[j], r->kind, r->block,
+                             r->block->views + r->starts[j] * 16)) {
+            PyErr_NoMemory();
+            return 0;
         }
-        ((ViewArray *)c->arrays[j].private_data)->source = r->arrays[j];
-        r->arrays[j].release = NULL;  /* moved: released with the output array */
     }
     return 1;
 }
@@ -2843,7 +2956,7 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
     PyObject *result = NULL, *python = NULL;
     ViewColumn column = {NULL, 0, 0, 0};
     ArrowRead r;
-    int read = read_arrow(&r, capsule, safe, threads);
+    int read = read_arrow(&r, capsule, safe, threads, 1);
     if (read <= 0) {
         if (read == 0)
             result = Py_NewRef(Py_None);
@@ -2864,12 +2977,12 @@ guard_normalize_arrow(NameGuard *self, PyObject *args)
     }
     if (!out_init(&o, 256))
         goto done;
-    int opened = view_column_open(&column, &r);
-    if (opened <= 0) {
-        if (opened < 0)
-            result = Py_NewRef(Py_None);
+    if (r.views_failed) {  /* a value past 2 GiB in its buffer: not a column for views */
+        result = Py_NewRef(Py_None);
         goto done;
     }
+    if (!view_column_open(&column, &r))
+        goto done;
     NormalizeContext context = {self, known, rows_held};
     for (int k = 0; k < r.nparts; k++) {
         for (Py_ssize_t j = 0; j < r.parts[k].rows.n; j++) {
@@ -2953,7 +3066,7 @@ count_arrow(PyObject *module, PyObject *args)
     UnitTable t = {NULL, 0, 256, NULL, 511};
     PyObject *result = NULL, *missing = NULL, *rows = NULL, *values = NULL, *counts = NULL;
     ArrowRead r;
-    int read = read_arrow(&r, capsule, safe.buf, threads);
+    int read = read_arrow(&r, capsule, safe.buf, threads, 0);
     if (read <= 0) {
         if (read == 0)
             result = Py_NewRef(Py_None);
