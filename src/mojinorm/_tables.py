@@ -129,9 +129,11 @@ def target_data(name: str) -> dict[str, list[Any]]:
     """A built-in target's ``ranges`` and ``sequences``: its line of the targets file (see
     ``_schema.TARGETS_FILE``), the others left undecoded (the file is half a megabyte)."""
     start = ('{"name":' + json.dumps(name, ensure_ascii=False) + ",").encode("utf-8")
-    for line in _bytes(schema.TARGETS_FILE).split(b"\n"):
-        if line.startswith(start):
-            return cast(dict[str, list[Any]], json.loads(line))
+    data = b"\n" + _bytes(schema.TARGETS_FILE)
+    at = data.find(b"\n" + start)
+    if at >= 0:
+        end = data.find(b"\n", at + 1)
+        return cast(dict[str, list[Any]], json.loads(data[at + 1:end if end >= 0 else None]))
     raise DataIntegrityError(f"mojinorm's targets file has no target {name!r}; rebuild the "
                              f"tables with tools/build_tables.py")
 

@@ -56,12 +56,18 @@ def invisible_among(chars: Iterable[str]) -> frozenset[str]:
     """The invisible ones (:func:`is_invisible`) among single code points ``chars``, quickly:
     :func:`classify` only looks at the code points ``str.isprintable`` rejects (every Cc, Cf,
     Zl, Zp and Zs but U+0020 is unprintable) and at the printable ones it names (fillers,
-    the grapheme joiner and the selectors).  A target of 7,000 code points costs a
-    millisecond instead of fifteen at every start."""
-    return frozenset(ch for ch in chars
-                     if (not ch.isprintable() or ch in _FILLERS or _selector(ch))
-                     and classify(ch) is not None)
+    the grapheme joiner and the selectors), and ``isprintable`` first reads them in blocks
+    (one call per block, most of them printable).  A target of 7,000 code points costs a
+    fraction of a millisecond instead of fifteen at every start."""
+    text = "".join(chars)
+    named = {ch for ch in _named.findall(text)}
+    unprintable = {ch for k in range(0, len(text), _BLOCK) if not text[k:k + _BLOCK].isprintable()
+                   for ch in text[k:k + _BLOCK] if not ch.isprintable()}
+    return frozenset(ch for ch in named | unprintable if classify(ch) is not None)
 
 
-#: A variation selector (is_variation_selector), matched without a Python call per code point.
-_selector = re.compile(f"[{VARIATION_SELECTOR_CLASS}]").fullmatch
+#: Code points read per ``isprintable`` call by :func:`invisible_among`.
+_BLOCK = 64
+
+#: The printable code points :func:`classify` names: fillers, the grapheme joiner, selectors.
+_named = re.compile("[" + "".join(sorted(_FILLERS)) + VARIATION_SELECTOR_CLASS + "]")

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 
 from . import _tables
@@ -236,9 +237,8 @@ def targets() -> list[str]:
 
 def _builtin(name: str) -> Target:
     data = _tables.target_data(name)
-    chars = frozenset(
-        chr(cp) for lo, hi in data["ranges"] for cp in range(lo, hi + 1)
-    )
+    chars = frozenset(map(chr, chain.from_iterable(range(lo, hi + 1)
+                                                  for lo, hi in data["ranges"])))
     return Target(name, BUILTIN_TARGETS[name], chars, frozenset(data["sequences"]))
 
 
