@@ -15,12 +15,14 @@
  * other name goes to the Python path (``_normalize_python``); its ``_explain_list`` explains
  * a list of names unit by unit for the column kernel, ``_compiled_lines`` copies the compiled
  * decisions of a list of units out of the table, and ``_normalize_arrow`` normalizes a string
- * column where it lies.  arrow_hits finds, in a string column's Arrow memory, the rows the guard stops
- * at; count_arrow counts their units for scan (a C table of the distinct units, a str made
- * per distinct unit); code_points writes a report's code-point column.  PlainTally reads a
- * plain batch as plain_hits does and counts the rows it finds on the reading threads, from a
- * table of the units met so far (scan's counting without the GIL; a row with a new unit waits
- * until the caller has decided it).  The package works without this module.
+ * column where it lies, into a new column of Arrow string views (those of the values it
+ * leaves pointing into the input's buffers).  arrow_hits finds, in a string column's Arrow
+ * memory, the rows the guard stops at; count_arrow counts their units for scan (a C table
+ * of the distinct units, a str made per distinct unit); code_points writes a report's
+ * code-point column.  PlainTally reads a plain batch as plain_hits does and counts the rows
+ * it finds on the reading threads, from a table of the units met so far (scan's counting
+ * without the GIL; a row with a new unit waits until the caller has decided it).  The
+ * package works without this module.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

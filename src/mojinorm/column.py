@@ -11,8 +11,10 @@ multi-code-point characters, and without a reading column):
   untouched;
 * ``normalize`` alone is done there too (``Normalizer._normalize_arrow``: each distinct
   unit decided once as ``normalize`` decides it, a compiled decision read in the table's
-  bytes, a str made only for each row's result); scan's counting (:func:`unit_flags`) cuts
-  and counts the units there (``_speedups.count_arrow``), a str made per distinct unit;
+  bytes; the result a new column of Arrow string views whose unchanged values point into
+  the input's buffers, no str made and nothing scattered); scan's counting
+  (:func:`unit_flags`) cuts and counts the units there (``_speedups.count_arrow``), a str
+  made per distinct unit;
 * ``explain``, ``changes`` and ``review`` send the rows found, as str, through
   ``Normalizer._explain_list``, which cuts each name into units, writes the change text of
   each distinct unit once (a compiled decision's or a private-use code's in C, any other by
