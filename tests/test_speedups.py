@@ -586,6 +586,32 @@ def test_normalize_arrow_agrees_with_normalize(arrow_type: str, values: list[str
     assert column.to_list() == expected
 
 
+@pytest.mark.parametrize("arrow_type", ["string", "large_string", "string_view"])
+def test_normalized_column_read_in_parts(arrow_type: str) -> None:
+    # A column long enough to be read in parts (65,536 rows at least each): the views of an
+    # array cut between two threads, and of a sliced array, written by both, agree with
+    # normalize per value on one thread and on three.
+    pa = pytest.importorskip("pyarrow")
+    rng = random.Random(7)
+    pool = ["髙橋 太郎", "山田 花子", None, "\U000F0001\u3000次郎", "斎藤 一二三四五六七八九",
+            "𠮷田", "渡邊 健", "佐藤", "a" * 13, "﨑本 長い名前の人と長い名前の人"]
+    values = [rng.choice(pool) for _ in range(150_000)]
+    kind = getattr(pa, arrow_type)()
+    array = pa.chunked_array([pa.array(values[:90_000], type=kind),
+                              pa.array([None] * 5 + values[90_000:], type=kind).slice(5)],
+                             type=kind)
+    normalizer = mojinorm.Normalizer("jisx0208")
+    normalizer._read_compiled_decisions()
+    expected = [None if v is None else normalizer.normalize(v) for v in values]
+    for threads in (1, 3):
+        read = normalizer._normalize_arrow(array.__arrow_c_stream__(), threads)
+        assert read is not None
+        column = pl.Series("normalized", _Stream(read[0]))
+        assert read[1] == sum(v is not None and not all(
+            ch in normalizer.target.visible_chars for ch in v) for v in values)
+        assert column.to_list() == expected
+
+
 def test_normalized_column_outlives_its_input() -> None:
     # The views of the values left as they are point into the input's buffers: the column
     # holds the input's arrays, so it reads the same once every other reference is gone.
