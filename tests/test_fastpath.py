@@ -34,13 +34,18 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tup
     """The reports of the fast path and the exact reader; the fast path's is the same with
     and without the compiled reader of plain batches (``records.SPEEDUPS``), and with the
     compiled reader's rows counted where they are read from the first batch on, or never
-    (held and counted on the column kernel: ``_FastScan.tallied`` off)."""
+    (held and counted on the column kernel: ``_FastScan.tallied`` off), reading ahead of the
+    decisions of new units (``--jobs 2``; two batches ahead at most) or not."""
     from mojinorm import counting
 
     fast = scan_mod.scan_file(path, **options).to_dict()
     with monkeypatch.context() as m:
-        m.setattr(counting._FastScan, "TALLY_AFTER_FLUSH", False)
-        assert scan_mod.scan_file(path, **options).to_dict() == fast
+        for ahead in (False, True):
+            m.setattr(counting._FastScan, "READ_AHEAD", ahead)
+            m.setattr(counting._FastScan, "AHEAD", 2)
+            assert scan_mod.scan_file(path, **options).to_dict() == fast
+            m.setattr(counting._FastScan, "TALLY_AFTER_FLUSH", False)
+            assert scan_mod.scan_file(path, **options).to_dict() == fast
         m.undo()
         m.setattr(counting._FastScan, "tallied", lambda *args: None)
         assert scan_mod.scan_file(path, **options).to_dict() == fast
@@ -179,12 +184,14 @@ def test_both_readers_keep_the_same_review_lines(tmp_path: Path, monkeypatch: py
                for e in fast["review_examples"])
 
 
+@pytest.mark.parametrize("ahead", [False, True])
 def test_the_compiled_reader_counts_once_rows_held_were_counted(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The first batches are read by the compiled reader and held (their many new units
-    # decided together when they are counted); once they are, the compiled reader counts
-    # each batch as it reads it.  Both kinds of batch in one scan, and the report the exact
-    # reader's.
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: bool) -> None:
+    # On one thread, the first batches are read by the compiled reader and held (their many
+    # new units decided together when they are counted); once they are, the compiled reader
+    # counts each batch as it reads it.  Both kinds of batch in one scan, and the report the
+    # exact reader's.  Reading ahead (--jobs 2), every batch is counted as it is read, its
+    # new units decided on another thread meanwhile: the same report.
     from mojinorm import counting
 
     if not records.SPEEDUPS:
@@ -194,8 +201,10 @@ def test_the_compiled_reader_counts_once_rows_held_were_counted(
     rows = [[str(i), rnd.choice(names) + chr(0xE000 + i % 3000)] for i in range(30_000)]
     path = tmp_path / "m.csv"
     path.write_bytes(_write([["id", "name"], *rows], False, False))
-    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 16 * 1024)  # batches of 32 KiB
     monkeypatch.setattr(counting._FastScan, "HOLD_ROWS", 2_000)
+    monkeypatch.setattr(counting._FastScan, "READ_AHEAD", ahead)
+    monkeypatch.setattr(counting._FastScan, "AHEAD", 3)
     kinds: list[str] = []
     hits, tally = records.compiled_hits, records.compiled_tally
 
@@ -212,7 +221,8 @@ def test_the_compiled_reader_counts_once_rows_held_were_counted(
     monkeypatch.setattr(records, "compiled_tally", tallied)
     report = scan_mod.scan_file(path).to_dict()
     first = kinds.index("tallied")
-    assert 0 < first and set(kinds[:first]) == {"held"} and set(kinds[first:]) == {"tallied"}
+    assert (0 < first and set(kinds[:first]) == {"held"}) if not ahead else first == 0
+    assert set(kinds[first:]) == {"tallied"} and len(kinds) - first > 10
     monkeypatch.undo()
     monkeypatch.setattr(records, "FAST_PATH", False)
     assert report == scan_mod.scan_file(path).to_dict()

@@ -192,6 +192,27 @@ def test_bad_arguments_raise() -> None:
         records._COMPILED.plain_hits(b"a\n", ord('"'), 2, (0,), bitmap, 10, False, 1)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_crlf_line_ends_in_every_part_or_in_none(threads: int) -> None:
+    # A batch of 4 MiB is read in parts of 512 KiB, each looking for a CR in its own lines:
+    # CRLF line ends all through, or LF all through, are read (the same rows on any number
+    # of threads); CRLF in some parts and LF in others, or a CR inside a value of a later
+    # part, decline the batch as on one thread
+    lines = _big_batch(100_000, 3)
+    lf = ("\n".join(lines) + "\n").encode()
+    crlf = ("\r\n".join(lines) + "\r\n").encode()
+    assert len(lf) > 3 * 1024 * 1024
+    read_lf, read_crlf = (_compiled(d, ",", 3, (1, 2), False, threads) for d in (lf, crlf))
+    assert read_lf is not None and read_crlf is not None
+    assert read_lf[:2] == (100_000, False) and read_crlf[:2] == (100_000, True)
+    assert read_lf[4:] == read_crlf[4:] == _compiled(lf, ",", 3, (1, 2), False, 1)[4:]
+    half = len(lines) // 2
+    mixed = ("\n".join(lines[:half]) + "\n" + "\r\n".join(lines[half:]) + "\r\n").encode()
+    late_cr = lf[:len(lf) - 100] + lf[len(lf) - 100:].replace(b" ", b"\r", 1)
+    for data in (mixed, late_cr):
+        assert _compiled(data, ",", 3, (1, 2), False, threads) is None
+
+
 def _big_batch(rows: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     names = ["髙橋", "山田", "\ue000田", "葛\U000e0102", "𠮷田", "花子", "佐藤", "鈴木", "田中",
@@ -207,7 +228,7 @@ def _big_batch(rows: int, seed: int) -> list[str]:
 
 @pytest.mark.parametrize("threads", [2, 3, 8])
 def test_a_large_batch_read_on_threads_agrees(threads: int) -> None:
-    # 3-4 MiB: parts of at least a MiB, so 2-3 parts read side by side
+    # 3-4 MiB: parts of 512 KiB, taken one by one by the threads
     lines = _big_batch(140_000, 1)
     data = ("\n".join(lines) + "\n").encode()
     assert len(data) > 3 << 20
@@ -786,10 +807,10 @@ def test_the_tally_property_test_counted_something() -> None:
 
 @pytest.mark.parametrize("threads", [2, 3, 8])
 def test_plain_tally_on_threads_counts_as_on_one(threads: int) -> None:
-    # 3-4 MiB: parts of at least a MiB.  Its units all new, the batch's rows wait and are
-    # counted once they are decided; its units known, its rows are counted on the reading
-    # threads, the parts put together: the same counts and rows to review either way, on one
-    # thread or several
+    # 3-4 MiB: parts of 512 KiB, taken by the threads one by one.  Its units all new, the
+    # batch's rows wait and are counted once they are decided; its units known, its rows are
+    # counted on the reading threads, the parts put together: the same counts and rows to
+    # review either way, on one thread or several
     lines = _big_batch(140_000, 4)
     rows = [next(iter(__import__("csv").reader([line])))[1:] for line in lines]
     for room in (50, len(rows)):  # the first part's rows to review are enough, or not
@@ -816,6 +837,46 @@ def _compiled_module():  # type: ignore[no-untyped-def]
 
     assert _compiled.MODULE is not None
     return _compiled.MODULE
+
+
+def test_plain_tally_finishes_batches_read_ahead_in_order() -> None:
+    # scan with --jobs 2 reads the next batches while a batch's new units are decided: the
+    # batches are finished oldest first, each with the units it brought; a unit a batch
+    # still waiting brought is not asked for again
+    from mojinorm import _compiled
+
+    assert _compiled.MODULE is not None
+    tally = _compiled.MODULE.PlainTally(1, *_BITS.values())
+    bitmap = _compiled.code_point_bitmap(TARGET.visible_chars)
+    flags: dict[str, int] = {}
+
+    def read(text: str) -> list[str]:
+        got = tally.read(text.encode(), ord(","), 2, (1,), bitmap, 100, False, 1, flags, 10)
+        assert got is not None
+        return got[4]
+
+    assert read("1,髙橋\n2,山田\n") == ["髙"]
+    assert read("3,髙木\n4,\ue000田\n") == ["\ue000"]  # 髙 waits with the first batch
+    flags["髙"] = 1 | 16  # unsafe, to review: decided, the first batch can be finished
+    assert tally.finish(flags) == [(0, ("髙橋",))]
+    with pytest.raises(ValueError, match="undecided"):
+        tally.finish(flags)  # the second batch's own unit is not decided
+    # a failed finish lets every batch waiting go, its units with it: asked for again
+    assert read("3,髙木\n4,\ue000田\n") == ["\ue000"]
+    flags["\ue000"] = 1 | 4  # unsafe, fallback
+    assert tally.finish(flags) == [(0, ("髙木",))]
+    rows, columns, units = tally.totals()
+    # review, invisible, unsafe, fallback, fixable, lossless: 髙橋, 髙木 and \ue000田
+    assert rows == (2, 0, 3, 1, 2, 2) and units == {"髙": 2, "\ue000": 1}
+    with pytest.raises(ValueError, match="no batch"):
+        tally.finish(flags)
+    for _ in range(16):
+        assert read("5,髙\n") == []
+    with pytest.raises(ValueError, match="16 batches read and not finished"):
+        read("5,髙\n")
+    for _ in range(16):
+        assert tally.finish(flags) == [(0, ("髙",))]
+    assert tally.totals()[0][0] == 18
 
 
 def test_plain_tally_keeps_its_units_across_batches() -> None:

@@ -48,6 +48,8 @@
 
 #define BITMAP_BYTES (0x110000 / 8)
 #define MAX_THREADS 64
+/* a batch read on several threads is cut in parts of at least this many bytes */
+#define PART_BYTES (512 * 1024)
 
 typedef struct {
     Py_ssize_t start;  /* content start (after an opening quote) */
@@ -278,7 +280,7 @@ add_hit(Scan *s, Py_ssize_t row, const Span *spans)
 
 /* The lines of [p, stop) (whole lines; stop is the batch's end or just past a line end),
  * without the GIL.  Sets s->height, s->all_exact, s->all_tail; 1: read; 0: declined (or
- * s->no_memory).  s->crlf is the batch's. */
+ * s->no_memory).  s->crlf: the part holds a CR. */
 static int
 scan_lines(Scan *s, Py_ssize_t p, Py_ssize_t stop)
 {
@@ -362,6 +364,57 @@ side_by_side(void *(*fn)(void *), void *parts, size_t size, int n)
 #endif
 }
 
+#ifdef HAVE_THREADS
+/* The parts a batch's threads take one by one (take_parts). */
+typedef struct {
+    void *(*fn)(void *);
+    char *parts;
+    size_t size;
+    int n;
+    int next;  /* the next part no thread has taken (atomic) */
+} PartQueue;
+
+static void *
+take_parts(void *arg)
+{
+    PartQueue *q = arg;
+    for (;;) {
+        int k = __atomic_fetch_add(&q->next, 1, __ATOMIC_RELAXED);
+        if (k >= q->n)
+            return NULL;
+        q->fn(q->parts + (size_t)k * q->size);
+    }
+}
+#endif
+
+/* Run ``fn`` on each of the n parts on up to ``threads`` threads (this one among them), each
+ * taking the next part no other has: a thread the system holds back (another process, the
+ * next chunk's read) leaves its parts to the others, where parts of one per thread would
+ * wait for it. */
+static void
+parts_taken(void *(*fn)(void *), void *parts, size_t size, int n, int threads)
+{
+#ifdef HAVE_THREADS
+    if (threads > n)
+        threads = n;
+    if (threads > 1) {
+        PartQueue q = {fn, parts, size, n, 0};
+        pthread_t ids[MAX_THREADS];
+        int started[MAX_THREADS] = {0};
+        for (int k = 1; k < threads; k++)
+            started[k] = pthread_create(&ids[k], NULL, take_parts, &q) == 0;
+        take_parts(&q);
+        for (int k = 1; k < threads; k++)
+            if (started[k])
+                pthread_join(ids[k], NULL);
+        return;
+    }
+#endif
+    (void)threads;
+    for (int k = 0; k < n; k++)
+        fn((char *)parts + (size_t)k * size);
+}
+
 static void *
 scan_part(void *arg)
 {
@@ -371,6 +424,8 @@ scan_part(void *arg)
         s->ok = 0;
         return NULL;
     }
+    /* a part that holds a CR has CRLF line ends, or is declined */
+    s->crlf = memchr(s->data + s->from, '\r', (size_t)(s->to - s->from)) != NULL;
     s->ok = scan_lines(s, s->from, s->to);
     return NULL;
 }
@@ -388,21 +443,19 @@ scan_batch(Scan *parts, int threads)
         return 0;
     if (size >= 3 && d[0] == 0xEF && d[1] == 0xBB && d[2] == 0xBF)
         return 0;  /* polars takes a U+FEFF at the start of a buffer for a byte-order mark */
-    s->crlf = memchr(d, '\r', (size_t)size) != NULL;
     s->terminated = d[size - 1] == '\n';
-    if (s->crlf && !s->terminated)
-        return 0;
-    /* parts of at least a MiB, each starting after a line end */
-    if ((Py_ssize_t)threads > size / (1 << 20))
-        threads = (int)(size / (1 << 20));
-    if (threads < 1)
-        threads = 1;
+    /* on several threads, parts of PART_BYTES or more, each starting after a line end,
+     * taken one by one by the threads */
+    int nparts = threads <= 1 ? 1 : (int)(size / PART_BYTES < MAX_THREADS ? size / PART_BYTES
+                                                                          : MAX_THREADS);
+    if (nparts < 1)
+        nparts = 1;
     int n = 0;
     Py_ssize_t from = 0;
-    for (int k = 0; k < threads && from < size; k++) {
+    for (int k = 0; k < nparts && from < size; k++) {
         Py_ssize_t to = size;
-        if (k + 1 < threads) {
-            Py_ssize_t at = size / threads * (k + 1);
+        if (k + 1 < nparts) {
+            Py_ssize_t at = size / nparts * (k + 1);
             const unsigned char *nl = at > from ? memchr(d + at, '\n', (size_t)(size - at))
                                                 : NULL;
             to = nl == NULL ? size : nl - d + 1;
@@ -416,10 +469,11 @@ scan_batch(Scan *parts, int threads)
         n++;
         from = to;
     }
-    side_by_side(scan_part, parts, sizeof(Scan), n);
+    parts_taken(scan_part, parts, sizeof(Scan), n, threads);
     int ok = 1, all_exact = 1, all_tail = 1;
     for (int k = 0; k < n; k++) {
-        ok = ok && parts[k].ok;
+        /* CRLF line ends in every part or in none (a part with a CR reads CRLF lines only) */
+        ok = ok && parts[k].ok && parts[k].crlf == s->crlf;
         all_exact = all_exact && parts[k].all_exact;
         all_tail = all_tail && parts[k].all_tail;
         if (parts[k].no_memory)
@@ -427,6 +481,8 @@ scan_batch(Scan *parts, int threads)
     }
     if (ok && !all_exact && !all_tail)
         ok = 0;  /* some lines with one field more, some without: mixed widths */
+    if (s->crlf && !s->terminated)
+        ok = 0;
     for (int k = 1; k < n && ok; k++) {
         /* the part's hits after the first's, their rows counted from the batch's start */
         Scan *t = &parts[k];
@@ -3376,6 +3432,20 @@ unquoted(const unsigned char *d, const Span *f, unsigned char **buf, Py_ssize_t 
     return *buf;
 }
 
+/* A batch read and not yet finished: its buffer, the rows to review its parts found, and
+ * the rows waiting for new units (their selected values' spans). */
+typedef struct {
+    Py_buffer data, safe;
+    Py_ssize_t room;
+    Py_ssize_t first_new;  /* the slots from here were added by this batch (or later ones) */
+    PartTally *found;
+    Scan waiting;
+} PendingBatch;
+
+/* Batches read ahead of their finish: the caller decides a batch's new units while the next
+ * ones are read. */
+#define MAX_PENDING 16
+
 typedef struct {
     PyObject_HEAD
     UnitTable units;       /* every unit met, its bytes copied; flags from the caller's dict */
@@ -3383,14 +3453,9 @@ typedef struct {
     Py_ssize_t nselected;
     int64_t rows[ROW_COUNTS];
     int64_t *columns;      /* nselected * COL_COUNTS */
-    /* the batch read last, until finish: its buffer, the rows to review its parts found,
-     * and the rows waiting for new units (their selected values' spans) */
-    int pending;
-    Py_buffer data, safe;
-    Py_ssize_t room;
-    Py_ssize_t first_new;  /* the slots from here were added by the batch */
-    PartTally *found;
-    Scan waiting;
+    /* the batches read and not finished, oldest first: a ring from pending[head] */
+    int head, npending;
+    PendingBatch pending[MAX_PENDING];
 } PlainTally;
 
 /* Remove the slots from n on (the units a batch added), their index entries with them. */
@@ -3415,22 +3480,35 @@ units_truncate(UnitTable *t, Py_ssize_t n)
     }
 }
 
-/* Let the batch read last go.  A batch never finished (its new units not decided: the scan
- * stops) takes its new units out of the table, so that none stays undecided. */
-static void
-tally_drop_batch(PlainTally *self)
+/* The k-th batch waiting for finish (0: the oldest). */
+static PendingBatch *
+pending_at(PlainTally *self, int k)
 {
-    if (!self->pending)
+    return &self->pending[(self->head + k) % MAX_PENDING];
+}
+
+static void
+pending_free(PendingBatch *b)
+{
+    PyBuffer_Release(&b->data);
+    PyBuffer_Release(&b->safe);
+    part_tally_free(b->found);
+    PyMem_RawFree(b->waiting.hit_rows);
+    PyMem_RawFree(b->waiting.hit_spans);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Let every batch not finished go, and take the units they brought out of the table, so
+ * that none stays undecided (a finish failed, or the scan stops). */
+static void
+tally_drop_pending(PlainTally *self)
+{
+    if (self->npending == 0)
         return;
-    units_truncate(&self->units, self->first_new);
-    self->pending = 0;
-    PyBuffer_Release(&self->data);
-    PyBuffer_Release(&self->safe);
-    part_tally_free(self->found);
-    self->found = NULL;
-    PyMem_RawFree(self->waiting.hit_rows);
-    PyMem_RawFree(self->waiting.hit_spans);
-    memset(&self->waiting, 0, sizeof(self->waiting));
+    units_truncate(&self->units, pending_at(self, 0)->first_new);
+    for (int k = 0; k < self->npending; k++)
+        pending_free(pending_at(self, k));
+    self->head = self->npending = 0;
 }
 
 static int
@@ -3476,7 +3554,7 @@ tally_ready(PlainTally *self)
 static void
 tally_dealloc(PlainTally *self)
 {
-    tally_drop_batch(self);
+    tally_drop_pending(self);
     units_free(&self->units);
     PyMem_Free(self->columns);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -3490,7 +3568,9 @@ PyDoc_STRVAR(tally_read_doc,
 "counted on the reading threads, the others wait for :meth:`finish`.  ``flags``: unit ->\n"
 "flag bits (-1: the target keeps it), as ``count_arrow`` takes it; ``room``: rows to review\n"
 "wanted.  Returns ``(height, crlf, terminated, tail, missing)``, ``missing`` the new units\n"
-"``flags`` lacks: put them in ``flags``, then call :meth:`finish`.");
+"``flags`` lacks: put them in ``flags``, then call :meth:`finish`, which finishes the batches\n"
+"in the order they were read: more batches may be read meanwhile (up to 16 waiting; a unit\n"
+"a batch waiting brought is not asked for again).");
 
 static PyObject *
 tally_read(PlainTally *self, PyObject *args)
@@ -3501,7 +3581,11 @@ tally_read(PlainTally *self, PyObject *args)
     PyObject *selected_obj, *flags;
     if (!tally_ready(self))
         return NULL;
-    tally_drop_batch(self);
+    if (self->npending == MAX_PENDING) {
+        PyErr_Format(PyExc_ValueError, "PlainTally.read: %d batches read and not finished",
+                     MAX_PENDING);
+        return NULL;
+    }
     if (!PyArg_ParseTuple(args, "y*inO!y*npiO!n:read", &data, &delimiter, &ncols,
                           &PyTuple_Type, &selected_obj, &safe, &max_line, &trailing,
                           &threads, &PyDict_Type, &flags, &room))
@@ -3564,23 +3648,23 @@ tally_read(PlainTally *self, PyObject *args)
     if (result == NULL)
         goto done;
     /* kept for finish: the buffer, the rows to review found, the rows waiting */
-    self->pending = 1;
-    self->data = data;
-    self->safe = safe;
+    PendingBatch *b = pending_at(self, self->npending++);
+    b->data = data;
+    b->safe = safe;
     kept = 1;
-    self->room = room;
-    self->first_new = first_new;
-    self->found = s->tally;
+    b->room = room;
+    b->first_new = first_new;
+    b->found = s->tally;
     s->tally = NULL;
-    self->waiting = *s;
-    self->waiting.selected = NULL;
-    self->waiting.look = NULL;
-    self->waiting.safe = self->safe.buf;
-    self->waiting.hit_rows = s->hit_rows;
-    self->waiting.hit_spans = s->hit_spans;
+    b->waiting = *s;
+    b->waiting.selected = NULL;
+    b->waiting.look = NULL;
+    b->waiting.safe = b->safe.buf;
+    b->waiting.hit_rows = s->hit_rows;
+    b->waiting.hit_spans = s->hit_spans;
     s->hit_rows = NULL;
     s->hit_spans = NULL;
-    self->waiting.units = NULL;
+    b->waiting.units = NULL;
 done:
     Py_XDECREF(missing);
     PyMem_Free(buf);
@@ -3596,8 +3680,9 @@ done:
     return result;
 }
 
-/* The flags of a slot put in the table by the batch, from ``flags`` now that the caller
- * decided them.  0; -1: an error is set (a unit still not in flags). */
+/* The flags of the slots put in the table by the oldest batch waiting, from ``flags`` now
+ * that the caller decided them (the slots of the batches read after it may wait).  0; -1:
+ * an error is set (a unit still not in flags). */
 static int
 tally_resolve_new(PlainTally *self, PyObject *flags)
 {
@@ -3605,7 +3690,8 @@ tally_resolve_new(PlainTally *self, PyObject *flags)
     if (missing == NULL)
         return -1;
     CountContext context = {flags, missing};
-    for (Py_ssize_t k = self->first_new; k < self->units.n; k++) {
+    Py_ssize_t end = self->npending > 1 ? pending_at(self, 1)->first_new : self->units.n;
+    for (Py_ssize_t k = pending_at(self, 0)->first_new; k < end; k++) {
         UnitSlot *slot = &self->units.slots[k];
         if (slot->flags != MISSING)
             continue;
@@ -3643,9 +3729,10 @@ review_row(const Scan *s, Py_ssize_t row, const Span *spans)
 
 PyDoc_STRVAR(tally_finish_doc,
 "finish(flags, /)\n--\n\n"
-"Count the rows of the batch :meth:`read` left waiting, every unit now in ``flags``, and\n"
-"return the batch's first rows to review (at most ``room``, in file order): a list of\n"
-"``(row, values)``, the row in the batch (0-based) and its selected values.");
+"Count the rows the oldest batch :meth:`read` left waiting, every unit it brought now in\n"
+"``flags``, and return the batch's first rows to review (at most ``room``, in file order):\n"
+"a list of ``(row, values)``, the row in the batch (0-based) and its selected values.  On\n"
+"an error every batch waiting is let go.");
 
 static PyObject *
 tally_finish(PlainTally *self, PyObject *flags)
@@ -3656,7 +3743,7 @@ tally_finish(PlainTally *self, PyObject *flags)
         PyErr_SetString(PyExc_TypeError, "PlainTally.finish takes the dict of flags");
         return NULL;
     }
-    if (!self->pending) {
+    if (self->npending == 0) {
         PyErr_SetString(PyExc_ValueError, "PlainTally.finish: no batch read");
         return NULL;
     }
@@ -3664,11 +3751,13 @@ tally_finish(PlainTally *self, PyObject *flags)
     PartTally *late = NULL;
     unsigned char *buf = NULL;
     Py_ssize_t cap = 0;
-    Scan *w = &self->waiting;
+    PendingBatch *batch = pending_at(self, 0);
+    Scan *w = &batch->waiting;
     Py_ssize_t nselected = self->nselected;
+    Py_ssize_t room = batch->room;
     if (tally_resolve_new(self, flags) < 0)
         goto done;
-    late = part_tally_new(nselected, self->room);
+    late = part_tally_new(nselected, room);
     if (late == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -3699,18 +3788,17 @@ tally_finish(PlainTally *self, PyObject *flags)
             }
             late->values[k] = flags_of_value;
         }
-        tally_values(late, &self->bits, nselected, self->room, w->hit_rows[i], spans);
+        tally_values(late, &self->bits, nselected, room, w->hit_rows[i], spans);
     }
-    self->first_new = self->units.n;  /* every unit decided: kept */
     for (int k = 0; k < ROW_COUNTS; k++)
         self->rows[k] += late->rows[k];
     for (Py_ssize_t k = 0; k < nselected * COL_COUNTS; k++)
         self->columns[k] += late->columns[k];
     /* the rows to review of both, in file order, the first room */
-    PartTally *found = self->found;
+    PartTally *found = batch->found;
     Py_ssize_t total = found->nreview + late->nreview;
-    if (total > self->room)
-        total = self->room;
+    if (total > room)
+        total = room;
     result = PyList_New(total);
     if (result == NULL)
         goto done;
@@ -3734,7 +3822,15 @@ tally_finish(PlainTally *self, PyObject *flags)
 done:
     part_tally_free(late);
     PyMem_Free(buf);
-    tally_drop_batch(self);
+    if (result == NULL) {
+        tally_drop_pending(self);
+    }
+    else {
+        /* finished: its units stay in the table, decided */
+        pending_free(batch);
+        self->head = (self->head + 1) % MAX_PENDING;
+        self->npending--;
+    }
     return result;
 }
 

@@ -65,7 +65,8 @@ flags are the OR of its values' flags.
 from __future__ import annotations
 
 import re
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
@@ -336,6 +337,44 @@ def _flush(fast: Sequence[_FastScan], counts: Sequence[Counts],
         f.flush(c, lines)
 
 
+class _Decider:
+    """Decides the new units of batches read ahead (:meth:`_FastScan.tallied` with
+    ``--jobs`` above one) on a thread of its own, while the reading threads read the next
+    batches; the units of the batches that came meanwhile are decided together, in one call
+    (one frame of decisions where there would be one per batch)."""
+
+    def __init__(self, decide: Callable[[list[str]], dict[str, int]]) -> None:
+        self.decide = decide
+        self._lock = threading.Lock()
+        self._queued: list[tuple[list[str], Future[dict[str, int]]]] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-decide")
+
+    def submit(self, units: list[str]) -> Future[dict[str, int]]:
+        """The flags of ``units`` (a dict that may hold more units), to come."""
+        decided: Future[dict[str, int]] = Future()
+        with self._lock:
+            self._queued.append((units, decided))
+        self._pool.submit(self._decide_queued)
+        return decided
+
+    def _decide_queued(self) -> None:
+        with self._lock:
+            queued, self._queued = self._queued, []
+        if not queued:
+            return  # decided with an earlier batch's
+        try:
+            flags = self.decide([u for units, _ in queued for u in units])
+        except BaseException as exc:
+            for _, decided in queued:
+                decided.set_exception(exc)
+            return
+        for _, decided in queued:
+            decided.set_result(flags)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _FastScan:
     """Counts plain batches on the column kernel (``mojinorm.records``, ``mojinorm.column``):
     records read by the compiled reader or polars, each distinct unit decided once, every row
@@ -355,6 +394,12 @@ class _FastScan:
     HOLD_ROWS = 50_000
     #: or values (rows times selected columns: a wide file's rows are many values each)
     HOLD_VALUES = 1_000_000
+    #: batches the compiled reader reads (and counts) ahead of the first one whose new units
+    #: are still being decided (each batch's bytes kept meanwhile: 4 MiB)
+    AHEAD = 8
+    #: read ahead of the decisions (:meth:`tallied`): None when polars has more than one
+    #: thread (``--jobs``); True or False forces it either way
+    READ_AHEAD: bool | None = None
 
     def __init__(self, normalizer: Normalizer, layout: Layout, tally: bool = False) -> None:
         from . import column
@@ -371,6 +416,10 @@ class _FastScan:
         self._counting: Future[None] | None = None
         #: rows held were counted once: a file's units are mostly decided (see :meth:`tallied`)
         self.flushed = False
+        #: the batches read by the tally and not finished (with ``--jobs`` above one): the
+        #: line each starts on, and its new units' flags to come (None: it brought none)
+        self._waiting: deque[tuple[int, Future[dict[str, int]] | None]] = deque()
+        self._decider: _Decider | None = None
         #: the compiled reader's own counting (one target, the compiled module's cut)
         self.tally = _compiled.MODULE.PlainTally(
             len(self.selected), UNSAFE, INVISIBLE, FALLBACK, LOSSY, REVIEW) \
@@ -382,37 +431,76 @@ class _FastScan:
                 c: Counts, lines: set[int] | None,
                 read: Callable[[], None] = lambda: None) -> records.Tallied | None:
         """Read the plain batch of ``chunk`` from text index ``pos`` and count it in C, on the
-        reading threads (:class:`_speedups.PlainTally`): each new unit decided here, once;
-        its rows to review added to ``c`` (after any rows held: file order).  None when there
-        is no tally or the compiled reader declines the batch.  ``read`` is called when the
-        batch is read (the next chunk can be read meanwhile).
+        reading threads (:class:`_speedups.PlainTally`): each new unit decided once; its rows
+        to review added to ``c`` (after any rows held: file order).  None when there is no
+        tally or the compiled reader declines the batch.  ``read`` is called before the batch
+        is read (the next chunk is read meanwhile).
 
-        Also None until the rows held were counted once (:data:`HOLD_ROWS` rows found): the
-        first batches bring most of a file's distinct units (17,500 in 1M rows), decided
-        together in one frame; a batch counted here decides its own new units, and that
-        costs milliseconds per batch however few (a 1M-row scan paid 0.1 s more).  Past
+        With ``--jobs`` above one (:data:`READ_AHEAD`), from the first batch on: the new
+        units of a batch are decided on a thread of its own (:class:`_Decider`) while the
+        next batches are read, and a batch is finished (its rows that waited for them
+        counted) once they are, in file order, at most :data:`AHEAD` batches behind.
+
+        On one thread, None until the rows held were counted once (:data:`HOLD_ROWS` rows
+        found): the first batches bring most of a file's distinct units (17,500 in 1M rows),
+        decided together in one frame; a batch counted here decides its own new units, and
+        that costs milliseconds per batch however few (a 1M-row scan paid 0.1 s more).  Past
         them, few new units come per batch and the tally counts on the reading threads."""
-        if self.tally is None or (self.TALLY_AFTER_FLUSH and not self.flushed):
+        if self.tally is None:
             return None
-        from .column import flags_of_units
+        import polars as pl
 
+        ahead = self.READ_AHEAD if self.READ_AHEAD is not None else pl.thread_pool_size() > 1
+        if not ahead and self.TALLY_AFTER_FLUSH and not self.flushed:
+            return None
+        read()
         batch = records.compiled_tally(
             self.tally, records.utf8_from(chunk, pos, codec), self.layout.delimiter,
             self.ncols, self.selected, self.layout.trailing, passing, self.memo,
             REVIEW_EXAMPLES - len(c.review_examples))
         if batch is None:
             return None
-        read()
+        first = records.line_at(chunk, pos)
+        if ahead:
+            if self._decider is None:
+                self._decider = _Decider(self._decide)
+            self._waiting.append(
+                (first, self._decider.submit(batch.missing) if batch.missing else None))
+            self.finish_waiting(c, lines, keep=self.AHEAD)
+            return batch
         if batch.missing:
-            self.memo.update(flags_of_units(batch.missing, self.plan,
-                                            lambda out: outcome_flags(out, self.target)))
-        review = self.tally.finish(self.memo)
+            self.memo.update(self._decide(batch.missing))
+        self._add_review(self.tally.finish(self.memo), first, c, lines)
+        return batch
+
+    def _decide(self, units: list[str]) -> dict[str, int]:
+        """The flags of ``units`` (-1: the target keeps it)."""
+        from .column import flags_of_units
+
+        return flags_of_units(units, self.plan, lambda out: outcome_flags(out, self.target))
+
+    def finish_waiting(self, c: Counts, lines: set[int] | None, keep: int = 0) -> None:
+        """Finish the batches read ahead (:meth:`tallied`), oldest first: those whose new
+        units are decided, and, waiting for their decisions, all but the last ``keep``."""
+        waiting = self._waiting
+        while waiting:
+            first, decided = waiting[0]
+            if len(waiting) <= keep and decided is not None and not decided.done():
+                return
+            waiting.popleft()
+            assert self.tally is not None
+            if decided is not None:
+                self.memo.update(decided.result())
+            self._add_review(self.tally.finish(self.memo), first, c, lines)
+
+    def _add_review(self, review: list[tuple[int, tuple[str, ...]]], first: int, c: Counts,
+                    lines: set[int] | None) -> None:
+        """Add a tallied batch's rows to review (row ``i`` on line ``first + i``) to ``c``,
+        after the rows held before it (file order)."""
         if review:
-            self.flush(c, lines)  # rows held before this batch come first
-            first = records.line_at(chunk, pos)
+            self._flush_held(c, lines)
             for row, values in review:
                 c.add_review_example(self.plan.normalizer, first + row, values, self.memo)
-        return batch
 
     def add_tally(self, c: Counts) -> None:
         """Add what the compiled reader counted (:meth:`tallied`) to ``c``."""
@@ -437,6 +525,7 @@ class _FastScan:
         ``values`` does."""
         if not values.height or not values.width:
             return
+        self.finish_waiting(c, lines)  # the batches read before these rows come first
         held = values.with_columns(at.alias(LINE_COLUMN)) if found else \
             hit_rows(values, self.plan.patterns.guard, at)
         if held.height:
@@ -452,7 +541,12 @@ class _FastScan:
         ``background``: on a counting thread when polars has more than one (``--jobs``), while
         the caller reads the next batches; a flush waits for the one before, so the counts
         and the review examples are added in file order, and the caller touches no more of
-        ``c`` than ``c.rows`` meanwhile."""
+        ``c`` than ``c.rows`` meanwhile.  The batches read ahead are finished first."""
+        self.finish_waiting(c, lines)
+        self._flush_held(c, lines, background)
+
+    def _flush_held(self, c: Counts, lines: set[int] | None, background: bool = False) -> None:
+        """:meth:`flush` of the rows held alone."""
         self.wait()
         if not self.held:
             return
@@ -483,6 +577,12 @@ class _FastScan:
                 self._counting = None
             self.wait()
         finally:
+            if self._waiting and not failed:
+                raise RuntimeError("batches read ahead were left unfinished")  # a bug
+            self._waiting.clear()  # let go with the scan that stops
+            if self._decider is not None:
+                self._decider.close()
+                self._decider = None
             if self._pool is not None:
                 self._pool.shutdown()
                 self._pool = None
