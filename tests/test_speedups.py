@@ -192,6 +192,10 @@ def test_bad_arguments_raise() -> None:
         records._COMPILED.plain_hits(b"a\n", ord('"'), 2, (0,), bitmap, 10, False, 1)
 
 
+#: the compiled reader's parts on several threads (``PART_BYTES`` in ``_speedups.c``)
+PART_BYTES = 512 * 1024
+
+
 @pytest.mark.parametrize("threads", [1, 2, 5])
 def test_crlf_line_ends_in_every_part_or_in_none(threads: int) -> None:
     # A batch of 4 MiB is read in parts of 512 KiB, each looking for a CR in its own lines:
@@ -206,8 +210,19 @@ def test_crlf_line_ends_in_every_part_or_in_none(threads: int) -> None:
     assert read_lf is not None and read_crlf is not None
     assert read_lf[:2] == (100_000, False) and read_crlf[:2] == (100_000, True)
     assert read_lf[4:] == read_crlf[4:] == _compiled(lf, ",", 3, (1, 2), False, 1)[4:]
-    half = len(lines) // 2
-    mixed = ("\n".join(lines[:half]) + "\n" + "\r\n".join(lines[half:]) + "\r\n").encode()
+    # LF lines, then CRLF lines from where the second part starts (the first line end past a
+    # sixth of the batch): each part reads its own lines, the parts disagree
+    sizes = [len(line.encode()) for line in lines]
+    total = sum(sizes) + 2 * len(lines)
+    lf_part = 0
+    for h, size in enumerate(sizes, 1):
+        lf_part += size + 1
+        at = (total - h) // ((total - h) // PART_BYTES)  # where the reader cuts its first part
+        if lf_part - size - 1 <= at < lf_part:
+            break
+    mixed = ("\n".join(lines[:h]) + "\n" + "\r\n".join(lines[h:]) + "\r\n").encode()
+    assert len(mixed) == total - h and mixed.find(b"\n", at) == lf_part - 1
+    # a CR inside a value of the last part
     late_cr = lf[:len(lf) - 100] + lf[len(lf) - 100:].replace(b" ", b"\r", 1)
     for data in (mixed, late_cr):
         assert _compiled(data, ",", 3, (1, 2), False, threads) is None
