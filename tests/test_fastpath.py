@@ -541,3 +541,35 @@ def test_lines_after_plain_batches_are_counted_right(tmp_path: Path,
     report = scan_mod.scan_file(path)
     assert report.rows == 5_002
     assert [r.line for r in report.review_examples] == [5_003]
+
+
+def test_the_decisions_load_while_the_line_ends_are_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On several threads, scan loads what deciding units reads (column.warm) on another
+    # thread during its pass over the file's line ends: the same report as without; a file
+    # refused in that pass raises its own error once the warming is over.
+    from mojinorm import column, counting
+
+    warmed: list[str] = []
+    warm = column.warm
+
+    def spy(plan: column.ColumnPlan) -> None:
+        warm(plan)
+        warmed.append(plan.normalizer.target.name)
+
+    monkeypatch.setattr(column, "warm", spy)
+    monkeypatch.setattr(scan_mod, "set_threads", lambda jobs: 2)
+    path = tmp_path / "m.csv"
+    path.write_text("id,name\n1,髙橋\n2,\ue000田\n3,佐藤\n", encoding="utf-8")
+    report = scan_mod.scan_file(path, target=["cp932", "jisx0208"]).to_dict()
+    assert warmed == ["cp932", "jisx0208"]
+    with monkeypatch.context() as m:
+        m.setattr(counting, "warm_meanwhile", lambda normalizers, threads: None)
+        assert scan_mod.scan_file(path, target=["cp932", "jisx0208"]).to_dict() == report
+    assert report["unsafe_rows"] == 2
+    utf16 = tmp_path / "u16.csv"  # UTF-16 without a byte-order mark: refused when prepared
+    utf16.write_bytes("id,name\n1,髙橋\n".encode("utf-16-le"))
+    warmed.clear()
+    with pytest.raises(mojinorm.InputError, match="UTF-16"):
+        scan_mod.scan_file(utf16)
+    assert warmed == ["jisx0208"]

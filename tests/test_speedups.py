@@ -228,6 +228,42 @@ def test_crlf_line_ends_in_every_part_or_in_none(threads: int) -> None:
         assert _compiled(data, ",", 3, (1, 2), False, threads) is None
 
 
+def test_find_byte_searches_a_file_window_by_window(tmp_path: Path) -> None:
+    # the line-end check's CR search over a mapped file: the first CR at or after start, in
+    # any window (one page each here), a CR before start not seen, none found: -1
+    import mmap
+    import os
+
+    from mojinorm import _compiled
+
+    find = getattr(_compiled.MODULE, "find_byte", None)
+    if find is None:
+        pytest.skip("not built here (Windows, or no compiler)")
+    page = mmap.PAGESIZE
+    data = bytearray(b"a" * (5 * page + 123))
+    path = tmp_path / "f.csv"
+    for at in (0, 1, page - 1, page, 3 * page + 7, len(data) - 1):
+        data[at] = 13
+        path.write_bytes(data)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert find(fd, 0, 13, page) == at == bytes(data).find(b"\r")
+            assert find(fd, at, 13, 2 * page) == at  # a start inside a page
+            assert find(fd, at + 1, 13, page) == -1  # the one CR is before start
+            assert find(fd, 0, ord("b"), page) == -1
+            with pytest.raises(ValueError, match="whole pages"):
+                find(fd, 0, 13, page + 1)
+        finally:
+            os.close(fd)
+        data[at] = ord("a")
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert find(fd, 0, 13, page) == -1  # an empty file maps nothing
+    finally:
+        os.close(fd)
+
+
 def _big_batch(rows: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     names = ["髙橋", "山田", "\ue000田", "葛\U000e0102", "𠮷田", "花子", "佐藤", "鈴木", "田中",

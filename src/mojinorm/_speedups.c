@@ -31,6 +31,8 @@
 #ifndef _WIN32
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #define HAVE_THREADS 1
 #endif
 #if defined(_MSC_VER)
@@ -4004,6 +4006,60 @@ failed:
     return NULL;
 }
 
+#ifdef HAVE_THREADS
+PyDoc_STRVAR(find_byte_doc,
+"find_byte(fd, start, byte, window, /)\n--\n\n"
+"The offset of the first ``byte`` of the regular file open as ``fd`` from offset ``start``\n"
+"on, or -1: searched where the file lies, mapped ``window`` bytes at a time (a multiple of\n"
+"the page size), without the GIL (a scan on several threads loads its tables meanwhile).\n"
+"Raises OSError when the file cannot be mapped.");
+
+static PyObject *
+find_byte(PyObject *module, PyObject *args)
+{
+    (void)module;
+    int fd, byte;
+    long long start, window;
+    if (!PyArg_ParseTuple(args, "iLiL:find_byte", &fd, &start, &byte, &window))
+        return NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    if (byte < 0 || byte > 255 || start < 0 || page <= 0 || window <= 0
+            || window % page != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "find_byte: a byte (0-255), a start >= 0, a window of whole pages");
+        return NULL;
+    }
+    struct stat st;
+    long long found = -1;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (fstat(fd, &st) != 0)
+        failed = 1;
+    for (long long offset = start - start % page; !failed && offset < (long long)st.st_size;
+         offset += window) {
+        long long length = (long long)st.st_size - offset < window
+                           ? (long long)st.st_size - offset : window;
+        void *view = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, fd, (off_t)offset);
+        if (view == MAP_FAILED) {
+            failed = 1;
+            break;
+        }
+        long long from = start > offset ? start - offset : 0;
+        const char *hit = from < length
+            ? memchr((const char *)view + from, byte, (size_t)(length - from)) : NULL;
+        if (hit != NULL)
+            found = offset + (hit - (const char *)view);
+        munmap(view, (size_t)length);
+        if (hit != NULL)
+            break;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLongLong(found);
+}
+#endif
+
 static PyMethodDef methods[] = {
     {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {"append_fields", append_fields, METH_VARARGS, append_fields_doc},
@@ -4011,6 +4067,9 @@ static PyMethodDef methods[] = {
     {"count_arrow", count_arrow, METH_VARARGS, count_arrow_doc},
     {"bitmap", bitmap, METH_O, bitmap_doc},
     {"code_points", code_points, METH_O, code_points_doc},
+#ifdef HAVE_THREADS
+    {"find_byte", find_byte, METH_VARARGS, find_byte_doc},
+#endif
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,12 +1,16 @@
 # The optional compiled module (src/mojinorm/_speedups.c): the reader and writer of plain
 # batches, the guard Normalizer is built on, and the reader of Arrow string columns.
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
 def plain_hits(data: bytes, delimiter: int, ncols: int, selected: tuple[int, ...],
                safe: bytes, max_line: int, trailing: bool, threads: int, /
                ) -> tuple[int, bool, bool, bool, list[int], tuple[list[str], ...]] | None: ...
+
+if sys.platform != "win32":
+    def find_byte(fd: int, start: int, byte: int, window: int, /) -> int: ...
 
 def append_fields(data: bytes, delimiter: int, ncols: int, columns: tuple[int, ...], tail: bool,
                   rows: list[int], new: tuple[tuple[list[str], list[str]], ...], /) -> bytes: ...

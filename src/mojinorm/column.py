@@ -77,7 +77,7 @@ __all__ = [
     "ColumnPlan", "TargetPatterns", "changes", "column_plan", "explain", "explains_by_guard",
     "flags_of_units", "is_safe",
     "match_key", "normalize", "normalize_kana", "review", "rust_class", "rust_runs_class",
-    "shown_codes", "target_patterns",
+    "shown_codes", "target_patterns", "warm",
     "unsafe_chars",
 ]
 
@@ -790,6 +790,22 @@ def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOu
 #: each), more in one frame (about 9 ms whatever the number, then 13 µs each): a scan meets a
 #: file's last new units a few per batch.
 FEW_UNITS = 300
+
+
+#: A unit of each kind the decisions read differently: a compiled decision, a private-use
+#: code, a variation sequence, a character outside the compiled decisions.
+_WARMING_UNITS = ("髙", "\ue000", "葛\U000e0102", "\U0002000b")
+
+
+def warm(plan: ColumnPlan) -> None:
+    """Load what deciding units reads (the compiled decisions, the tables of the pipeline,
+    polars' first queries) by deciding a unit of each kind the target does not keep: a scan
+    on several threads does it while the file's line ends are read."""
+    target = plan.normalizer.target
+    units = [u for u in _WARMING_UNITS if u not in target.visible_chars
+             and u not in target.sequences]
+    if units:
+        plan.decisions(pl.Series(units, dtype=pl.String))
 
 
 def flags_of_units(units: list[str], plan: ColumnPlan,

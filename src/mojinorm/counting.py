@@ -88,7 +88,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FALLBACK", "INVISIBLE", "INVISIBLE_RULES", "LOSSLESS_RULES", "LOSSY", "REVIEW", "UNSAFE",
     "LINE_COLUMN", "REVIEW_EXAMPLES", "Counts", "ReviewExample", "count", "count_rows",
-    "count_staged", "count_values", "hit_rows",
+    "count_staged", "count_values", "hit_rows", "warm_meanwhile",
     "outcome_flags",
     "review_example", "value_flags",
 ]
@@ -227,6 +227,27 @@ def value_flags(res: Result, target: Target) -> int:
 def outcome_flags(out: UnitOutcome, target: Target) -> int:
     """:func:`change_flags` of one unit, from ``Normalizer.outcome``."""
     return change_flags(out.unit, out.rule, out.fallback, out.review, target)
+
+
+def warm_meanwhile(normalizers: Sequence[Normalizer], threads: int) -> Future[None] | None:
+    """With more than one thread and the fast path on, make the column plans of
+    ``normalizers`` and load what deciding units reads (:func:`mojinorm.column.warm`) on
+    another thread, while the caller reads the file's line ends and layout (a pass over the
+    whole file on one core); None otherwise.  Wait for it (``result()``: its error, if any,
+    raised there) before counting."""
+    if threads < 2 or not records.FAST_PATH:
+        return None
+    from . import column
+
+    def warm() -> None:
+        for n in normalizers:
+            column.warm(column.column_plan(n))
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-warm")
+    try:
+        return pool.submit(warm)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
 
 
 def count(normalizer: Normalizer, layout: Layout, stream: ResumedStream,

@@ -96,12 +96,16 @@ def scan_file(
                               "file once per target")
         return scan_parquet(path, normalizer, cols)
     inp = open_input(str(path))
+    warming = None
     try:
         # polars pays a fixed cost per batch: plain files are read in larger chunks
         size = csvio.CHUNK_SIZE * (records.FAST_CHUNKS if records.FAST_PATH else 1)
         stream = DecodedStream(inp, encoding, size=size, threads=threads)
+        warming = counting.warm_meanwhile(normalizers, threads)
         stream.prepare()
         layout, resumed = read_layout(stream, delimiter, header, cols)
+        if warming is not None:
+            warming.result()
         report = ScanReport(
             file=inp.name, target=normalizer.target.name, encoding=stream.encoding,
             encoding_detected=encoding == "auto", delimiter=layout.delimiter,
@@ -130,6 +134,8 @@ def scan_file(
             report.notes.append(NO_DATA_ROWS)
         return report
     finally:
+        if warming is not None:  # the file was refused: the warming's own error goes too
+            warming.exception()
         inp.close()
 
 
