@@ -106,16 +106,17 @@ def test_whole_file_scan_agrees_with_one_quote_aware_count(data: bytes, block: i
     (b"x" * 9000 + b"\r", 5), (b"\r", 1), (b"\r" + b"x" * 70000, 66000),
     (b"x" * 70000 + b"\r" + b"y" * 70000, 1), (b"x" * 200000 + b"\r", 140000)])
 @pytest.mark.parametrize("window", [mmap.ALLOCATIONGRANULARITY, 16 * 1024 * 1024])
+@pytest.mark.parametrize("threads", [1, 3])
 def test_a_mapped_file_and_its_blocks_find_the_same_cr(tmp_path, monkeypatch, data: bytes,
-                                                      start: int, window: int):
-    # a regular file is searched mapped (mmap, window by window), anything else block by
-    # block: the same answer from the same start, an empty file included (it cannot be
-    # mapped), a CR in a later window or before the start's window
+                                                      start: int, window: int, threads: int):
+    # a regular file is searched mapped (mmap, window by window; in parts on threads),
+    # anything else block by block: the same answer from the same start, an empty file
+    # included (it cannot be mapped), a CR in a later window or before the start's window
     monkeypatch.setattr(csvio, "MAP_WINDOW", window)
     path = tmp_path / "f.csv"
     path.write_bytes(data)
     with open(path, "rb") as f:
-        mapped = csvio._holds_cr(f, start)
+        mapped = csvio._holds_cr(f, start, threads)
     assert mapped == csvio._holds_cr(io.BytesIO(data), start) == (b"\r" in data[start:])
 
 

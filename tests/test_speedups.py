@@ -228,9 +228,11 @@ def test_crlf_line_ends_in_every_part_or_in_none(threads: int) -> None:
         assert _compiled(data, ",", 3, (1, 2), False, threads) is None
 
 
-def test_find_byte_searches_a_file_window_by_window(tmp_path: Path) -> None:
-    # the line-end check's CR search over a mapped file: the first CR at or after start, in
-    # any window (one page each here), a CR before start not seen, none found: -1
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_find_byte_searches_a_file_window_by_window(tmp_path: Path, threads: int) -> None:
+    # the line-end check's CR search over a mapped file, in parts on threads: the first CR
+    # at or after start, in any window (one page each here) and any part, a CR before start
+    # not seen, a later part's CR not taken for an earlier one's, none found: -1
     import mmap
     import os
 
@@ -244,22 +246,24 @@ def test_find_byte_searches_a_file_window_by_window(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     for at in (0, 1, page - 1, page, 3 * page + 7, len(data) - 1):
         data[at] = 13
+        data[-1] = 13  # a second CR in the last part
         path.write_bytes(data)
         fd = os.open(path, os.O_RDONLY)
         try:
-            assert find(fd, 0, 13, page) == at == bytes(data).find(b"\r")
-            assert find(fd, at, 13, 2 * page) == at  # a start inside a page
-            assert find(fd, at + 1, 13, page) == -1  # the one CR is before start
-            assert find(fd, 0, ord("b"), page) == -1
+            assert find(fd, 0, 13, page, threads) == at == bytes(data).find(b"\r")
+            assert find(fd, at, 13, 2 * page, threads) == at  # a start inside a page
+            assert find(fd, at + 1, 13, page, threads) == (
+                len(data) - 1 if at < len(data) - 1 else -1)  # the first CR is before start
+            assert find(fd, 0, ord("b"), page, threads) == -1
             with pytest.raises(ValueError, match="whole pages"):
-                find(fd, 0, 13, page + 1)
+                find(fd, 0, 13, page + 1, threads)
         finally:
             os.close(fd)
-        data[at] = ord("a")
+        data[at] = data[-1] = ord("a")
     path.write_bytes(b"")
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert find(fd, 0, 13, page) == -1  # an empty file maps nothing
+        assert find(fd, 0, 13, page, threads) == -1  # an empty file maps nothing
     finally:
         os.close(fd)
 

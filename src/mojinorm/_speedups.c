@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <errno.h>
 #include <unistd.h>
 #define HAVE_THREADS 1
 #endif
@@ -4007,20 +4008,64 @@ failed:
 }
 
 #ifdef HAVE_THREADS
+/* One part of a file find_byte searches: [from, to), mapped window by window. */
+typedef struct {
+    int fd, byte;
+    long long from, to, window, page;
+    long long found;  /* the first byte's offset, -1: none (read by later parts: atomic) */
+    int failed;       /* errno of a mapping that failed, 0: none */
+    struct ByteSearchParts *all;
+    int k;
+} ByteSearch;
+
+typedef struct ByteSearchParts {
+    ByteSearch parts[MAX_THREADS];
+    int n;
+} ByteSearchParts;
+
+static void *
+search_part(void *arg)
+{
+    ByteSearch *b = arg;
+    __atomic_store_n(&b->found, -1, __ATOMIC_RELAXED);
+    for (long long offset = b->from - b->from % b->page; offset < b->to; offset += b->window) {
+        for (int j = 0; j < b->k; j++)  /* an earlier part found one: this part's is later */
+            if (__atomic_load_n(&b->all->parts[j].found, __ATOMIC_RELAXED) >= 0)
+                return NULL;
+        long long length = b->to - offset < b->window ? b->to - offset : b->window;
+        void *view = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, b->fd, (off_t)offset);
+        if (view == MAP_FAILED) {
+            b->failed = errno ? errno : EIO;
+            return NULL;
+        }
+        long long at = b->from > offset ? b->from - offset : 0;
+        const char *hit = at < length
+            ? memchr((const char *)view + at, b->byte, (size_t)(length - at)) : NULL;
+        long long found = hit == NULL ? -1 : offset + (hit - (const char *)view);
+        munmap(view, (size_t)length);
+        if (found >= 0) {
+            __atomic_store_n(&b->found, found, __ATOMIC_RELAXED);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
 PyDoc_STRVAR(find_byte_doc,
-"find_byte(fd, start, byte, window, /)\n--\n\n"
+"find_byte(fd, start, byte, window, threads, /)\n--\n\n"
 "The offset of the first ``byte`` of the regular file open as ``fd`` from offset ``start``\n"
 "on, or -1: searched where the file lies, mapped ``window`` bytes at a time (a multiple of\n"
-"the page size), without the GIL (a scan on several threads loads its tables meanwhile).\n"
-"Raises OSError when the file cannot be mapped.");
+"the page size), without the GIL, in up to ``threads`` parts side by side (a scan on\n"
+"several threads loads its tables meanwhile).  Raises OSError when the file cannot be\n"
+"mapped.");
 
 static PyObject *
 find_byte(PyObject *module, PyObject *args)
 {
     (void)module;
-    int fd, byte;
+    int fd, byte, threads;
     long long start, window;
-    if (!PyArg_ParseTuple(args, "iLiL:find_byte", &fd, &start, &byte, &window))
+    if (!PyArg_ParseTuple(args, "iLiLi:find_byte", &fd, &start, &byte, &window, &threads))
         return NULL;
     long page = sysconf(_SC_PAGESIZE);
     if (byte < 0 || byte > 255 || start < 0 || page <= 0 || window <= 0
@@ -4030,32 +4075,46 @@ find_byte(PyObject *module, PyObject *args)
         return NULL;
     }
     struct stat st;
+    if (fstat(fd, &st) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    long long size = (long long)st.st_size;
+    ByteSearchParts *all = PyMem_Calloc(1, sizeof(ByteSearchParts));
+    if (all == NULL)
+        return PyErr_NoMemory();
+    /* parts of whole windows (at least one each) from start's page on */
+    long long first = start - start % page;
+    long long span = size > first ? size - first : 0;
+    long long windows = (span + window - 1) / window;
+    int n = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+    if (n > windows)
+        n = windows > 0 ? (int)windows : 1;
+    for (int k = 0; k < n; k++) {
+        ByteSearch *b = &all->parts[k];
+        b->fd = fd;
+        b->byte = byte;
+        b->window = window;
+        b->page = page;
+        b->from = k == 0 ? start : first + windows * k / n * window;
+        b->to = k + 1 == n ? size : first + windows * (k + 1) / n * window;
+        b->found = -1;
+        b->all = all;
+        b->k = k;
+    }
+    all->n = n;
+    Py_BEGIN_ALLOW_THREADS
+    side_by_side(search_part, all->parts, sizeof(ByteSearch), n);
+    Py_END_ALLOW_THREADS
     long long found = -1;
     int failed = 0;
-    Py_BEGIN_ALLOW_THREADS
-    if (fstat(fd, &st) != 0)
-        failed = 1;
-    for (long long offset = start - start % page; !failed && offset < (long long)st.st_size;
-         offset += window) {
-        long long length = (long long)st.st_size - offset < window
-                           ? (long long)st.st_size - offset : window;
-        void *view = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, fd, (off_t)offset);
-        if (view == MAP_FAILED) {
-            failed = 1;
-            break;
-        }
-        long long from = start > offset ? start - offset : 0;
-        const char *hit = from < length
-            ? memchr((const char *)view + from, byte, (size_t)(length - from)) : NULL;
-        if (hit != NULL)
-            found = offset + (hit - (const char *)view);
-        munmap(view, (size_t)length);
-        if (hit != NULL)
-            break;
+    for (int k = 0; k < n && found < 0 && !failed; k++) {
+        failed = all->parts[k].failed;
+        found = all->parts[k].found;
     }
-    Py_END_ALLOW_THREADS
-    if (failed)
+    PyMem_Free(all);
+    if (failed) {
+        errno = failed;
         return PyErr_SetFromErrno(PyExc_OSError);
+    }
     return PyLong_FromLongLong(found);
 }
 #endif

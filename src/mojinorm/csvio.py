@@ -462,7 +462,8 @@ def detect_eol(head: bytes, eof: bool = True, name: str = "") -> bytes:
     return evidence.decide(name)
 
 
-def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> LineEndEvidence:
+def scan_line_ends(stream: BinaryIO, start: int, name: str = "",
+                   threads: int = 1) -> LineEndEvidence:
     """The line ends of the whole of a seekable ``stream`` from ``start`` (the structure of the
     whole input decides, not its head), checked by :meth:`LineEndEvidence.decide`; leaves the
     stream at ``start``.
@@ -470,10 +471,11 @@ def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> LineEndEvide
     Most files need no quote-aware count: one without a CR has LF line ends (a pass at
     ``memchr`` speed; ``lf`` is then left at 0), and one whose every CR and every LF is part
     of a CRLF has CRLF line ends, inside quoted fields or not.  The others are counted outside
-    quoted fields by :meth:`LineEndEvidence.feed`.
+    quoted fields by :meth:`LineEndEvidence.feed`.  ``threads``: the search for a CR runs
+    on up to this many.
     """
     evidence = LineEndEvidence()
-    if not _holds_cr(stream, start) or _all_crlf(stream, start, evidence):
+    if not _holds_cr(stream, start, threads) or _all_crlf(stream, start, evidence):
         stream.seek(start)
         evidence.decide(name)
         return evidence
@@ -490,9 +492,9 @@ def scan_line_ends(stream: BinaryIO, start: int, name: str = "") -> LineEndEvide
     return evidence
 
 
-def _holds_cr(stream: BinaryIO, start: int) -> bool:
+def _holds_cr(stream: BinaryIO, start: int, threads: int = 1) -> bool:
     try:
-        return _mapped_holds_cr(stream.fileno(), start)
+        return _mapped_holds_cr(stream.fileno(), start, threads)
     except (OSError, ValueError):  # not a file (io.UnsupportedOperation), empty, unmappable
         pass
     stream.seek(start)
@@ -509,13 +511,14 @@ def _holds_cr(stream: BinaryIO, start: int) -> bool:
 MAP_WINDOW = 16 * 1024 * 1024
 
 
-def _mapped_holds_cr(fd: int, start: int) -> bool:
+def _mapped_holds_cr(fd: int, start: int, threads: int = 1) -> bool:
     """A file holds a CR from ``start`` on, searched where it lies, window by window (a third
     of the time of reading it into memory); by the compiled module when it is built, in one
-    call without the GIL (a scan on several threads loads its tables meanwhile)."""
+    call without the GIL, in parts on up to ``threads`` threads (a scan on several threads
+    loads its tables meanwhile)."""
     find_byte = getattr(_compiled.MODULE, "find_byte", None)  # not built on Windows
     if find_byte is not None:
-        return bool(find_byte(fd, start, 13, MAP_WINDOW) >= 0)
+        return bool(find_byte(fd, start, 13, MAP_WINDOW, threads) >= 0)
     size = os.fstat(fd).st_size
     offset = start - start % mmap.ALLOCATIONGRANULARITY
     while offset < size:
@@ -1030,7 +1033,7 @@ class DecodedStream:
         if seekable:
             stream.seek(self.start)
             self._refuse_wide_without_bom(stream.read(EOL_WINDOW))
-            self.line_end_evidence = scan_line_ends(stream, self.start, name)
+            self.line_end_evidence = scan_line_ends(stream, self.start, name, self.threads)
             self.eol = self.line_end_evidence.decide(name)
             if self.codec is None:
                 self.codec, note = detect_encoding(stream, self.start, self.size, self.eol, name)
