@@ -35,14 +35,16 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tup
     and without the compiled reader of plain batches (``records.SPEEDUPS``), and with the
     compiled reader's rows counted where they are read from the first batch on, or never
     (held and counted on the column kernel: ``_FastScan.tallied`` off), reading ahead of the
-    decisions of new units (``--jobs 2``; two batches ahead at most) or not."""
+    decisions of new units (``--jobs 2``; three batches or 4 KiB of their rows ahead at
+    most) or not."""
     from mojinorm import counting
 
     fast = scan_mod.scan_file(path, **options).to_dict()
     with monkeypatch.context() as m:
         for ahead in (False, True):
             m.setattr(counting._FastScan, "READ_AHEAD", ahead)
-            m.setattr(counting._FastScan, "AHEAD", 2)
+            m.setattr(counting._FastScan, "AHEAD", 3)
+            m.setattr(counting._FastScan, "AHEAD_BYTES", 4096)
             assert scan_mod.scan_file(path, **options).to_dict() == fast
             m.setattr(counting._FastScan, "TALLY_AFTER_FLUSH", False)
             assert scan_mod.scan_file(path, **options).to_dict() == fast

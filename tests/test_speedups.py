@@ -925,13 +925,20 @@ def test_plain_tally_finishes_batches_read_ahead_in_order() -> None:
     assert rows == (2, 0, 3, 1, 2, 2) and units == {"髙": 2, "\ue000": 1}
     with pytest.raises(ValueError, match="no batch"):
         tally.finish(flags)
-    for _ in range(16):
+    # a batch waiting holds a copy of its rows that wait or are to review, not the batch
+    assert tally.waiting == tally.held == 0
+    assert read("5,髙\n6,山田\n7,\U0002000b\n") == ["\U0002000b"]
+    assert tally.waiting == 1 and tally.held == len("髙\U0002000b".encode())
+    for _ in range(255):
         assert read("5,髙\n") == []
-    with pytest.raises(ValueError, match="16 batches read and not finished"):
+    with pytest.raises(ValueError, match="256 batches read and not finished"):
         read("5,髙\n")
-    for _ in range(16):
+    flags["\U0002000b"] = -1  # kept: counted as nothing
+    assert tally.finish(flags) == [(0, ("髙",))]
+    assert tally.held == 255 * len("髙".encode())  # the rows to review found when read
+    for _ in range(255):
         assert tally.finish(flags) == [(0, ("髙",))]
-    assert tally.totals()[0][0] == 18
+    assert tally.totals()[0][0] == 2 + 256 and tally.waiting == tally.held == 0
 
 
 def test_plain_tally_keeps_its_units_across_batches() -> None:

@@ -21,8 +21,9 @@
  * of the distinct units, a str made per distinct unit); code_points writes a report's
  * code-point column.  PlainTally reads a plain batch as plain_hits does and counts the rows
  * it finds on the reading threads, from a table of the units met so far (scan's counting
- * without the GIL; a row with a new unit waits until the caller has decided it).  The
- * package works without this module.
+ * without the GIL; a row with a new unit waits, copied, until the caller has decided it,
+ * while later batches may be read).  find_byte searches a mapped file for a byte without
+ * the GIL (the line-end check).  The package works without this module.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -3435,10 +3436,13 @@ unquoted(const unsigned char *d, const Span *f, unsigned char **buf, Py_ssize_t 
     return *buf;
 }
 
-/* A batch read and not yet finished: its buffer, the rows to review its parts found, and
- * the rows waiting for new units (their selected values' spans). */
+/* A batch read and not yet finished: the rows to review its parts found, and the rows
+ * waiting for new units (their selected values' spans), pointing into ``owned``: their
+ * bytes, copied from the batch (which is let go, however many batches wait). */
 typedef struct {
-    Py_buffer data, safe;
+    Py_buffer safe;
+    unsigned char *owned;
+    Py_ssize_t owned_size;
     Py_ssize_t room;
     Py_ssize_t first_new;  /* the slots from here were added by this batch (or later ones) */
     PartTally *found;
@@ -3447,7 +3451,7 @@ typedef struct {
 
 /* Batches read ahead of their finish: the caller decides a batch's new units while the next
  * ones are read. */
-#define MAX_PENDING 16
+#define MAX_PENDING 256
 
 typedef struct {
     PyObject_HEAD
@@ -3456,9 +3460,11 @@ typedef struct {
     Py_ssize_t nselected;
     int64_t rows[ROW_COUNTS];
     int64_t *columns;      /* nselected * COL_COUNTS */
-    /* the batches read and not finished, oldest first: a ring from pending[head] */
+    /* the batches read and not finished, oldest first: a ring of MAX_PENDING from
+     * pending[head]; held: the bytes they copied */
     int head, npending;
-    PendingBatch pending[MAX_PENDING];
+    Py_ssize_t held;
+    PendingBatch *pending;
 } PlainTally;
 
 /* Remove the slots from n on (the units a batch added), their index entries with them. */
@@ -3491,14 +3497,40 @@ pending_at(PlainTally *self, int k)
 }
 
 static void
-pending_free(PendingBatch *b)
+pending_free(PlainTally *self, PendingBatch *b)
 {
-    PyBuffer_Release(&b->data);
+    self->held -= b->owned_size;
+    PyMem_RawFree(b->owned);
     PyBuffer_Release(&b->safe);
     part_tally_free(b->found);
     PyMem_RawFree(b->waiting.hit_rows);
     PyMem_RawFree(b->waiting.hit_spans);
     memset(b, 0, sizeof(*b));
+}
+
+/* The bytes of ``n`` spans of ``d``. */
+static Py_ssize_t
+spans_size(const Span *spans, Py_ssize_t n)
+{
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        size += spans[i].end - spans[i].start;
+    return size;
+}
+
+/* Copy the bytes ``n`` spans of ``d`` point at into ``own`` from *at on, each span pointed
+ * at its copy (its quotes written twice stay so: the span's escaped flag still holds). */
+static void
+spans_copied(const unsigned char *d, Span *spans, Py_ssize_t n, unsigned char *own,
+             Py_ssize_t *at)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t len = spans[i].end - spans[i].start;
+        memcpy(own + *at, d + spans[i].start, (size_t)len);
+        spans[i].start = *at;
+        spans[i].end = *at + len;
+        *at += len;
+    }
 }
 
 /* Let every batch not finished go, and take the units they brought out of the table, so
@@ -3510,7 +3542,7 @@ tally_drop_pending(PlainTally *self)
         return;
     units_truncate(&self->units, pending_at(self, 0)->first_new);
     for (int k = 0; k < self->npending; k++)
-        pending_free(pending_at(self, k));
+        pending_free(self, pending_at(self, k));
     self->head = self->npending = 0;
 }
 
@@ -3537,7 +3569,9 @@ tally_init(PlainTally *self, PyObject *args, PyObject *kwds)
     self->units.owns = 1;
     self->units.slots = PyMem_Malloc((size_t)self->units.cap * sizeof(UnitSlot));
     self->units.index = PyMem_Calloc(self->units.mask + 1, sizeof(uint64_t));
-    if (self->columns == NULL || self->units.slots == NULL || self->units.index == NULL) {
+    self->pending = PyMem_Calloc(MAX_PENDING, sizeof(PendingBatch));
+    if (self->columns == NULL || self->units.slots == NULL || self->units.index == NULL
+            || self->pending == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -3557,7 +3591,9 @@ tally_ready(PlainTally *self)
 static void
 tally_dealloc(PlainTally *self)
 {
-    tally_drop_pending(self);
+    if (self->pending != NULL)
+        tally_drop_pending(self);
+    PyMem_Free(self->pending);
     units_free(&self->units);
     PyMem_Free(self->columns);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -3572,8 +3608,9 @@ PyDoc_STRVAR(tally_read_doc,
 "flag bits (-1: the target keeps it), as ``count_arrow`` takes it; ``room``: rows to review\n"
 "wanted.  Returns ``(height, crlf, terminated, tail, missing)``, ``missing`` the new units\n"
 "``flags`` lacks: put them in ``flags``, then call :meth:`finish`, which finishes the batches\n"
-"in the order they were read: more batches may be read meanwhile (up to 16 waiting; a unit\n"
-"a batch waiting brought is not asked for again).");
+"in the order they were read: more batches may be read meanwhile (up to 256 waiting, each\n"
+"holding a copy of its rows that wait or are to review, not the batch; a unit a batch\n"
+"waiting brought is not asked for again).");
 
 static PyObject *
 tally_read(PlainTally *self, PyObject *args)
@@ -3598,6 +3635,7 @@ tally_read(PlainTally *self, PyObject *args)
     unsigned char *look = NULL, *buf = NULL;
     Py_ssize_t cap = 0;
     int kept = 0;
+    Py_ssize_t added_from = -1;
     Scan parts[MAX_THREADS];
     Scan *s = parts;
     memset(parts, 0, sizeof(parts));
@@ -3630,6 +3668,7 @@ tally_read(PlainTally *self, PyObject *args)
     if (missing == NULL)
         goto done;
     Py_ssize_t first_new = self->units.n;
+    added_from = first_new;
     CountContext context = {flags, missing};
     for (Py_ssize_t i = 0; i < s->nhits * nselected; i++) {
         const Span *f = &s->hit_spans[i];
@@ -3650,9 +3689,24 @@ tally_read(PlainTally *self, PyObject *args)
                            missing);
     if (result == NULL)
         goto done;
-    /* kept for finish: the buffer, the rows to review found, the rows waiting */
+    /* kept for finish: the rows to review found and the rows waiting, their values' bytes
+     * copied (the batch's buffer is let go) */
+    Py_ssize_t nwaiting = s->nhits * nselected, nfound = s->tally->nreview * nselected;
+    Py_ssize_t owned_size = spans_size(s->hit_spans, nwaiting)
+                            + spans_size(s->tally->review_spans, nfound);
+    unsigned char *owned = PyMem_RawMalloc(owned_size > 0 ? (size_t)owned_size : 1);
+    if (owned == NULL) {
+        PyErr_NoMemory();
+        Py_CLEAR(result);
+        goto done;
+    }
+    Py_ssize_t at = 0;
+    spans_copied(s->data, s->hit_spans, nwaiting, owned, &at);
+    spans_copied(s->data, s->tally->review_spans, nfound, owned, &at);
     PendingBatch *b = pending_at(self, self->npending++);
-    b->data = data;
+    b->owned = owned;
+    b->owned_size = owned_size;
+    self->held += owned_size;
     b->safe = safe;
     kept = 1;
     b->room = room;
@@ -3660,6 +3714,8 @@ tally_read(PlainTally *self, PyObject *args)
     b->found = s->tally;
     s->tally = NULL;
     b->waiting = *s;
+    b->waiting.data = owned;
+    b->waiting.size = owned_size;
     b->waiting.selected = NULL;
     b->waiting.look = NULL;
     b->waiting.safe = b->safe.buf;
@@ -3676,10 +3732,11 @@ done:
     PyMem_RawFree(s->hit_spans);
     PyMem_Free(selected);
     PyMem_Free(look);
-    if (!kept) {
-        PyBuffer_Release(&data);
+    PyBuffer_Release(&data);
+    if (!kept)
         PyBuffer_Release(&safe);
-    }
+    if (result == NULL && added_from >= 0)
+        units_truncate(&self->units, added_from);  /* the units this batch brought */
     return result;
 }
 
@@ -3830,7 +3887,7 @@ done:
     }
     else {
         /* finished: its units stay in the table, decided */
-        pending_free(batch);
+        pending_free(self, batch);
         self->head = (self->head + 1) % MAX_PENDING;
         self->npending--;
     }
@@ -3888,6 +3945,29 @@ static PyMethodDef tally_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *
+tally_held(PlainTally *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->held);
+}
+
+static PyObject *
+tally_waiting(PlainTally *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(self->npending);
+}
+
+static PyGetSetDef tally_getset[] = {
+    {"held", (getter)tally_held, NULL,
+     PyDoc_STR("Bytes the batches waiting for finish hold (their rows' values, copied)."),
+     NULL},
+    {"waiting", (getter)tally_waiting, NULL,
+     PyDoc_STR("Batches read and not finished (at most 256)."), NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject PlainTallyType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mojinorm._speedups.PlainTally",
@@ -3904,6 +3984,7 @@ static PyTypeObject PlainTallyType = {
     .tp_init = (initproc)tally_init,
     .tp_dealloc = (destructor)tally_dealloc,
     .tp_methods = tally_methods,
+    .tp_getset = tally_getset,
 };
 
 PyDoc_STRVAR(bitmap_doc,

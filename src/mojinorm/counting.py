@@ -6,6 +6,8 @@ A plain batch of a one-target scan is read and counted by the compiled reader it
 without the GIL, each row it finds is cut into units and counted from the flags of the units
 already met (a table kept for the whole scan); a row with a unit met for the first time waits
 until the batch's new units are decided here, once each (:func:`mojinorm.column.flags_of_units`).
+With ``--jobs`` above one they are decided on a thread of their own while the reader goes on
+with the next batches, and each batch is finished, in file order, once they are.
 Other plain batches (:func:`mojinorm.records.plain_hits`: polars, or the compiled reader for
 a staged scan) are counted on the column kernel (:mod:`mojinorm.column`): the rows held, their
 units cut and counted in C (or by polars without the compiled module), the rows' flags added
@@ -416,8 +418,11 @@ class _FastScan:
     #: or values (rows times selected columns: a wide file's rows are many values each)
     HOLD_VALUES = 1_000_000
     #: batches the compiled reader reads (and counts) ahead of the first one whose new units
-    #: are still being decided (each batch's bytes kept meanwhile: 4 MiB)
-    AHEAD = 8
+    #: are still being decided (a file's first batches bring thousands: the reading goes on
+    #: meanwhile), each keeping a copy of its rows that wait for them
+    AHEAD = 200
+    #: and bytes those copies may hold (a file whose every row waits: bounded memory)
+    AHEAD_BYTES = 32 * 1024 * 1024
     #: read ahead of the decisions (:meth:`tallied`): None when polars has more than one
     #: thread (``--jobs``); True or False forces it either way
     READ_AHEAD: bool | None = None
@@ -502,17 +507,20 @@ class _FastScan:
 
     def finish_waiting(self, c: Counts, lines: set[int] | None, keep: int = 0) -> None:
         """Finish the batches read ahead (:meth:`tallied`), oldest first: those whose new
-        units are decided, and, waiting for their decisions, all but the last ``keep``."""
+        units are decided, and, waiting for their decisions, all but the last ``keep`` (and
+        while they hold more than :data:`AHEAD_BYTES`)."""
         waiting = self._waiting
+        tally = self.tally
         while waiting:
+            assert tally is not None
             first, decided = waiting[0]
-            if len(waiting) <= keep and decided is not None and not decided.done():
+            if len(waiting) <= keep and tally.held <= self.AHEAD_BYTES \
+                    and decided is not None and not decided.done():
                 return
             waiting.popleft()
-            assert self.tally is not None
             if decided is not None:
                 self.memo.update(decided.result())
-            self._add_review(self.tally.finish(self.memo), first, c, lines)
+            self._add_review(tally.finish(self.memo), first, c, lines)
 
     def _add_review(self, review: list[tuple[int, tuple[str, ...]]], first: int, c: Counts,
                     lines: set[int] | None) -> None:
