@@ -203,7 +203,7 @@ def test_the_compiled_reader_counts_once_rows_held_were_counted(
     rows = [[str(i), rnd.choice(names) + chr(0xE000 + i % 3000)] for i in range(30_000)]
     path = tmp_path / "m.csv"
     path.write_bytes(_write([["id", "name"], *rows], False, False))
-    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 16 * 1024)  # batches of 32 KiB
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 8 * 1024)  # batches of 16-32 KiB
     monkeypatch.setattr(counting._FastScan, "HOLD_ROWS", 2_000)
     monkeypatch.setattr(counting._FastScan, "READ_AHEAD", ahead)
     monkeypatch.setattr(counting._FastScan, "AHEAD", 3)
