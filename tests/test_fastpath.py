@@ -548,8 +548,9 @@ def test_lines_after_plain_batches_are_counted_right(tmp_path: Path,
 def test_the_decisions_load_while_the_line_ends_are_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # On several threads, scan loads what deciding units reads (column.warm) on another
-    # thread during its pass over the file's line ends: the same report as without; a file
-    # refused in that pass raises its own error once the warming is over.
+    # thread during its pass over the line ends of a large file (not of a small one): the
+    # same report as without; a file refused in that pass raises its own error once the
+    # warming is over.
     from mojinorm import column, counting
 
     warmed: list[str] = []
@@ -561,12 +562,16 @@ def test_the_decisions_load_while_the_line_ends_are_read(
 
     monkeypatch.setattr(column, "warm", spy)
     monkeypatch.setattr(scan_mod, "set_threads", lambda jobs: 2)
+    monkeypatch.setattr(counting, "WARM_FROM", 10)  # any file but an empty one
     path = tmp_path / "m.csv"
     path.write_text("id,name\n1,髙橋\n2,\ue000田\n3,佐藤\n", encoding="utf-8")
     report = scan_mod.scan_file(path, target=["cp932", "jisx0208"]).to_dict()
     assert warmed == ["cp932", "jisx0208"]
     with monkeypatch.context() as m:
-        m.setattr(counting, "warm_meanwhile", lambda normalizers, threads: None)
+        m.setattr(counting, "WARM_FROM", 10**9)  # a small file is not warmed
+        assert scan_mod.scan_file(path, target=["cp932", "jisx0208"]).to_dict() == report
+        assert warmed == ["cp932", "jisx0208"]
+        m.setattr(counting, "warm_meanwhile", lambda normalizers, threads, size: None)
         assert scan_mod.scan_file(path, target=["cp932", "jisx0208"]).to_dict() == report
     assert report["unsafe_rows"] == 2
     utf16 = tmp_path / "u16.csv"  # UTF-16 without a byte-order mark: refused when prepared

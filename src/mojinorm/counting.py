@@ -90,7 +90,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FALLBACK", "INVISIBLE", "INVISIBLE_RULES", "LOSSLESS_RULES", "LOSSY", "REVIEW", "UNSAFE",
     "LINE_COLUMN", "REVIEW_EXAMPLES", "Counts", "ReviewExample", "count", "count_rows",
-    "count_staged", "count_values", "hit_rows", "warm_meanwhile",
+    "WARM_FROM", "count_staged", "count_values", "hit_rows", "warm_meanwhile",
     "outcome_flags",
     "review_example", "value_flags",
 ]
@@ -231,13 +231,20 @@ def outcome_flags(out: UnitOutcome, target: Target) -> int:
     return change_flags(out.unit, out.rule, out.fallback, out.review, target)
 
 
-def warm_meanwhile(normalizers: Sequence[Normalizer], threads: int) -> Future[None] | None:
-    """With more than one thread and the fast path on, make the column plans of
-    ``normalizers`` and load what deciding units reads (:func:`mojinorm.column.warm`) on
-    another thread, while the caller reads the file's line ends and layout (a pass over the
-    whole file on one core); None otherwise.  Wait for it (``result()``: its error, if any,
-    raised there) before counting."""
-    if threads < 2 or not records.FAST_PATH:
+#: Files from this size on have their decisions warmed during the pass over their line ends
+#: (:func:`warm_meanwhile`): a pass long enough to hide the warming (about 25 ms; the pass
+#: reads 100 MB in about 10 ms), which a file with nothing to decide would pay for nothing.
+WARM_FROM = 64 * 1024 * 1024
+
+
+def warm_meanwhile(normalizers: Sequence[Normalizer], threads: int,
+                   size: int | None) -> Future[None] | None:
+    """With more than one thread, the fast path on and a file of ``size`` bytes of at least
+    :data:`WARM_FROM`, make the column plans of ``normalizers`` and load what deciding units
+    reads (:func:`mojinorm.column.warm`) on another thread, while the caller reads the file's
+    line ends and layout (a pass over the whole file); None otherwise.  Wait for it
+    (``result()``: its error, if any, raised there) before counting."""
+    if threads < 2 or not records.FAST_PATH or size is None or size < WARM_FROM:
         return None
     from . import column
 

@@ -104,7 +104,7 @@ def scan_file(
         size = csvio.CHUNK_SIZE * (records.FAST_CHUNKS * (2 if threads > 1 else 1)
                                    if records.FAST_PATH else 1)
         stream = DecodedStream(inp, encoding, size=size, threads=threads)
-        warming = counting.warm_meanwhile(normalizers, threads)
+        warming = counting.warm_meanwhile(normalizers, threads, inp.size)
         stream.prepare()
         layout, resumed = read_layout(stream, delimiter, header, cols)
         if warming is not None:
