@@ -580,3 +580,34 @@ def test_the_decisions_load_while_the_line_ends_are_read(
     with pytest.raises(mojinorm.InputError, match="UTF-16"):
         scan_mod.scan_file(utf16)
     assert warmed == ["jisx0208"]
+
+
+def test_an_error_while_deciding_ahead_stops_the_scan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reading ahead, a batch's new units are decided on the deciding thread: an error there
+    # is raised by the scan (where the batch is finished), not lost and not waited for
+    # forever, and the threads are let go.
+    import threading
+
+    from mojinorm import column, counting
+
+    rnd = random.Random(3)
+    rows = [[str(i), chr(0xE000 + rnd.randrange(3000)) + "田"] for i in range(20_000)]
+    path = tmp_path / "m.csv"
+    path.write_bytes(_write([["id", "name"], *rows], False, False))
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 16 * 1024)
+    monkeypatch.setattr(counting._FastScan, "READ_AHEAD", True)
+    decide = column.flags_of_units
+    calls: list[int] = []
+
+    def failing(*args: object, **kwargs: object) -> dict[str, int]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("a decision failed")
+        return decide(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(column, "flags_of_units", failing)
+    with pytest.raises(RuntimeError, match="a decision failed"):
+        scan_mod.scan_file(path)
+    assert len(calls) >= 2  # the thread may have taken the next batches' units meanwhile
+    assert not [t for t in threading.enumerate() if t.name.startswith("mojinorm-decide")]
