@@ -4101,14 +4101,12 @@ typedef struct {
 
 typedef struct ByteSearchParts {
     ByteSearch parts[MAX_THREADS];
-    int n;
 } ByteSearchParts;
 
 static void *
 search_part(void *arg)
 {
     ByteSearch *b = arg;
-    __atomic_store_n(&b->found, -1, __ATOMIC_RELAXED);
     for (long long offset = b->from - b->from % b->page; offset < b->to; offset += b->window) {
         for (int j = 0; j < b->k; j++)  /* an earlier part found one: this part's is later */
             if (__atomic_load_n(&b->all->parts[j].found, __ATOMIC_RELAXED) >= 0)
@@ -4181,7 +4179,6 @@ find_byte(PyObject *module, PyObject *args)
         b->all = all;
         b->k = k;
     }
-    all->n = n;
     Py_BEGIN_ALLOW_THREADS
     side_by_side(search_part, all->parts, sizeof(ByteSearch), n);
     Py_END_ALLOW_THREADS

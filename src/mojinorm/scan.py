@@ -109,6 +109,7 @@ def scan_file(
         layout, resumed = read_layout(stream, delimiter, header, cols)
         if warming is not None:
             warming.result()
+            warming = None
         report = ScanReport(
             file=inp.name, target=normalizer.target.name, encoding=stream.encoding,
             encoding_detected=encoding == "auto", delimiter=layout.delimiter,
@@ -137,7 +138,7 @@ def scan_file(
             report.notes.append(NO_DATA_ROWS)
         return report
     finally:
-        if warming is not None:  # the file was refused: the warming's own error goes too
+        if warming is not None:  # the file was refused: waited for, its own error dropped
             warming.exception()
         inp.close()
 
