@@ -412,6 +412,31 @@ def test_units_decided_from_the_compiled_table_are_the_live_decisions(target, fa
     assert n.normalize_many(units) == [live.explain(u).text for u in units]
 
 
+@pytest.mark.parametrize("target", ["jisx0208", "cp932", "jisx0213", "mj"])
+def test_a_units_compiled_row_read_through_the_guard_is_the_tables(target: str) -> None:
+    """``compiled_row`` reads a unit's line through the compiled guard's hash index once the
+    guard reads the table, else by bisection (``_tables.Resolved.get``): both give every
+    row of the table, and nothing for a unit that only begins a longer one, a lone
+    surrogate, the empty string or a code point past the last line."""
+    from mojinorm import _compiled, _tables
+
+    if not _compiled.SPEEDUPS:
+        pytest.skip("the compiled guard is not built")
+    table = _tables.resolved(target)
+    n = Normalizer(target, fallback="geta")
+    n._read_compiled_decisions()
+    assert n._guard_reads_compiled
+    units = list(table)
+    starts = sorted({u[0] for u in units if len(u) > 1} - set(units))[:200]
+    for unit in [*units, *starts, "\ud800", "a\ud800", "", "\U0010ffff", "\x00"]:
+        assert n._compiled_line(unit) == table.get(unit), unit
+    bisected = Normalizer(target, fallback="geta")
+    bisected._live = 10**9  # the table from the first unit on, by bisection
+    assert not bisected._guard_reads_compiled
+    for unit in units[::7]:
+        assert n.compiled_row(unit) == bisected.compiled_row(unit), unit
+
+
 def test_the_compiled_guard_finds_the_first_and_last_rows_and_nothing_else() -> None:
     """The compiled guard bisects the compiled decisions' bytes: the table's first and last
     rows are found, and a unit that only begins a longer unit (葛 of 葛+U+E0102 in no table

@@ -535,7 +535,8 @@ class Normalizer(_NameGuard):
         alternatives)``, the replacement of a fallback being this plan's."""
         if self._compiled_name is None:
             return None
-        row = self._compiled_rows.get(unit)
+        row = self._compiled_line(unit) if self._guard_reads_compiled \
+            else self._compiled_rows.get(unit)
         if row is None:
             return None
         replacement, rules, flags, mj, alternatives = row.split("\t")
@@ -544,6 +545,20 @@ class Normalizer(_NameGuard):
             replacement = self._fallback_text(unit)
         return (replacement, rules, fallback, "R" in flags, mj or None,
                 tuple(alternatives.split("|")) if alternatives else ())
+
+    def _compiled_line(self, unit: str) -> str | None:
+        """``_compiled_rows.get(unit)`` read through the compiled guard's hash index of the
+        same table (about 1.5 µs where the binary search takes 18: a scan's last new units
+        come a few per batch and are decided one by one)."""
+        read = self._compiled_lines([unit])
+        if read is None:  # the guard reads no table after all
+            row: str | None = self._compiled_rows.get(unit)
+            return row
+        if not read[1]:
+            return None
+        lines = read[0]
+        start = lines.index(b"\n") + 1 + len(unit.encode("utf-8")) + 1  # the header, the key
+        return lines[start:len(lines) - 1].decode("utf-8")
 
     def _remember(self, found: UnitOutcome) -> UnitOutcome:
         if len(self._outcomes) >= _CACHE_LIMIT:
