@@ -18,6 +18,7 @@ import shlex
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from operator import attrgetter
@@ -226,7 +227,10 @@ class CharTable(Sequence[CharStat]):
             pl.lit(', "in_target": '), boolean("in_target"),
             pl.lit(', "fallback": '), boolean("fallback"), pl.lit(', "fix": '), quoted(fix, False),
             pl.lit(', "alternatives": ['), alternatives, pl.lit("]"), sjis, pl.lit("}")])
-        joined: bytes = frame.select(line.str.join(separator).cast(pl.Binary)).item()
+        # the lines made on polars' threads (the streaming engine cuts the rows in parts),
+        # then joined
+        lines = frame.lazy().select(line.alias("line")).collect(engine="streaming")
+        joined: bytes = lines.select(pl.col("line").str.join(separator).cast(pl.Binary)).item()
         return joined
 
     def with_sjis(self, codes: Sequence[str | None]) -> CharTable:
@@ -432,16 +436,20 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
 
         from .column import column_plan, target_units
 
-        # the units the scan's counting decided are read back, not decided again
+        # the units the scan's counting decided are read back, not decided again; their
+        # categories found meanwhile (most of the one is polars', most of the other Python's)
         unit_series = pl.Series(units, dtype=pl.String)
-        decided = column_plan(normalizer).recalled_decisions(unit_series)
+        with ThreadPoolExecutor(1, thread_name_prefix="mojinorm-report") as pool:
+            categorized = pool.submit(unit_categories, unit_series)
+            decided = column_plan(normalizer).recalled_decisions(unit_series)
+            unit_category = categorized.result()
         frame = decided.select(
             pl.col("unit").alias("char"),
             pl.Series("codepoint", codepoints, dtype=pl.String),
             pl.Series("count", list(counts.values()), dtype=pl.Int64),
             "replacement", pl.col("rules").str.split(">").list.last().alias("rule"),
             pl.col("rules").alias("steps"), "mj",
-            unit_categories(unit_series).alias("category"),
+            unit_category.alias("category"),
             pl.col("unit").is_in(target_units(normalizer.target).implode()).alias("in_target"),
             "fallback", "alternatives", pl.lit(None, pl.String).alias("sjis"))
         # by count, then code point (UTF-8 byte order is code point order)
