@@ -109,6 +109,16 @@ else:
 sys.stderr.write("LOOP %f\n" % (time.perf_counter() - t))
 """
 
+#: The machine's own two-core capacity, the peer of the ``--jobs`` speed-up: a CPU-bound loop
+#: in ``argv[1]`` processes at once (one, then two): 2 × t(one) / t(two) is 2 where the
+#: machine gives two whole cores, less where a second busy core slows both down.
+CAPACITY = r"""
+import subprocess, sys
+LOOP = "x = 0\nfor i in range(8_000_000): x += i"
+for p in [subprocess.Popen([sys.executable, "-c", LOOP]) for _ in range(int(sys.argv[1]))]:
+    p.wait()
+"""
+
 STARTUP = ("import time; t = time.perf_counter(); import mojinorm; "
            "mojinorm.normalize('髙橋 太郎'); import sys; "
            "print(time.perf_counter() - t, 'polars' in sys.modules)")
@@ -272,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         t = best({"t0": mojinorm_cli(*scan, str(tiny)), "big": mojinorm_cli(*scan, str(big)),
                   "csv": [py, "-c", CSV_READER, str(big)],
                   "jobs1": mojinorm_cli(*scan, "--jobs", "1", str(big)),
-                  "jobs2": mojinorm_cli(*scan, "--jobs", "2", str(big))}, repeat, group="big")
+                  "jobs2": mojinorm_cli(*scan, "--jobs", "2", str(big)),
+                  "one": [py, "-c", CAPACITY, "1"], "two": [py, "-c", CAPACITY, "2"]},
+                 repeat, group="big")
         add(f"scan end to end / csv.reader iteration ({args.big:,} rows)", t["big"],
             round(t["csv"], 3), t["big"] / t["csv"], "<= 0.5")
         add(f"scan --jobs 2 speed-up (t1-t0)/(t2-t0) ({args.big:,} rows)", t["jobs2"],
@@ -281,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         # moves with one lucky run of any of the three
         m0, m1, m2 = (median_of(f"big/{k}") for k in ("t0", "jobs1", "jobs2"))
         add("  the same from the median runs", m2, round(m1, 3), (m1 - m0) / (m2 - m0),
+            "(info)")
+        add("  the machine's two-core capacity: 2 x one CPU loop / two at once", t["two"],
+            round(t["one"], 3), 2 * t["one"] / t["two"], "(info)")
+        m_one, m_two = median_of("big/one"), median_of("big/two")
+        add("  the same from the median runs", m_two, round(m_one, 3), 2 * m_one / m_two,
             "(info)")
         add("peak RSS (VmHWM, MB) of scan", peak_mb(["mojinorm.cli", *scan, str(big)]), None,
             None, "<= 300 MB")
