@@ -350,6 +350,58 @@ def test_encoding_is_decided_by_a_window_of_whole_lines(monkeypatch):
     assert csvio._decide(long_line.encode("cp932"))[0] == "cp932"
 
 
+_DETECT_PIECES = st.sampled_from([
+    b"id,name\n", b"1,yamada\n", b"x" * 40 + b"\n", "山田 太郎\n".encode(),
+    "髙橋\n".encode("cp932"), "德永\n".encode("cp932"), "한국\n".encode(), b"\xff\n",
+    ("山" * 30 + "\n").encode(), b"\r\n", b"\n"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=0, max_value=30), st.lists(_DETECT_PIECES, max_size=60),
+       st.sampled_from([b"\n", b"\r"]), st.integers(min_value=161, max_value=400))
+def test_encoding_decided_from_the_files_head_is_the_first_chunks(
+        ascii_lines: int, pieces: list[bytes], sep: bytes, size: int) -> None:
+    # detect_encoding decides from the first DETECT_FIRST bytes when the window is whole in
+    # them; anywhere the first non-ASCII line lies (before, across, after the head's end), it
+    # gives what the first chunks give, refusals included (windows of 40 bytes, a head of
+    # 160, chunks of 161-400)
+    data = b"1,ab\n" * ascii_lines + b"".join(pieces)  # the first non-ASCII line anywhere
+    if sep == b"\r":
+        data = data.translate(csvio.SWAP_EOL)
+
+    def detect(first: int) -> object:
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(csvio, "DETECT_WINDOW", 40)
+            m.setattr(csvio, "DETECT_FIRST", first)
+            try:
+                return csvio.detect_encoding(io.BytesIO(data), 0, size, sep)
+            except csvio.InputError as exc:
+                return str(exc)
+
+    assert detect(160) == detect(10**9)
+
+
+def test_a_member_files_encoding_is_decided_by_its_head(monkeypatch) -> None:
+    # the first kanji on line 2: the head (4 MiB) holds the window; the rest of the first
+    # chunk (16 MiB) is not read to decide
+    data = b"id,name\n" + "1,髙橋\n".encode("cp932") * 2_000_000
+    head = data[:csvio.DETECT_FIRST]
+    assert csvio._decided_by_head(head, b"\n", "") == ("cp932", None)
+    reads: list[int] = []
+
+    class Counted(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            reads.append(-1 if n is None else n)
+            return super().read(n)
+
+    assert csvio.detect_encoding(Counted(data), 0, 16 * 1024 * 1024) == ("cp932", None)
+    assert reads == [csvio.DETECT_FIRST]
+    # the window not whole in the head (the first kanji past it): the chunks decide
+    late = b"x" * csvio.DETECT_FIRST + b"\n" + "髙橋\n".encode() * 10
+    assert csvio._decided_by_head(late[:csvio.DETECT_FIRST], b"\n", "") is None
+    assert csvio.detect_encoding(io.BytesIO(late), 0, 16 * 1024 * 1024) == ("utf-8", None)
+
+
 def test_read_ahead_gives_the_items_and_the_error_in_order() -> None:
     # the next item taken on another thread when asked: the same items in the same order,
     # and an error raised where its item would have come, not earlier

@@ -86,6 +86,8 @@ FIRST_CHUNK = 256 * 1024
 #: (:func:`choose_encoding`): the same for scan and normalize whatever their chunk sizes, and
 #: a decode of a megabyte rather than of a whole chunk.
 DETECT_WINDOW = 1024 * 1024
+#: What :func:`detect_encoding` reads first: it decides when it holds a whole window.
+DETECT_FIRST = 4 * DETECT_WINDOW
 BOM = b"\xef\xbb\xbf"
 #: Swaps CR and LF (bytes or str): CR-only input is read as LF-terminated text.
 SWAP_EOL = bytes.maketrans(b"\r\n", b"\n\r")
@@ -629,6 +631,13 @@ def detect_encoding(stream: BinaryIO, start: int, size: int, sep: bytes = b"\n",
     stream.seek(start)
     lines = 0
     try:
+        if size > DETECT_FIRST:
+            # a member file's first non-ASCII line is near its start: what decides is read
+            # without the rest of the first chunk (16 MiB read, copied and thrown away)
+            decided = _decided_by_head(stream.read(DETECT_FIRST), sep, name)
+            if decided is not None:
+                return decided
+            stream.seek(start)
         for _, data, _final in iter_byte_chunks(stream, start, None, size, name, sep=sep):
             decided = _decide(data, sep, name)
             if decided is not None:
@@ -641,6 +650,21 @@ def detect_encoding(stream: BinaryIO, start: int, size: int, sep: bytes = b"\n",
         raise
     finally:
         stream.seek(start)
+
+
+def _decided_by_head(head: bytes, sep: bytes, name: str) -> tuple[str, str | None] | None:
+    """:func:`_decide` of the first chunk, from ``head`` (the first :data:`DETECT_FIRST`
+    bytes of the file, a chunk's start) when that is certain: the first non-ASCII line and
+    the whole window after its start are in it, the window's last separator too (the chunk,
+    cut after a separator, holds the same window); else None (the chunks are read)."""
+    if len(head) < DETECT_FIRST or head.isascii():
+        return None
+    first = _first_high(head)
+    line_start = head.rfind(sep, 0, first) + 1
+    window_end = line_start + DETECT_WINDOW
+    if window_end >= len(head) or head.rfind(sep, first, window_end) < 0:
+        return None
+    return _decide(head, sep, name)
 
 
 def _decide(data: bytes, sep: bytes = b"\n", name: str = "") -> tuple[str, str | None] | None:
