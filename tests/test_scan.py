@@ -702,3 +702,17 @@ def test_review_examples_from_known_flags_equal_those_from_explain(
              for u in units[forget:]}
     reference = review_example(mojinorm.Normalizer(target, fallback=fallback), 3, values)
     assert review_example(normalizer, 3, values, known) == reference
+
+
+def test_char_table_lines_keep_the_table_order_over_many_parts() -> None:
+    # The lines are made on the streaming engine, which cuts the rows into parts on its
+    # threads: 300,000 characters (several parts on any thread count) come out in the
+    # table's order, each line its own character's.
+    pytest.importorskip("polars")
+    from mojinorm.report import CharStat, CharTable
+
+    stats = [CharStat(chr(0x4E00 + i % 20000) + str(i), f"U+{i:04X}", 300_000 - i, "〓",
+                      "no-mapping", "", None, "outside-target", False, True, ())
+             for i in range(300_000)]
+    table = CharTable.of(stats)
+    assert table.json_lines(",\n") == ",\n".join(c.to_json() for c in stats)
