@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -185,9 +186,7 @@ def best(cmds: dict[str, list[str]], repeat: int, loop: bool = False,
 
 def median_of(key: str) -> float:
     """The median time of the runs of ``key`` (``group/name``) in :data:`RUNS`."""
-    times = sorted(r["time"] or 0.0 for r in RUNS[key])
-    mid = len(times) // 2
-    return times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2
+    return statistics.median(float(r["time"] or 0.0) for r in RUNS[key])
 
 
 def peak_mb(cmd: list[str]) -> float:
