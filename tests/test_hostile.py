@@ -27,6 +27,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -819,6 +820,85 @@ def test_overwrite_is_atomic(tmp_path, monkeypatch):
     assert_ok(invoke("normalize", ws.src, "-o", ws.src, "-c", "name", "--overwrite", "-q"))
     assert ws.src.read_bytes() == expected != data
     assert sorted(os.listdir(ws.indir)) == ["in.csv"]
+
+
+def _syncs(monkeypatch, fail: bool = False) -> list[int]:
+    """Count the background data syncs of an output (their file's size when each ran); with
+    ``fail``, each fails like a disk error."""
+    ran: list[int] = []
+    real = getattr(os, "fdatasync", os.fsync)
+
+    def fdatasync(fd: int) -> None:
+        ran.append(os.fstat(fd).st_size)
+        if fail:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync, raising=False)
+    return ran
+
+
+def test_output_synced_behind_the_writer(tmp_path, monkeypatch):
+    """The temp file goes to the disk every WRITE_BEHIND bytes while normalize writes on: the
+    same bytes as without, the first sync before the file is complete."""
+    data = make_sample_bytes(3000)
+    ws = Workspace(tmp_path, data)
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "-q"))
+    expected = ws.output()
+    ws.out.unlink()
+    monkeypatch.setattr(csvio, "WRITE_BEHIND", 4096)
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", 2048)  # many writes
+    ran = _syncs(monkeypatch)
+    assert_ok(invoke("normalize", ws.src, "-o", ws.out, "-c", "name", "-q"))
+    assert ws.output() == expected
+    # synced while the file was still being written, never beyond what it held then
+    assert ran and ran == sorted(ran) and ran[0] < len(expected)
+    ws.input_untouched()
+
+
+def test_output_sync_error_behind_the_writer(tmp_path, monkeypatch):
+    """A disk error in a background sync fails the command like one in the last fsync: one
+    line, exit 2, the old output untouched and no temp file."""
+    monkeypatch.setattr(csvio, "WRITE_BEHIND", 4096)
+    monkeypatch.setattr(csvio, "CHUNK_SIZE", 2048)
+    ws = Workspace(tmp_path, make_sample_bytes(3000))
+    ws.out.write_bytes(b"old output")
+    ran = _syncs(monkeypatch, fail=True)
+    assert_error(invoke("normalize", ws.src, "-o", ws.out, "-c", "name"),
+                 r"out\.csv: cannot write: Input/output error$")
+    assert ran
+    assert ws.output() == b"old output"
+    ws.input_untouched()
+
+
+def test_write_behind_one_sync_at_a_time(tmp_path, monkeypatch):
+    """While a sync runs, more writes start no other: the writer never waits for the disk,
+    and the syncs never pile up."""
+    started = threading.Event()
+    release = threading.Event()
+    ran: list[int] = []
+
+    def slow(fd: int) -> None:
+        ran.append(fd)
+        started.set()
+        release.wait(10)
+
+    monkeypatch.setattr(os, "fdatasync", slow, raising=False)
+    with open(tmp_path / "f", "wb") as f:
+        behind = csvio.WriteBehind(f, every=10)
+        f.write(b"x" * 10)
+        behind.wrote(10)
+        assert started.wait(10)
+        for _ in range(5):  # a sync still runs: these start none
+            f.write(b"y" * 10)
+            behind.wrote(10)
+        assert len(ran) == 1
+        release.set()
+        behind.wait()
+        f.write(b"z" * 50)
+        behind.wrote(50)  # 100 bytes since: the next one
+        behind.wait()
+    assert len(ran) == 2
 
 
 def test_keyboard_interrupt_mid_way(tmp_path, monkeypatch):
