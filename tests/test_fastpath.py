@@ -523,6 +523,21 @@ def test_decisions_in_one_frame_equal_the_outcomes(monkeypatch: pytest.MonkeyPat
     fresh = column.ColumnPlan(normalizer).decisions(pl.Series(again, dtype=pl.String))
     assert recalled.recalled_decisions(pl.Series(again, dtype=pl.String)).equals(fresh)
     assert plan.recalled_decisions(pl.Series(again, dtype=pl.String)).equals(fresh)
+    # a scan's own mix: units decided twice (batches read while their units were decided),
+    # units decided one by one (outcomes remembered, no frame), and units neither (decided
+    # now): the same rows as a fresh plan gives
+    counted = mojinorm.Normalizer("jisx0208", fallback=fallback)
+    mixed = column.ColumnPlan(counted)
+    mixed.decisions(pl.Series(units[:40], dtype=pl.String))
+    mixed.decisions(pl.Series(units[20:60], dtype=pl.String))
+    for unit in units[60:]:
+        counted.outcome(unit)
+    asked = pl.Series(units[::-1], dtype=pl.String)
+    expected = column.ColumnPlan(reference).decisions(asked)
+    assert mixed.recalled_decisions(asked).equals(expected)
+    unseen = pl.Series([*units[::-1], "\ue001", "\U000f0002"], dtype=pl.String)
+    assert mixed.recalled_decisions(unseen).equals(
+        column.ColumnPlan(reference).decisions(unseen))
 
 
 def test_lines_after_plain_batches_are_counted_right(tmp_path: Path,

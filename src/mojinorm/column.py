@@ -299,16 +299,47 @@ class ColumnPlan:
             kept = list(self._decided)
         if not kept:
             return self.decisions(units)
-        known = pl.concat(kept).unique("unit", keep="first")
         frame = pl.DataFrame({"unit": units.cast(pl.String)}).with_row_index("i").join(
-            known, on="unit", how="left", maintain_order="left")
+            pl.concat(kept), on="unit", how="left", maintain_order="left")
+        if frame.height > units.len():  # a unit decided twice (batches read meanwhile)
+            frame = frame.unique("i", keep="first", maintain_order=True)
         seen = pl.col("rules").is_not_null()  # every decision has rules
         missing = frame.filter(~seen)
         found = frame.filter(seen)
         if missing.height:
-            found = pl.concat([found, self.decisions(missing["unit"]).with_columns(
-                missing["i"])], how="diagonal").sort("i")
+            # the units the counting decided one by one (a few per batch at the end of a
+            # file): their outcomes are still kept, and rows of them cost no new decisions
+            outcomes = list(map(self.normalizer.remembered, missing["unit"].to_list()))
+            if all(o is not None for o in outcomes):
+                rows = self._outcome_rows(missing.select("i", "unit"),
+                                          [o for o in outcomes if o is not None])
+            else:
+                rows = self.decisions(missing["unit"]).with_columns(missing["i"])
+            found = pl.concat([found, rows.select(found.columns)]).sort("i")
         return found.select(self.DECISIONS)
+
+    def _outcome_rows(self, frame: pl.DataFrame, outcomes: list[UnitOutcome]) -> pl.DataFrame:
+        """The decisions of the units of ``frame`` (``i``, ``unit``) from their
+        ``outcomes``, in the same order, with their ``i``."""
+        rest = frame.with_columns(
+            replacement=pl.Series([o.replacement for o in outcomes], dtype=pl.String),
+            rules=pl.Series([">".join(o.rules) for o in outcomes], dtype=pl.String),
+            fallback=pl.Series([o.fallback for o in outcomes], dtype=pl.Boolean),
+            review=pl.Series([o.review for o in outcomes], dtype=pl.Boolean),
+            mj=pl.Series([o.mj for o in outcomes], dtype=pl.String),
+            alternatives=pl.lit([], dtype=pl.List(pl.String)))
+        pairs = [(i, a) for i, o in zip(frame["i"].to_list(), outcomes, strict=True)
+                 for a in o.alternatives]
+        if pairs:
+            # gathered into lists by polars (a list per row built in Python costs
+            # microseconds each)
+            lists = pl.DataFrame({"i": [i for i, _ in pairs], "a": [a for _, a in pairs]},
+                                 schema={"i": pl.UInt32, "a": pl.String}
+                                 ).group_by("i").agg(listed="a")
+            rest = rest.join(lists, on="i", how="left").with_columns(
+                alternatives=pl.col("listed").fill_null(pl.col("alternatives"))
+            ).drop("listed")
+        return rest.select("i", *self.DECISIONS)
 
     def _decide(self, units: pl.Series) -> pl.DataFrame:
         frame = pl.DataFrame({"unit": units.cast(pl.String)}).with_row_index("i")
@@ -356,25 +387,7 @@ class ColumnPlan:
             with self._lock:
                 self.units_resolved += len(outcomes)
                 self.resolve_seconds += time.perf_counter() - start
-            rest = frame.with_columns(
-                replacement=pl.Series([o.replacement for o in outcomes], dtype=pl.String),
-                rules=pl.Series([">".join(o.rules) for o in outcomes], dtype=pl.String),
-                fallback=pl.Series([o.fallback for o in outcomes], dtype=pl.Boolean),
-                review=pl.Series([o.review for o in outcomes], dtype=pl.Boolean),
-                mj=pl.Series([o.mj for o in outcomes], dtype=pl.String),
-                alternatives=pl.lit([], dtype=pl.List(pl.String)))
-            pairs = [(i, a) for i, o in zip(frame["i"].to_list(), outcomes, strict=True)
-                     for a in o.alternatives]
-            if pairs:
-                # gathered into lists by polars (a list per row built in Python costs
-                # microseconds each)
-                lists = pl.DataFrame({"i": [i for i, _ in pairs], "a": [a for _, a in pairs]},
-                                     schema={"i": pl.UInt32, "a": pl.String}
-                                     ).group_by("i").agg(listed="a")
-                rest = rest.join(lists, on="i", how="left").with_columns(
-                    alternatives=pl.col("listed").fill_null(pl.col("alternatives"))
-                ).drop("listed")
-            parts.append(rest)
+            parts.append(self._outcome_rows(frame, outcomes))
         columns = ["i", *self.DECISIONS]
         if not parts:  # no units
             return pl.DataFrame(schema={

@@ -528,6 +528,12 @@ class Normalizer(_NameGuard):
                                 res.fallback, res.review, res.mj, res.alternatives)
         return self._remember(found)
 
+    def remembered(self, unit: str) -> UnitOutcome | None:
+        """:meth:`outcome` of ``unit`` when it was worked out before and is still kept (None
+        otherwise): a scan's report reads back what its counting decided one unit at a
+        time."""
+        return self._outcomes.get(unit)
+
     def compiled_row(self, unit: str
                      ) -> tuple[str, str, bool, bool, str | None, tuple[str, ...]] | None:
         """``unit``'s compiled decision, when the built-in target's table has it (see
