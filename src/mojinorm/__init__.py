@@ -32,20 +32,7 @@ from .errors import (
     UnmappableCharacter,
 )
 from .gaiji import GaijiTable, load_gaiji
-from .kana import normalize_kana
 from .lookup import CharInfo, lookup
-from .matching import (
-    GRADES,
-    KANA_GRADES,
-    KanaMatch,
-    Match,
-    MatchLink,
-    MatchStep,
-    compare,
-    compare_kana,
-    match_key,
-    names_match,
-)
 from .normalizer import (
     FALLBACKS,
     Change,
@@ -63,11 +50,30 @@ from .targets import Target, UnsafeUnit, get_target, load_profile, targets
 
 __version__ = "0.1.0"
 
-#: File scanning, loaded on first use (its readers bring polars in once a file is read).
+#: Loaded on first use: file scanning (its readers bring polars in once a file is read),
+#: and what ``normalize`` never needs: the readings (tables built at their import) and the
+#: comparison of names.
 _LAZY = {"ScanReport": "report", "normalize_file": "rewrite", "scan_file": "scan",
-         "match_files": "reconcile", "match_frames": "reconcile"}
+         "match_files": "reconcile", "match_frames": "reconcile",
+         "normalize_kana": "kana",
+         **dict.fromkeys(("GRADES", "KANA_GRADES", "KanaMatch", "Match", "MatchLink",
+                          "MatchStep", "compare", "compare_kana", "match_key", "names_match"),
+                         "matching")}
 
 if TYPE_CHECKING:
+    from .kana import normalize_kana
+    from .matching import (
+        GRADES,
+        KANA_GRADES,
+        KanaMatch,
+        Match,
+        MatchLink,
+        MatchStep,
+        compare,
+        compare_kana,
+        match_key,
+        names_match,
+    )
     from .reconcile import match_files, match_frames
     from .report import ScanReport
     from .rewrite import normalize_file

@@ -8,7 +8,6 @@ install, or tables from another build, say so instead of giving wrong answers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -100,6 +99,8 @@ def _read(name: str) -> str:
 def _verified(name: str) -> bytes:
     data = _raw(name)  # verified on every first read; the hash of all tables costs ~10 ms
     expected = manifest()["files"].get(name)
+    import hashlib  # loaded with the first table, not at import
+
     actual = hashlib.sha256(data).hexdigest()
     if expected != actual:
         raise DataIntegrityError(

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .errors import MojinormError, TableError
+
+if TYPE_CHECKING:
+    from pathlib import Path  # loaded when a file is read
 
 __all__ = [
     "TableError", "Entry", "load_entries", "read_yaml", "Scalar", "Sequence", "Mapping", "Node",
@@ -138,6 +140,8 @@ class _Open:
 
 def read_yaml(path: str | Path, error: type[MojinormError] = TableError) -> Node | None:
     """Read one YAML document of plain data; ``None`` for a file without a document."""
+    from pathlib import Path
+
     import yaml
 
     p = Path(path)
@@ -262,6 +266,8 @@ def load_entries(path: str | Path, list_key: str, allowed: set[str]) -> list[Ent
     Values are single scalars, kept as written (see :func:`read_yaml`).  The top level may also
     hold ``description`` and ``version``.
     """
+    from pathlib import Path
+
     p = Path(path)
     root = read_yaml(p, TableError)
     if root is None:

@@ -25,15 +25,19 @@ malformed table fails with ``file:line: message``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import _tables
 from ._yamlfile import Entry, TableError, load_entries
 from .targets import BUILTIN_TARGETS, get_target
 from .units import iter_units
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["GaijiEntry", "GaijiTable", "load_gaiji", "is_private_use", "TableError"]
 
@@ -161,7 +165,7 @@ def load_gaiji(paths: str | Path | Iterable[str | Path] | None) -> GaijiTable:
     table = GaijiTable()
     if paths is None:
         return table
-    if isinstance(paths, (str, Path)):
+    if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     for path in paths:
         for entry in load_entries(path, "gaiji", _KEYS):

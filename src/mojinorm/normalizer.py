@@ -23,12 +23,12 @@ the reference; ``normalize`` is an accelerator of it, checked by a property test
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _compiled, _tables
@@ -36,11 +36,13 @@ from ._schema import RESOLVED_TARGETS
 from .errors import DataIntegrityError, OptionError, UnmappableCharacter
 from .gaiji import GaijiTable, is_private_use, load_gaiji
 from .invisible import classify
-from .kana import normalize_kana
 from .rules import DEFAULT_RULES, LOSSLESS_RULES, resolve_rules
 from .steps import Context, Step, run
 from .targets import Target, builtin_name, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS, iter_units
+
+if TYPE_CHECKING:
+    from pathlib import Path  # loaded where a file is read, not at import
 
 __all__ = [
     "AMBIGUITY_MODES", "Change", "Normalizer", "Result", "Step", "UnitOutcome",
@@ -99,6 +101,8 @@ class Change:
 def kana_change(reading: str, hiragana: bool = False) -> tuple[str, str]:
     """A reading field through :func:`normalize_kana`: ``(text, change text)``, the change
     text ``ﾀｶﾊｼ→タカハシ kana-normalized``, empty when nothing changed."""
+    from .kana import normalize_kana  # its tables are built on first use, not at import
+
     text = normalize_kana(reading, hiragana=hiragana)
     if text == reading:
         return reading, ""
@@ -710,6 +714,8 @@ class Normalizer(_NameGuard):
         return all(self._ok(u) for _, u in iter_units(text, self._sequences))
 
     def _kana(self, reading: str) -> str:
+        from .kana import normalize_kana
+
         kana = normalize_kana(reading)
         if self.is_safe(kana):
             return kana
@@ -758,9 +764,9 @@ def get_normalizer(
     ambiguity: str = "fallback",
 ) -> Normalizer:
     """A cached ``Normalizer`` for these options (built once, then reused)."""
-    if isinstance(gaiji, (str, Path)):
+    if isinstance(gaiji, (str, os.PathLike)):
         gaiji = [gaiji]
-    key_gaiji = tuple(str(Path(g).resolve()) for g in gaiji) if gaiji else None
+    key_gaiji = tuple(os.path.realpath(g) for g in gaiji) if gaiji else None
     key_target = target if isinstance(target, Target) else str(target)
     return _cached(key_target, fallback, key_gaiji, resolve_rules(rules), ambiguity)
 

@@ -15,17 +15,21 @@ a single C-level scan; only names that hit the guard are walked unit by unit.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import _tables
 from .errors import TargetError
 from .units import iter_units, unit_pattern
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "Target", "TargetError", "UnsafeUnit", "get_target", "load_profile", "targets",
@@ -257,7 +261,7 @@ def get_target(target: str | Path | Target) -> Target:
             if name is not None:
                 found = _cache.get(name) or _builtin(name)
                 _cache[name] = found
-            elif key.endswith((".yaml", ".yml")) or Path(key).is_file():
+            elif key.endswith((".yaml", ".yml")) or os.path.isfile(key):
                 found = load_profile(key)
             else:
                 raise TargetError(
@@ -303,6 +307,8 @@ def load_profile(path: str | Path) -> Target:
     text written, and an ``add``/``remove`` item that YAML 1.1 would read as a number, a
     boolean, null or a date (``1``, ``yes``, ``~``) is refused: quote it.
     """
+    from pathlib import Path
+
     from ._yamlfile import Mapping, Scalar, Sequence, describe, read_yaml
 
     p = Path(path)
