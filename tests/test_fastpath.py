@@ -597,6 +597,74 @@ def test_the_decisions_load_while_the_line_ends_are_read(
     assert warmed == ["jisx0208"]
 
 
+def test_no_unit_is_decided_before_the_warming_is_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The warming is not waited for before counting: the compiled reader tallies the first
+    # batches meanwhile, but every decision (the deciding thread's, the batches' and the
+    # exact reader's) waits for it; the report is the one without warming, and the
+    # warming's own error stops the scan.
+    import threading
+    import time
+
+    from mojinorm import column, counting
+
+    rnd = random.Random(5)
+    rows = [[str(i), rnd.choice(["髙橋", "佐藤", "\ue000田", "葛\U000e0102西", "鈴木"])]
+            for i in range(40_000)]
+    # ragged rows: the exact reader's, the first one before any batch is tallied
+    rows.insert(0, ["x", "髙,3"])
+    rows.insert(20_000, ["y", "﨑,4"])
+    path = tmp_path / "m.csv"
+    path.write_text("id,name\n" + "".join(f"{a},{b}\n" for a, b in rows), encoding="utf-8")
+    monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 64 * 1024)  # many batches
+    expected = scan_mod.scan_file(path, columns=["name"], jobs=1).to_dict()
+
+    events: list[str] = []
+    lock = threading.Lock()
+    warm, decide = column.warm, column.flags_of_units
+
+    def slow_warm(plan: column.ColumnPlan) -> None:
+        time.sleep(0.3)
+        warm(plan)
+        with lock:
+            events.append("warmed")
+
+    def spy_decide(units, plan, flags_of):  # type: ignore[no-untyped-def]
+        with lock:
+            events.append("decided")
+        return decide(units, plan, flags_of)
+
+    explain = mojinorm.Normalizer.explain
+
+    def spy_explain(self, text, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not threading.current_thread().name.startswith("mojinorm-warm"):
+            with lock:
+                events.append("explained")  # the exact reader's record
+        return explain(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(column, "warm", slow_warm)
+    monkeypatch.setattr(column, "flags_of_units", spy_decide)
+    monkeypatch.setattr(mojinorm.Normalizer, "explain", spy_explain)
+    monkeypatch.setattr(scan_mod, "set_threads", lambda jobs: 2)
+    monkeypatch.setattr(counting, "WARM_FROM", 10)
+    monkeypatch.setattr(counting._FastScan, "READ_AHEAD", True)
+    assert scan_mod.scan_file(path, columns=["name"]).to_dict() == expected
+    assert events[0] == "warmed" and {"decided", "explained"} <= set(events)
+    # CR line ends: every record through the exact reader, none of it before the warming
+    cr = tmp_path / "cr.csv"
+    cr.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    events.clear()
+    assert scan_mod.scan_file(cr, columns=["name"]).unsafe_rows == expected["unsafe_rows"]
+    assert events[0] == "warmed" and "explained" in events
+
+    def failing_warm(plan: column.ColumnPlan) -> None:
+        raise mojinorm.DataIntegrityError("a table does not match its manifest")
+
+    monkeypatch.setattr(column, "warm", failing_warm)
+    with pytest.raises(mojinorm.DataIntegrityError, match="manifest"):
+        scan_mod.scan_file(path, columns=["name"])
+
+
 def test_an_error_while_deciding_ahead_stops_the_scan(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Reading ahead, a batch's new units are decided on the deciding thread: an error there

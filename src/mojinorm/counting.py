@@ -231,26 +231,31 @@ def outcome_flags(out: UnitOutcome, target: Target) -> int:
     return change_flags(out.unit, out.rule, out.fallback, out.review, target)
 
 
-#: Files from this size on have their decisions warmed during the pass over their line ends
-#: (:func:`warm_meanwhile`): a pass long enough to hide the warming (about 25 ms; the pass
-#: reads 100 MB in about 10 ms), which a file with nothing to decide would pay for nothing.
-WARM_FROM = 64 * 1024 * 1024
+#: Files from this size on have their decisions warmed on another thread while the file's
+#: line ends, layout and first batches are read (:func:`warm_meanwhile`): a file with
+#: nothing to decide pays for the warming only where its scan is shorter (a 16 MiB file's
+#: takes about as long as the warming, 50-100 ms).
+WARM_FROM = 16 * 1024 * 1024
 
 
 def warm_meanwhile(normalizers: Sequence[Normalizer], threads: int,
                    size: int | None) -> Future[None] | None:
     """With more than one thread, the fast path on and a file of ``size`` bytes of at least
-    :data:`WARM_FROM`, make the column plans of ``normalizers`` and load what deciding units
-    reads (:func:`mojinorm.column.warm`) on another thread, while the caller reads the file's
-    line ends and layout (a pass over the whole file); None otherwise.  Wait for it
-    (``result()``: its error, if any, raised there) before counting."""
+    :data:`WARM_FROM`, load what deciding units reads (:func:`mojinorm.column.warm`) into
+    the column plans of ``normalizers`` on another thread, while the caller reads the file's
+    line ends, layout and first batches; None otherwise.  Pass it to :func:`count`, which
+    waits for it before anything decides a unit (the first decisions of a file no longer
+    pay for loading tables), and wait for it after (``result()``: its error, if any, raised
+    there)."""
     if threads < 2 or not records.FAST_PATH or size is None or size < WARM_FROM:
         return None
     from . import column
 
+    plans = [column.column_plan(n) for n in normalizers]  # the counting's own, made here
+
     def warm() -> None:
-        for n in normalizers:
-            column.warm(column.column_plan(n))
+        for plan in plans:
+            column.warm(plan)
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-warm")
     try:
@@ -260,27 +265,36 @@ def warm_meanwhile(normalizers: Sequence[Normalizer], threads: int,
 
 
 def count(normalizer: Normalizer, layout: Layout, stream: ResumedStream,
-          progress: Progress | None = None, total: int | None = None) -> Counts:
+          progress: Progress | None = None, total: int | None = None,
+          warming: Future[None] | None = None) -> Counts:
     """Count every record of ``stream`` after the header: plain batches on the column kernel
-    (when :data:`mojinorm.records.FAST_PATH`), the others with the exact reader."""
-    return _count([normalizer], layout, stream, progress, total, track=False)[0][0]
+    (when :data:`mojinorm.records.FAST_PATH`), the others with the exact reader.
+    ``warming``: :func:`warm_meanwhile`'s, waited for before a unit is decided."""
+    return _count([normalizer], layout, stream, progress, total, track=False,
+                  warming=warming)[0][0]
 
 
 def count_staged(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStream,
-                 progress: Progress | None = None, total: int | None = None
+                 progress: Progress | None = None, total: int | None = None,
+                 warming: Future[None] | None = None
                  ) -> tuple[list[Counts], list[set[int]]]:
     """:func:`count` for several targets in one pass over ``stream``: the counts of each, and
     the lines of the rows each finds unsafe (a name that passes one system and fails the
     next is a line in one set and not in the previous)."""
-    return _count(normalizers, layout, stream, progress, total, track=True)
+    return _count(normalizers, layout, stream, progress, total, track=True, warming=warming)
 
 
 def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStream,
-           progress: Progress | None, total: int | None, track: bool
-           ) -> tuple[list[Counts], list[set[int]]]:
+           progress: Progress | None, total: int | None, track: bool,
+           warming: Future[None] | None = None) -> tuple[list[Counts], list[set[int]]]:
     """Count every chunk of ``stream`` for each normalizer: on the column kernel when the
     chunk is plain, else with the exact reader (which carries a record still open at a
-    chunk's end into the next chunk); ``track``: keep the lines of the unsafe rows."""
+    chunk's end into the next chunk); ``track``: keep the lines of the unsafe rows.
+
+    ``warming`` (loading the normalizers' tables on another thread) is waited for before
+    anything but the compiled reader's tally touches a normalizer: the tally of the first
+    batches goes on meanwhile."""
+    ready: Callable[[], object] = (lambda: None) if warming is None else warming.result
     counts = [Counts(len(layout.selected)) for _ in normalizers]
     unsafe: list[set[int]] = [set() for _ in normalizers]
     lines_of_unsafe: list[set[int] | None] = list(unsafe) if track else [None] * len(unsafe)
@@ -290,12 +304,12 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
         frozenset.intersection(*(frozenset(n.target.visible_chars) for n in normalizers))
     reader = ExactReader(layout, stream.stream.eol or b"\n", stream.inp.name, raw=False,
                          skip=skip)
-    fast = [_FastScan(n, layout, tally=len(normalizers) == 1 and not track)
+    fast = [_FastScan(n, layout, tally=len(normalizers) == 1 and not track, ready=ready)
             for n in normalizers] if records.FAST_PATH and not stream.stream.cr else []
     scanners = [_Scanner(n, layout) for n in normalizers]
     try:
         _read(stream, layout, reader, fast, scanners, counts, lines_of_unsafe, skip,
-              progress, total)
+              progress, total, ready)
     except BaseException:
         for f in fast:
             f.close(failed=True)
@@ -314,8 +328,10 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
 def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
           fast: Sequence[_FastScan], scanners: Sequence[_Scanner], counts: Sequence[Counts],
           lines_of_unsafe: Sequence[set[int] | None], skip: frozenset[str],
-          progress: Progress | None, total: int | None) -> None:
-    """:func:`_count`'s reading: every chunk, on the kernel or with the exact reader."""
+          progress: Progress | None, total: int | None,
+          ready: Callable[[], object] = lambda: None) -> None:
+    """:func:`_count`'s reading: every chunk, on the kernel or with the exact reader;
+    ``ready`` is called before anything but the compiled reader's tally reads a chunk."""
     pos = layout.data_pos
     for chunk in stream:
         rest = records.has_records(chunk, pos)
@@ -328,6 +344,8 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
                 counts[0].rows += tallied.height
                 records.count_lines(chunk, pos, tallied)
                 rest = False
+            if tallied is None:
+                ready()
             batch = None if tallied is not None else \
                 fast[0].batch(chunk, pos, stream.stream.codec, skip)
             if batch is not None:
@@ -344,6 +362,7 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
                 records.count_lines(chunk, pos, batch)
                 rest = False
         if rest or reader.pending:
+            ready()
             _flush(fast, counts, lines_of_unsafe)  # the review examples stay in file order
             read: Iterable[Record] = reader.read(chunk, pos)
             if len(scanners) > 1:
@@ -353,6 +372,7 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
         pos = 0
         if progress is not None:
             progress(stream.bytes_done, total)
+    ready()
     _flush(fast, counts, lines_of_unsafe)
 
 
@@ -434,9 +454,12 @@ class _FastScan:
     #: thread (``--jobs``); True or False forces it either way
     READ_AHEAD: bool | None = None
 
-    def __init__(self, normalizer: Normalizer, layout: Layout, tally: bool = False) -> None:
+    def __init__(self, normalizer: Normalizer, layout: Layout, tally: bool = False,
+                 ready: Callable[[], object] = lambda: None) -> None:
         from . import column
 
+        #: waited for before a unit is decided (tables loading on another thread)
+        self.ready = ready
         self.plan = column.column_plan(normalizer)
         self.memo: dict[str, int] = {}  # unit -> flags, across batches
         self.target = normalizer.target
@@ -510,6 +533,7 @@ class _FastScan:
         """The flags of ``units`` (-1: the target keeps it)."""
         from .column import flags_of_units
 
+        self.ready()
         return flags_of_units(units, self.plan, lambda out: outcome_flags(out, self.target))
 
     def finish_waiting(self, c: Counts, lines: set[int] | None, keep: int = 0) -> None:

@@ -107,9 +107,6 @@ def scan_file(
         warming = counting.warm_meanwhile(normalizers, threads, inp.size)
         stream.prepare()
         layout, resumed = read_layout(stream, delimiter, header, cols)
-        if warming is not None:
-            warming.result()
-            warming = None
         report = ScanReport(
             file=inp.name, target=normalizer.target.name, encoding=stream.encoding,
             encoding_detected=encoding == "auto", delimiter=layout.delimiter,
@@ -118,17 +115,21 @@ def scan_file(
             line_ends=stream.line_ends,
             notes=file_notes(layout, resumed),
         )
+        # the tables load on the warming thread while the first batches are tallied
         if len(normalizers) == 1:
-            counts = counting.count(normalizer, layout, resumed, progress, inp.size)
+            counts = counting.count(normalizer, layout, resumed, progress, inp.size, warming)
         else:
             staged, unsafe = counting.count_staged(normalizers, layout, resumed, progress,
-                                                   inp.size)
+                                                   inp.size, warming)
             counts = staged[-1]
             report.stages = [
                 {"target": n.target.name, "unsafe_rows": c.unsafe, "fixable_rows": c.fixable,
                  "fallback_rows": c.fallback, "review_rows": c.review,
                  "newly_unsafe_rows": len(unsafe[k] - unsafe[k - 1]) if k else None}
                 for k, (n, c) in enumerate(zip(normalizers, staged, strict=True))]
+        if warming is not None:  # done (its error raised here) before the report reads
+            warming.result()
+            warming = None
         inp.check_unchanged()
         report.encoding = stream.encoding
         report.notes.extend(n for n in stream.notes if n not in report.notes)
