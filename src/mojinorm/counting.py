@@ -344,10 +344,10 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
                 counts[0].rows += tallied.height
                 records.count_lines(chunk, pos, tallied)
                 rest = False
+            batch = None
             if tallied is None:
                 ready()
-            batch = None if tallied is not None else \
-                fast[0].batch(chunk, pos, stream.stream.codec, skip)
+                batch = fast[0].batch(chunk, pos, stream.stream.codec, skip)
             if batch is not None:
                 # a plain batch holds one record per line: its first one starts here
                 at = records.line_at(chunk, pos) + (
