@@ -1362,7 +1362,7 @@ class _Sink:
         try:
             n = self.f.write(data)
             if self.behind is not None:
-                self.behind.wrote(len(data))
+                self.behind.wrote(n)  # bytes, whatever buffer ``data`` is
             return n
         except BrokenPipeError:
             raise  # the reader went away (``| head``): the CLI exits quietly
