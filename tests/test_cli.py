@@ -677,3 +677,36 @@ def test_large_inputs_keep_freed_blocks(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(cli_mod, "KEEP_FREED_FROM", 1)
     assert runner.invoke(cli, ["normalize", str(src), "-o", str(out), "-q"]).exit_code == 0
     assert "高橋" in out.read_text(encoding="utf-8")
+
+
+def test_the_summary_of_many_characters_is_written_without_the_whole_table(
+        tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The summary shows the 20 characters counted most of the thousands a member file holds:
+    # they are worked out alone, and the report's whole table (every character's decision,
+    # category and code point) is built only for what prints it all (JSON).  The summary is
+    # the one the whole table gives.
+    from mojinorm import _tables, report
+
+    units = sorted(_tables.resolved("jisx0208"))[:report.COLUMNAR_CHARS + 200]
+    src = tmp_path / "m.csv"
+    # counts 1-4 (ties broken by code point) so that the top 20 is a real selection
+    src.write_text("name\n" + "".join(f"{u}山\n" * (1 + k % 4) for k, u in enumerate(units)),
+                   encoding="utf-8")
+    built: list[int] = []
+    frame_of = report._char_frame
+
+    def spy(*args: object) -> object:
+        built.append(1)
+        return frame_of(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report, "_char_frame", spy)
+    summary = run(runner, "scan", str(src))
+    assert summary.exit_code == 0 and f"(of {len(units)})" in summary.output
+    assert built == []
+    whole = run(runner, "scan", str(src), "-f", "json")
+    assert built == [1]
+    chars = json.loads(whole.output)["chars"]
+    assert len(chars) == len(units)
+    shown = [line.split()[1] for line in summary.output.splitlines()
+             if line[:1] == " " and line.split()[0].isdigit() and len(line.split()) > 4]
+    assert shown == [c["char"] for c in chars[:20]]

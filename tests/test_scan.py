@@ -657,6 +657,20 @@ def test_char_table_equals_the_list_of_char_stats(candidates: list[str], counts:
     assert reports[0].to_json() == reports[1].to_json()
     assert reports[0].to_json(top=2) == reports[1].to_json(top=2)
     assert json.loads(reports[0].to_json())["chars"] == [c.to_dict() for c in reports[1].chars]
+    # A table not built yet gives its first items (what the summary shows) from the units
+    # counted most, worked out alone: the items the built table begins with, Shift_JIS codes
+    # included; anything past them builds it.
+    deferred = ScanReport("f", target, "cp932", False, ",", True, 1, ["n"],
+                          chars=char_stats(normalizer, tally, columnar=True))
+    shift_jis_codes(deferred)
+    table, listed = deferred.chars, reports[1].chars
+    assert isinstance(table, CharTable) and len(table) == len(listed)
+    k = min(len(listed), 3)
+    assert table[:k] == listed[:k] and table[1:k] == listed[1:k]
+    assert [table[i] for i in range(k)] == listed[:k] and table[-1:-1] == []
+    assert deferred.to_json(top=2) == reports[1].to_json(top=2)
+    assert not table.built
+    assert list(table) == listed and table.built
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,6 +9,8 @@ hostile corpus and of generated files are also compared with and without it in
 
 from __future__ import annotations
 
+import csv
+import functools
 import gc
 import itertools
 import random
@@ -16,6 +18,7 @@ import re
 import shutil
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -860,19 +863,32 @@ def test_the_tally_property_test_counted_something() -> None:
         assert sum(tallied) >= len(tallied) // 4, (sum(tallied), len(tallied))
 
 
+@functools.lru_cache(maxsize=1)
+def _big_batch_counted() -> tuple[list[list[str]], list[tuple[int, dict[str, int], Any, Any]]]:
+    """The rows of a 3-4 MiB batch and, for each room of rows to review (the first part's
+    rows to review are enough, or not), its units decided and its counts on one thread, as
+    the tally gives them and as Python counts them (the same; worked out once for every
+    thread count)."""
+    lines = _big_batch(140_000, 4)
+    rows = [next(iter(csv.reader([line])))[1:] for line in lines]
+    counted = []
+    for room in (50, len(rows)):
+        flags: dict[str, int] = {}
+        waited = _tally_batch(rows, 1, flags, room, TARGET)
+        assert waited is not None and waited[1]
+        reference = _tallied_in_python(rows, TARGET, flags, room)
+        counted.append((room, flags, waited, reference))
+    return rows, counted
+
+
 @pytest.mark.parametrize("threads", [2, 3, 8])
 def test_plain_tally_on_threads_counts_as_on_one(threads: int) -> None:
     # 3-4 MiB: parts of 512 KiB, taken by the threads one by one.  Its units all new, the
     # batch's rows wait and are counted once they are decided; its units known, its rows are
     # counted on the reading threads, the parts put together: the same counts and rows to
     # review either way, on one thread or several
-    lines = _big_batch(140_000, 4)
-    rows = [next(iter(__import__("csv").reader([line])))[1:] for line in lines]
-    for room in (50, len(rows)):  # the first part's rows to review are enough, or not
-        flags: dict[str, int] = {}
-        waited = _tally_batch(rows, 1, flags, room, TARGET)
-        assert waited is not None and waited[1]
-        t_rows, t_columns, t_units, t_review = _tallied_in_python(rows, TARGET, flags, room)
+    rows, counted = _big_batch_counted()
+    for room, flags, waited, (t_rows, t_columns, t_units, t_review) in counted:
         assert waited[2] == (t_rows, t_columns, t_units) and waited[0] == t_review
         assert t_rows[2] > 10_000 and t_rows[0] > 1_000  # unsafe rows, rows to review
         for n in (1, threads):

@@ -12,10 +12,12 @@ are part of the command line's interface.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import shlex
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -112,13 +114,62 @@ class CharTable(Sequence[CharStat]):
     thousands of units.  A :class:`CharStat` is made only for the items read, and the JSON
     lines are written by polars, byte for byte what :meth:`CharStat.to_json` writes."""
 
+    #: A deferred table (:meth:`deferred`) gives up to this many first items without being
+    #: built (the summary shows the first 20 characters of tens of thousands).
+    FIRST_ALONE = 100
+
     def __init__(self, frame: pl.DataFrame) -> None:
-        if tuple(frame.columns) != CHAR_FIELDS:
-            raise ValueError(f"a CharTable has the columns {CHAR_FIELDS}, not {frame.columns}")
-        self.frame = frame
+        _check_char_frame(frame)
+        self._frame: pl.DataFrame | None = frame
+        self._length = frame.height
+        self._build: Callable[[], pl.DataFrame] | None = None
+        self._first: Callable[[int], list[CharStat]] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def deferred(cls, length: int, build: Callable[[], pl.DataFrame],
+                 first: Callable[[int], list[CharStat]]) -> CharTable:
+        """A table of ``length`` items, built by ``build`` when first read whole (its frame,
+        an item past :data:`FIRST_ALONE`, the JSON lines), its first ``n`` items, until then,
+        given by ``first(n)``: they must be the items the built table begins with."""
+        table = cls.of([])
+        table._frame = None
+        table._length = length
+        table._build = build
+        table._first = first
+        return table
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The table's items, one row each (the table is built here when deferred)."""
+        frame = self._frame
+        if frame is None:
+            with self._lock:
+                frame = self._frame
+                if frame is None:
+                    assert self._build is not None
+                    frame = self._build()
+                    _check_char_frame(frame)
+                    if frame.height != self._length:
+                        raise ValueError(f"a deferred CharTable of {self._length} items "
+                                         f"built {frame.height}")
+                    self._frame = frame
+        return frame
+
+    @property
+    def built(self) -> bool:
+        """False while a deferred table (:meth:`deferred`) is not built."""
+        return self._frame is not None
+
+    def _first_alone(self, n: int) -> list[CharStat] | None:
+        """The first ``n`` items when the table is deferred, not built, and ``n`` is at most
+        :data:`FIRST_ALONE`; None otherwise."""
+        if self._frame is not None or self._first is None or n > self.FIRST_ALONE:
+            return None
+        return self._first(min(n, self._length))
 
     def __len__(self) -> int:
-        return self.frame.height
+        return self._length
 
     @overload
     def __getitem__(self, index: int) -> CharStat: ...
@@ -131,10 +182,18 @@ class CharTable(Sequence[CharStat]):
             start, stop, step = index.indices(len(self))
             if step != 1:
                 return [self[i] for i in range(start, stop, step)]
+            if stop <= start:
+                return []
+            first = self._first_alone(stop)
+            if first is not None:
+                return first[start:]
             return _char_stats_of(self.frame.slice(start, max(0, stop - start)))
         i = index + len(self) if index < 0 else index
         if not 0 <= i < len(self):
             raise IndexError("CharTable index out of range")
+        first = self._first_alone(i + 1)
+        if first is not None:
+            return first[i]
         return _char_stats_of(self.frame.slice(i, 1))[0]
 
     def __iter__(self) -> Iterator[CharStat]:
@@ -169,6 +228,9 @@ class CharTable(Sequence[CharStat]):
              for name in CHAR_FIELDS]))
 
     def head(self, n: int) -> CharTable:
+        first = self._first_alone(max(n, 0))
+        if first is not None:
+            return CharTable.of(first)
         return CharTable(self.frame.head(n))
 
     def json_lines(self, separator: str) -> str:
@@ -240,9 +302,32 @@ class CharTable(Sequence[CharStat]):
         new = pl.Series("new", codes, dtype=pl.String)
         return CharTable(self.frame.with_columns(pl.coalesce(new, pl.col("sjis")).alias("sjis")))
 
+    def with_sjis_of(self, code_of: Callable[[str], str | None]) -> CharTable:
+        """The table with ``sjis`` set to ``code_of(char)`` where that is not None (kept
+        elsewhere); a deferred table stays deferred."""
+        build, first = self._build, self._first
+        if self._frame is not None or build is None or first is None:
+            return self.with_sjis(list(map(code_of, self.frame["char"].to_list())))
+
+        def first_coded(n: int) -> list[CharStat]:
+            stats = first(n)
+            for c in stats:
+                code = code_of(c.char)
+                if code is not None:
+                    c.sjis = code
+            return stats
+
+        return CharTable.deferred(
+            self._length, lambda: CharTable(build()).with_sjis_of(code_of).frame, first_coded)
+
 
 #: The fields of a :class:`CharStat`, in order: the columns of a :class:`CharTable`.
 CHAR_FIELDS = tuple(f.name for f in fields(CharStat))
+
+
+def _check_char_frame(frame: pl.DataFrame) -> None:
+    if tuple(frame.columns) != CHAR_FIELDS:
+        raise ValueError(f"a CharTable has the columns {CHAR_FIELDS}, not {frame.columns}")
 
 
 def _char_stats_of(frame: pl.DataFrame) -> list[CharStat]:
@@ -426,34 +511,53 @@ def char_stats(normalizer: Normalizer, counts: Mapping[str, int],
                columnar: bool | None = None) -> Sequence[CharStat]:
     """A :class:`CharStat` per unit of ``counts`` (unit -> occurrences): what ``normalizer``
     does with it, sorted by count, then code point.  A :class:`CharTable` when ``columnar``
-    (default: many units and polars loaded), else a list; the same items either way."""
+    (default: many units and polars loaded), else a list; the same items either way.
+
+    The table is deferred: built when first read whole (the JSON report, the HTML report),
+    while its first items (the summary's top characters) are worked out alone, from the
+    units counted most."""
     if columnar is None:
         columnar = len(counts) >= COLUMNAR_CHARS and "polars" in sys.modules
+    if not columnar:
+        return _listed_char_stats(normalizer, counts)
+    counts = dict(counts)  # the table's own, built later
+    return CharTable.deferred(
+        len(counts), lambda: _char_frame(normalizer, counts),
+        lambda n: _listed_char_stats(normalizer, dict(heapq.nsmallest(
+            n, counts.items(), key=lambda item: (-item[1], item[0])))))
+
+
+def _char_frame(normalizer: Normalizer, counts: Mapping[str, int]) -> pl.DataFrame:
+    """The frame of :func:`char_stats`' table: the decisions in one frame, one sort."""
+    import polars as pl
+
+    from .column import column_plan, target_units
+
+    units = list(counts)
+    # the units the scan's counting decided are read back, not decided again; their
+    # categories found meanwhile (most of the one is polars', most of the other Python's)
+    unit_series = pl.Series(units, dtype=pl.String)
+    with ThreadPoolExecutor(1, thread_name_prefix="mojinorm-report") as pool:
+        categorized = pool.submit(unit_categories, unit_series)
+        decided = column_plan(normalizer).recalled_decisions(unit_series)
+        unit_category = categorized.result()
+    frame = decided.select(
+        pl.col("unit").alias("char"),
+        pl.Series("codepoint", code_point_names(units), dtype=pl.String),
+        pl.Series("count", list(counts.values()), dtype=pl.Int64),
+        "replacement", pl.col("rules").str.split(">").list.last().alias("rule"),
+        pl.col("rules").alias("steps"), "mj",
+        unit_category.alias("category"),
+        pl.col("unit").is_in(target_units(normalizer.target).implode()).alias("in_target"),
+        "fallback", "alternatives", pl.lit(None, pl.String).alias("sjis"))
+    # by count, then code point (UTF-8 byte order is code point order)
+    return frame.sort(["count", "char"], descending=[True, False])
+
+
+def _listed_char_stats(normalizer: Normalizer, counts: Mapping[str, int]) -> list[CharStat]:
+    """:func:`char_stats` as a list, one ``Normalizer.outcome`` per unit."""
     units = list(counts)
     codepoints = code_point_names(units)
-    if columnar:
-        import polars as pl
-
-        from .column import column_plan, target_units
-
-        # the units the scan's counting decided are read back, not decided again; their
-        # categories found meanwhile (most of the one is polars', most of the other Python's)
-        unit_series = pl.Series(units, dtype=pl.String)
-        with ThreadPoolExecutor(1, thread_name_prefix="mojinorm-report") as pool:
-            categorized = pool.submit(unit_categories, unit_series)
-            decided = column_plan(normalizer).recalled_decisions(unit_series)
-            unit_category = categorized.result()
-        frame = decided.select(
-            pl.col("unit").alias("char"),
-            pl.Series("codepoint", codepoints, dtype=pl.String),
-            pl.Series("count", list(counts.values()), dtype=pl.Int64),
-            "replacement", pl.col("rules").str.split(">").list.last().alias("rule"),
-            pl.col("rules").alias("steps"), "mj",
-            unit_category.alias("category"),
-            pl.col("unit").is_in(target_units(normalizer.target).implode()).alias("in_target"),
-            "fallback", "alternatives", pl.lit(None, pl.String).alias("sjis"))
-        # by count, then code point (UTF-8 byte order is code point order)
-        return CharTable(frame.sort(["count", "char"], descending=[True, False]))
     categories = list(map(_category, units))
     inside = list(map(normalizer.target.__contains__, units))
     stats = []
@@ -542,8 +646,7 @@ def shift_jis_codes(report: ScanReport) -> None:
         return
     chars = report.chars
     if isinstance(chars, CharTable):
-        report.chars = chars.with_sjis(list(map(_shift_jis_code,
-                                                chars.frame["char"].to_list())))
+        report.chars = chars.with_sjis_of(_shift_jis_code)
         return
     for c in chars:
         code = _shift_jis_code(c.char)
