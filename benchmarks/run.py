@@ -233,10 +233,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{measure:70s} {ours:8.3f} {peer if peer is not None else '':>8} {shown:>6} "
               f"{goal}", flush=True)
 
+    # the goal's scan writes the whole report as JSON (every character); the default
+    # summary (20 characters) is measured beside it
     scan = ["scan", "--column", "name", "--format", "json", "--quiet"]
+    summary = ["scan", "--column", "name"]
     t = best({"t0": mojinorm_cli(*scan, str(tiny)), "scan": mojinorm_cli(*scan, str(f)),
               "csv": [py, "-c", CSV_READER, str(f)], "py0": [py, "-c", "pass"],
-              "polars": [py, "-c", POLARS_SCAN, str(f)]}, repeat, group="scan")
+              "polars": [py, "-c", POLARS_SCAN, str(f)],
+              "t0_summary": mojinorm_cli(*summary, str(tiny)),
+              "summary": mojinorm_cli(*summary, str(f))}, repeat, group="scan")
     t0 = t["t0"]
     add(f"scan t-t0 / csv.reader iteration t-t_python ({args.rows:,} rows)",
         t["scan"] - t0, round(t["csv"] - t["py0"], 3), (t["scan"] - t0) / (t["csv"] - t["py0"]),
@@ -248,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         (m_scan - m0) / (m_csv - m_py0), "(info)")
     add("scan end to end / polars read_csv + str.contains script", t["scan"],
         round(t["polars"], 3), t["scan"] / t["polars"], "<= 2.5")
+    add("scan (the default summary) t-t0 / csv.reader iteration t-t_python",
+        t["summary"] - t["t0_summary"], round(t["csv"] - t["py0"], 3),
+        (t["summary"] - t["t0_summary"]) / (t["csv"] - t["py0"]), "(info)",
+        t0=t["t0_summary"], t_scan=t["summary"])
 
     norm = ["normalize", "--column", "name", "-q", "-o", str(out)]
     t = best({"norm": mojinorm_cli(*norm, str(f)), "copy": [py, "-c", CSV_COPY, str(f), str(out)],
