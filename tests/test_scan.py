@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import itertools
 import json
+import pickle
 import sys
 from collections import Counter
 from pathlib import Path
@@ -670,7 +672,10 @@ def test_char_table_equals_the_list_of_char_stats(candidates: list[str], counts:
     assert [table[i] for i in range(k)] == listed[:k] and table[-1:-1] == []
     assert deferred.to_json(top=2) == reports[1].to_json(top=2)
     assert not table.built
-    assert list(table) == listed and table.built
+    # copied and pickled as the table it is (a deferred one built for it)
+    assert pickle.loads(pickle.dumps(deferred)).chars == listed and table.built
+    assert copy.deepcopy(deferred).to_json() == reports[1].to_json()
+    assert list(table) == listed
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -112,7 +112,9 @@ class CharTable(Sequence[CharStat]):
     """The characters of a report, in order, held column by column in a polars frame (one
     column per :class:`CharStat` field, ``alternatives`` a list): a member file meets tens of
     thousands of units.  A :class:`CharStat` is made only for the items read, and the JSON
-    lines are written by polars, byte for byte what :meth:`CharStat.to_json` writes."""
+    lines are written by polars, byte for byte what :meth:`CharStat.to_json` writes.  A scan's
+    table is deferred (:meth:`deferred`): built when first read whole, its first items (the
+    summary's) worked out alone until then."""
 
     #: A deferred table (:meth:`deferred`) gives up to this many first items without being
     #: built (the summary shows the first 20 characters of tens of thousands).
@@ -120,10 +122,15 @@ class CharTable(Sequence[CharStat]):
 
     def __init__(self, frame: pl.DataFrame) -> None:
         _check_char_frame(frame)
-        self._frame: pl.DataFrame | None = frame
-        self._length = frame.height
-        self._build: Callable[[], pl.DataFrame] | None = None
-        self._first: Callable[[int], list[CharStat]] | None = None
+        self._setup(frame, frame.height, None, None)
+
+    def _setup(self, frame: pl.DataFrame | None, length: int,
+               build: Callable[[], pl.DataFrame] | None,
+               first: Callable[[int], list[CharStat]] | None) -> None:
+        self._frame = frame
+        self._length = length
+        self._build = build
+        self._first = first
         self._lock = threading.Lock()
 
     @classmethod
@@ -132,11 +139,8 @@ class CharTable(Sequence[CharStat]):
         """A table of ``length`` items, built by ``build`` when first read whole (its frame,
         an item past :data:`FIRST_ALONE`, the JSON lines), its first ``n`` items, until then,
         given by ``first(n)``: they must be the items the built table begins with."""
-        table = cls.of([])
-        table._frame = None
-        table._length = length
-        table._build = build
-        table._first = first
+        table = cls.__new__(cls)
+        table._setup(None, length, build, first)
         return table
 
     @property
@@ -155,6 +159,10 @@ class CharTable(Sequence[CharStat]):
                                          f"built {frame.height}")
                     self._frame = frame
         return frame
+
+    def __reduce__(self) -> tuple[type[CharTable], tuple[pl.DataFrame]]:
+        # copied and pickled as its frame (a deferred table is built first)
+        return CharTable, (self.frame,)
 
     @property
     def built(self) -> bool:
