@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import pickle
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -730,8 +731,28 @@ def test_char_table_lines_keep_the_table_order_over_many_parts() -> None:
     pytest.importorskip("polars")
     from mojinorm.report import CharStat, CharTable
 
-    stats = [CharStat(chr(0x4E00 + i % 20000) + str(i), f"U+{i:04X}", 300_000 - i, "〓",
-                      "no-mapping", "", None, "outside-target", False, True, ())
-             for i in range(300_000)]
-    table = CharTable.of(stats)
-    assert table.json_lines(",\n") == ",\n".join(c.to_json() for c in stats)
+    pl = pytest.importorskip("polars")
+    n = 300_000
+
+    def stat(i: int) -> CharStat:
+        return CharStat(chr(0x4E00 + i % 20000) + str(i), f"U+{i:04d}", n - i, "〓",
+                        "no-mapping", "", None, "outside-target", False, True, ())
+
+    # the table's columns made by polars (300,000 CharStat objects cost seconds to make)
+    i = pl.int_range(n, eager=True)
+    frame = pl.DataFrame({"i": i}).select(
+        char=pl.concat_str([(pl.col("i") % 20000 + 0x4E00).map_elements(
+            chr, return_dtype=pl.String), pl.col("i").cast(pl.String)]),
+        codepoint=pl.format("U+{}", pl.col("i").cast(pl.String).str.zfill(4)),
+        count=(n - pl.col("i")).cast(pl.Int64), replacement=pl.lit("〓"),
+        rule=pl.lit("no-mapping"), steps=pl.lit(""), mj=pl.lit(None, pl.String),
+        category=pl.lit("outside-target"), in_target=pl.lit(False), fallback=pl.lit(True),
+        alternatives=pl.lit([], pl.List(pl.String)), sjis=pl.lit(None, pl.String))
+    lines = CharTable(frame).json_lines(",\n").split(",\n")
+    # every line in the table's order (the counts are the rows' own, decreasing), and the
+    # line each character writes itself (every 997th checked whole)
+    assert [int(m) for m in re.findall(r'"count": (\d+)', "\n".join(lines))] == list(
+        range(n, 0, -1))
+    assert len(lines) == n
+    assert all(lines[k] == stat(k).to_json() for k in range(0, n, 997))
+    assert lines[-1] == stat(n - 1).to_json()
