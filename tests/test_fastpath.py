@@ -665,6 +665,89 @@ def test_no_unit_is_decided_before_the_warming_is_over(
         scan_mod.scan_file(path, columns=["name"])
 
 
+#: Run in a fresh interpreter (polars not imported yet): records which thread first imports
+#: polars, scans argv[1] (with the large-file warming for any file when argv[2] is "warm"),
+#: prints both as JSON.
+_FRESH_SCAN = """
+import builtins, json, sys, threading
+importers = []
+_import = builtins.__import__
+def spy(name, *args, **kwargs):
+    if name == "polars" and "polars" not in sys.modules:
+        importers.append(threading.current_thread().name)
+    return _import(name, *args, **kwargs)
+builtins.__import__ = spy
+from mojinorm import counting, scan
+if sys.argv[2] == "warm":
+    counting.WARM_FROM = 10
+report = scan.scan_file(sys.argv[1], columns=["name"]).to_dict()
+print(json.dumps({"importers": importers, "polars": "polars" in sys.modules,
+                  "report": report}, ensure_ascii=False))
+"""
+
+
+def _fresh_scan(path: Path, threads: int, warm: bool = True) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "POLARS_MAX_THREADS": str(threads)}
+    out = subprocess.run([sys.executable, "-c", _FRESH_SCAN, str(path), "warm" if warm else "-"],
+                         env=env, capture_output=True, text=True, encoding="utf-8", check=True)
+    result: dict = json.loads(out.stdout)
+    return result
+
+
+def test_a_fresh_scan_imports_polars_on_the_warming_thread_and_only_when_needed(
+        tmp_path: Path) -> None:
+    # A scan in a fresh process does not import polars (0.2-0.3 s) up front: on several
+    # threads the warming thread imports it while the compiled reader tallies the batches,
+    # and on several threads a small file (not warmed) whose every value renders never needs
+    # it (on one, polars reads the first batches).  The reports are the same as in this
+    # process (polars imported long ago).
+    rnd = random.Random(11)
+    rows = [[str(i), rnd.choice(["髙橋", "佐藤", "\ue000田", "葛\U000e0102西", "鈴木"])]
+            for i in range(30_000)]
+    path = tmp_path / "m.csv"
+    path.write_bytes(_write([["id", "name"], *rows], False, False))
+    expected = scan_mod.scan_file(path, columns=["name"], jobs=1).to_dict()
+    two = _fresh_scan(path, 2)
+    assert two["importers"] == ["mojinorm-warm_0"] and two["report"] == expected
+    one = _fresh_scan(path, 1)  # no warming thread: imported where a unit is first decided
+    assert one["importers"] == ["MainThread"] and one["report"] == expected
+    safe = tmp_path / "safe.csv"
+    safe.write_bytes(_write([["id", "name"], *([str(i), "佐藤"] for i in range(5_000))],
+                            False, False))
+    fresh = _fresh_scan(safe, 2, warm=False)
+    assert not fresh["polars"] and fresh["importers"] == []
+    assert fresh["report"] == scan_mod.scan_file(safe, columns=["name"]).to_dict()
+    assert fresh["report"]["rows"] == 5_000
+
+
+@pytest.mark.parametrize("jobs", [None, 1, 2, 64])
+def test_the_threads_found_before_polars_is_imported_are_polars_own(jobs: int | None) -> None:
+    # set_threads does not import polars (a scan imports it on another thread): the count it
+    # returns, by polars' rule (POLARS_MAX_THREADS, else the CPUs this process may use), is
+    # the thread pool polars then takes.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from mojinorm import records\n"
+            f"n = records.set_threads({jobs}); imported = 'polars' in sys.modules\n"
+            "import polars\n"
+            "print(json.dumps([n, polars.thread_pool_size(), imported, records.threads()]))")
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_MAX_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    found, pool, imported, after = json.loads(out.stdout)
+    assert found == pool == after and not imported
+    if jobs is not None:
+        assert found == min(jobs, os.cpu_count() or 1)
+
+
 def test_an_error_while_deciding_ahead_stops_the_scan(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Reading ahead, a batch's new units are decided on the deciding thread: an error there

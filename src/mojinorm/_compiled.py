@@ -12,8 +12,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-__all__ = ["MODULE", "SPEEDUPS", "code_point_bitmap", "code_point_names", "state"]
+if TYPE_CHECKING:
+    from .normalizer import Normalizer
+
+__all__ = ["MODULE", "SPEEDUPS", "code_point_bitmap", "code_point_names",
+           "explains_by_guard", "state"]
 
 
 def _load() -> ModuleType | None:
@@ -39,6 +44,13 @@ def state() -> str:
     if not SPEEDUPS:
         return "built, turned off (MOJINORM_NO_SPEEDUPS)"
     return "on"
+
+
+def explains_by_guard(normalizer: Normalizer) -> bool:
+    """The compiled guard can explain a column for ``normalizer``: it is built and used, and
+    every unit of the target is decided alone (no multi-code-point target characters)."""
+    return (SPEEDUPS and MODULE is not None and isinstance(normalizer, MODULE.NameGuard)
+            and not normalizer.target.sequences)
 
 
 @lru_cache(maxsize=8)

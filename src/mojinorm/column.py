@@ -65,6 +65,7 @@ from typing import Any, TypeAlias
 import polars as pl
 
 from . import _compiled
+from ._compiled import explains_by_guard
 from .errors import UnmappableCharacter
 from .gaiji import PRIVATE_USE_CLASS
 from .kana import normalize_kana as _normalize_kana
@@ -1025,14 +1026,6 @@ class _ArrowStream:
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         return self._capsule
-
-
-def explains_by_guard(normalizer: Normalizer) -> bool:
-    """The compiled guard can explain the column: it is built and used, and every unit of
-    the target is decided alone (no multi-code-point target characters)."""
-    return (_compiled.SPEEDUPS and _compiled.MODULE is not None
-            and isinstance(normalizer, _compiled.MODULE.NameGuard)
-            and not normalizer.target.sequences)
 
 
 def _explained_by_guard(s: pl.Series, plan: ColumnPlan, outputs: tuple[str, ...],

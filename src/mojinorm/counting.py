@@ -249,13 +249,13 @@ def warm_meanwhile(normalizers: Sequence[Normalizer], threads: int,
     there)."""
     if threads < 2 or not records.FAST_PATH or size is None or size < WARM_FROM:
         return None
-    from . import column
-
-    plans = [column.column_plan(n) for n in normalizers]  # the counting's own, made here
 
     def warm() -> None:
-        for plan in plans:
-            column.warm(plan)
+        # polars is imported here (0.2 s), while the caller reads the file's first batches
+        from . import column
+
+        for n in normalizers:
+            column.warm(column.column_plan(n))  # the counting's own plans, made here
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-warm")
     try:
@@ -336,8 +336,6 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
     for chunk in stream:
         rest = records.has_records(chunk, pos)
         if fast and not reader.pending and rest:
-            import polars as pl
-
             tallied = fast[0].tallied(chunk, pos, stream.stream.codec, skip, counts[0],
                                       lines_of_unsafe[0], stream.stream.prefetch)
             if tallied is not None:  # read and counted
@@ -349,6 +347,8 @@ def _read(stream: ResumedStream, layout: Layout, reader: ExactReader,
                 ready()
                 batch = fast[0].batch(chunk, pos, stream.stream.codec, skip)
             if batch is not None:
+                import polars as pl
+
                 # a plain batch holds one record per line: its first one starts here
                 at = records.line_at(chunk, pos) + (
                     batch.rows if batch.rows is not None else
@@ -456,11 +456,9 @@ class _FastScan:
 
     def __init__(self, normalizer: Normalizer, layout: Layout, tally: bool = False,
                  ready: Callable[[], object] = lambda: None) -> None:
-        from . import column
-
         #: waited for before a unit is decided (tables loading on another thread)
         self.ready = ready
-        self.plan = column.column_plan(normalizer)
+        self.normalizer = normalizer
         self.memo: dict[str, int] = {}  # unit -> flags, across batches
         self.target = normalizer.target
         self.layout = layout
@@ -480,8 +478,16 @@ class _FastScan:
         self.tally = _compiled.MODULE.PlainTally(
             len(self.selected), UNSAFE, INVISIBLE, FALLBACK, LOSSY, REVIEW) \
             if tally and layout.selected and _compiled.MODULE is not None \
-            and column.explains_by_guard(normalizer) \
+            and _compiled.explains_by_guard(normalizer) \
             and records.compiled_reads(layout.delimiter, self.selected) else None
+
+    @cached_property
+    def plan(self) -> ColumnPlan:
+        """The column plan the batches are counted with (polars imported: not before a batch
+        the compiled reader does not tally, or a unit to decide)."""
+        from . import column
+
+        return column.column_plan(self.normalizer)
 
     def tallied(self, chunk: Chunk, pos: int, codec: str | None, passing: frozenset[str],
                 c: Counts, lines: set[int] | None,
@@ -504,9 +510,7 @@ class _FastScan:
         them, few new units come per batch and the tally counts on the reading threads."""
         if self.tally is None:
             return None
-        import polars as pl
-
-        ahead = self.READ_AHEAD if self.READ_AHEAD is not None else pl.thread_pool_size() > 1
+        ahead = self.READ_AHEAD if self.READ_AHEAD is not None else records.threads() > 1
         if not ahead and self.TALLY_AFTER_FLUSH and not self.flushed:
             return None
         read()
@@ -560,7 +564,7 @@ class _FastScan:
         if review:
             self._flush_held(c, lines)
             for row, values in review:
-                c.add_review_example(self.plan.normalizer, first + row, values, self.memo)
+                c.add_review_example(self.normalizer, first + row, values, self.memo)
 
     def add_tally(self, c: Counts) -> None:
         """Add what the compiled reader counted (:meth:`tallied`) to ``c``."""

@@ -158,12 +158,57 @@ NO_DATA_ROWS = "no data rows: the file holds a header only"
 def set_threads(jobs: int | None) -> int:
     """Run polars with ``jobs`` threads (capped to the machine's CPUs); None keeps polars'
     default (every CPU).  polars fixes its thread pool when it is first imported, so this takes
-    effect only before that; returns the number of threads in effect."""
-    if jobs is not None and "polars" not in sys.modules:
+    effect only before that; returns the number of threads in effect (:func:`threads`).
+    polars is not imported here: a scan imports it on another thread while the compiled
+    reader reads the first batches."""
+    global _threads_to_come
+    if "polars" in sys.modules:
+        _threads_to_come = None
+        return threads()
+    if jobs is not None:
         os.environ["POLARS_MAX_THREADS"] = str(max(1, min(jobs, os.cpu_count() or 1)))
+    _threads_to_come = _threads_polars_takes()
+    return _threads_to_come
+
+
+#: The threads polars will take, found by :func:`set_threads` before polars was imported
+#: (it may be being imported on another thread: asking polars would wait for it).
+_threads_to_come: int | None = None
+
+
+def threads() -> int:
+    """The threads polars runs on (``--jobs``), the compiled reader's too: the count
+    :func:`set_threads` found, else polars' own."""
+    if _threads_to_come is not None:
+        return _threads_to_come
     import polars as pl
 
     return int(pl.thread_pool_size())
+
+
+@lru_cache(maxsize=1)
+def _polars_default_threads() -> int:
+    """``std::thread::available_parallelism``, which polars' pool takes by default: the CPUs
+    of the process's affinity mask, at most its cgroup's CPU quota (cgroup v2 ``cpu.max``)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def _threads_polars_takes() -> int:
+    value = os.environ.get("POLARS_MAX_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return _polars_default_threads()
 
 
 # ---------------------------------------------------------------------------- layout
@@ -1163,13 +1208,11 @@ def compiled_tally(tally: PlainTally, data: bytes, delimiter: str | None, ncols:
     ``tally`` (a ``_speedups.PlainTally``; ``flags``, ``room``: see its ``read``), on the
     reading threads (``--jobs``); None when the reader is off or declines the batch.  The
     caller decides the ``missing`` units, then calls ``tally.finish``."""
-    import polars as pl
-
     if not compiled_reads(delimiter, selected):
         return None
     read = tally.read(data, -1 if delimiter is None else ord(delimiter), ncols, selected,
                       code_point_bitmap(passing), MAX_FAST_LINE, trailing,
-                      pl.thread_pool_size(), flags, room)
+                      threads(), flags, room)
     return None if read is None else Tallied(*read)
 
 
