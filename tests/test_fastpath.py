@@ -678,22 +678,28 @@ def spy(name, *args, **kwargs):
     return _import(name, *args, **kwargs)
 builtins.__import__ = spy
 from mojinorm import counting, scan
+from mojinorm.errors import MojinormError
 if sys.argv[2] == "warm":
     counting.WARM_FROM = 10
-report = scan.scan_file(sys.argv[1], columns=["name"]).to_dict()
+try:
+    report = scan.scan_file(sys.argv[1], columns=sys.argv[3:] or None).to_dict()
+except MojinormError as exc:
+    report = {"error": type(exc).__name__, "message": str(exc)}
 print(json.dumps({"importers": importers, "polars": "polars" in sys.modules,
                   "report": report}, ensure_ascii=False))
 """
 
 
-def _fresh_scan(path: Path, threads: int, warm: bool = True) -> dict:
+def _fresh_scan(path: Path, threads: int, warm: bool = True,
+                columns: tuple[str, ...] = ("name",)) -> dict:
     import json
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "POLARS_MAX_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, "-c", _FRESH_SCAN, str(path), "warm" if warm else "-"],
+    out = subprocess.run([sys.executable, "-c", _FRESH_SCAN, str(path), "warm" if warm else "-",
+                          *columns],
                          env=env, capture_output=True, text=True, encoding="utf-8", check=True)
     result: dict = json.loads(out.stdout)
     return result
@@ -723,6 +729,23 @@ def test_a_fresh_scan_imports_polars_on_the_warming_thread_and_only_when_needed(
     assert not fresh["polars"] and fresh["importers"] == []
     assert fresh["report"] == scan_mod.scan_file(safe, columns=["name"]).to_dict()
     assert fresh["report"]["rows"] == 5_000
+
+
+@pytest.mark.parametrize("name", ["cr_only.csv", "cr_only_lf_in_cell.csv", "nec_cp932.csv",
+                                  "trailing_delimiter_ragged.csv", "stray_quote.csv",
+                                  "utf16le_bom.tsv", "line_ends_conflict.csv"])
+def test_hostile_files_scan_alike_while_polars_is_imported(name: str) -> None:
+    # The hostile files that go to the exact reader (CR line ends, NEC codes, ragged rows,
+    # quotes, UTF-16) or are refused, scanned in a fresh process on two threads while the
+    # warming thread imports polars: the same report, or the same error, as in this process.
+    path = HOSTILE / name
+    fresh = _fresh_scan(path, 2, columns=())
+    assert fresh["importers"] == ["mojinorm-warm_0"]
+    try:
+        expected = scan_mod.scan_file(path).to_dict()
+    except mojinorm.MojinormError as exc:
+        expected = {"error": type(exc).__name__, "message": str(exc)}
+    assert fresh["report"] == expected
 
 
 @pytest.mark.parametrize("jobs", [None, 1, 2, 64])
