@@ -621,7 +621,7 @@ def test_no_unit_is_decided_before_the_warming_is_over(
 
     events: list[str] = []
     lock = threading.Lock()
-    warm, decide = column.warm, column.flags_of_units
+    warm, decide, alone = column.warm, column.flags_of_units, counting.flags_one_by_one
 
     def slow_warm(plan: column.ColumnPlan) -> None:
         time.sleep(0.3)
@@ -634,6 +634,11 @@ def test_no_unit_is_decided_before_the_warming_is_over(
             events.append("decided")
         return decide(units, plan, flags_of)
 
+    def spy_alone(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with lock:  # a few units, decided one by one
+            events.append("decided")
+        return alone(*args, **kwargs)
+
     explain = mojinorm.Normalizer.explain
 
     def spy_explain(self, text, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -644,6 +649,7 @@ def test_no_unit_is_decided_before_the_warming_is_over(
 
     monkeypatch.setattr(column, "warm", slow_warm)
     monkeypatch.setattr(column, "flags_of_units", spy_decide)
+    monkeypatch.setattr(counting, "flags_one_by_one", spy_alone)
     monkeypatch.setattr(mojinorm.Normalizer, "explain", spy_explain)
     monkeypatch.setattr(scan_mod, "set_threads", lambda jobs: 2)
     monkeypatch.setattr(counting, "WARM_FROM", 10)
@@ -709,7 +715,7 @@ def test_a_fresh_scan_imports_polars_on_the_warming_thread_and_only_when_needed(
         tmp_path: Path) -> None:
     # A scan in a fresh process does not import polars (0.2-0.3 s) up front: on several
     # threads the warming thread imports it while the compiled reader tallies the batches,
-    # and on several threads a small file (not warmed) whose every value renders never needs
+    # and on several threads a small file (not warmed) with few units to decide never needs
     # it (on one, polars reads the first batches).  The reports are the same as in this
     # process (polars imported long ago).
     rnd = random.Random(11)
@@ -729,6 +735,14 @@ def test_a_fresh_scan_imports_polars_on_the_warming_thread_and_only_when_needed(
     assert not fresh["polars"] and fresh["importers"] == []
     assert fresh["report"] == scan_mod.scan_file(safe, columns=["name"]).to_dict()
     assert fresh["report"]["rows"] == 5_000
+    # nor does one whose few units outside the target are decided one by one (fewer than
+    # FEW_UNITS), with its review examples
+    small = tmp_path / "small.csv"
+    small.write_bytes(_write([["id", "name"], *rows[:2_000]], False, False))
+    fresh = _fresh_scan(small, 2, warm=False)
+    assert not fresh["polars"] and fresh["importers"] == []
+    assert fresh["report"] == scan_mod.scan_file(small, columns=["name"]).to_dict()
+    assert fresh["report"]["review_examples"] and fresh["report"]["chars"]
 
 
 @pytest.mark.parametrize("name", ["cr_only.csv", "cr_only_lf_in_cell.csv", "nec_cp932.csv",
@@ -778,7 +792,7 @@ def test_an_error_while_deciding_ahead_stops_the_scan(
     # forever, and the threads are let go.
     import threading
 
-    from mojinorm import column, counting
+    from mojinorm import counting
 
     rnd = random.Random(3)
     rows = [[str(i), chr(0xE000 + rnd.randrange(3000)) + "田"] for i in range(20_000)]
@@ -786,16 +800,16 @@ def test_an_error_while_deciding_ahead_stops_the_scan(
     path.write_bytes(_write([["id", "name"], *rows], False, False))
     monkeypatch.setattr(mojinorm.csvio, "CHUNK_SIZE", 16 * 1024)
     monkeypatch.setattr(counting._FastScan, "READ_AHEAD", True)
-    decide = column.flags_of_units
+    decide = counting.flags_one_by_one  # every decision's first step (a few units: all of it)
     calls: list[int] = []
 
-    def failing(*args: object, **kwargs: object) -> dict[str, int]:
+    def failing(*args: object, **kwargs: object) -> dict[str, int] | None:
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("a decision failed")
         return decide(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(column, "flags_of_units", failing)
+    monkeypatch.setattr(counting, "flags_one_by_one", failing)
     with pytest.raises(RuntimeError, match="a decision failed"):
         scan_mod.scan_file(path)
     assert len(calls) >= 2  # the thread may have taken the next batches' units meanwhile

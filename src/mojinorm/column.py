@@ -70,7 +70,14 @@ from .errors import UnmappableCharacter
 from .gaiji import PRIVATE_USE_CLASS
 from .kana import normalize_kana as _normalize_kana
 from .matching import match_key as _match_key
-from .normalizer import Normalizer, UnitOutcome, get_normalizer, show_char
+from .normalizer import (
+    FEW_UNITS,
+    Normalizer,
+    UnitOutcome,
+    flags_one_by_one,
+    get_normalizer,
+    show_char,
+)
 from .targets import Target, code_point_runs, get_target
 from .units import KANA_MARK_CLASS, VARIATION_SELECTOR_CLASS
 
@@ -800,12 +807,6 @@ def _counted_in_arrow(s: pl.Series, plan: ColumnPlan, flags_of: Callable[[UnitOu
     return None if counted is None else (counted[0], counted[1])
 
 
-#: Fewer new units than this are decided one by one (``Normalizer.outcome``: about 30 µs
-#: each), more in one frame (about 9 ms whatever the number, then 13 µs each): a scan meets a
-#: file's last new units a few per batch.
-FEW_UNITS = 300
-
-
 #: A unit of each kind the decisions read differently: a compiled decision, a private-use
 #: code, a variation sequence, a character outside the compiled decisions.
 _WARMING_UNITS = ("髙", "\ue000", "葛\U000e0102", "\U0002000b")
@@ -829,15 +830,14 @@ def flags_of_units(units: list[str], plan: ColumnPlan,
     only through the target's membership.  The decisions come in one frame
     (:meth:`ColumnPlan.decisions`), or, for fewer than :data:`FEW_UNITS`, from
     ``Normalizer.outcome`` one by one (the same flags: ``tests/test_fastpath.py``)."""
+    alone = flags_one_by_one(plan.normalizer, units, flags_of, FEW_UNITS)
+    if alone is not None:
+        return alone
     target = plan.normalizer.target
     kept = target.visible_chars
     sequences = target.sequences
     out = {u: -1 for u in units if u in kept or u in sequences}
     changed = [u for u in units if u not in out]
-    if len(changed) < FEW_UNITS:
-        outcome = plan.normalizer.outcome
-        out.update((u, flags_of(outcome(u))) for u in changed)
-        return out
     kind = ["rule", "fallback", "review", "inside"]
     decided = plan.decisions(pl.Series(changed, dtype=pl.String)).select(
         "unit", rule=pl.col("rules").str.split(">").list.last(), fallback="fallback",

@@ -67,6 +67,7 @@ flags are the OR of its values' flags.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -75,7 +76,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _compiled, records
-from .normalizer import Normalizer, Result, UnitOutcome
+from .normalizer import Normalizer, Result, UnitOutcome, flags_one_by_one
 from .records import BLANK, RAGGED, ExactReader, Layout, Progress, Record, ResumedStream
 from .rules import LOSSLESS_RULES
 from .targets import Target
@@ -187,10 +188,15 @@ def review_example(normalizer: Normalizer, line: int, values: Sequence[str | Non
 def _known_flags(normalizer: Normalizer, value: str,
                  known: dict[str, int]) -> tuple[int, list[str]] | None:
     """``value``'s flags and its units marked for review, from the flags of its units (the
-    units ``explain`` changes: those ``iter_unclean`` finds); None when one is not known."""
-    from .column import units_counted
+    units ``explain`` changes: those ``iter_unclean`` finds); None when one is not known.
+    Cut by the compiled guard (:func:`mojinorm.column.units_counted`) where the column
+    kernel is loaded: a scan that has not needed polars does not import it for twenty
+    values."""
+    counted = None
+    if f"{__package__}.column" in sys.modules:
+        from .column import units_counted
 
-    counted = units_counted(normalizer, value, known)
+        counted = units_counted(normalizer, value, known)
     if counted is not None:  # the compiled guard's cut, without the target's patterns
         if isinstance(counted, list):
             return None
@@ -534,11 +540,19 @@ class _FastScan:
         return batch
 
     def _decide(self, units: list[str]) -> dict[str, int]:
-        """The flags of ``units`` (-1: the target keeps it)."""
+        """The flags of ``units`` (-1: the target keeps it): a few one by one, without the
+        column kernel (a scan that decides only those, a small file's, never imports
+        polars), more in one frame."""
+        self.ready()
+        alone = flags_one_by_one(self.normalizer, units, self._flags_of)
+        if alone is not None:
+            return alone
         from .column import flags_of_units
 
-        self.ready()
-        return flags_of_units(units, self.plan, lambda out: outcome_flags(out, self.target))
+        return flags_of_units(units, self.plan, self._flags_of)
+
+    def _flags_of(self, out: UnitOutcome) -> int:
+        return outcome_flags(out, self.target)
 
     def finish_waiting(self, c: Counts, lines: set[int] | None, keep: int = 0) -> None:
         """Finish the batches read ahead (:meth:`tallied`), oldest first: those whose new

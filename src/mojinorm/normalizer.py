@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -45,9 +45,10 @@ if TYPE_CHECKING:
     from pathlib import Path  # loaded where a file is read, not at import
 
 __all__ = [
-    "AMBIGUITY_MODES", "Change", "Normalizer", "Result", "Step", "UnitOutcome",
+    "AMBIGUITY_MODES", "Change", "FEW_UNITS", "Normalizer", "Result", "Step", "UnitOutcome",
     "UnmappableCharacter", "FALLBACKS", "is_safe", "normalize", "normalize_many", "explain",
-    "get_normalizer", "compile_resolved", "kana_change", "show", "show_char",
+    "get_normalizer", "compile_resolved", "flags_one_by_one", "kana_change", "show",
+    "show_char",
 ]
 
 #: Named fallbacks; any single character inside the target is accepted too.
@@ -843,3 +844,27 @@ def compile_resolved(target: str) -> str:
                   "|".join(res.alternatives)]
         rows.append("\t".join(fields) + "\n")
     return "".join(rows)
+
+
+#: Fewer new units than this are decided one by one (``Normalizer.outcome``: about 30 µs
+#: each, :func:`flags_one_by_one`), more in one frame by the column kernel
+#: (``mojinorm.column.flags_of_units``: about 9 ms whatever the number, then 13 µs each): a
+#: scan meets a file's last new units a few per batch, and a small file's all at once.
+FEW_UNITS = 300
+
+
+def flags_one_by_one(normalizer: Normalizer, units: Sequence[str],
+                     flags_of: Callable[[UnitOutcome], int],
+                     few: int = FEW_UNITS) -> dict[str, int] | None:
+    """``flags_of`` the outcome of each of ``units`` (-1 for a unit the target keeps: one of
+    its characters or sequences), each decided by :meth:`Normalizer.outcome`, without the
+    column kernel (nor polars); None when ``few`` or more of them are to be decided."""
+    target = normalizer.target
+    kept, sequences = target.visible_chars, target.sequences
+    out = {u: -1 for u in units if u in kept or u in sequences}
+    changed = [u for u in units if u not in out]
+    if len(changed) >= few:
+        return None
+    outcome = normalizer.outcome
+    out.update((u, flags_of(outcome(u))) for u in changed)
+    return out
