@@ -33,7 +33,8 @@ SAMPLE = Path(__file__).parent.parent / "data" / "samples" / "names.csv"
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tuple[dict, dict]:
     """The reports of the fast path and the exact reader; the fast path's is the same with
     and without the compiled reader of plain batches (``records.SPEEDUPS``), and with the
-    compiled reader's rows counted where they are read from the first batch on, or never
+    compiled reader's rows counted where they are read from the first batch on (as in a
+    small file), after the rows held were counted (as in a large one on one thread), or never
     (held and counted on the column kernel: ``_FastScan.tallied`` off), reading ahead of the
     decisions of new units (``--jobs 2``; three batches or 4 KiB of their rows ahead at
     most) or not."""
@@ -45,9 +46,11 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch, **options: object) -> tup
             m.setattr(counting._FastScan, "READ_AHEAD", ahead)
             m.setattr(counting._FastScan, "AHEAD", 3)
             m.setattr(counting._FastScan, "AHEAD_BYTES", 4096)
+            m.setattr(counting, "WARM_FROM", 0)  # no file is small: held, then tallied
             assert scan_mod.scan_file(path, **options).to_dict() == fast
             m.setattr(counting._FastScan, "TALLY_AFTER_FLUSH", False)
             assert scan_mod.scan_file(path, **options).to_dict() == fast
+            m.undo()
         m.undo()
         m.setattr(counting._FastScan, "tallied", lambda *args: None)
         assert scan_mod.scan_file(path, **options).to_dict() == fast
@@ -193,7 +196,8 @@ def test_the_compiled_reader_counts_once_rows_held_were_counted(
     # new units decided together when they are counted); once they are, the compiled reader
     # counts each batch as it reads it.  Both kinds of batch in one scan, and the report the
     # exact reader's.  Reading ahead (--jobs 2), every batch is counted as it is read, its
-    # new units decided on another thread meanwhile: the same report.
+    # new units decided on another thread meanwhile: the same report.  A small file is
+    # counted as it is read from its first batch either way.
     from mojinorm import counting
 
     if not records.SPEEDUPS:
@@ -221,10 +225,17 @@ def test_the_compiled_reader_counts_once_rows_held_were_counted(
 
     monkeypatch.setattr(records, "compiled_hits", held)
     monkeypatch.setattr(records, "compiled_tally", tallied)
+    monkeypatch.setattr(counting, "WARM_FROM", 0)  # a large file (a small one: below)
     report = scan_mod.scan_file(path).to_dict()
     first = kinds.index("tallied")
     assert (0 < first and set(kinds[:first]) == {"held"}) if not ahead else first == 0
     assert set(kinds[first:]) == {"tallied"} and len(kinds) - first > 10
+    # a small file (a few batches) is counted as it is read from its first batch, on one
+    # thread too: its units decided a batch at a time
+    kinds.clear()
+    monkeypatch.setattr(counting, "WARM_FROM", path.stat().st_size + 1)
+    assert scan_mod.scan_file(path).to_dict() == report
+    assert kinds and set(kinds) == {"tallied"}
     monkeypatch.undo()
     monkeypatch.setattr(records, "FAST_PATH", False)
     assert report == scan_mod.scan_file(path).to_dict()
@@ -715,8 +726,8 @@ def test_a_fresh_scan_imports_polars_on_the_warming_thread_and_only_when_needed(
         tmp_path: Path) -> None:
     # A scan in a fresh process does not import polars (0.2-0.3 s) up front: on several
     # threads the warming thread imports it while the compiled reader tallies the batches,
-    # and on several threads a small file (not warmed) with few units to decide never needs
-    # it (on one, polars reads the first batches).  The reports are the same as in this
+    # and a small file (not warmed, tallied from its first batch) with few units to decide
+    # never needs it.  The reports are the same as in this
     # process (polars imported long ago).
     rnd = random.Random(11)
     rows = [[str(i), rnd.choice(["髙橋", "佐藤", "\ue000田", "葛\U000e0102西", "鈴木"])]
@@ -731,18 +742,19 @@ def test_a_fresh_scan_imports_polars_on_the_warming_thread_and_only_when_needed(
     safe = tmp_path / "safe.csv"
     safe.write_bytes(_write([["id", "name"], *([str(i), "佐藤"] for i in range(5_000))],
                             False, False))
-    fresh = _fresh_scan(safe, 2, warm=False)
-    assert not fresh["polars"] and fresh["importers"] == []
-    assert fresh["report"] == scan_mod.scan_file(safe, columns=["name"]).to_dict()
-    assert fresh["report"]["rows"] == 5_000
     # nor does one whose few units outside the target are decided one by one (fewer than
     # FEW_UNITS), with its review examples
     small = tmp_path / "small.csv"
     small.write_bytes(_write([["id", "name"], *rows[:2_000]], False, False))
-    fresh = _fresh_scan(small, 2, warm=False)
-    assert not fresh["polars"] and fresh["importers"] == []
-    assert fresh["report"] == scan_mod.scan_file(small, columns=["name"]).to_dict()
-    assert fresh["report"]["review_examples"] and fresh["report"]["chars"]
+    for threads in (1, 2):
+        fresh = _fresh_scan(safe, threads, warm=False)
+        assert not fresh["polars"] and fresh["importers"] == []
+        assert fresh["report"] == scan_mod.scan_file(safe, columns=["name"]).to_dict()
+        assert fresh["report"]["rows"] == 5_000
+        fresh = _fresh_scan(small, threads, warm=False)
+        assert not fresh["polars"] and fresh["importers"] == []
+        assert fresh["report"] == scan_mod.scan_file(small, columns=["name"]).to_dict()
+        assert fresh["report"]["review_examples"] and fresh["report"]["chars"]
 
 
 @pytest.mark.parametrize("name", ["cr_only.csv", "cr_only_lf_in_cell.csv", "nec_cp932.csv",

@@ -310,7 +310,9 @@ def _count(normalizers: Sequence[Normalizer], layout: Layout, stream: ResumedStr
         frozenset.intersection(*(frozenset(n.target.visible_chars) for n in normalizers))
     reader = ExactReader(layout, stream.stream.eol or b"\n", stream.inp.name, raw=False,
                          skip=skip)
-    fast = [_FastScan(n, layout, tally=len(normalizers) == 1 and not track, ready=ready)
+    small = total is not None and total < WARM_FROM
+    fast = [_FastScan(n, layout, tally=len(normalizers) == 1 and not track, ready=ready,
+                      small=small)
             for n in normalizers] if records.FAST_PATH and not stream.stream.cr else []
     scanners = [_Scanner(n, layout) for n in normalizers]
     try:
@@ -461,7 +463,10 @@ class _FastScan:
     READ_AHEAD: bool | None = None
 
     def __init__(self, normalizer: Normalizer, layout: Layout, tally: bool = False,
-                 ready: Callable[[], object] = lambda: None) -> None:
+                 ready: Callable[[], object] = lambda: None, small: bool = False) -> None:
+        #: a file under :data:`WARM_FROM`: tallied from its first batch on one thread too
+        #: (see :meth:`tallied`)
+        self.small = small
         #: waited for before a unit is decided (tables loading on another thread)
         self.ready = ready
         self.normalizer = normalizer
@@ -513,11 +518,13 @@ class _FastScan:
         found): the first batches bring most of a file's distinct units (17,500 in 1M rows),
         decided together in one frame; a batch counted here decides its own new units, and
         that costs milliseconds per batch however few (a 1M-row scan paid 0.1 s more).  Past
-        them, few new units come per batch and the tally counts on the reading threads."""
+        them, few new units come per batch and the tally counts on the reading threads.  A
+        small file (a few batches) is tallied from its first batch: its units are decided a
+        batch at a time, few enough to be decided one by one, without polars."""
         if self.tally is None:
             return None
         ahead = self.READ_AHEAD if self.READ_AHEAD is not None else records.threads() > 1
-        if not ahead and self.TALLY_AFTER_FLUSH and not self.flushed:
+        if not ahead and self.TALLY_AFTER_FLUSH and not self.flushed and not self.small:
             return None
         read()
         batch = records.compiled_tally(
