@@ -5,9 +5,13 @@ A plain batch of a one-target scan is read and counted by the compiled reader it
 (:func:`mojinorm.records.compiled_tally`, ``_speedups.PlainTally``): on its reading threads,
 without the GIL, each row it finds is cut into units and counted from the flags of the units
 already met (a table kept for the whole scan); a row with a unit met for the first time waits
-until the batch's new units are decided here, once each (:func:`mojinorm.column.flags_of_units`).
-With ``--jobs`` above one they are decided on a thread of their own while the reader goes on
-with the next batches, and each batch is finished, in file order, once they are.
+until the batch's new units are decided here, once each (a few one by one,
+:func:`mojinorm.normalizer.flags_one_by_one`, more in one frame,
+:func:`mojinorm.column.flags_of_units`).  With ``--jobs`` above one they are decided on a
+thread of their own while the reader goes on with the next batches, and each batch is
+finished, in file order, once they are.  polars is imported only where something needs it:
+on the warming thread of a large file (:func:`warm_meanwhile`) while the first batches are
+read, and never by a small file whose units are few.
 Other plain batches (:func:`mojinorm.records.plain_hits`: polars, or the compiled reader for
 a staged scan) are counted on the column kernel (:mod:`mojinorm.column`): the rows held, their
 units cut and counted in C (or by polars without the compiled module), the rows' flags added

@@ -60,7 +60,8 @@ pass over the whole text of a batch finds the lines that need a look (:func:`ski
 the lines that pass are plain one-line records with the layout's field count whose selected
 values need nothing, and they are only counted (``str.count("\\n")``), never split.
 
-Importing this module does not import polars: :func:`set_threads` must run first.
+Importing this module does not import polars, nor does :func:`set_threads`, which must run
+before anything imports it (it sets polars' thread count, fixed at polars' import).
 
 Hostile and broken files (``tests/test_hostile.py``, corpus in ``tests/hostile/``)
 ------------------------------------------------------------------------------
