@@ -828,7 +828,7 @@ def flags_of_units(units: list[str], plan: ColumnPlan,
     """``flags_of`` for each of ``units`` (-1 for a unit the target keeps), called once per
     distinct kind of outcome: flags depend on what the outcome says, and on the unit itself
     only through the target's membership.  The decisions come in one frame
-    (:meth:`ColumnPlan.decisions`), or, for fewer than :data:`FEW_UNITS`, from
+    (:meth:`ColumnPlan.decisions`), or, for fewer than :data:`FEW_UNITS` units, from
     ``Normalizer.outcome`` one by one (the same flags: ``tests/test_fastpath.py``)."""
     alone = flags_one_by_one(plan.normalizer, units, flags_of, FEW_UNITS)
     if alone is not None:

@@ -858,13 +858,13 @@ def flags_one_by_one(normalizer: Normalizer, units: Sequence[str],
                      few: int = FEW_UNITS) -> dict[str, int] | None:
     """``flags_of`` the outcome of each of ``units`` (-1 for a unit the target keeps: one of
     its characters or sequences), each decided by :meth:`Normalizer.outcome`, without the
-    column kernel (nor polars); None when ``few`` or more of them are to be decided."""
+    column kernel (nor polars); None, at no cost, when ``few`` or more units are given."""
+    if len(units) >= few:
+        return None
     target = normalizer.target
     kept, sequences = target.visible_chars, target.sequences
     out = {u: -1 for u in units if u in kept or u in sequences}
     changed = [u for u in units if u not in out]
-    if len(changed) >= few:
-        return None
     outcome = normalizer.outcome
     out.update((u, flags_of(outcome(u))) for u in changed)
     return out
