@@ -403,10 +403,14 @@ class _Decider:
     """Decides the new units of batches read ahead (:meth:`_FastScan.tallied` with
     ``--jobs`` above one) on a thread of its own, while the reading threads read the next
     batches; the units of the batches that came meanwhile are decided together, in one call
-    (one frame of decisions where there would be one per batch)."""
+    (one frame of decisions where there would be one per batch).  ``ready`` is waited for
+    before the queue is taken: the units of the batches read while the tables load (a
+    large file's first thousands) are decided in one call."""
 
-    def __init__(self, decide: Callable[[list[str]], dict[str, int]]) -> None:
+    def __init__(self, decide: Callable[[list[str]], dict[str, int]],
+                 ready: Callable[[], object] = lambda: None) -> None:
         self.decide = decide
+        self.ready = ready
         self._lock = threading.Lock()
         self._queued: list[tuple[list[str], Future[dict[str, int]]]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mojinorm-decide")
@@ -420,6 +424,10 @@ class _Decider:
         return decided
 
     def _decide_queued(self) -> None:
+        try:
+            self.ready()
+        except BaseException:
+            pass  # raised to the batches by decide, which waits for it too
         with self._lock:
             queued, self._queued = self._queued, []
         if not queued:
@@ -540,7 +548,7 @@ class _FastScan:
         first = records.line_at(chunk, pos)
         if ahead:
             if self._decider is None:
-                self._decider = _Decider(self._decide)
+                self._decider = _Decider(self._decide, self.ready)
             self._waiting.append(
                 (first, self._decider.submit(batch.missing) if batch.missing else None))
             self.finish_waiting(c, lines, keep=self.AHEAD)
