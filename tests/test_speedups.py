@@ -341,8 +341,8 @@ def test_append_fields_writes_as_the_writer_quotes() -> None:
     # csvio.quote_field: a value is quoted when it holds the delimiter, a quote, CR or LF
     # (quotes doubled), and every new field of a line that ends with a quote is quoted
     data = '1,"a,b",x\n2,"say ""hi""",y\n3,plain,"q"\n4,髙,z'.encode()
-    hits = records.compiled_hits(data, ",", 3, (1,), False, PASSING)
-    assert hits is not None and hits.rows is not None and hits.rows.to_list() == [3]
+    hits = records.compiled_hit_lists(data, ",", 3, (1,), False, PASSING)
+    assert hits is not None and hits.rows == [3]
     out = records.append_fields(data, ",", 3, (1,), hits, [(["高"], ["髙→高 jis"])])
     assert out == ('1,"a,b",x,"a,b",\n'
                    '2,"say ""hi""",y,"say ""hi""",\n'
@@ -352,7 +352,7 @@ def test_append_fields_writes_as_the_writer_quotes() -> None:
 
 def test_append_fields_goes_before_a_trailing_field() -> None:
     data = b'1,ab,\r\n2,cd,""\r\n'
-    hits = records.compiled_hits(data, ",", 2, (1,), True, PASSING)
+    hits = records.compiled_hit_lists(data, ",", 2, (1,), True, PASSING)
     assert hits is not None and hits.tail and hits.crlf
     out = records.append_fields(data, ",", 2, (1,), hits, [([], [])])
     assert out == b'1,ab,ab,,\r\n2,cd,cd,,""\r\n'

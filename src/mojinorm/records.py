@@ -134,10 +134,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLANK", "FAST_CHUNKS", "FAST_PATH", "HEADER", "MAX_FAST_LINE", "NO_DATA_ROWS", "RAGGED",
-    "RECORD", "SPEEDUPS", "ExactReader", "Layout", "PlainBatch", "PlainHits", "Progress",
-    "Record", "ResumedStream", "code_point_bitmap", "column_labels", "file_notes", "lines_of",
-    "plain_batch", "plain_hits", "read_layout", "record_too_long", "append_fields",
-    "compiled_hits", "compiled_reads", "compiled_tally", "speedups_state", "Tallied",
+    "RECORD", "SPEEDUPS", "ExactReader", "HitLists", "Layout", "PlainBatch", "PlainHits",
+    "Progress", "Record", "ResumedStream", "code_point_bitmap", "column_labels", "file_notes",
+    "lines_of", "plain_batch", "plain_hits", "read_layout", "record_too_long", "append_fields",
+    "compiled_hit_lists", "compiled_hits", "compiled_reads", "compiled_tally", "speedups_state",
+    "Tallied",
     "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
     "set_threads", "skip_patterns", "count_lines", "has_records", "line_at", "utf8_from",
 ]
@@ -581,7 +582,8 @@ def line_at(chunk: Chunk, pos: int) -> int:
     return chunk.lines_before + (chunk.text.count("\n", 0, pos) if pos else 0) + 1
 
 
-def count_lines(chunk: Chunk, pos: int, batch: PlainBatch | PlainHits | Tallied) -> None:
+def count_lines(chunk: Chunk, pos: int,
+                batch: PlainBatch | PlainHits | HitLists | Tallied) -> None:
     """Tell ``chunk`` its line count when ``batch`` is all of it (read from ``pos`` 0): one
     line per record, less an unterminated last one; the stream then need not count them."""
     if pos == 0:
@@ -1171,25 +1173,46 @@ def compiled_reads(delimiter: str | None, selected: tuple[int, ...]) -> bool:
             and (delimiter is None or (len(delimiter) == 1 and 0 < ord(delimiter) < 0x7F)))
 
 
-def compiled_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
-                  trailing: bool, passing: frozenset[str]) -> PlainHits | None:
+class HitLists(NamedTuple):
+    """A plain batch as the compiled reader reads it (:func:`compiled_hit_lists`): its size,
+    and its rows with a selected value the guard stops in, as Python lists (no polars)."""
+
+    height: int  #: records (one per line)
+    crlf: bool  #: every line ends with CRLF (else every line ends with LF)
+    terminated: bool  #: the last line has its line end
+    tail: bool  #: every line ends with one more, empty, field (:attr:`PlainBatch.tail`)
+    rows: list[int]  #: the rows read (0-based, ascending)
+    columns: tuple[list[str], ...]  #: each selected column's values at :attr:`rows`
+
+
+def compiled_hit_lists(data: bytes, delimiter: str | None, ncols: int,
+                       selected: tuple[int, ...], trailing: bool,
+                       passing: frozenset[str]) -> HitLists | None:
     """The plain batch ``data`` as the compiled reader reads it: its size, and its rows with
     a selected value holding a code point outside ``passing`` (no string is made for the
-    other rows); None when the reader is not built or off (:data:`SPEEDUPS`) or declines the
-    batch (it takes a subset of what :func:`plain_batch` takes)."""
-    import polars as pl
-
+    other rows), on polars' thread count (``--jobs``) without importing polars; None when
+    the reader is not built or off (:data:`SPEEDUPS`) or declines the batch (it takes a
+    subset of what :func:`plain_batch` takes)."""
     if _COMPILED is None or not compiled_reads(delimiter, selected):
         return None
     read = _COMPILED.plain_hits(data, -1 if delimiter is None else ord(delimiter), ncols,
                                 selected, code_point_bitmap(passing), MAX_FAST_LINE, trailing,
-                                pl.thread_pool_size())  # --jobs
+                                threads())
+    return None if read is None else HitLists(*read)
+
+
+def compiled_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[int, ...],
+                  trailing: bool, passing: frozenset[str]) -> PlainHits | None:
+    """:func:`compiled_hit_lists` as a :class:`PlainHits` (its values in a polars frame)."""
+    read = compiled_hit_lists(data, delimiter, ncols, selected, trailing, passing)
     if read is None:
         return None
-    height, crlf, terminated, tail, rows, columns = read
+    import polars as pl
+
     values = pl.DataFrame([pl.Series(str(i), column, dtype=pl.String)
-                           for i, column in zip(selected, columns, strict=True)])
-    return PlainHits(height, crlf, terminated, tail, values, pl.Series(rows, dtype=pl.Int64))
+                           for i, column in zip(selected, read.columns, strict=True)])
+    return PlainHits(read.height, read.crlf, read.terminated, read.tail, values,
+                     pl.Series(read.rows, dtype=pl.Int64))
 
 
 class Tallied(NamedTuple):
@@ -1231,14 +1254,14 @@ def plain_hits(data: bytes, delimiter: str | None, ncols: int, selected: tuple[i
 
 
 def append_fields(data: bytes, delimiter: str, ncols: int, columns: tuple[int, ...],
-                  hits: PlainHits, new: Sequence[tuple[list[str], list[str]]]) -> bytes:
-    """The batch ``data`` that :func:`compiled_hits` read, each line with two more fields
+                  hits: HitLists, new: Sequence[tuple[list[str], list[str]]]) -> bytes:
+    """The batch ``data`` that :func:`compiled_hit_lists` read, each line with two more fields
     for each of ``columns`` (``,normalized,changes``, quoted as ``csvio.quote_field`` quotes,
     before a trailing empty field): ``new[k]`` gives column k's two values for the rows at
     ``hits.rows``; every other row keeps its own value and no change."""
-    assert _COMPILED is not None and hits.rows is not None
+    assert _COMPILED is not None
     return _COMPILED.append_fields(data, ord(delimiter), ncols, columns, hits.tail,
-                                   hits.rows.to_list(), tuple(new))
+                                   hits.rows, tuple(new))
 
 
 #: A quoted field (polars regex): what the line grammar reads as one.

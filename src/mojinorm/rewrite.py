@@ -612,18 +612,19 @@ class _Held(NamedTuple):
     chunk: Chunk
     pos: int
     utf8: bytes
-    hits: records.PlainHits
+    hits: records.HitLists
     codec: str
 
 
 class _FastWrite:
     """Rewrites plain batches on the column kernel (each distinct unit decided once).
 
-    A batch the compiled reader reads (``records.compiled_hits``): the kernel sees only the
-    rows with a unit to look at, several batches' at once (they are held, then written in
+    A batch the compiled reader reads (``records.compiled_hit_lists``): the kernel sees only
+    the rows with a unit to look at, several batches' at once (they are held, then written in
     order, before anything that comes after them), and ``records.append_fields`` writes every
-    line.  Any other plain batch: polars reads it and builds every output line with
-    ``concat_str``.
+    line.  Fewer than :data:`FEW_VALUES` values to look at are normalized one by one, without
+    the kernel (a small file's normalize never imports polars).  Any other plain batch:
+    polars reads it and builds every output line with ``concat_str``.
     """
 
     #: bytes of compiled batches held before they are rewritten together (three batches)
@@ -631,6 +632,10 @@ class _FastWrite:
     #: or values of their rows to look at (a wide file whose every row has one: the kernel's
     #: memory grows with them)
     HOLD_VALUES = 50_000
+    #: Held values to look at, fewer than this many are normalized one by one (as the exact
+    #: reader normalizes a record's values): the kernel costs milliseconds per call, and
+    #: polars' import 0.2 s, where one value costs tens of microseconds
+    FEW_VALUES = 300
 
     def __init__(self, writer: _Writer) -> None:
         self.w = writer
@@ -704,34 +709,28 @@ class _FastWrite:
         all the batches' at once, and the compiled writer copies every other line with its
         own value and an empty change.  False when a unit has no answer
         (``fallback="error"``), and nothing was emitted."""
-        import polars as pl
-
         w = self.w
         d = w.delim
         assert d is not None
         names = list(w.outputs)  # names only (see self.compiled)
-        sizes = [b.hits.values.height for b in batches]
+        sizes = [len(b.hits.rows) for b in batches]
         starts = [0, *itertools.accumulate(sizes)]
         total = starts[-1]
-        n_texts: list[str] = []
-        c_texts: list[str] = []
-        changed = pl.Series(dtype=pl.Boolean)
-        if total:
-            # name after name, each the batches' values one after another (no reading: a
-            # paired reading is normalized too, which keeps its batches off this path)
-            values = pl.concat([b.hits.values[str(o.column)] for o in names for b in batches])
-            done = self._explain(values.alias("v"), None, None, d)
-            if done is None:
-                return False
-            n_texts, c_texts = done["n"].to_list(), done["c"].to_list()
-            changed = done["changed"].slice(0, total)
-            for j in range(1, len(names)):
-                changed = changed | done["changed"].slice(j * total, total)
+        # name after name, each the batches' values one after another (no reading: a paired
+        # reading is normalized too, which keeps its batches off this path)
+        at = [self.columns.index(o.column) for o in names]
+        values = [v for k in at for b in batches for v in b.hits.columns[k]]
+        new = self._new_fields(values, total) if len(values) < self.FEW_VALUES \
+            else self._new_fields_on_kernel(values, total, d)
+        if new is None:
+            return False
+        n_texts, c_texts, rows_changed = new
         for b, start, size in zip(batches, starts[:-1], sizes, strict=True):
-            at = [(j * total + start, j * total + start + size) for j in range(len(names))]
-            new = [(n_texts[a:z], c_texts[a:z]) for a, z in at]
+            spans = [(j * total + start, j * total + start + size) for j in range(len(names))]
+            fields = [(n_texts[a:z], c_texts[a:z]) for a, z in spans]
             written = records.append_fields(b.utf8, d, w.ncols,
-                                            tuple(o.column for o in names), b.hits, new)
+                                            tuple(o.column for o in names), b.hits, fields) \
+                if names else b.utf8
             if b.codec == "utf-8":
                 emit(written)
             else:
@@ -742,8 +741,52 @@ class _FastWrite:
                     raise _unwritable(exc, w.name, records.line_at(b.chunk, b.pos)
                                       + text.count("\n", 0, exc.start), b.codec) from None
             w.summary.rows += b.hits.height
-        w.summary.rows_changed += int(changed.sum())
+        w.summary.rows_changed += rows_changed
         return True
+
+    def _new_fields(self, values: list[str], rows: int
+                    ) -> tuple[list[str], list[str], int] | None:
+        """The new fields of ``values`` (normalized, changes: not quoted), normalized one by
+        one as the exact reader does, and how many of the ``rows`` changed (``values`` holds
+        each name column's values of the same rows, one column after another); the changes
+        are counted in the summary.  None (nothing counted) when a unit has no answer
+        (``fallback="error"``)."""
+        w = self.w
+        guard = w.guard
+        results: list[_Normalized] = []
+        for v in values:
+            if guard(v) is None:
+                results.append((v, "", False, False))
+                continue
+            try:
+                results.append(w._norm(v, None, 0))
+            except InputError:  # fallback error: the exact reader raises it with the line
+                if w.normalizer.fallback != "error":
+                    raise
+                return None
+        changed = [r[0] != v or r[1] != "" for r, v in zip(results, values, strict=True)]
+        s = w.summary
+        for r, c in zip(results, changed, strict=True):
+            if c:
+                s.values_changed += 1
+                s.fallback_values += r[2]
+                s.review_values += r[3]
+        rows_changed = sum(any(changed[i::rows]) for i in range(rows))
+        return [r[0] for r in results], [r[1] for r in results], rows_changed
+
+    def _new_fields_on_kernel(self, values: list[str], rows: int, d: str
+                              ) -> tuple[list[str], list[str], int] | None:
+        """:meth:`_new_fields` on the column kernel (each distinct unit decided once)."""
+        import polars as pl
+
+        done = self._explain(pl.Series("v", values, dtype=pl.String), None, None, d)
+        if done is None:
+            return None
+        changed = done["changed"]
+        row_changed = changed.slice(0, rows)
+        for j in range(1, changed.len() // rows if rows else 0):
+            row_changed = row_changed | changed.slice(j * rows, rows)
+        return done["n"].to_list(), done["c"].to_list(), int(row_changed.sum())
 
     def flush(self, pieces: list[bytes]) -> None:
         """Write ``pieces`` (what comes before), then the batches held so far, rewritten, one
@@ -763,9 +806,6 @@ class _FastWrite:
         """Append the rewritten ``chunk`` from text index ``pos`` (byte index ``bpos``) to
         ``pieces``; False when the batch is not plain (or cannot be written exactly this way),
         and nothing was appended."""
-        import polars as pl
-
-        from . import column
         w = self.w
         raw = chunk.data[bpos:]
         if codec == "utf-8":
@@ -776,8 +816,11 @@ class _FastWrite:
                 return False  # bytes that do not round-trip (NEC/IBM duplicates): copy raw
             utf8 = body.encode("utf-8")
         if self.compiled:
-            hits = records.compiled_hits(utf8, w.delim, w.ncols, self.columns,
-                                         w.layout.trailing, w.normalizer.target.visible_chars)
+            # no column to change (a file found clean): the first column is read only to
+            # take the batch's records, which are copied as they are
+            hits = records.compiled_hit_lists(utf8, w.delim, w.ncols, self.columns or (0,),
+                                              w.layout.trailing,
+                                              w.normalizer.target.visible_chars)
             if hits is not None:
                 records.count_lines(chunk, pos, hits)  # before the next chunk is read
                 held = _Held(chunk, pos, utf8, hits, codec)
@@ -785,12 +828,16 @@ class _FastWrite:
                     return self._write_held([held], pieces.append)
                 self.held.append(held)
                 self.held_bytes += len(utf8)
-                self.held_values += hits.values.height * hits.values.width
+                self.held_values += len(hits.rows) * len(hits.columns)
                 if self.held_bytes >= self.HOLD_BYTES or self.held_values >= self.HOLD_VALUES:
                     self.flush(pieces)
                 return True
         # a batch the compiled reader declines (a control character...) comes after the held
         self.flush(pieces)
+        import polars as pl
+
+        from . import column
+
         batch = records.plain_batch(utf8, w.delim, w.ncols, self.columns, w.layout.trailing)
         if batch is None:
             return False
