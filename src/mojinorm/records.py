@@ -138,8 +138,7 @@ __all__ = [
     "Progress", "Record", "ResumedStream", "code_point_bitmap", "column_labels", "file_notes",
     "lines_of", "plain_batch", "plain_hits", "read_layout", "record_too_long", "append_fields",
     "compiled_hit_lists", "compiled_hits", "compiled_reads", "compiled_tally", "speedups_state",
-    "Tallied",
-    "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
+    "Tallied", "Output", "listed_columns", "plan_outputs", "resolve_columns", "resolve_pairs",
     "set_threads", "skip_patterns", "count_lines", "has_records", "line_at", "utf8_from",
 ]
 
