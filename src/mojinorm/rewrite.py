@@ -646,6 +646,7 @@ class _FastWrite:
                 if i is not None and i not in columns:
                     columns.append(i)
         self.columns = tuple(columns)
+        self.column_at = {c: k for k, c in enumerate(columns)}  # a wide file: 5,000 columns
         # The compiled reader and writer take batches whose new fields are all names (a
         # reading column's normalize_kana changes values the guard passes).
         self.compiled = records.SPEEDUPS and not any(o.kana for o in writer.outputs)
@@ -719,7 +720,7 @@ class _FastWrite:
         total = starts[-1]
         # name after name, each the batches' values one after another (no reading: a paired
         # reading is normalized too, which keeps its batches off this path)
-        at = [self.columns.index(o.column) for o in names]
+        at = [self.column_at[o.column] for o in names]
         values = [v for k in at for b in batches for v in b.hits.columns[k]]
         new = self._new_fields(values, total) if len(values) < self.FEW_VALUES \
             else self._new_fields_on_kernel(values, total, d)
