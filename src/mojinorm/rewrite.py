@@ -360,6 +360,17 @@ class _Writer:
             self.cache[key] = hit
         return hit
 
+    def counted(self, value: str, r: _Normalized) -> bool:
+        """Whether ``r`` (what :meth:`_norm` gives for ``value``) changes the value; a change
+        is counted in the summary (with the fallback, for review)."""
+        if r[0] == value and not r[1]:
+            return False
+        s = self.summary
+        s.values_changed += 1
+        s.fallback_values += r[2]
+        s.review_values += r[3]
+        return True
+
     def _kana(self, value: str) -> _Normalized:
         hit = self.kana_cache.get(value)
         if hit is None:
@@ -510,13 +521,8 @@ class _Writer:
                     continue
                 if self.log is not None and (r[0] != v or r[1]):
                     self._log(line_no, values, o, v, r)
-                if r[0] != v or r[1]:
+                if self.counted(v, r):
                     changed = True
-                    s.values_changed += 1
-                    if r[2]:
-                        s.fallback_values += 1
-                    if r[3]:
-                        s.review_values += 1
                 results.append(r)
             if changed:
                 s.rows_changed += 1
@@ -766,13 +772,7 @@ class _FastWrite:
                 if w.normalizer.fallback != "error":
                     raise
                 return None
-        changed = [r[0] != v or r[1] != "" for r, v in zip(results, values, strict=True)]
-        s = w.summary
-        for r, c in zip(results, changed, strict=True):
-            if c:
-                s.values_changed += 1
-                s.fallback_values += r[2]
-                s.review_values += r[3]
+        changed = [w.counted(v, r) for v, r in zip(values, results, strict=True)]
         rows_changed = sum(any(changed[i::rows]) for i in range(rows))
         return [r[0] for r in results], [r[1] for r in results], rows_changed
 
